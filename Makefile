@@ -1,0 +1,49 @@
+# Two commands for a newcomer: `make run` (demo on SQLite) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pbx_admin
+APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
+	kamailio-sqlite-modules chromium postgresql-client
+RUN_ENV := DJANGO_DEBUG=1
+
+.PHONY: run test sip lint system-deps messages bench
+
+$(VENV)/.run-installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.run-installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Debian packages the tests use (the SIP server and the browser); installs only what is missing.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+run: $(VENV)/.run-installed
+	mkdir -p var
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py seed_demo
+	@echo "Dashboard: http://127.0.0.1:8000/  —  sign in as admin / admin (agent: agent / agent)"
+	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(VENV)/.dev-installed system-deps
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	DJANGO_DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+messages: $(VENV)/.dev-installed
+	$(RUN_ENV) $(PY) manage.py makemessages -l vi --no-obsolete --ignore=.venv
+	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv

@@ -1,0 +1,28 @@
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Put a service's ValidationError back onto the form, on fields the form has."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        target = field if field in form.fields and field != NON_FIELD_ERRORS else None
+        form.add_error(target, errors)
+
+
+class OrderedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice whose value keeps the order the ids were submitted in."""
+
+    def clean(self, value):
+        queryset = super().clean(value)
+        if not value:
+            return []
+        by_pk = {str(obj.pk): obj for obj in queryset}
+        seen, ordered = set(), []
+        for pk in value:
+            if str(pk) in by_pk and str(pk) not in seen:
+                seen.add(str(pk))
+                ordered.append(by_pk[str(pk)])
+        return ordered

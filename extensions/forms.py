@@ -1,0 +1,105 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from hotlines.models import Hotline, NumberGroup
+
+from .choices import CALL_PERMISSION_HINT
+from .filtersets import CALL_PERMISSION_SLUGS
+from .models import Extension
+
+
+def _model_field(name: str, **kwargs) -> forms.Field:
+    """The form field of a model field: same validators, label and help text."""
+    return Extension._meta.get_field(name).formfield(**kwargs)
+
+
+class ExtensionForm(forms.Form):
+    """Create ("Tạo máy lẻ") or edit an extension; the service does the real validation."""
+
+    number = _model_field("number")
+    alias = _model_field("alias")
+    call_permission = forms.TypedChoiceField(
+        label=_("Call permission"), coerce=int, help_text=CALL_PERMISSION_HINT,
+        choices=Extension._meta.get_field("call_permission").choices,
+    )
+    supervisor = forms.ModelChoiceField(
+        label=_("Supervisor extension"), queryset=Extension.objects.none(), required=False,
+        empty_label=_("— none —"),
+    )
+    outbound_hotlines = forms.ModelMultipleChoiceField(
+        label=_("Caller-ID hotlines"), queryset=Hotline.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Hotlines this extension may show as caller ID. None chosen: its own hotline."),
+    )
+    outbound_groups = forms.ModelMultipleChoiceField(
+        label=_("Number groups"), queryset=NumberGroup.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    description = _model_field("description", widget=forms.Textarea(attrs={"rows": 3}))
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    password = forms.CharField(
+        label=_("Password"), required=False, strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave empty to generate a strong password. If you type one: at least 10 "
+                    "characters with upper case, lower case and a digit, not containing the "
+                    "number or alias."),
+    )
+
+    def __init__(self, *args, hotline: Hotline, supervisors, hotlines, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hotline = hotline
+        self.fields["supervisor"].queryset = supervisors
+        self.fields["supervisor"].label_from_instance = lambda e: f"{e.number} — {e.alias}"
+        self.fields["outbound_hotlines"].queryset = hotlines
+        self.fields["outbound_groups"].queryset = groups
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class ExtensionCreateForm(ExtensionForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.add_input(Submit("save", _("Create extension")))
+
+
+class ExtensionUpdateForm(ExtensionForm):
+    regenerate_password = forms.BooleanField(
+        label=_("Generate a new password"), required=False,
+        help_text=_("The old password stops working at the phone's next sign-in."),
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    field_order = ["alias", "call_permission", "supervisor", "outbound_hotlines",
+                   "outbound_groups", "description", "enabled", "password",
+                   "regenerate_password", "version"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["number"]
+        self.fields["password"].help_text = _(
+            "Leave empty to keep the current password, or type a new one (at least 10 "
+            "characters with upper case, lower case and a digit)."
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("regenerate_password"):
+            self.add_error("password", _("Type a new password or generate one, not both."))
+        return data
+
+
+class ExtensionFilterForm(forms.Form):
+    """The search bar of the extension list; its fields match ExtensionFilterSet."""
+
+    search = forms.CharField(label=_("Search"), required=False, max_length=64,
+                             widget=forms.TextInput(attrs={"placeholder": _("Number or alias")}))
+    call_permission = forms.ChoiceField(
+        label=_("Call permission"), required=False,
+        choices=[("", _("All permissions"))] + CALL_PERMISSION_SLUGS,
+    )
+    enabled = forms.ChoiceField(
+        label=_("Status"), required=False,
+        choices=[("", _("All")), ("true", _("Enabled")), ("false", _("Disabled"))],
+    )

@@ -1,0 +1,129 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Length
+from django.utils.translation import gettext_lazy as _
+
+from core import crypto
+
+from .choices import CallPermission
+from .passwords import digest_ha1, digest_ha1b
+from .validators import ALIAS_MAX_LENGTH, validate_alias, validate_extension_number
+
+
+class Extension(models.Model):
+    """An extension (máy lẻ): one staff member's line on a hotline.
+
+    It signs in to the SIP server as `number@hotline.sip_domain`; its password is stored
+    encrypted (so an admin can reveal it) and as digest hashes (so the SIP server can check it),
+    never in plaintext. Call permission, supervisor and caller-ID pool are enforced by the SIP
+    server from these same rows.
+    """
+
+    hotline = models.ForeignKey(
+        "hotlines.Hotline", verbose_name=_("hotline"), on_delete=models.CASCADE,
+        related_name="extensions",
+    )
+    number = models.CharField(
+        _("extension number"), max_length=6, validators=[validate_extension_number],
+        help_text=_("2 to 6 digits, unique in the hotline, e.g. 101."),
+    )
+    alias = models.CharField(
+        _("alias"), max_length=ALIAS_MAX_LENGTH, validators=[validate_alias],
+        help_text=_("ASCII letters, digits, '.', '_' or '-', e.g. sale01."),
+    )
+    call_permission = models.PositiveSmallIntegerField(
+        _("call permission"), choices=CallPermission.choices, default=CallPermission.MOBILE,
+    )
+    supervisor = models.ForeignKey(
+        "self", verbose_name=_("supervisor extension"), on_delete=models.SET_NULL,
+        null=True, blank=True, related_name="supervised",
+    )
+    outbound_hotlines = models.ManyToManyField(
+        "hotlines.Hotline", verbose_name=_("caller-ID hotlines"), blank=True,
+        related_name="outbound_extensions",
+    )
+    outbound_groups = models.ManyToManyField(
+        "hotlines.NumberGroup", verbose_name=_("caller-ID number groups"), blank=True,
+        related_name="extensions",
+    )
+    description = models.TextField(_("description"), blank=True, max_length=1000)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    password_encrypted = models.TextField(editable=False)
+    ha1 = models.CharField(max_length=32, editable=False)
+    ha1b = models.CharField(max_length=32, editable=False)
+    # Bumped on every save: an edit made from a stale page is refused instead of overwriting.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        # Numeric order (99 before 100) without a second column: shorter numbers first.
+        ordering = ["hotline", Length("number"), "number"]
+        verbose_name = _("extension")
+        verbose_name_plural = _("extensions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hotline", "number"], name="extension_unique_number_per_hotline",
+                violation_error_message=_("This extension number already exists on the hotline."),
+            ),
+            models.UniqueConstraint(
+                fields=["hotline", "alias"], name="extension_unique_alias_per_hotline",
+                violation_error_message=_("This alias is already used on the hotline."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(call_permission__gte=1, call_permission__lte=4),
+                name="extension_call_permission_range",
+                violation_error_message=_("Unknown call permission."),
+            ),
+        ]
+        indexes = [
+            models.Index("hotline", Length("number"), "number", name="extension_number_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.alias})"
+
+    @property
+    def call_permission_slug(self) -> str:
+        return CallPermission(self.call_permission).slug
+
+    @property
+    def sip_domain(self) -> str:
+        return self.hotline.sip_domain
+
+    def set_sip_password(self, password: str) -> None:
+        """Set the password: encrypted for reveal, ha1/ha1b for the SIP server, all at once."""
+        realm = self.hotline.sip_domain
+        self.password_encrypted = crypto.encrypt(password)
+        self.ha1 = digest_ha1(self.number, realm, password)
+        self.ha1b = digest_ha1b(self.number, realm, password)
+
+    def get_sip_password(self) -> str:
+        return crypto.decrypt(self.password_encrypted)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.supervisor_id is not None:
+            if self.pk is not None and self.supervisor_id == self.pk:
+                errors["supervisor"] = _("An extension cannot supervise itself.")
+            elif self.supervisor.hotline_id != self.hotline_id:
+                errors["supervisor"] = _("The supervisor must be an extension of the same hotline.")
+            elif self.pk is not None and (cycle := self._supervision_cycle()):
+                errors["supervisor"] = _(
+                    "This would make a supervision cycle (%(chain)s)."
+                ) % {"chain": cycle}
+        if errors:
+            raise ValidationError(errors)
+
+    def _supervision_cycle(self) -> str:
+        """The chain back to this extension if the chosen supervisor leads to it, else ""."""
+        chain = [self.number]
+        seen = {self.pk}
+        current = self.supervisor
+        while current is not None:
+            chain.append(current.number)
+            if current.pk in seen:
+                return " → ".join(chain)
+            seen.add(current.pk)
+            current = current.supervisor
+        return ""

@@ -1,0 +1,42 @@
+"""Tenant-scoped reads of extensions: admins see their tenant's, agents only their own."""
+
+from django.db.models import Prefetch, QuerySet
+from django.db.models.functions import Length
+from django.shortcuts import get_object_or_404
+
+from hotlines.models import Hotline, NumberGroup
+from tenants.choices import Role
+from tenants.selectors import membership_for
+
+from .models import Extension
+
+
+def extension_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extension]:
+    """Extensions the user may see, with everything a list row or API item shows preloaded."""
+    membership = membership_for(user)
+    if membership is None:
+        return Extension.objects.none()
+    qs = Extension.objects.filter(hotline__tenant_id=membership.tenant_id)
+    if membership.role != Role.ADMIN:
+        qs = qs.filter(pk=membership.extension_id) if membership.extension_id else qs.none()
+    if hotline is not None:
+        qs = qs.filter(hotline=hotline)
+    return (
+        qs.select_related("hotline", "supervisor")
+        .prefetch_related(
+            Prefetch("outbound_hotlines", queryset=Hotline.objects.order_by("number")),
+            Prefetch("outbound_groups", queryset=NumberGroup.objects.order_by("name")),
+        )
+        .order_by("hotline__number", Length("number"), "number")
+    )
+
+
+def extension_get(*, user, pk) -> Extension:
+    return get_object_or_404(extension_list(user=user), pk=pk)
+
+
+def supervisor_choices(*, hotline: Hotline, exclude: Extension | None = None) -> QuerySet[Extension]:
+    qs = Extension.objects.filter(hotline=hotline).order_by(Length("number"), "number")
+    if exclude is not None and exclude.pk:
+        qs = qs.exclude(pk=exclude.pk)
+    return qs

@@ -1,0 +1,77 @@
+"""Format rules for one field each; reused by models, forms, the API, commands and imports."""
+
+import re
+import unicodedata
+
+from django.contrib.auth.password_validation import CommonPasswordValidator
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+NUMBER_RE = re.compile(r"^[0-9]{2,6}$")
+ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+ALIAS_MAX_LENGTH = 32
+SIP_PASSWORD_MIN_LENGTH = 10
+
+
+def validate_extension_number(value: str) -> None:
+    if not NUMBER_RE.fullmatch(value or ""):
+        raise ValidationError(
+            _("An extension number is 2 to 6 digits, like 100 or 101."), code="invalid_number"
+        )
+
+
+def validate_alias(value: str) -> None:
+    """ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, ≤ 32 long."""
+    if any(ch.isspace() for ch in value):
+        raise ValidationError(
+            _("The alias cannot contain spaces; use '.', '_' or '-' instead (e.g. sale_01)."),
+            code="alias_space",
+        )
+    if not value.isascii():
+        suggestion = (
+            unicodedata.normalize("NFKD", value.replace("đ", "d").replace("Đ", "D"))
+            .encode("ascii", "ignore")
+            .decode()
+        )
+        raise ValidationError(
+            _("The alias must be written without Vietnamese diacritics or other non-ASCII "
+              "characters (for example “%(suggestion)s”)."),
+            params={"suggestion": suggestion},
+            code="alias_diacritics",
+        )
+    if len(value) > ALIAS_MAX_LENGTH:
+        raise ValidationError(
+            _("The alias is at most %(max)d characters long."),
+            params={"max": ALIAS_MAX_LENGTH},
+            code="alias_length",
+        )
+    if not ALIAS_RE.fullmatch(value):
+        raise ValidationError(
+            _("The alias may only use letters, digits, '.', '_' and '-', and must start with a "
+              "letter or a digit."),
+            code="alias_invalid",
+        )
+
+
+def validate_sip_password(password: str, *, number: str = "", alias: str = "") -> None:
+    """The policy for a SIP password an admin types (generated ones always pass)."""
+    errors = []
+    if len(password) < SIP_PASSWORD_MIN_LENGTH:
+        errors.append(_("The password must be at least %(min)d characters long.")
+                      % {"min": SIP_PASSWORD_MIN_LENGTH})
+    if not password.isascii() or any(ch.isspace() for ch in password):
+        errors.append(_("The password may only use ASCII characters without spaces."))
+    if not (re.search(r"[a-z]", password) and re.search(r"[A-Z]", password)
+            and re.search(r"[0-9]", password)):
+        errors.append(_("The password needs an upper-case letter, a lower-case letter and a digit."))
+    lowered = password.lower()
+    if number and number in lowered:
+        errors.append(_("The password must not contain the extension number."))
+    if alias and alias.lower() in lowered:
+        errors.append(_("The password must not contain the alias."))
+    try:
+        CommonPasswordValidator().validate(password)
+    except ValidationError:
+        errors.append(_("This password is too common."))
+    if errors:
+        raise ValidationError(errors, code="weak_password")

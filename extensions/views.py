@@ -1,0 +1,194 @@
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
+
+from core.forms import add_service_errors
+from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
+from hotlines.models import NumberGroup
+from hotlines.selectors import hotline_choices, hotline_get
+
+from . import services
+from .filtersets import ExtensionFilterSet
+from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
+from .models import Extension
+from .selectors import extension_get, extension_list, supervisor_choices
+
+PAGE_SIZE = 50
+
+
+def _form_kwargs(hotline, extension=None) -> dict:
+    return {
+        "hotline": hotline,
+        "supervisors": supervisor_choices(hotline=hotline, exclude=extension),
+        "hotlines": hotline_choices(tenant_id=hotline.tenant_id),
+        "groups": NumberGroup.objects.filter(tenant_id=hotline.tenant_id).order_by("name"),
+    }
+
+
+class ExtensionListView(TenantAdminRequiredMixin, View):
+    """"Quản lý máy lẻ": a hotline's extensions, searchable, filterable, paginated."""
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        filter_form = ExtensionFilterForm(request.GET)
+        filterset = ExtensionFilterSet(
+            request.GET, queryset=extension_list(user=request.user, hotline=hotline)
+        )
+        page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        return render(request, "extensions/extension_list.html", {
+            "hotline": hotline,
+            "filter_form": filter_form,
+            "filter_errors": filterset.errors,
+            "page": page,
+            "query": query.urlencode(),
+            "tab": "extensions",
+        })
+
+
+class ExtensionCreateView(TenantAdminRequiredMixin, View):
+    """"Tạo máy lẻ"."""
+
+    template_name = "extensions/extension_form.html"
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        form = ExtensionCreateForm(**_form_kwargs(hotline))
+        return render(request, self.template_name, {"form": form, "hotline": hotline})
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        form = ExtensionCreateForm(request.POST, **_form_kwargs(hotline))
+        if form.is_valid():
+            try:
+                extension = services.extension_create(hotline=hotline, **form.cleaned_data)
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("Extension %(number)s was created.")
+                                 % {"number": extension.number})
+                return redirect("extensions:extension_detail", pk=extension.pk)
+        return render(request, self.template_name, {"form": form, "hotline": hotline}, status=400)
+
+
+class ExtensionDetailView(TenantMemberRequiredMixin, View):
+    """An extension and its login info panel; the password shows only after a POST (reveal)."""
+
+    template_name = "extensions/extension_detail.html"
+
+    def get_extension(self, request, pk) -> Extension:
+        return extension_get(user=request.user, pk=pk)
+
+    def get(self, request, pk):
+        extension = self.get_extension(request, pk)
+        return render(request, self.template_name, self.context(extension))
+
+    def context(self, extension, credentials=None) -> dict:
+        return {
+            "extension": extension,
+            "hotline": extension.hotline,
+            "credentials": credentials,
+            "supervised": list(extension.supervised.order_by("number")),
+            "is_admin": self.membership.is_admin,
+        }
+
+
+class ExtensionRevealView(ExtensionDetailView):
+    """POST: show the login info, password included."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        extension = self.get_extension(request, pk)
+        credentials = services.extension_reveal_credentials(extension=extension)
+        response = render(request, self.template_name, self.context(extension, credentials))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class MyExtensionView(TenantMemberRequiredMixin, View):
+    """An agent's landing page: their own extension."""
+
+    def get(self, request):
+        if not self.membership.extension_id:
+            raise PermissionDenied
+        return redirect("extensions:extension_detail", pk=self.membership.extension_id)
+
+
+class ExtensionUpdateView(TenantAdminRequiredMixin, View):
+    template_name = "extensions/extension_form.html"
+
+    def initial(self, extension: Extension) -> dict:
+        return {
+            "alias": extension.alias,
+            "call_permission": extension.call_permission,
+            "supervisor": extension.supervisor_id,
+            "outbound_hotlines": [h.pk for h in extension.outbound_hotlines.all()],
+            "outbound_groups": [g.pk for g in extension.outbound_groups.all()],
+            "description": extension.description,
+            "enabled": extension.enabled,
+            "version": extension.version,
+        }
+
+    def get(self, request, pk):
+        extension = extension_get(user=request.user, pk=pk)
+        form = ExtensionUpdateForm(initial=self.initial(extension),
+                                   **_form_kwargs(extension.hotline, extension))
+        return render(request, self.template_name, self.context(form, extension))
+
+    def context(self, form, extension, current=None) -> dict:
+        return {"form": form, "hotline": extension.hotline, "extension": extension,
+                "current": current}
+
+    def post(self, request, pk):
+        extension = extension_get(user=request.user, pk=pk)
+        form = ExtensionUpdateForm(request.POST, **_form_kwargs(extension.hotline, extension))
+        current = None
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            try:
+                services.extension_update(
+                    extension=extension,
+                    data=data,
+                    expected_version=data.pop("version"),
+                    password=data.pop("password") or None,
+                    regenerate_password=data.pop("regenerate_password"),
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+                if getattr(exc, "code", None) == "stale":
+                    # Keep every value the admin typed; show what is saved now beside it.
+                    current = extension_get(user=request.user, pk=pk)
+                    data = request.POST.copy()
+                    data["version"] = current.version
+                    form.data = data
+            else:
+                messages.success(request, _("Extension %(number)s was saved.")
+                                 % {"number": extension.number})
+                return redirect("extensions:extension_detail", pk=extension.pk)
+        return render(request, self.template_name, self.context(form, extension, current),
+                      status=409 if current else 400)
+
+
+class ExtensionDeleteView(TenantAdminRequiredMixin, View):
+    template_name = "extensions/extension_confirm_delete.html"
+
+    def get(self, request, pk):
+        extension = extension_get(user=request.user, pk=pk)
+        return render(request, self.template_name, {
+            "extension": extension, "hotline": extension.hotline,
+            "supervised": list(extension.supervised.order_by("number")),
+        })
+
+    def post(self, request, pk):
+        extension = extension_get(user=request.user, pk=pk)
+        hotline = extension.hotline
+        services.extension_delete(extension=extension)
+        messages.success(request, _("Extension %(number)s was deleted.")
+                         % {"number": extension.number})
+        return redirect(reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk}))

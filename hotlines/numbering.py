@@ -1,0 +1,73 @@
+"""Vietnamese phone numbers: parsing, normalising and formatting with `phonenumbers`."""
+
+from dataclasses import dataclass
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from phonenumbers import PhoneNumberType, carrier
+
+from .choices import Carrier, HotlineKind
+
+# phonenumbers' English carrier names → our choices.
+_CARRIERS = {
+    "viettel": Carrier.VIETTEL,
+    "vinaphone": Carrier.VINAPHONE,
+    "mobifone": Carrier.MOBIFONE,
+    "vietnamobile": Carrier.VIETNAMOBILE,
+    "gmobile": Carrier.GMOBILE,
+    "itelecom": Carrier.ITEL,
+    "itel": Carrier.ITEL,
+    "reddi": Carrier.REDDI,
+}
+
+
+@dataclass(frozen=True)
+class ParsedNumber:
+    national: str  # digits as dialled inside Vietnam: 19001234, 02473001234, 0912345678
+    display: str  # the Vietnamese way: "1900 1234", "024 7300 1234", "0912 345 678"
+    kind: str
+    carrier: str  # "" when the number itself does not tell
+
+
+def parse_vn_number(raw: str) -> ParsedNumber:
+    """Parse a Vietnamese hotline number (1900…, 1800…, 02x…, 0[35789]…, +84…)."""
+    text = (raw or "").strip()
+    try:
+        number = phonenumbers.parse(text, "VN")
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(_("“%(value)s” is not a phone number."), params={"value": text}) from exc
+    if number.country_code != 84 or not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            _("“%(value)s” is not a valid Vietnamese number (1900…, 1800…, 02x… or a mobile)."),
+            params={"value": text},
+        )
+    kinds = {
+        PhoneNumberType.PREMIUM_RATE: HotlineKind.PREMIUM,
+        PhoneNumberType.TOLL_FREE: HotlineKind.TOLL_FREE,
+        PhoneNumberType.FIXED_LINE: HotlineKind.LANDLINE,
+        PhoneNumberType.MOBILE: HotlineKind.MOBILE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE: HotlineKind.LANDLINE,
+    }
+    kind = kinds.get(phonenumbers.number_type(number))
+    if kind is None:
+        raise ValidationError(
+            _("“%(value)s” cannot be a hotline: use a 1900, 1800, landline or mobile number."),
+            params={"value": text},
+        )
+    display = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    name = carrier.name_for_number(number, "en").strip().lower().replace(" ", "")
+    return ParsedNumber(
+        national=display.replace(" ", ""),
+        display=display,
+        kind=kind,
+        carrier=_CARRIERS.get(name, ""),
+    )
+
+
+def format_vn_number(national: str) -> str:
+    """Display form of a stored national number; the raw digits if it no longer parses."""
+    try:
+        return parse_vn_number(national).display
+    except ValidationError:
+        return national

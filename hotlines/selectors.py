@@ -1,0 +1,50 @@
+"""Tenant-scoped reads of hotlines and number groups."""
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from tenants.selectors import admin_tenant_id
+
+from .models import Hotline, NumberGroup, NumberGroupMember
+
+
+def hotline_list(*, user) -> QuerySet[Hotline]:
+    """The hotlines of the tenant the user administers, each with its extension count."""
+    tenant_id = admin_tenant_id(user)
+    if tenant_id is None:
+        return Hotline.objects.none()
+    return (
+        Hotline.objects.filter(tenant_id=tenant_id)
+        .annotate(extension_count=Count("extensions", distinct=True))
+        .order_by("number")
+    )
+
+
+def hotline_get(*, user, pk) -> Hotline:
+    return get_object_or_404(hotline_list(user=user), pk=pk)
+
+
+def hotline_choices(*, tenant_id: int) -> QuerySet[Hotline]:
+    """The tenant's hotlines, for caller-ID and number-group pickers."""
+    return Hotline.objects.filter(tenant_id=tenant_id).order_by("number")
+
+
+def number_group_list(*, user) -> QuerySet[NumberGroup]:
+    tenant_id = admin_tenant_id(user)
+    if tenant_id is None:
+        return NumberGroup.objects.none()
+    return (
+        NumberGroup.objects.filter(tenant_id=tenant_id)
+        .prefetch_related(
+            Prefetch(
+                "members",
+                queryset=NumberGroupMember.objects.select_related("hotline").order_by("position", "id"),
+            )
+        )
+        .annotate(extension_count=Count("extensions", distinct=True))
+        .order_by("name", "id")
+    )
+
+
+def number_group_get(*, user, pk) -> NumberGroup:
+    return get_object_or_404(number_group_list(user=user), pk=pk)

@@ -1,0 +1,64 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .choices import Role
+
+
+class Tenant(models.Model):
+    """A customer company (khách hàng) that rents hotlines from the provider.
+
+    Everything a tenant admin sees — hotlines, number groups, extensions — belongs to exactly
+    one tenant, and no page or API route shows another tenant's objects.
+    """
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in a tenant: a tenant admin, or an agent tied to one extension (máy lẻ)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.ADMIN)
+    extension = models.ForeignKey(
+        "extensions.Extension",
+        verbose_name=_("extension"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="agent_memberships",
+        help_text=_("For agents: the one extension whose login info they may see."),
+    )
+
+    class Meta:
+        ordering = ["tenant", "user"]
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.get_role_display()})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.extension_id and self.extension.hotline.tenant_id != self.tenant_id:
+            raise ValidationError({"extension": _("The extension belongs to another tenant.")})
+        if self.role == Role.ADMIN and self.extension_id:
+            raise ValidationError({"extension": _("Only agents are tied to one extension.")})

@@ -1,0 +1,25 @@
+"""Who may see what: every tenant-scoped query starts here."""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from .choices import Role
+from .models import Membership
+
+
+def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+    """The user's membership, loaded once per request (cached on the user object)."""
+    if not user.is_authenticated:
+        return None
+    if not hasattr(user, "_membership_cache"):
+        user._membership_cache = (
+            Membership.objects.select_related("tenant").filter(user=user).first()
+        )
+    return user._membership_cache
+
+
+def admin_tenant_id(user) -> int | None:
+    """The tenant the user administers, or None (agents, strangers, anonymous)."""
+    membership = membership_for(user)
+    if membership is None or membership.role != Role.ADMIN:
+        return None
+    return membership.tenant_id
