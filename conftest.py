@@ -17,6 +17,16 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"Skipped under CI=true, which must run everything: {reason}"
 
 
+@pytest.fixture(autouse=True)
+def english_messages():
+    """Unit tests read messages in English; requests still get Vietnamese by default, since
+    the language middleware activates the user's language per request."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def world(db):
     """Two tenants, each with an admin, two hotlines, a number group and extensions 100–102;

@@ -20,8 +20,8 @@ def validation_error_from_integrity(
         # PostgreSQL names the constraint; SQLite lists "table.column" of each field instead.
         sqlite_text = ", ".join(f"{table}.{column}" for column in columns)
         if constraint.name in text or (columns and sqlite_text in text):
-            # The field a user can fix is the last of (parent, field): (hotline, number) → number.
-            key = fields[-1] if fields else NON_FIELD_ERRORS
+            field_for = getattr(model, "field_for_constraint", None)
+            key = field_for(constraint) if field_for else NON_FIELD_ERRORS
             return ValidationError({key: [constraint.violation_error_message]})
     return None
 

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from .models import Extension
 
@@ -23,14 +24,15 @@ class LoginInfo:
 
     def as_text(self) -> str:
         """One block to paste into a chat message."""
+        transports = ", ".join(t.upper() for t in self.transports)
         return "\n".join([
-            f"SIP domain / realm: {self.domain}",
-            f"Username: {self.username}",
-            f"Password: {self.password}",
-            f"SIP URI: {self.sip_uri}",
-            f"Display name: {self.display_name}",
-            f"Outbound proxy: {self.proxy} ({', '.join(t.upper() for t in self.transports)})",
-            f"WebSocket: {self.websocket_url}",
+            f"{_('Domain / realm')}: {self.domain}",
+            f"{_('Username')}: {self.username}",
+            f"{_('Password')}: {self.password}",
+            f"{_('SIP URI')}: {self.sip_uri}",
+            f"{_('Display name')}: {self.display_name}",
+            f"{_('Outbound proxy')}: {self.proxy} ({transports})",
+            f"{_('WebSocket URL')}: {self.websocket_url}",
         ])
 
 

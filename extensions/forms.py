@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hotlines.models import Hotline, NumberGroup
 
-from .choices import CALL_PERMISSION_HINT
+from .choices import CALL_PERMISSION_HINT, CallPermission
 from .filtersets import CALL_PERMISSION_SLUGS
 from .models import Extension
 
@@ -22,7 +22,7 @@ class ExtensionForm(forms.Form):
     alias = _model_field("alias")
     call_permission = forms.TypedChoiceField(
         label=_("Call permission"), coerce=int, help_text=CALL_PERMISSION_HINT,
-        choices=Extension._meta.get_field("call_permission").choices,
+        choices=CallPermission.choices, initial=CallPermission.MOBILE,
     )
     supervisor = forms.ModelChoiceField(
         label=_("Supervisor extension"), queryset=Extension.objects.none(), required=False,

@@ -4,13 +4,14 @@ from django.db.models.functions import Length
 from django.utils.translation import gettext_lazy as _
 
 from core import crypto
+from core.models import ConstraintErrorsOnFieldsMixin
 
 from .choices import CallPermission
 from .passwords import digest_ha1, digest_ha1b
 from .validators import ALIAS_MAX_LENGTH, validate_alias, validate_extension_number
 
 
-class Extension(models.Model):
+class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
     """An extension (máy lẻ): one staff member's line on a hotline.
 
     It signs in to the SIP server as `number@hotline.sip_domain`; its password is stored

@@ -93,6 +93,7 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "extension": extension,
             "hotline": extension.hotline,
             "credentials": credentials,
+            "credentials_text": credentials.as_text() if credentials else "",
             "supervised": list(extension.supervised.order_by("number")),
             "is_admin": self.membership.is_admin,
         }

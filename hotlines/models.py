@@ -5,6 +5,8 @@ from django.db.models.functions import Lower
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from core.models import ConstraintErrorsOnFieldsMixin
+
 from .choices import Carrier, GroupStrategy, HotlineKind
 from .numbering import format_vn_number, parse_vn_number
 
@@ -67,7 +69,7 @@ class Hotline(models.Model):
         self.sip_domain = sip_domain_for(parsed.national)
 
 
-class NumberGroup(models.Model):
+class NumberGroup(ConstraintErrorsOnFieldsMixin, models.Model):
     """A number group (nhóm đầu số): an ordered set of a tenant's hotlines used as outbound
     caller ID, with a strategy for picking one number per call."""
 
@@ -86,6 +88,8 @@ class NumberGroup(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    constraint_fields = {"numbergroup_unique_name_per_tenant": "name"}
 
     class Meta:
         ordering = ["name", "id"]

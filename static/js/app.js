@@ -1,0 +1,60 @@
+// Dashboard behaviour, loaded as a file (no inline scripts, so a strict CSP can forbid them).
+(function () {
+  "use strict";
+
+  // Language picker: submit on change.
+  document.querySelectorAll(".js-autosubmit").forEach(function (el) {
+    el.addEventListener("change", function () { el.form.submit(); });
+  });
+
+  // Copy buttons: copy the text of the element named by data-copy-target.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    document.body.removeChild(area);
+    return Promise.resolve();
+  }
+  document.querySelectorAll(".js-copy").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var source = document.querySelector('[data-copy-source="' + button.dataset.copyTarget + '"]');
+      if (!source) { return; }
+      var text = source.value !== undefined && source.tagName === "TEXTAREA" ? source.value : source.textContent;
+      var label = button.textContent;
+      copyText(text.trim()).then(function () {
+        button.textContent = "✔";
+        setTimeout(function () { button.textContent = label; }, 1500);
+      });
+    });
+  });
+
+  // Ordered checkbox lists (number-group hotlines): ↑ ↓ buttons move a row; the form submits
+  // the checked boxes in the order they appear.
+  document.querySelectorAll("input.orderable").forEach(function (input) {
+    var row = input.closest(".form-check");
+    if (!row) { return; }
+    (function (row) {
+      row.classList.add("orderable-row");
+      ["↑", "↓"].forEach(function (arrow, i) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.className = "btn btn-outline-secondary btn-sm";
+        b.textContent = arrow;
+        b.setAttribute("aria-label", i === 0 ? "up" : "down");
+        b.addEventListener("click", function () {
+          if (i === 0 && row.previousElementSibling) {
+            row.parentNode.insertBefore(row, row.previousElementSibling);
+          } else if (i === 1 && row.nextElementSibling) {
+            row.parentNode.insertBefore(row.nextElementSibling, row);
+          }
+        });
+        row.appendChild(b);
+      });
+    })(row);
+  });
+})();
