@@ -78,6 +78,7 @@ class ExtensionUpdateForm(ExtensionForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         del self.fields["number"]
+        self.helper.add_input(Submit("save", _("Save")))
         self.fields["password"].help_text = _(
             "Leave empty to keep the current password, or type a new one (at least 10 "
             "characters with upper case, lower case and a digit)."

@@ -1,0 +1,30 @@
+"""Debian's Chromium driven by Playwright (never `playwright install`: the browser is a package)."""
+
+import os
+import shutil
+from contextlib import contextmanager
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@contextmanager
+def chromium_page(**context_options):
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make system-deps installs it)")
+    from playwright.sync_api import sync_playwright
+
+    # Django refuses sync ORM calls from an event loop; Playwright's sync API runs one.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+            yield context.new_page()
+        finally:
+            browser.close()

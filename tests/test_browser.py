@@ -1,0 +1,63 @@
+"""The seed's whole flow in a real browser (Debian's Chromium), in Vietnamese."""
+
+import pytest
+
+from extensions.models import Extension
+from tests.browser import chromium_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page, base, username, password):
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.locator("form button[type=submit]").last.click()
+
+
+def test_seed_walkthrough(live_server, world, tmp_path, request):
+    hotline, boss = world.hotline_a, world.ext_a["100"]
+    Extension.objects.filter(hotline=hotline, number="101").delete()  # the seed creates 101 itself
+    output = request.config.rootpath / "test-results" / request.node.name
+    output.mkdir(parents=True, exist_ok=True)
+    with chromium_page() as page:
+        sign_in(page, live_server.url, world.admin_a.username, "pw")
+        # Hotlines → hotline → extensions, in Vietnamese by default.
+        page.get_by_role("link", name="Quản lý đầu số").first.click()
+        page.get_by_role("link", name=hotline.display_number).click()
+        page.get_by_role("link", name="Quản lý máy lẻ").click()
+        page.get_by_role("link", name="Tạo máy lẻ").click()
+        # Create 101 sale01, mobile, supervisor 100, a number group.
+        page.fill("#id_number", "101")
+        page.fill("#id_alias", "sale01")
+        assert page.locator("#id_call_permission").input_value() == "3"
+        page.select_option("#id_supervisor", str(boss.pk))
+        page.get_by_label(world.group_a.name).check()
+        page.get_by_role("button", name="Tạo máy lẻ").click()
+        page.wait_for_url("**/extensions/*/")
+        ext = Extension.objects.get(hotline=hotline, number="101")
+        password = ext.get_sip_password()
+        assert password not in page.content()
+        # Reveal login info.
+        page.get_by_role("button", name="Hiện thông tin đăng nhập").click()
+        assert page.locator("#revealed-password").inner_text() == password
+        assert hotline.sip_domain in page.locator("#login-info").inner_text()
+        page.screenshot(path=str(output / "login-info.png"), full_page=True)
+        # Change the password, save, and see the change.
+        page.get_by_role("link", name="Sửa").click()
+        page.fill("#id_password", "Mat-Khau-M0i-2026")
+        page.get_by_role("button", name="Lưu lại").click()
+        page.wait_for_url(f"**/extensions/{ext.pk}/")
+        assert "đã được lưu" in page.content()
+        page.get_by_role("button", name="Hiện thông tin đăng nhập").click()
+        assert page.locator("#revealed-password").inner_text() == "Mat-Khau-M0i-2026"
+        page.screenshot(path=str(output / "after-change.png"), full_page=True)
+        # English can be chosen from the page.
+        page.select_option("select[name=language]", "en")
+        page.wait_for_load_state()
+        assert page.get_by_role("link", name="Hotline management").count() == 1
+    ext.refresh_from_db()
+    assert ext.get_sip_password() == "Mat-Khau-M0i-2026"
+    assert ext.supervisor == boss
+    assert list(ext.outbound_groups.all()) == [world.group_a]
+    assert (output / "login-info.png").stat().st_size > 10_000
