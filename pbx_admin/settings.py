@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "tenants",
     "hotlines",
     "extensions",
+    "sip",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,275 @@
+"""Start and stop Kamailio with deploy/kamailio/kamailio.cfg: the one copy of that logic,
+used by `make sip` (`manage.py run_kamailio`), the SIP tests and the REGISTER benchmark.
+
+The committed configuration stays readable: everything that differs between runs (database
+URL, address, ports, worker count) is passed as `-A NAME=value` defines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from . import schema
+from .sipclient import SipClient, SipError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CONFIG_FILE = BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"
+DEFAULT_RUNTIME_DIR = BASE_DIR / "var" / "kamailio"
+
+
+class KamailioError(RuntimeError):
+    pass
+
+
+def kamailio_binary() -> str:
+    path = shutil.which("kamailio") or "/usr/sbin/kamailio"
+    if not Path(path).exists():
+        raise KamailioError("Kamailio is not installed: run `make system-deps` (Debian packages).")
+    return path
+
+
+def db_url_for(settings_dict: dict, *, user: str | None = None, password: str | None = None) -> str:
+    """Kamailio's db_url for a Django DATABASES entry (optionally as another role)."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        # sqlite:// + an absolute path: four slashes in all.
+        return "sqlite:///" + str(Path(settings_dict["NAME"]).resolve())
+    if "postgresql" in engine:
+        if user is None:
+            user = settings_dict.get("USER") or ""
+            if password is None:
+                password = settings_dict.get("PASSWORD") or ""
+        auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+    raise KamailioError(f"Kamailio cannot use the database engine {engine}.")
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """'127.0.0.1:5060' → ('127.0.0.1', 5060); a bare host gets the default port."""
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    return host, int(port) if port else default_port
+
+
+@dataclass
+class KamailioConfig:
+    """What one Kamailio run needs; turned into the command line by `command()`."""
+
+    db_url: str
+    listen_ip: str = "127.0.0.1"
+    sip_port: int = 5060
+    ws_port: int = 8088
+    ws_path: str = "/ws"
+    auth_table: str = schema.SUBSCRIBER_VIEW
+    children: int = 4
+    runtime_dir: Path = DEFAULT_RUNTIME_DIR
+    shm_mb: int = 64
+    pkg_mb: int = 8
+    defines: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite:")
+
+    @property
+    def ctl_socket(self) -> Path:
+        return Path(self.runtime_dir) / "kamailio_ctl"
+
+    @property
+    def pid_file(self) -> Path:
+        return Path(self.runtime_dir) / "kamailio.pid"
+
+    def all_defines(self) -> dict[str, str | None]:
+        defines: dict[str, str | None] = {
+            "DBURL": _cfg_string(self.db_url),
+            "LISTEN_IP": self.listen_ip,
+            "SIP_PORT": str(self.sip_port),
+            "WS_PORT": str(self.ws_port),
+            "WS_PATH": _cfg_string(self.ws_path),
+            "AUTH_TABLE": _cfg_string(self.auth_table),
+            "CTL_SOCKET": _cfg_string(f"unix:{self.ctl_socket}"),
+            "CHILDREN": str(self.children),
+        }
+        if self.uses_sqlite:
+            defines["WITH_SQLITE"] = None
+            defines["SQLOPS_CON"] = _cfg_string(f"kam=>{self.db_url}")
+        defines.update(self.defines)
+        return defines
+
+    def command(self, *, foreground: bool = True) -> list[str]:
+        cmd = [kamailio_binary(), "-f", str(CONFIG_FILE), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+               "-Y", str(self.runtime_dir), "-P", str(self.pid_file), "-w", str(self.runtime_dir)]
+        if foreground:
+            # -DD: stay in the foreground (children are still forked); -E: log to stderr.
+            cmd += ["-DD", "-E"]
+        for name, value in self.all_defines().items():
+            cmd += ["-A", name if value is None else f"{name}={value}"]
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        # Kamailio writes location timestamps in local time; UTC makes them what Django reads.
+        return {**os.environ, "TZ": "UTC"}
+
+    def prepare(self) -> None:
+        Path(self.runtime_dir).mkdir(parents=True, exist_ok=True)
+        self.ctl_socket.unlink(missing_ok=True)
+
+
+def _cfg_string(value: str) -> str:
+    if '"' in value or "\n" in value:
+        raise KamailioError(f"Cannot pass {value!r} to Kamailio's configuration.")
+    return f'"{value}"'
+
+
+def config_from_settings(**overrides) -> KamailioConfig:
+    """The configuration `make sip` uses: where the login info points (SIP_OUTBOUND_PROXY,
+    SIP_WEBSOCKET_URL) and the dashboard's own database, unless KAMAILIO_DB_URL names
+    another role's URL (production: the restricted `kamailio` role)."""
+    from django.conf import settings
+    from django.db import connections
+
+    proxy_host, sip_port = host_port(settings.SIP_OUTBOUND_PROXY, 5060)
+    ws = urlsplit(settings.SIP_WEBSOCKET_URL)
+    db_url = os.environ.get("KAMAILIO_DB_URL") or db_url_for(connections["default"].settings_dict)
+    values = {
+        "db_url": db_url,
+        "listen_ip": os.environ.get("KAMAILIO_LISTEN_IP", proxy_host),
+        "sip_port": sip_port,
+        "ws_port": ws.port or (443 if ws.scheme == "wss" else 80),
+        "ws_path": ws.path or "/",
+        "children": int(os.environ.get("KAMAILIO_CHILDREN", "4")),
+    }
+    values.update(overrides)
+    return KamailioConfig(**values)
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    """A port the OS reports free on host for the given socket kind."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def free_sip_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP (SIP listens on both)."""
+    for _ in range(50):
+        port = free_port(socket.SOCK_DGRAM, host)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise KamailioError("No port free for both UDP and TCP.")
+
+
+class Kamailio:
+    """A Kamailio process started in its own process group, so stopping it stops its children.
+
+    >>> with Kamailio(config, log_path=tmp / "kamailio.log") as kamailio:
+    ...     kamailio.reload_domains()
+    """
+
+    def __init__(self, config: KamailioConfig, *, log_path: Path | None = None) -> None:
+        self.config = config
+        self.log_path = Path(log_path or Path(config.runtime_dir) / "kamailio.log")
+        self.process: subprocess.Popen | None = None
+
+    def check_config(self) -> None:
+        """`kamailio -c`: parse the configuration with these defines, without starting."""
+        cmd = [*self.config.command(foreground=False), "-c"]
+        result = subprocess.run(  # noqa: S603 — our own command line
+            cmd, capture_output=True, text=True, env=self.config.environment(), check=False
+        )
+        if result.returncode != 0:
+            raise KamailioError(f"Invalid Kamailio configuration:\n{result.stderr[-4000:]}")
+
+    def start(self, *, timeout: float = 20.0) -> Kamailio:
+        self.config.prepare()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 — our own command line
+                self.config.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=self.config.environment(), start_new_session=True,
+            )
+        try:
+            self.wait_ready(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ready(self, *, timeout: float) -> None:
+        """Until Kamailio answers OPTIONS over UDP and accepts TCP on the SIP and WS ports."""
+        deadline = time.monotonic() + timeout
+        ip = self.config.listen_ip
+        while True:
+            if self.process.poll() is not None:
+                raise KamailioError(f"Kamailio exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+            try:
+                with SipClient(ip, self.config.sip_port, timeout=0.5) as client:
+                    if client.options().status == 200:
+                        for port in (self.config.sip_port, self.config.ws_port):
+                            socket.create_connection((ip, port), timeout=0.5).close()
+                        return
+            except (OSError, SipError):
+                pass
+            if time.monotonic() > deadline:
+                raise KamailioError(f"Kamailio was not ready within {timeout}s:\n{self.log()[-4000:]}")
+            time.sleep(0.1)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """SIGTERM to the whole process group, then SIGKILL if it lingers."""
+        if self.process is None:
+            return
+        pgid = self.process.pid  # the leader of its own session, so its group id is its pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        # Children may outlive the main process for a moment; make sure none is left.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        if self.process.returncode is None:
+            self.process.wait(timeout=timeout)
+        self.process = None
+
+    def __enter__(self) -> Kamailio:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def rpc(self, *args: str) -> str:
+        """Run a kamcmd command over the control socket, e.g. rpc("domain.reload")."""
+        return rpc(self.config, *args)
+
+    def reload_domains(self) -> None:
+        """Pick up hotlines created, enabled or disabled since the start."""
+        self.rpc("domain.reload")
+
+
+def rpc(config: KamailioConfig, *args: str, timeout: float = 10.0) -> str:
+    result = subprocess.run(  # noqa: S603 — our own command line
+        [shutil.which("kamcmd") or "/usr/sbin/kamcmd", "-s", f"unix:{config.ctl_socket}", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if result.returncode != 0 or result.stdout.startswith("error"):
+        raise KamailioError(f"kamcmd {' '.join(args)} failed: {result.stdout}{result.stderr}")
+    return result.stdout

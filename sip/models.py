@@ -1,0 +1,122 @@
+"""Read-only models over what Kamailio reads (`sip_subscriber`) and writes (`location`).
+
+Both are unmanaged: migration `sip.0001_initial` and `sip/schema.py` own their SQL, because
+Kamailio fixes their shape (and `sip_subscriber` is a view).
+"""
+
+import datetime as dt
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from extensions.choices import CallPermission
+
+UNIX_EPOCH_JULIAN_DAY = 2440587.5
+
+
+class KamailioDateTimeField(models.DateTimeField):
+    """A timestamp as Kamailio writes it: naive UTC on PostgreSQL (Kamailio runs with TZ=UTC),
+    a Julian day number (REAL) on SQLite, which is how db_sqlite stores datetimes.
+
+    Values come back aware (UTC) and lookups convert to the stored form, so
+    `expires__gt=timezone.now()` works on both databases.
+    """
+
+    def get_internal_type(self) -> str:
+        # Not "DateTimeField": the SQLite backend would try to parse the Julian day as text.
+        return "KamailioDateTimeField"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        if isinstance(value, int | float):
+            seconds = (float(value) - UNIX_EPOCH_JULIAN_DAY) * 86400.0
+            return dt.datetime.fromtimestamp(round(seconds), tz=dt.UTC)
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if timezone.is_naive(value):
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if value is None:
+            return None
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+        if timezone.is_naive(value):
+            value = value.replace(tzinfo=dt.UTC)
+        if connection.vendor == "sqlite":
+            return value.timestamp() / 86400.0 + UNIX_EPOCH_JULIAN_DAY
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+class SipAccount(models.Model):
+    """An extension (máy lẻ) as the SIP server sees it: one row of the `sip_subscriber` view,
+    present only while the extension and its hotline are enabled. Read-only."""
+
+    extension = models.OneToOneField(
+        "extensions.Extension", verbose_name=_("extension"), primary_key=True, db_column="id",
+        on_delete=models.DO_NOTHING, related_name="sip_account",
+    )
+    username = models.CharField(_("username"), max_length=64)
+    domain = models.CharField(_("SIP domain"), max_length=255)
+    ha1 = models.CharField(max_length=64)
+    ha1b = models.CharField(max_length=64)
+    call_permission = models.PositiveSmallIntegerField(
+        _("call permission"), choices=CallPermission.choices
+    )
+    call_permission_slug = models.CharField(max_length=16)
+    alias = models.CharField(_("alias"), max_length=64)
+    hotline = models.ForeignKey(
+        "hotlines.Hotline", verbose_name=_("hotline"), on_delete=models.DO_NOTHING, related_name="+"
+    )
+
+    class Meta:
+        managed = False
+        db_table = "sip_subscriber"
+        ordering = ["domain", "username"]
+        verbose_name = _("SIP account")
+        verbose_name_plural = _("SIP accounts")
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.domain}"
+
+
+class Location(models.Model):
+    """One registered contact of a softphone (a row of Kamailio's `location` table): the
+    extension `username@domain` is reachable at `contact` until `expires`. Written by Kamailio."""
+
+    id = models.AutoField(primary_key=True)
+    ruid = models.CharField(max_length=64, unique=True)
+    username = models.CharField(_("username"), max_length=64)
+    domain = models.CharField(_("SIP domain"), max_length=255, null=True)
+    contact = models.CharField(_("contact"), max_length=512)
+    received = models.CharField(_("source address"), max_length=128, null=True)
+    path = models.CharField(max_length=512, null=True)
+    expires = KamailioDateTimeField(_("expires"))
+    q = models.FloatField(default=1.0)
+    callid = models.CharField(max_length=255)
+    cseq = models.IntegerField()
+    last_modified = KamailioDateTimeField(_("last modified"))
+    flags = models.IntegerField(default=0)
+    cflags = models.IntegerField(default=0)
+    user_agent = models.CharField(_("user agent"), max_length=255)
+    socket = models.CharField(_("socket"), max_length=64, null=True)
+    methods = models.IntegerField(null=True)
+    instance = models.CharField(max_length=255, null=True)
+    reg_id = models.IntegerField(default=0)
+    server_id = models.IntegerField(default=0)
+    connection_id = models.IntegerField(default=0)
+    keepalive = models.IntegerField(default=0)
+    partition = models.IntegerField(default=0)
+
+    class Meta:
+        managed = False
+        db_table = "location"
+        ordering = ["username", "domain", "-expires"]
+        verbose_name = _("registration")
+        verbose_name_plural = _("registrations")
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.domain} → {self.contact}"

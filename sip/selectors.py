@@ -1,0 +1,154 @@
+"""Registration status (online / offline) for the dashboard, read from Kamailio's `location`.
+
+A contact counts while its `expires` is in the future. Kamailio matches an extension by
+`username = number` and `domain = hotline.sip_domain`; so do these queries, as correlated
+subqueries, so a list of any length costs one query.
+
+Note: status is about registrations only. Disabling an extension refuses its next REGISTER
+at once, but a contact it registered before stays listed until it expires (at most
+MAX_EXPIRES, an hour by default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from extensions.models import Extension
+from hotlines.models import Hotline
+
+from .models import Location
+
+
+def live_locations(*, now: dt.datetime | None = None) -> QuerySet[Location]:
+    """Contacts that have not expired."""
+    return Location.objects.filter(expires__gt=now or timezone.now())
+
+
+def _contacts_of_outer_extension(now: dt.datetime | None) -> QuerySet[Location]:
+    return live_locations(now=now).filter(
+        username=OuterRef("number"), domain=OuterRef("hotline__sip_domain")
+    )
+
+
+def with_online_status(
+    queryset: QuerySet[Extension], *, now: dt.datetime | None = None
+) -> QuerySet[Extension]:
+    """Annotate each extension with `is_online` (bool) and `contact_count` (int: its live
+    registrations, e.g. 2 when the desk phone and the WebRTC extension are both signed in)."""
+    count = (
+        _contacts_of_outer_extension(now)
+        .order_by()
+        .values("username")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return queryset.annotate(
+        is_online=Exists(_contacts_of_outer_extension(now)),
+        contact_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
+    )
+
+
+def registration_counts(
+    extensions: QuerySet[Extension] | Iterable[Extension | int], *, now: dt.datetime | None = None
+) -> dict[int, int]:
+    """{extension id: number of live registrations} for the given extensions (a queryset,
+    extension objects or ids), in one query. Extensions with none map to 0."""
+    if isinstance(extensions, QuerySet):
+        queryset = extensions
+    else:
+        ids = [item if isinstance(item, int) else item.pk for item in extensions]
+        queryset = Extension.objects.filter(pk__in=ids)
+    rows = with_online_status(queryset.order_by(), now=now).values_list("pk", "contact_count")
+    return dict(rows)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registered device of an extension, as the dashboard shows it."""
+
+    contact: str
+    user_agent: str
+    source: str  # ip:port the REGISTER came from
+    transport: str  # udp, tcp, ws, wss, tls
+    socket: str  # where Kamailio received it, e.g. "udp:203.0.113.10:5060"
+    expires: dt.datetime
+    last_modified: dt.datetime
+
+    @property
+    def expires_in(self) -> int:
+        """Seconds left, never negative."""
+        return max(0, int((self.expires - timezone.now()).total_seconds()))
+
+
+def _uri_param(uri: str, name: str) -> str | None:
+    for part in uri.strip("<>").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == name:
+            return unquote(value.strip().strip(">")) or None
+    return None
+
+
+def _host_port(uri: str) -> str:
+    address = uri.strip("<>").split(";", 1)[0]
+    if ":" in address and address.split(":", 1)[0] in ("sip", "sips"):
+        address = address.split(":", 1)[1]
+    return address.rsplit("@", 1)[-1]
+
+
+def _registration(row: Location) -> Registration:
+    received = row.received or ""
+    transport = (
+        _uri_param(received, "transport")
+        or _uri_param(row.contact, "transport")
+        or (row.socket or "udp").split(":", 1)[0]
+    ).lower()
+    return Registration(
+        contact=row.contact,
+        user_agent=row.user_agent,
+        source=_host_port(received) if received else _host_port(row.contact),
+        transport=transport,
+        socket=row.socket or "",
+        expires=row.expires,
+        last_modified=row.last_modified,
+    )
+
+
+def contacts_for(extension: Extension, *, now: dt.datetime | None = None) -> list[Registration]:
+    """The extension's live registrations, newest first (one query)."""
+    rows = live_locations(now=now).filter(
+        username=extension.number, domain=extension.hotline.sip_domain
+    ).order_by("-last_modified", "-id")
+    return [_registration(row) for row in rows]
+
+
+def with_online_count(queryset: QuerySet[Hotline], *, now: dt.datetime | None = None) -> QuerySet[Hotline]:
+    """Annotate each hotline with `online_count`: how many of its extensions have at least
+    one live registration (one query for the whole list)."""
+    numbers = Extension.objects.filter(hotline_id=OuterRef(OuterRef("pk"))).values("number")
+    count = (
+        live_locations(now=now)
+        .filter(domain=OuterRef("sip_domain"), username__in=numbers)
+        .order_by()
+        .values("domain")
+        .annotate(n=Count("username", distinct=True))
+        .values("n")
+    )
+    return queryset.annotate(online_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)))
+
+
+def online_count_for_hotline(hotline: Hotline, *, now: dt.datetime | None = None) -> int:
+    """How many of the hotline's extensions are registered right now."""
+    return (
+        live_locations(now=now)
+        .filter(domain=hotline.sip_domain, username__in=hotline.extensions.values("number"))
+        .values("username")
+        .distinct()
+        .count()
+    )
