@@ -8,7 +8,7 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 	kamailio-sqlite-modules chromium postgresql-client
 RUN_ENV := DJANGO_DEBUG=1
 
-.PHONY: run test sip lint system-deps messages bench
+.PHONY: run test sip lint system-deps messages bench js-deps
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ run: $(VENV)/.run-installed
 	@echo "Dashboard: http://127.0.0.1:8000/  —  sign in as admin / admin (agent: agent / agent)"
 	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
-test: $(VENV)/.dev-installed system-deps
+test: $(VENV)/.dev-installed system-deps js-deps
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
@@ -47,3 +47,19 @@ lint: $(VENV)/.dev-installed
 messages: $(VENV)/.dev-installed
 	$(RUN_ENV) $(PY) manage.py makemessages -l vi --no-obsolete --ignore=.venv
 	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv
+
+# The SIP server for the dashboard's login info: Kamailio in the foreground on 127.0.0.1:5060
+# (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL).
+sip: $(VENV)/.run-installed system-deps
+	mkdir -p var
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py run_kamailio
+
+# JsSIP (npm) bundled for the browser test that registers over WebSocket.
+JS_DIR := sip/tests/js
+$(JS_DIR)/build/jssip.js: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error
+	npm run --prefix $(JS_DIR) --silent build
+
+js-deps: $(JS_DIR)/build/jssip.js
+

@@ -148,6 +148,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "ws_port": ws.port or (443 if ws.scheme == "wss" else 80),
         "ws_path": ws.path or "/",
         "children": int(os.environ.get("KAMAILIO_CHILDREN", "4")),
+        "runtime_dir": Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
     }
     values.update(overrides)
     return KamailioConfig(**values)
@@ -194,13 +195,16 @@ class Kamailio:
         if result.returncode != 0:
             raise KamailioError(f"Invalid Kamailio configuration:\n{result.stderr[-4000:]}")
 
-    def start(self, *, timeout: float = 20.0) -> Kamailio:
+    def start(self, *, timeout: float = 20.0, command: list[str] | None = None,
+              env: dict[str, str] | None = None) -> Kamailio:
+        """Start Kamailio and wait until it answers. `command` starts something else that
+        becomes Kamailio with this configuration (the tests run `manage.py run_kamailio`)."""
         self.config.prepare()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 — our own command line
-                self.config.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self.config.environment(), start_new_session=True,
+                command or self.config.command(), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env=env or self.config.environment(), start_new_session=True,
             )
         try:
             self.wait_ready(timeout=timeout)

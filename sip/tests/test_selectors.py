@@ -1,0 +1,147 @@
+"""Registration status from `location`, without a SIP server: rows written as Kamailio does."""
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.utils import timezone
+
+from extensions.models import Extension
+from hotlines.models import Hotline
+from sip.models import Location, SipAccount
+from sip.selectors import (
+    contacts_for,
+    online_count_for_hotline,
+    registration_counts,
+    with_online_count,
+    with_online_status,
+)
+from tests.factories import HotlineFactory, make_extension
+
+_ruids = itertools.count()
+
+
+def add_contact(extension_or_pair, *, seconds: int = 300, transport: str = "udp",
+                user_agent: str = "Zoiper 5", source: str = "203.0.113.7:5062") -> Location:
+    """A row as Kamailio's usrloc writes it (received / socket / contact per transport)."""
+    if isinstance(extension_or_pair, Extension):
+        username, domain = extension_or_pair.number, extension_or_pair.hotline.sip_domain
+    else:
+        username, domain = extension_or_pair
+    now = timezone.now()
+    param = "" if transport == "udp" else f";transport={transport}"
+    socket_proto = "tcp" if transport == "ws" else transport
+    return Location.objects.create(
+        ruid=f"uloc-{next(_ruids)}", username=username, domain=domain,
+        contact=f"sip:{username}@{'abc.invalid' if transport == 'ws' else source}{param}",
+        received=f"sip:{source}{param}", expires=now + dt.timedelta(seconds=seconds),
+        callid="c", cseq=1, last_modified=now, user_agent=user_agent,
+        socket=f"{socket_proto}:198.51.100.1:{8088 if transport == 'ws' else 5060}",
+    )
+
+
+@pytest.fixture
+def two_hotlines(db):
+    a, b = HotlineFactory(), HotlineFactory()
+    return (
+        a, b,
+        {n: make_extension(a, n, f"a{n}") for n in ("100", "101", "102")},
+        {n: make_extension(b, n, f"b{n}") for n in ("100", "101")},
+    )
+
+
+def test_online_status_matches_number_and_hotline_domain(two_hotlines):
+    a, b, ext_a, ext_b = two_hotlines
+    add_contact(ext_a["100"])
+    add_contact(ext_a["100"], transport="ws")
+    add_contact(ext_a["101"], seconds=-5)  # expired
+    add_contact(("102", "elsewhere.example"))  # same number, not our domain
+
+    rows = {(e.hotline_id, e.number): e for e in with_online_status(Extension.objects.all())}
+
+    assert rows[(a.pk, "100")].is_online and rows[(a.pk, "100")].contact_count == 2
+    assert not rows[(a.pk, "101")].is_online and rows[(a.pk, "101")].contact_count == 0
+    assert not rows[(a.pk, "102")].is_online
+    # 100 on hotline B is another account: A's registration does not make it online.
+    assert not rows[(b.pk, "100")].is_online
+
+
+def test_online_status_costs_one_query_whatever_the_list_length(two_hotlines, django_assert_num_queries):
+    a, _, ext_a, _ = two_hotlines
+    add_contact(ext_a["100"])
+    with django_assert_num_queries(1):
+        short = list(with_online_status(Extension.objects.all()))
+    for number in range(200, 240):
+        add_contact(make_extension(a, str(number), f"x{number}"))
+    with django_assert_num_queries(1):
+        long = list(with_online_status(Extension.objects.select_related("hotline")))
+    assert len(long) == len(short) + 40
+    assert sum(e.is_online for e in long) == 41
+
+
+def test_registration_counts_accepts_queryset_objects_or_ids(two_hotlines):
+    _, _, ext_a, ext_b = two_hotlines
+    add_contact(ext_a["100"])
+    add_contact(ext_a["100"], transport="tcp")
+    add_contact(ext_b["101"])
+    expected = {ext_a["100"].pk: 2, ext_a["101"].pk: 0, ext_b["101"].pk: 1}
+
+    assert registration_counts([ext_a["100"], ext_a["101"], ext_b["101"]]) == expected
+    assert registration_counts([e.pk for e in (ext_a["100"], ext_a["101"], ext_b["101"])]) == expected
+    assert registration_counts(Extension.objects.filter(pk__in=expected)) == expected
+
+
+def test_contacts_for_shows_device_source_transport_and_expiry(two_hotlines):
+    _, _, ext_a, _ = two_hotlines
+    add_contact(ext_a["101"], transport="ws", user_agent="JsSIP 3.13.8", source="192.0.2.10:51234")
+    add_contact(ext_a["101"], transport="tcp", source="192.0.2.11:40000", seconds=120)
+    add_contact(ext_a["101"], seconds=-1)
+
+    contacts = contacts_for(ext_a["101"])
+
+    # Newest first; the expired one is gone.
+    assert [(c.transport, c.source) for c in contacts] == [
+        ("tcp", "192.0.2.11:40000"), ("ws", "192.0.2.10:51234")
+    ]
+    ws = next(c for c in contacts if c.transport == "ws")
+    assert ws.user_agent == "JsSIP 3.13.8"
+    assert ws.socket == "tcp:198.51.100.1:8088"
+    assert ws.expires.tzinfo is not None
+    assert 290 <= ws.expires_in <= 300
+
+
+def test_hotline_online_count_counts_extensions_not_contacts(two_hotlines):
+    a, b, ext_a, _ = two_hotlines
+    add_contact(ext_a["100"])
+    add_contact(ext_a["100"], transport="tcp")
+    add_contact(ext_a["102"])
+    add_contact(ext_a["101"], seconds=-10)
+    add_contact(("999", a.sip_domain))  # a deleted extension's leftover registration
+
+    counts = dict(with_online_count(Hotline.objects.all()).values_list("pk", "online_count"))
+
+    assert counts == {a.pk: 2, b.pk: 0}
+    assert online_count_for_hotline(a) == 2
+    assert online_count_for_hotline(b) == 0
+
+
+def test_hotline_online_count_costs_one_query(two_hotlines, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        list(with_online_count(Hotline.objects.all()))
+
+
+def test_sip_account_view_has_enabled_extensions_of_enabled_hotlines_and_no_password(two_hotlines):
+    a, b, ext_a, ext_b = two_hotlines
+    Extension.objects.filter(pk=ext_a["102"].pk).update(enabled=False)
+    Hotline.objects.filter(pk=b.pk).update(enabled=False)
+
+    accounts = {(acc.domain, acc.username): acc for acc in SipAccount.objects.all()}
+
+    assert set(accounts) == {(a.sip_domain, "100"), (a.sip_domain, "101")}
+    account = accounts[(a.sip_domain, "101")]
+    ext = ext_a["101"]
+    assert (account.ha1, account.ha1b) == (ext.ha1, ext.ha1b)
+    assert (account.call_permission, account.call_permission_slug) == (3, "mobile")
+    assert account.extension == ext and account.hotline_id == a.pk
+    columns = {f.column for f in SipAccount._meta.concrete_fields}
+    assert not any("password" in column for column in columns)
