@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Length
@@ -128,3 +129,39 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
             seen.add(current.pk)
             current = current.supervisor
         return ""
+
+
+class ShareLink(models.Model):
+    """A one-time link ("gửi thông tin đăng nhập") that shows an extension's login info once,
+    without signing in. Only a hash of its token is stored; it expires and can be revoked."""
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="share_links")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    used_ip = models.GenericIPAddressField(_("used from"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
+
+    def __str__(self) -> str:
+        return f"{self.extension} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def state(self) -> str:
+        from django.utils import timezone
+
+        if self.revoked_at:
+            return "revoked"
+        if self.used_at:
+            return "used"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"

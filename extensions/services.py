@@ -7,15 +7,25 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from audit.choices import Action
+from audit.services import audit_record, diff, snapshot
 from core.services import integrity_as_validation
 from hotlines.models import Hotline, NumberGroup
 
 from .credentials import LoginInfo, login_info
+from .guard import check_reveal_allowed
 from .models import Extension
 from .passwords import generate_sip_password
 from .validators import validate_sip_password
 
 EDITABLE_FIELDS = ("alias", "call_permission", "supervisor", "description", "enabled")
+AUDITED_FIELDS = ["number", "alias", "call_permission", "supervisor", "outbound_hotlines",
+                  "outbound_groups", "description", "enabled"]
+
+
+def _audit(action: str, extension: Extension, changes: dict | None = None) -> None:
+    audit_record(action=action, obj=extension, tenant_id=extension.hotline.tenant_id,
+                 changes=changes, object_repr=f"{extension.number} ({extension.alias})")
 
 
 def _validate_caller_id_pool(
@@ -88,6 +98,8 @@ def extension_create(
         extension.save()
     extension.outbound_hotlines.set(outbound_hotlines)
     extension.outbound_groups.set(outbound_groups)
+    created = snapshot(extension, AUDITED_FIELDS)
+    _audit(Action.CREATE, extension, {**diff({}, created), "password": ["", "set"]})
     return extension
 
 
@@ -112,6 +124,7 @@ def extension_update(
               "Your changes were not saved; review the current values and save again."),
             code="stale",
         )
+    before = snapshot(locked, AUDITED_FIELDS)
     for field in EDITABLE_FIELDS:
         if field in data:
             setattr(locked, field, data[field])
@@ -130,26 +143,49 @@ def extension_update(
         locked.outbound_hotlines.set(outbound_hotlines)
     if "outbound_groups" in data:
         locked.outbound_groups.set(outbound_groups)
+    changes = diff(before, snapshot(locked, AUDITED_FIELDS))
+    if set_password:
+        changes["password"] = ["", "generated" if regenerate_password else "set"]
+    _audit(Action.UPDATE, locked, changes)
     return locked
 
 
 @transaction.atomic
-def extension_rotate_password(*, extension: Extension) -> tuple[Extension, str]:
-    """Replace the password with a generated one; returns the extension and the new password."""
+def extension_rotate_password(
+    *, extension: Extension, user=None, session=None
+) -> tuple[Extension, str]:
+    """Replace the password with a generated one; returns the extension and the new password
+    (shown to the caller, so the reveal guard applies when a user asks)."""
+    if user is not None:
+        check_reveal_allowed(user=user, session=session)
     password = generate_sip_password()
     locked = Extension.objects.select_for_update().select_related("hotline").get(pk=extension.pk)
     locked.set_sip_password(password)
     locked.version += 1
     locked.save(update_fields=["password_encrypted", "ha1", "ha1b", "version", "updated_at"])
+    _audit(Action.ROTATE_PASSWORD, locked)
     return locked, password
 
 
 @transaction.atomic
 def extension_delete(*, extension: Extension) -> None:
     """Delete an extension; the extensions it supervised keep working without a supervisor."""
+    supervised = list(extension.supervised.values_list("number", flat=True))
+    _audit(Action.DELETE, extension, {
+        **diff(snapshot(extension, AUDITED_FIELDS), {}),
+        **({"supervised": [supervised, []]} if supervised else {}),
+    })
     extension.delete()
 
 
-def extension_reveal_credentials(*, extension: Extension) -> LoginInfo:
-    """The login info with the decrypted password: the only way a password leaves storage."""
+def extension_reveal_credentials(*, extension: Extension, user=None, session=None) -> LoginInfo:
+    """The login info with the decrypted password, for the page, the API and exports.
+
+    With a `user`, the reveal guard applies (recent sign-in for browser sessions, per-user rate
+    limit) and the reveal is audited; without one it is an internal call (tests, share links,
+    which have their own checks and audit records).
+    """
+    if user is not None:
+        check_reveal_allowed(user=user, session=session)
+        _audit(Action.REVEAL, extension)
     return login_info(extension, extension.get_sip_password())

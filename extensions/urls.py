@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import share_views, views
 
 app_name = "extensions"
 urlpatterns = [
@@ -15,4 +15,9 @@ urlpatterns = [
     path("extensions/<int:pk>/edit/", views.ExtensionUpdateView.as_view(), name="extension_edit"),
     path("extensions/<int:pk>/delete/", views.ExtensionDeleteView.as_view(),
          name="extension_delete"),
+    path("extensions/<int:pk>/share/", share_views.ShareLinkCreateView.as_view(),
+         name="sharelink_add"),
+    path("extensions/<int:pk>/share/<int:link_pk>/revoke/", share_views.ShareLinkRevokeView.as_view(),
+         name="sharelink_revoke"),
+    path("share/<str:token>/", share_views.ShareLinkOpenView.as_view(), name="sharelink_open"),
 ]

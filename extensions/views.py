@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views import View
 
@@ -14,6 +16,7 @@ from hotlines.selectors import hotline_choices, hotline_get
 from . import services
 from .filtersets import ExtensionFilterSet
 from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
+from .guard import ReauthenticationRequired, RevealRefused
 from .models import Extension
 from .selectors import extension_get, extension_list, supervisor_choices
 
@@ -96,6 +99,9 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "credentials_text": credentials.as_text() if credentials else "",
             "supervised": list(extension.supervised.order_by("number")),
             "is_admin": self.membership.is_admin,
+            "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
+            "share_links": list(extension.share_links.select_related("created_by")[:10])
+            if self.membership.is_admin else [],
         }
 
 
@@ -106,7 +112,20 @@ class ExtensionRevealView(ExtensionDetailView):
 
     def post(self, request, pk):
         extension = self.get_extension(request, pk)
-        credentials = services.extension_reveal_credentials(extension=extension)
+        try:
+            credentials = services.extension_reveal_credentials(
+                extension=extension, user=request.user, session=request.session)
+        except ReauthenticationRequired as exc:
+            messages.info(request, exc.message)
+            detail = reverse("extensions:extension_detail", kwargs={"pk": extension.pk})
+            return redirect(f"{reverse('confirm_password')}?{urlencode({'next': detail})}")
+        except RevealRefused as exc:
+            messages.error(request, exc.message)
+            response = render(request, self.template_name, self.context(extension),
+                              status=exc.status_code)
+            if exc.retry_after:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
         response = render(request, self.template_name, self.context(extension, credentials))
         response["Cache-Control"] = "no-store"
         return response

@@ -1,6 +1,7 @@
 """Test settings: the production settings, only made faster (and plain HTTP for the test server)."""
 
 import os
+import uuid
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 # A fixed test key (32 bytes, url-safe base64); production keys come from the environment.
@@ -8,6 +9,7 @@ os.environ.setdefault("SIP_ENCRYPTION_KEYS", "dGVzdC1vbmx5LXNpcC1rZXktMzItYnl0ZX
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 from .settings import *  # noqa: E402,F401,F403
+from .settings import CACHES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -18,3 +20,8 @@ WHITENOISE_USE_FINDERS = True
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+
+# The reveal rate limit is counted in the cache: Redis when REDIS_URL is set (CI and `make test`
+# set it; the limit must hold across app servers), with a per-run prefix so runs never share counts.
+if os.environ.get("REDIS_URL"):
+    CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -61,3 +61,42 @@ def test_seed_walkthrough(live_server, world, tmp_path, request):
     assert ext.supervisor == boss
     assert list(ext.outbound_groups.all()) == [world.group_a]
     assert (output / "login-info.png").stat().st_size > 10_000
+
+
+def test_guarded_reveal_and_one_time_share_link(live_server, world, settings, request):
+    import time
+
+    settings.REVEAL_REAUTH_SECONDS = 3
+    settings.REVEAL_VISIBLE_SECONDS = 2
+    ext = world.ext_a["101"]
+    password = ext.get_sip_password()
+    output = request.config.rootpath / "test-results" / request.node.name
+    output.mkdir(parents=True, exist_ok=True)
+    with chromium_page() as page:
+        sign_in(page, live_server.url, world.admin_a.username, "pw")
+        page.goto(f"{live_server.url}/extensions/{ext.pk}/")
+        time.sleep(4)  # the sign-in is now older than REVEAL_REAUTH_SECONDS
+        page.click("#reveal-button")
+        page.wait_for_url("**/accounts/confirm-password/**")
+        page.fill("#id_password", "pw")
+        page.click("#confirm-password-button")
+        page.wait_for_url(f"**/extensions/{ext.pk}/")
+        page.click("#reveal-button")
+        assert page.locator("#revealed-password").inner_text() == password
+        # It hides itself: the password leaves the page.
+        page.wait_for_selector("#login-info-hidden", state="visible", timeout=10_000)
+        assert password not in page.content()
+        # A one-time share link, opened once (with its QR code), refused the second time.
+        settings.REVEAL_REAUTH_SECONDS = 600  # creating a link is guarded too; we signed in just now
+        page.click("#share-create-button")
+        share_url = page.locator("#share-url").input_value()
+        assert "/share/" in share_url
+    with chromium_page() as staff:
+        staff.goto(share_url)
+        staff.click("#share-open-button")
+        assert staff.locator("#revealed-password").inner_text() == password
+        assert staff.locator("#share-qr svg").is_visible()
+        staff.screenshot(path=str(output / "share-link.png"), full_page=True)
+        staff.goto(share_url)
+        assert staff.locator("#share-error").is_visible()
+        assert password not in staff.content()

@@ -33,6 +33,25 @@
     });
   });
 
+  // Revealed login info hides itself: the password is removed from the page, not just covered.
+  document.querySelectorAll(".js-revealed").forEach(function (panel) {
+    var seconds = parseInt(panel.dataset.hideAfter, 10);
+    if (!seconds) { return; }
+    var countdown = panel.querySelector(".js-countdown");
+    var note = panel.parentNode.querySelector(".js-hidden-note");
+    var tick = setInterval(function () {
+      seconds -= 1;
+      if (countdown) { countdown.textContent = "(" + seconds + "s)"; }
+      if (seconds <= 0) {
+        clearInterval(tick);
+        panel.remove();
+        if (note) { note.classList.remove("d-none"); }
+        // A reload must not re-send the reveal POST.
+        if (window.history.replaceState) { window.history.replaceState(null, "", note ? note.querySelector("a").href : window.location.href); }
+      }
+    }, 1000);
+  });
+
   // Ordered checkbox lists (number-group hotlines): ↑ ↓ buttons move a row; the form submits
   // the checked boxes in the order they appear.
   document.querySelectorAll("input.orderable").forEach(function (input) {

@@ -1,0 +1,18 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Action(models.TextChoices):
+    CREATE = "create", _("Created")
+    UPDATE = "update", _("Changed")
+    DELETE = "delete", _("Deleted")
+    REVEAL = "reveal", _("Login info revealed")
+    ROTATE_PASSWORD = "rotate_password", _("Password regenerated")
+    SHARE_CREATE = "share_create", _("Share link created")
+    SHARE_USE = "share_use", _("Share link opened")
+    SHARE_REVOKE = "share_revoke", _("Share link revoked")
+    IMPORT = "import", _("Imported")
+    EXPORT = "export", _("Exported")
+    TOKEN_CREATE = "token_create", _("API token created")
+    TOKEN_REVOKE = "token_revoke", _("API token revoked")
+    LOGIN_FAILED = "login_failed", _("Failed sign-in")

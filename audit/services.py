@@ -1,0 +1,71 @@
+"""Writing the audit trail. Call inside the service's transaction, so the record and the change
+commit (or roll back) together."""
+
+from typing import Any
+
+from django.db import models
+
+from .choices import Action
+from .context import client_ip, current_request
+from .models import AuditEvent
+
+REDACTED = "••••••"
+# Field names whose values never reach the audit trail.
+SECRET_FIELDS = frozenset({"password", "password_encrypted", "ha1", "ha1b", "token", "key"})
+
+
+def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
+    """Plain values of `fields` (ids for relations, sorted id lists for many-to-many)."""
+    values = {}
+    for name in fields:
+        field = obj._meta.get_field(name)
+        if field.many_to_many:
+            values[name] = sorted(o.pk for o in getattr(obj, name).all())
+        elif field.is_relation:
+            values[name] = getattr(obj, field.attname)
+        else:
+            values[name] = getattr(obj, name)
+    return values
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
+    """{field: [old, new]} for fields that changed; secrets only say that they changed."""
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            changes[name] = [REDACTED, REDACTED] if name in SECRET_FIELDS else [old, new]
+    return changes
+
+
+def _redact(changes: dict) -> dict:
+    return {k: ([REDACTED, REDACTED] if k in SECRET_FIELDS else v) for k, v in changes.items()}
+
+
+def audit_record(
+    *,
+    action: Action | str,
+    obj: models.Model | None = None,
+    tenant_id: int | None = None,
+    changes: dict | None = None,
+    actor=None,
+    object_repr: str = "",
+) -> AuditEvent:
+    """Record one event. Who/IP/user agent come from the current request unless given."""
+    request = current_request.get()
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return AuditEvent.objects.create(
+        tenant_id=tenant_id,
+        actor=actor,
+        actor_label=actor.get_username() if actor is not None else "",
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=(object_repr or (str(obj) if obj is not None else ""))[:200],
+        changes=_redact(changes or {}),
+        ip=client_ip(request) if request is not None else None,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else "",
+    )

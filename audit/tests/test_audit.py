@@ -1,0 +1,57 @@
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from extensions.services import extension_update
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_update_delete_are_recorded_with_field_changes_and_no_secrets(client, world):
+    client.force_login(world.admin_a)
+    client.post(reverse("extensions:extension_add", kwargs={"hotline_pk": world.hotline_a.pk}), {
+        "number": "150", "alias": "new150", "call_permission": 3, "enabled": "on",
+        "password": "Secret-Passw0rd-X"})
+    created = AuditEvent.objects.get(action="create", object_repr__startswith="150")
+    assert created.changes["alias"] == [None, "new150"]
+    assert created.actor_label == world.admin_a.username
+    ext = world.ext_a["102"]
+    extension_update(extension=ext, data={"call_permission": 4}, password="An0ther-Secret-Y")
+    updated = AuditEvent.objects.filter(action="update").latest("id")
+    assert updated.changes["call_permission"] == [3, 4]
+    assert "password" in updated.changes
+    dump = repr(list(AuditEvent.objects.values()))
+    assert "Secret-Passw0rd-X" not in dump and "An0ther-Secret-Y" not in dump
+    client.post(reverse("extensions:extension_delete", kwargs={"pk": ext.pk}))
+    assert AuditEvent.objects.filter(action="delete", object_id=str(ext.pk)).exists()
+
+
+def test_audit_row_rolls_back_with_a_failed_change(world):
+    from django.core.exceptions import ValidationError
+
+    before = AuditEvent.objects.count()
+    with pytest.raises(ValidationError):
+        extension_update(extension=world.ext_a["102"], data={"alias": "bad alias"})
+    assert AuditEvent.objects.count() == before
+
+
+def test_failed_sign_in_is_recorded(client, world):
+    client.post(reverse("login"), {"username": world.admin_a.username, "password": "nope"},
+                REMOTE_ADDR="10.1.2.3")
+    event = AuditEvent.objects.get(action="login_failed")
+    assert event.tenant == world.tenant_a
+    assert event.ip == "10.1.2.3"
+    assert "nope" not in repr(event.changes)
+
+
+def test_audit_page_is_per_tenant_and_filterable(client, world):
+    extension_update(extension=world.ext_a["102"], data={"description": "A change"})
+    extension_update(extension=world.ext_b["102"], data={"description": "B change"})
+    client.force_login(world.admin_a)
+    url = reverse("audit:auditevent_list")
+    html = client.get(url).content.decode()
+    assert "A change" in html and "B change" not in html
+    filtered = client.get(url, {"action": "delete"}).content.decode()
+    assert "A change" not in filtered
+    client.force_login(world.agent_a)
+    assert client.get(url).status_code == 403

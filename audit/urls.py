@@ -1,0 +1,6 @@
+from django.urls import path
+
+from . import views
+
+app_name = "audit"
+urlpatterns = [path("audit/", views.AuditEventListView.as_view(), name="auditevent_list")]

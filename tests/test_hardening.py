@@ -1,0 +1,159 @@
+"""Production hardening: no plaintext secret in a database dump, deploy checks clean,
+strict CSP, sign-in lockout, and no lost or duplicated writes under concurrency."""
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from extensions.models import Extension
+from extensions.services import extension_update
+
+ROOT = settings.BASE_DIR
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pg_dump_holds_no_plaintext_password(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_dump needs the PostgreSQL database (set DATABASE_URL)")
+    if not shutil.which("pg_dump"):
+        pytest.skip("pg_dump is not installed (make system-deps installs postgresql-client)")
+    passwords = [e.get_sip_password() for w in (world.ext_a, world.ext_b) for e in w.values()]
+    db = connection.settings_dict
+    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
+    dump = subprocess.run(
+        ["pg_dump", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432),
+         "-U", db["USER"] or "postgres", db["NAME"]],
+        capture_output=True, text=True, env=env, check=True,
+    ).stdout
+    assert world.ext_a["101"].alias in dump  # the dump really has the extensions
+    assert world.ext_a["101"].ha1 in dump
+    for password in passwords:
+        assert password not in dump
+
+
+def test_check_deploy_reports_nothing():
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "pbx_admin.settings", "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        "SIP_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXNpcC1rZXktMzItYnl0ZXMtbG9uZyE=",
+        "DJANGO_ALLOWED_HOSTS": "pbx.example.vn",
+    }
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_secrets():
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "SIP_ENCRYPTION_KEYS")}
+    env.update(DJANGO_SETTINGS_MODULE="pbx_admin.settings", DJANGO_DEBUG="0")
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_strict_csp_and_no_inline_script(client, world):
+    client.force_login(world.admin_a)
+    for url in (reverse("hotlines:hotline_list"),
+                reverse("extensions:extension_detail", kwargs={"pk": world.ext_a["101"].pk})):
+        response = client.get(url)
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "'unsafe-inline'" not in policy
+        assert "object-src 'none'" in policy
+        html = response.content.decode()
+        assert "<script>" not in html and " style=" not in html and " onclick=" not in html
+
+
+@pytest.mark.django_db
+def test_sign_in_locks_out_after_repeated_failures(client, world, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(reverse("login"), {"username": world.admin_a.username, "password": "wrong"})
+    locked = client.post(reverse("login"), {"username": world.admin_a.username, "password": "pw"})
+    assert locked.status_code in (403, 429)
+    assert not locked.wsgi_request.user.is_authenticated
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_parallel_creates_of_one_number_give_one_extension(live_server, world):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency is tested on PostgreSQL (set DATABASE_URL)")
+    hotline = world.hotline_a
+    url = live_server.url + reverse("extensions:extension_add", kwargs={"hotline_pk": hotline.pk})
+    sessions = []
+    for _ in range(20):
+        session = requests.Session()
+        page = session.get(live_server.url + reverse("login"))
+        assert page.status_code == 200
+        session.post(live_server.url + reverse("login"), data={
+            "username": world.admin_a.username, "password": "pw",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": live_server.url})
+        sessions.append(session)
+    barrier = threading.Barrier(20)
+    statuses = []
+
+    def create(session):
+        barrier.wait()
+        response = session.post(url, data={
+            "number": "555", "alias": f"race{len(statuses)}{threading.get_ident() % 1000}",
+            "call_permission": 3, "enabled": "on",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+            headers={"Referer": live_server.url}, allow_redirects=False)
+        statuses.append((response.status_code, response.text))
+
+    threads = [threading.Thread(target=create, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(code for code, _ in statuses)
+    assert codes.count(302) == 1, codes
+    assert codes.count(400) == 19, codes
+    assert all(code != 500 for code in codes)
+    refusals = [text for code, text in statuses if code == 400]
+    assert all("tồn tại" in text or "exists" in text for text in refusals)
+    assert Extension.objects.filter(hotline=hotline, number="555").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_edits_never_lose_the_first_change(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are tested on PostgreSQL (set DATABASE_URL)")
+    from django.core.exceptions import ValidationError
+    from django.db import close_old_connections
+
+    ext = world.ext_a["102"]
+    opened = ext.version
+    results = []
+    barrier = threading.Barrier(2)
+
+    def edit(description):
+        barrier.wait()
+        try:
+            extension_update(extension=ext, expected_version=opened, data={"description": description})
+            results.append(("ok", description))
+        except ValidationError as exc:
+            results.append((exc.code, description))
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=edit, args=(d,)) for d in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    outcomes = sorted(r[0] for r in results)
+    assert outcomes == ["ok", "stale"], results
+    winner = next(d for code, d in results if code == "ok")
+    ext.refresh_from_db()
+    assert ext.description == winner
