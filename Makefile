@@ -8,7 +8,7 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 	kamailio-sqlite-modules chromium postgresql-client
 RUN_ENV := DJANGO_DEBUG=1
 
-.PHONY: run test sip lint system-deps messages bench js-deps
+.PHONY: run test sip lint system-deps messages bench js-deps bench-register
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,3 +63,7 @@ $(JS_DIR)/build/jssip.js: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 
 js-deps: $(JS_DIR)/build/jssip.js
 
+# Authenticated REGISTERs per second: our view vs Kamailio's stock subscriber table (loopback,
+# bounded; needs PostgreSQL). See docs/performance.md.
+bench-register: $(VENV)/.dev-installed system-deps
+	$(PY) bench/register_bench.py

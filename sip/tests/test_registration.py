@@ -11,8 +11,9 @@ from extensions.services import (
     extension_rotate_password,
     extension_update,
 )
-from sip.kamailio import host_port
+from sip.kamailio import KamailioConfig, host_port
 from sip.selectors import contacts_for, online_count_for_hotline, with_online_status
+from sip.services import sip_domains_reload, sip_registrations_remove
 from sip.sipclient import SipClient
 from tests.factories import HotlineFactory, make_extension
 
@@ -196,3 +197,29 @@ def test_unregister_removes_the_contact(kamailio, hotline):
 
     assert response.status == 200
     assert contacts_for(extension) == []
+
+
+def test_removing_registrations_takes_the_extension_offline_at_once(kamailio, hotline):
+    extension = make_extension(hotline, "101", "sale01")
+    info = extension_reveal_credentials(extension=extension)
+    assert register(info) == 200 and register(info, transport="tcp") == 200
+
+    extension = extension_update(extension=extension, data={"enabled": False})
+    assert sip_registrations_remove(extension=extension, config=kamailio.config)
+
+    assert contacts_for(extension) == []
+    assert register(info) == 403
+
+
+def test_domain_reload_service_reaches_kamailio(kamailio):
+    hotline = HotlineFactory()
+    info = extension_reveal_credentials(extension=make_extension(hotline, "101", "sale01"))
+
+    assert sip_domains_reload(config=kamailio.config)
+
+    assert register(info) == 200
+
+
+def test_services_report_when_no_kamailio_runs(kamailio, tmp_path):
+    config = KamailioConfig(db_url="sqlite:////nowhere", runtime_dir=tmp_path)
+    assert sip_domains_reload(config=config) is False

@@ -1,0 +1,46 @@
+"""Telling the running Kamailio about changes it cannot see in the database by itself.
+
+Credentials are read live on every REGISTER, so password changes and disabled or deleted
+extensions need nothing. Two things are cached by Kamailio, and these functions refresh them;
+call them after the change commits, e.g. `transaction.on_commit(sip_domains_reload)`:
+
+- the hotline domains (domain module): after a hotline is created, enabled, disabled or deleted;
+- the registrations in memory (usrloc): after an extension is disabled or deleted, so its
+  devices stop showing online and stop receiving calls at once, not when they expire.
+
+Both return False, and log, when no Kamailio answers (none running in development, say):
+the dashboard's own change has happened either way.
+"""
+
+import logging
+import subprocess
+
+from extensions.models import Extension
+
+from .kamailio import KamailioConfig, KamailioError, config_from_settings, rpc
+
+logger = logging.getLogger(__name__)
+
+
+def _rpc(config: KamailioConfig | None, *args: str) -> bool:
+    config = config or config_from_settings()
+    if not config.ctl_socket.exists():
+        logger.info("No Kamailio control socket at %s; skipped %s", config.ctl_socket, args[0])
+        return False
+    try:
+        rpc(config, *args)
+    except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
+        logger.warning("Kamailio RPC %s failed: %s", args[0], exc)
+        return False
+    return True
+
+
+def sip_domains_reload(*, config: KamailioConfig | None = None) -> bool:
+    """Make Kamailio re-read the enabled hotlines' SIP domains."""
+    return _rpc(config, "domain.reload")
+
+
+def sip_registrations_remove(*, extension: Extension, config: KamailioConfig | None = None) -> bool:
+    """Drop every registration of the extension (memory and `location`)."""
+    aor = f"{extension.number}@{extension.hotline.sip_domain}"
+    return _rpc(config, "ul.rm", "location", aor)
