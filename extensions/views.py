@@ -11,6 +11,7 @@ from django.views import View
 from core.forms import add_service_errors
 from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
 from hotlines.models import NumberGroup
+from sip.selectors import contacts_for, with_online_status
 from hotlines.selectors import hotline_choices, hotline_get
 
 from . import services
@@ -41,7 +42,7 @@ class ExtensionListView(TenantAdminRequiredMixin, View):
         filterset = ExtensionFilterSet(
             request.GET, queryset=extension_list(user=request.user, hotline=hotline)
         )
-        page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = Paginator(with_online_status(filterset.qs), PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         return render(request, "extensions/extension_list.html", {
@@ -98,6 +99,7 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "credentials": credentials,
             "credentials_text": credentials.as_text() if credentials else "",
             "supervised": list(extension.supervised.order_by("number")),
+            "registrations": contacts_for(extension),
             "is_admin": self.membership.is_admin,
             "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
             "share_links": list(extension.share_links.select_related("created_by")[:10])

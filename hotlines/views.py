@@ -1,11 +1,12 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
 from core.forms import add_service_errors
+from sip.selectors import with_online_count
 from core.mixins import TenantAdminRequiredMixin
 from tenants.models import Tenant
 
@@ -18,13 +19,14 @@ class HotlineListView(TenantAdminRequiredMixin, View):
     """"Quản lý đầu số": the tenant's hotlines."""
 
     def get(self, request):
-        page = Paginator(hotline_list(user=request.user), 50).get_page(request.GET.get("page"))
+        hotlines = with_online_count(hotline_list(user=request.user))
+        page = Paginator(hotlines, 50).get_page(request.GET.get("page"))
         return render(request, "hotlines/hotline_list.html", {"page": page})
 
 
 class HotlineDetailView(TenantAdminRequiredMixin, View):
     def get(self, request, pk):
-        hotline = hotline_get(user=request.user, pk=pk)
+        hotline = get_object_or_404(with_online_count(hotline_list(user=request.user)), pk=pk)
         return render(request, "hotlines/hotline_detail.html", {"hotline": hotline, "tab": "overview"})
 
 
