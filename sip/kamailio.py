@@ -72,6 +72,7 @@ class KamailioConfig:
     ws_path: str = "/ws"
     auth_table: str = schema.SUBSCRIBER_VIEW
     children: int = 4
+    domain_reload_seconds: int = 10
     runtime_dir: Path = DEFAULT_RUNTIME_DIR
     shm_mb: int = 64
     pkg_mb: int = 8
@@ -99,6 +100,9 @@ class KamailioConfig:
             "AUTH_TABLE": _cfg_string(self.auth_table),
             "CTL_SOCKET": _cfg_string(f"unix:{self.ctl_socket}"),
             "CHILDREN": str(self.children),
+            "DOMAIN_RELOAD_TIMER": _cfg_string(
+                f"name=domains;interval={self.domain_reload_seconds};mode=1;"
+            ),
         }
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None

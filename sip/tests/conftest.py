@@ -37,6 +37,8 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory):
         sip_port=free_sip_port(),
         ws_port=free_port(),
         children=2,
+        # Only explicit reloads in these tests, so the tests of them can fail.
+        domain_reload_seconds=3600,
         runtime_dir=tmp_path_factory.mktemp("kamailio"),
     )
     server = Kamailio(config)
