@@ -6,7 +6,7 @@ subqueries, so a list of any length costs one query.
 
 Note: status is about registrations only. Disabling an extension refuses its next REGISTER
 at once, but a contact it registered before stays listed until it expires (at most
-MAX_EXPIRES, an hour by default).
+MAX_EXPIRES, an hour by default) unless sip.services.sip_registrations_remove drops it.
 """
 
 from __future__ import annotations
