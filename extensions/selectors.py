@@ -40,3 +40,9 @@ def supervisor_choices(*, hotline: Hotline, exclude: Extension | None = None) ->
     if exclude is not None and exclude.pk:
         qs = qs.exclude(pk=exclude.pk)
     return qs
+
+
+def extension_choices(*, tenant_id: int) -> QuerySet[Extension]:
+    """Every extension of the tenant, for supervisor pickers: one on another hotline is then
+    refused by the model's own rule (same hotline) instead of looking like an unknown id."""
+    return Extension.objects.filter(hotline__tenant_id=tenant_id)

@@ -48,3 +48,8 @@ def number_group_list(*, user) -> QuerySet[NumberGroup]:
 
 def number_group_get(*, user, pk) -> NumberGroup:
     return get_object_or_404(number_group_list(user=user), pk=pk)
+
+
+def number_group_choices(*, tenant_id: int) -> QuerySet[NumberGroup]:
+    """The tenant's number groups, for caller-ID pickers."""
+    return NumberGroup.objects.filter(tenant_id=tenant_id).order_by("name", "id")
