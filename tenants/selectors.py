@@ -1,6 +1,7 @@
 """Who may see what: every tenant-scoped query starts here."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from rest_framework.authtoken.models import Token
 
 from .choices import Role
 from .models import Membership
@@ -23,3 +24,8 @@ def admin_tenant_id(user) -> int | None:
     if membership is None or membership.role != Role.ADMIN:
         return None
     return membership.tenant_id
+
+
+def api_token_for(*, user) -> Token | None:
+    """The user's API token, if they have one (its key is shown only when it is created)."""
+    return Token.objects.filter(user=user).first()
