@@ -2,7 +2,19 @@
 
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter()
+from extensions.api.views import ExtensionViewSet
+from hotlines.api.views import HotlineViewSet, NumberGroupViewSet
+
+
+class Router(DefaultRouter):
+    # No `.json` suffix routes: one URL per resource, and no `format` URL argument.
+    include_format_suffixes = False
+
+
+router = Router()
+router.register("hotlines", HotlineViewSet, basename="hotline")
+router.register("number-groups", NumberGroupViewSet, basename="numbergroup")
+router.register("extensions", ExtensionViewSet, basename="extension")
 
 app_name = "api"
 urlpatterns = router.urls

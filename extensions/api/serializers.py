@@ -1,0 +1,96 @@
+"""Shapes of the extensions API. Input serializers only parse; the rules live in the services
+(extension_create / extension_update), so the API and the dashboard refuse the same things."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import serializers
+
+from core.api.fields import TenantScopedPrimaryKeyRelatedField
+from hotlines.models import Hotline, NumberGroup
+from hotlines.selectors import hotline_choices, number_group_choices
+
+from ..choices import CallPermission
+from ..models import Extension
+from ..selectors import extension_choices
+from ..validators import ALIAS_MAX_LENGTH
+
+DESCRIPTION_MAX_LENGTH = Extension._meta.get_field("description").max_length
+
+
+class CallPermissionField(serializers.ChoiceField):
+    """Call permission (quyền gọi) as a slug: internal < landline < mobile < international."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=[(p.slug, p.label) for p in CallPermission], **kwargs)
+
+    def to_representation(self, value: int) -> str:
+        return CallPermission(value).slug
+
+    def to_internal_value(self, data) -> int:
+        return int(CallPermission.from_slug(super().to_internal_value(data)))
+
+
+class ExtensionSerializer(serializers.ModelSerializer):
+    """An extension (máy lẻ) as the API shows it; never its password."""
+
+    call_permission = CallPermissionField(read_only=True)
+
+    class Meta:
+        model = Extension
+        fields = [
+            "id", "hotline", "number", "alias", "call_permission", "supervisor",
+            "outbound_hotlines", "outbound_groups", "description", "enabled",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ExtensionUpdateSerializer(serializers.Serializer):
+    """What an admin may change on an extension (its hotline and number are fixed)."""
+
+    alias = serializers.CharField(max_length=ALIAS_MAX_LENGTH, help_text=_("ASCII, e.g. sale01."))
+    call_permission = CallPermissionField(required=False)
+    supervisor = TenantScopedPrimaryKeyRelatedField(
+        scope=extension_choices, queryset=Extension.objects.none(), required=False, allow_null=True,
+        help_text=_("An extension of the same hotline, or null."),
+    )
+    outbound_hotlines = TenantScopedPrimaryKeyRelatedField(
+        scope=hotline_choices, queryset=Hotline.objects.none(), many=True, required=False,
+        help_text=_("Hotlines this extension may show as caller ID; none: its own hotline."),
+    )
+    outbound_groups = TenantScopedPrimaryKeyRelatedField(
+        scope=number_group_choices, queryset=NumberGroup.objects.none(), many=True, required=False,
+        help_text=_("Number groups whose hotlines it may show as caller ID."),
+    )
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False
+    )
+    enabled = serializers.BooleanField(required=False)
+    password = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False, max_length=128,
+        style={"input_type": "password"},
+        help_text=_("Optional. Absent or empty: keep it (on create: generate a strong one). "
+                    "Otherwise ≥ 10 characters with upper case, lower case and a digit, not "
+                    "containing the number or alias."),
+    )
+
+
+@extend_schema_serializer(component_name="ExtensionCreate")
+class ExtensionCreateSerializer(ExtensionUpdateSerializer):
+    """A new extension: the update fields plus its hotline and number, chosen once."""
+
+    hotline = TenantScopedPrimaryKeyRelatedField(scope=hotline_choices, queryset=Hotline.objects.none())
+    number = serializers.CharField(max_length=6, help_text=_("2 to 6 digits, e.g. 101."))
+
+
+class LoginInfoSerializer(serializers.Serializer):
+    """The login info (thông tin đăng nhập) a softphone needs, password included."""
+
+    username = serializers.CharField()
+    password = serializers.CharField()
+    domain = serializers.CharField()
+    sip_uri = serializers.CharField()
+    display_name = serializers.CharField()
+    proxy = serializers.CharField(help_text=_("Outbound proxy, host:port."))
+    transports = serializers.ListField(child=serializers.CharField())
+    websocket_url = serializers.CharField()

@@ -1,0 +1,174 @@
+import re
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from core.api.exceptions import PreconditionFailed
+from core.api.permissions import IsTenantAdmin, IsTenantMember
+from core.api.schema import IF_MATCH
+from core.api.views import parse_pk
+
+from .. import services
+from ..credentials import LoginInfo, login_info
+from ..filtersets import ExtensionFilterSet
+from ..guard import RevealRefused
+from ..models import Extension
+from ..selectors import extension_get, extension_list
+from .serializers import (
+    ExtensionCreateSerializer,
+    ExtensionSerializer,
+    ExtensionUpdateSerializer,
+    LoginInfoSerializer,
+)
+
+ETAG = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
+    description="The extension's version, for `If-Match` on a later update.",
+)
+ETAG_RE = re.compile(r'"(\d{1,10})"')
+
+
+class RevealNotAllowed(APIException):
+    """The reveal guard's refusal: 403 (sign in again) or 429 (too many, with Retry-After)."""
+
+    def __init__(self, refused: RevealRefused):
+        super().__init__(refused.message, refused.code)
+        self.status_code = refused.status_code
+        self.wait = refused.retry_after
+
+
+@contextmanager
+def reveal_guard():
+    try:
+        yield
+    except RevealRefused as refused:
+        raise RevealNotAllowed(refused) from refused
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List extensions (máy lẻ)"),
+    retrieve=extend_schema(summary="One extension", parameters=[ETAG]),
+    create=extend_schema(summary="Create an extension", request=ExtensionCreateSerializer,
+                         responses={201: ExtensionSerializer}, parameters=[ETAG]),
+    update=extend_schema(summary="Change an extension", request=ExtensionUpdateSerializer,
+                         responses={200: ExtensionSerializer}, parameters=[IF_MATCH, ETAG]),
+    partial_update=extend_schema(summary="Change some fields of an extension",
+                                 request=ExtensionUpdateSerializer,
+                                 responses={200: ExtensionSerializer}, parameters=[IF_MATCH, ETAG]),
+    destroy=extend_schema(summary="Delete an extension"),
+)
+class ExtensionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Extensions of the caller's tenant; an agent sees only their own and may not write."""
+
+    serializer_class = ExtensionSerializer
+    lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
+    filterset_class = ExtensionFilterSet
+    queryset = Extension.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_permissions(self):
+        if self.action in ("list", "retrieve", "credentials"):
+            return [IsAuthenticated(), IsTenantMember()]
+        return [IsAuthenticated(), IsTenantAdmin()]
+
+    def get_queryset(self):
+        return extension_list(user=self.request.user)
+
+    def get_object(self) -> Extension:
+        extension = extension_get(user=self.request.user, pk=parse_pk(self.kwargs["pk"]))
+        self.check_object_permissions(self.request, extension)
+        return extension
+
+    def retrieve(self, request, pk=None):
+        return self._extension_response(self.get_object())
+
+    def create(self, request):
+        serializer = ExtensionCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        extension = services.extension_create(**serializer.validated_data)
+        return self._extension_response(extension, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None, partial=False):
+        extension = self.get_object()
+        expected_version = self._if_match_version()
+        serializer = ExtensionUpdateSerializer(
+            data=request.data, partial=partial, context=self.get_serializer_context()
+        )
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        try:
+            services.extension_update(
+                extension=extension, data=data, expected_version=expected_version,
+                password=data.pop("password", None) or None,
+            )
+        except ValidationError as exc:
+            if getattr(exc, "code", None) == "stale":
+                raise PreconditionFailed(exc.messages[0]) from exc
+            raise
+        return self._extension_response(extension)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk, partial=True)
+
+    def perform_destroy(self, instance: Extension) -> None:
+        services.extension_delete(extension=instance)
+
+    @extend_schema(summary="Reveal the login info (password included)", request=None,
+                   responses={200: LoginInfoSerializer, 429: None})
+    @action(detail=True, methods=["post"])
+    def credentials(self, request, pk=None):
+        """A POST, not a GET, so the password never sits in a URL, a cache or a crawler's path.
+        Audited, and rate-limited per user like the dashboard's reveal."""
+        extension = self.get_object()
+        with reveal_guard():
+            info = services.extension_reveal_credentials(
+                extension=extension, user=request.user, session=self._browser_session()
+            )
+        return self._login_info_response(info)
+
+    @extend_schema(summary="Replace the password with a generated one", request=None,
+                   responses={200: LoginInfoSerializer, 429: None})
+    @action(detail=True, methods=["post"], url_path="rotate-password")
+    def rotate_password(self, request, pk=None):
+        extension = self.get_object()
+        with reveal_guard():
+            extension, password = services.extension_rotate_password(
+                extension=extension, user=request.user, session=self._browser_session()
+            )
+        return self._login_info_response(login_info(extension, password))
+
+    def _browser_session(self):
+        """The session when signed in through the browser (the guard then asks for a recent
+        sign-in); None for a token, which is itself a fresh credential."""
+        if isinstance(self.request.successful_authenticator, SessionAuthentication):
+            return self.request.session
+        return None
+
+    def _if_match_version(self) -> int | None:
+        """The version named by `If-Match`; None when absent, empty or `*` (no precondition)."""
+        header = self.request.headers.get("If-Match", "").strip()
+        if header in ("", "*"):
+            return None
+        match = ETAG_RE.fullmatch(header)
+        if match is None:
+            raise PreconditionFailed
+        return int(match.group(1))
+
+    def _extension_response(self, extension: Extension, status=status.HTTP_200_OK) -> Response:
+        # Read back through the selector: the response shows what is stored, preloaded.
+        extension = extension_get(user=self.request.user, pk=extension.pk)
+        data = ExtensionSerializer(extension, context=self.get_serializer_context()).data
+        return Response(data, status=status, headers={"ETag": f'"{extension.version}"'})
+
+    def _login_info_response(self, info: LoginInfo) -> Response:
+        return Response(LoginInfoSerializer(info).data, headers={"Cache-Control": "no-store"})
