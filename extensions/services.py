@@ -1,6 +1,7 @@
 """Every write to extensions goes through here: the dashboard, the API, commands and imports."""
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from audit.choices import Action
 from audit.services import audit_record, diff, snapshot
 from core.services import integrity_as_validation
 from hotlines.models import Hotline, NumberGroup
+from sip.services import sip_registrations_remove
 
 from .credentials import LoginInfo, login_info
 from .guard import check_reveal_allowed
@@ -143,6 +145,9 @@ def extension_update(
         locked.outbound_hotlines.set(outbound_hotlines)
     if "outbound_groups" in data:
         locked.outbound_groups.set(outbound_groups)
+    if before["enabled"] and not locked.enabled:
+        # Its next REGISTER is refused anyway; this also drops the devices signed in now.
+        transaction.on_commit(partial(sip_registrations_remove, extension=locked))
     changes = diff(before, snapshot(locked, AUDITED_FIELDS))
     if set_password:
         changes["password"] = ["", "generated" if regenerate_password else "set"]
@@ -176,6 +181,7 @@ def extension_delete(*, extension: Extension) -> None:
         **({"supervised": [supervised, []]} if supervised else {}),
     })
     extension.delete()
+    transaction.on_commit(partial(sip_registrations_remove, extension=extension))
 
 
 def extension_reveal_credentials(*, extension: Extension, user=None, session=None) -> LoginInfo:

@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.db import transaction
+
+from sip.services import sip_domains_reload
 
 from .models import Hotline, NumberGroup, NumberGroupMember
 
@@ -13,6 +16,15 @@ class HotlineAdmin(admin.ModelAdmin):
     search_fields = ["number", "name", "sip_domain"]
     readonly_fields = ["kind", "sip_domain", "created_at"]
     list_select_related = ["tenant"]
+
+    # Kamailio caches the hotline domains; refresh them once the change is committed.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(sip_domains_reload)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        transaction.on_commit(sip_domains_reload)
 
 
 class NumberGroupMemberInline(admin.TabularInline):
