@@ -7,7 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from audit.choices import Action
+from audit.models import AuditEvent
 from extensions.choices import CallPermission
+from extensions.guard import SESSION_AUTH_TIME
 from extensions.models import Extension
 from extensions.passwords import digest_ha1, digest_ha1b
 from extensions.services import extension_update
@@ -374,6 +377,39 @@ def test_rotate_password(admin, world):
     assert extension.get_sip_password() == body["password"]
     assert extension.ha1 == digest_ha1("101", world.hotline_a.sip_domain, body["password"])
     assert admin.post(credentials_url(extension)).json()["password"] == body["password"]
+
+
+def test_reveals_and_rotations_are_audited(admin, world):
+    extension = world.ext_a["101"]
+    admin.post(credentials_url(extension))
+    admin.post(rotate_url(extension))
+    events = AuditEvent.objects.filter(object_type="extensions.extension", object_id=str(extension.pk),
+                                       action__in=[Action.REVEAL, Action.ROTATE_PASSWORD])
+    assert sorted(e.action for e in events) == [Action.REVEAL, Action.ROTATE_PASSWORD]
+    assert all(e.actor == world.admin_a and e.tenant == world.tenant_a for e in events)
+
+
+def test_reveals_are_rate_limited_like_on_the_dashboard(admin, world, settings):
+    settings.REVEAL_RATE_LIMIT = (2, 600)
+    extension = world.ext_a["101"]
+    assert [admin.post(credentials_url(extension)).status_code for _ in range(2)] == [200, 200]
+    refused = admin.post(credentials_url(extension))
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert extension.get_sip_password() not in refused.content.decode()
+    assert admin.post(rotate_url(extension)).status_code == 429
+
+
+def test_a_browser_session_must_have_signed_in_recently_to_reveal(client, world, settings):
+    client.force_login(world.admin_a)  # a fresh sign-in
+    extension = world.ext_a["101"]
+    assert client.post(credentials_url(extension)).status_code == 200
+    session = client.session
+    session[SESSION_AUTH_TIME] -= settings.REVEAL_REAUTH_SECONDS + 1
+    session.save()
+    refused = client.post(credentials_url(extension))
+    assert refused.status_code == 403
+    assert extension.get_sip_password() not in refused.content.decode()
 
 
 # --- who may do what ----------------------------------------------------------------------
