@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("hotlines.urls")),
     path("", include("extensions.urls")),
+    path("", include("tenants.urls")),
     path("api/v1/", include("pbx_admin.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

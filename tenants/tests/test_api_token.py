@@ -1,0 +1,129 @@
+"""The API token: the dashboard page (/account/api-token/) and `manage.py create_api_token`."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from audit.choices import Action
+from audit.models import AuditEvent
+from tests.api import api_client
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("tenants:api_token")
+
+
+@pytest.fixture
+def admin_client(client, world):
+    client.force_login(world.admin_a)
+    client.cookies["django_language"] = "en"
+    return client
+
+
+def works(key: str) -> bool:
+    client = api_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client.get(reverse("api:extension-list")).status_code == 200
+
+
+def test_page_without_a_token(admin_client):
+    response = admin_client.get(URL)
+    assert response.status_code == 200
+    assert "You have no API token." in response.content.decode()
+
+
+def test_create_shows_the_key_once(admin_client, world):
+    response = admin_client.post(URL, {"action": "create"})
+    token = Token.objects.get(user=world.admin_a)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert token.key in html
+    assert works(token.key)
+    again = admin_client.get(URL).content.decode()
+    assert token.key not in again
+    assert "You have an API token" in again
+
+
+def test_create_again_replaces_the_old_token(admin_client, world):
+    admin_client.post(URL, {"action": "create"})
+    old = Token.objects.get(user=world.admin_a).key
+    admin_client.post(URL, {"action": "create"})
+    new = Token.objects.get(user=world.admin_a).key
+    assert new != old
+    assert works(new) and not works(old)
+
+
+def test_revoke(admin_client, world):
+    admin_client.post(URL, {"action": "create"})
+    key = Token.objects.get(user=world.admin_a).key
+    response = admin_client.post(URL, {"action": "revoke"})
+    assert response.status_code == 302 and response.url == URL
+    assert not Token.objects.filter(user=world.admin_a).exists()
+    assert not works(key)
+
+
+def test_creating_and_revoking_are_audited_without_the_key(admin_client, world):
+    admin_client.post(URL, {"action": "create"})
+    key = Token.objects.get(user=world.admin_a).key
+    admin_client.post(URL, {"action": "revoke"})
+    admin_client.post(URL, {"action": "revoke"})  # nothing left to revoke: no record
+    events = AuditEvent.objects.filter(object_type="auth.user", object_id=str(world.admin_a.pk))
+    assert sorted(e.action for e in events) == [Action.TOKEN_CREATE, Action.TOKEN_REVOKE]
+    assert all(e.tenant == world.tenant_a and e.actor == world.admin_a for e in events)
+    assert not AuditEvent.objects.filter(changes__icontains=key).exists()
+    assert key not in str(list(events.values()))
+
+
+def test_unknown_action_is_400(admin_client, world):
+    assert admin_client.post(URL, {"action": "steal"}).status_code == 400
+    assert not Token.objects.exists()
+
+
+def test_only_tenant_admins(client, world):
+    assert client.get(URL).status_code == 302  # anonymous: sign in first
+    client.force_login(world.agent_a)
+    assert client.get(URL).status_code == 403
+    assert client.post(URL, {"action": "create"}).status_code == 403
+    assert not Token.objects.filter(user=world.agent_a).exists()
+
+
+def test_each_admin_sees_only_their_own_token(client, world):
+    api_client(world.admin_b)  # creates admin B's token
+    key_b = Token.objects.get(user=world.admin_b).key
+    client.force_login(world.admin_a)
+    assert key_b not in client.post(URL, {"action": "create"}).content.decode()
+    client.post(URL, {"action": "revoke"})
+    assert Token.objects.filter(user=world.admin_b, key=key_b).exists()
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command("create_api_token", *args, stdout=out)
+    return out.getvalue().strip()
+
+
+def test_command_prints_a_working_token_and_reuses_it(world):
+    key = run("admin-tenant-a")
+    assert works(key)
+    assert run("admin-tenant-a") == key
+    new = run("admin-tenant-a", "--reset")
+    assert new != key and works(new) and not works(key)
+
+
+def test_command_works_for_agents(world):
+    client = api_client()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {run('agent-a')}")
+    body = client.get(reverse("api:extension-list")).json()
+    assert [item["number"] for item in body["results"]] == ["101"]
+
+
+@pytest.mark.parametrize("username", ["nobody", "stranger"])
+def test_command_refuses_unknown_users_and_users_without_a_tenant(world, django_user_model, username):
+    django_user_model.objects.create_user("stranger", password="pw")
+    with pytest.raises(CommandError):
+        run(username)
+    assert not Token.objects.exists()

@@ -1,0 +1,42 @@
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+
+from core.mixins import TenantAdminRequiredMixin
+
+from . import services
+from .forms import ApiTokenForm
+from .selectors import api_token_for
+
+
+class ApiTokenView(TenantAdminRequiredMixin, View):
+    """A tenant admin's own API token: create (or replace) it, or revoke it.
+
+    The key is a secret: it is shown once, in the answer to the POST that created it, and
+    never again (there is no GET that shows it).
+    """
+
+    template_name = "tenants/api_token.html"
+
+    def get(self, request):
+        return self.render(request)
+
+    def post(self, request):
+        form = ApiTokenForm(request.POST)
+        if not form.is_valid():
+            return self.render(request, status=400)
+        if form.cleaned_data["action"] == "revoke":
+            if services.api_token_revoke(user=request.user):
+                messages.success(request, _("Your API token was revoked; it no longer works."))
+            return redirect("tenants:api_token")
+        token = services.api_token_create(user=request.user)
+        response = self.render(request, new_key=token.key)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def render(self, request, *, new_key: str | None = None, status: int = 200):
+        return render(request, self.template_name, {
+            "token": api_token_for(user=request.user),
+            "new_key": new_key,
+        }, status=status)
