@@ -1,0 +1,341 @@
+"""Tenant isolation over every route of the project, generated from the URL configuration.
+
+Every URL pattern (dashboard and API) is found by walking the resolver, its URL arguments
+are filled with tenant A's objects, and then:
+
+- tenant B's admin gets 404 (or 403) for each of them, with every method the route accepts,
+  and routes without arguments show B nothing of A;
+- A's agent gets 403 on every admin-only route, and 404 (or 403) for extensions not their own;
+- anonymous users are sent to sign in (401 on the API);
+- A's own admin does *not* get 404, which proves the ids really address objects;
+- afterwards A's data is unchanged and nothing of B points at A.
+
+A new route is covered without touching this file. A route with a URL argument that
+`URL_ARGUMENTS` does not know FAILS, so nobody forgets to think about who may open it.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+
+import pytest
+from django.conf import settings
+from django.urls import URLResolver, get_resolver, reverse
+from django.utils.regex_helper import normalize
+
+from extensions.models import Extension
+from extensions.services import extension_update
+from hotlines.models import NumberGroup, NumberGroupMember
+from hotlines.services import number_group_update
+
+pytestmark = pytest.mark.django_db
+
+# Routes left out of the matrix, each with the reason (matched on the start of the path).
+SKIPPED = {
+    "admin/": "Django admin: for platform operators (is_staff), not tenants; Django guards it",
+    "i18n/": "the language switch: no data",
+    "accounts/login/": "sign-in: public by design",
+    "accounts/logout/": "sign-out: no data",
+    "accounts/confirm-password/": "re-entering one's own password: no data, and wrong "
+                                  "passwords would count as failed sign-ins (django-axes)",
+    "api/schema/": "the OpenAPI document: the same for everyone, no data",
+    "api/docs/": "the API documentation page: the same for everyone, no data",
+}
+
+# Routes anyone may open, because the URL itself is the credential; they are only probed
+# with a made-up credential (which must show nothing).
+PUBLIC = {
+    "extensions:sharelink_open": "a one-time share link: its token is the credential",
+}
+
+# Routes an agent may use (for their own extension only); every other route is admin-only.
+AGENT_ROUTES = {
+    "home", "extensions:my_extension", "extensions:extension_detail",
+    "extensions:extension_reveal", "api:api-root", "api:extension-list", "api:extension-detail",
+    "api:extension-credentials",
+}
+
+# URL argument → which of the objects fills it, looked up first as (the path segment before
+# the argument, argument) — `extensions/<pk>/` is an extension, `share/<token>/` a share link's
+# token — then as the argument alone. Add new arguments here.
+URL_ARGUMENTS = {
+    ("hotlines", "pk"): "hotline",
+    ("extensions", "pk"): "extension",
+    ("number-groups", "pk"): "group",
+    ("share", "token"): "share_token",
+    "hotline_pk": "hotline",
+    "extension_pk": "extension",
+    "group_pk": "group",
+    "link_pk": "share_link",
+}
+
+# What a probing POST/PUT/PATCH sends: plausible values for every form and serializer, with
+# tenant A's ids wherever an id goes, so a route that forgot to scope one would take it.
+PROBE = {
+    "name": "probe-name", "alias": "probe", "number": "555", "description": "probe",
+    "call_permission": "international", "strategy": "first", "enabled": True,
+    "password": "Probe-Passw0rd-x", "action": "create", "version": 1,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    template: str  # e.g. "/api/v1/extensions/%(pk)s/"
+    arguments: tuple[str, ...]
+    methods: tuple[str, ...]
+    is_api: bool
+
+    def __str__(self) -> str:
+        return self.template % {a: f"<{a}>" for a in self.arguments}
+
+
+def _methods(callback) -> tuple[str, ...]:
+    if hasattr(callback, "actions"):  # a DRF viewset route
+        return tuple(sorted(callback.actions))
+    view = getattr(callback, "view_class", None)
+    if view is None:  # a function view: assume a form page
+        return ("get", "post")
+    return tuple(m for m in ("get", "post", "put", "patch", "delete")
+                 if m in view.http_method_names and hasattr(view, m))
+
+
+def walk(resolver=None, prefix: str = "", namespace: str = ""):
+    for pattern in (resolver or get_resolver()).url_patterns:
+        regex = prefix + pattern.pattern.regex.pattern
+        if isinstance(pattern, URLResolver):
+            inner = ":".join(filter(None, [namespace, pattern.namespace]))
+            yield from walk(pattern, regex, inner)
+            continue
+        template, arguments = normalize(regex)[0]
+        callback = pattern.callback
+        yield Route(
+            name=":".join(filter(None, [namespace, pattern.name])),
+            template="/" + template,
+            arguments=tuple(arguments),
+            methods=_methods(callback),
+            is_api=hasattr(callback, "cls"),
+        )
+
+
+def skip_reason(route: Route) -> str | None:
+    return next((why for start, why in SKIPPED.items() if route.template.startswith("/" + start)),
+                None)
+
+
+ROUTES = [route for route in walk() if skip_reason(route) is None]
+OBJECT_ROUTES = [r for r in ROUTES if r.arguments and r.name not in PUBLIC]
+ADMIN_ONLY = [r for r in ROUTES if r.name not in AGENT_ROUTES and r.name not in PUBLIC]
+AGENT_OBJECT_ROUTES = [r for r in OBJECT_ROUTES if r.name in AGENT_ROUTES]
+
+
+class Objects:
+    """One tenant's objects, by the names URL_ARGUMENTS uses."""
+
+    def __init__(self, world, extension):
+        self.world = world
+        self.hotline = world.hotline_a
+        self.group = world.group_a
+        self.extension = extension
+
+    @cached_property
+    def _share(self):
+        from extensions.sharing import share_link_create
+
+        return share_link_create(extension=self.extension, user=self.world.admin_a)
+
+    @property
+    def share_link(self):
+        return self._share[0]
+
+    @property
+    def share_token(self):
+        return self._share[1]
+
+
+def fill(route: Route, objects: Objects) -> str:
+    """The route's URL with its arguments filled from `objects`; fails on an unknown one."""
+    values = {}
+    for argument in route.arguments:
+        before = route.template.split(f"%({argument})s")[0].rstrip("/").rsplit("/", 1)[-1]
+        kind = URL_ARGUMENTS.get((before, argument)) or URL_ARGUMENTS.get(argument)
+        if kind is None:
+            pytest.fail(f"{route} ({route.name}): this test does not know what the URL "
+                        f"argument {argument!r} names. Add it to URL_ARGUMENTS in {__file__}.")
+        value = getattr(objects, kind)
+        values[argument] = getattr(value, "pk", value)
+    return route.template % values
+
+
+def body(response) -> str:
+    if response.streaming:
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode(errors="replace")
+
+
+def request(client, route: Route, method: str, url: str, world):
+    data = {**PROBE, "hotline": world.hotline_a.pk, "supervisor": world.ext_a["100"].pk,
+            "hotlines": [world.hotline_a.pk], "outbound_hotlines": [world.hotline_a.pk],
+            "outbound_groups": [world.group_a.pk]}
+    if method == "get":
+        return client.get(url)
+    if route.is_api:
+        return client.generic(method.upper(), url, json.dumps(data), content_type="application/json")
+    if method == "post":
+        return client.post(url, data)
+    return client.generic(method.upper(), url)
+
+
+@pytest.fixture
+def marked_world(world):
+    """The world with tenant A's data made easy to spot in a page: if one of these strings
+    shows up in an answer to someone who may not see it, it leaked."""
+    for number, extension in world.ext_a.items():
+        extension_update(extension=extension, data={"alias": f"alpha-{number}-x7",
+                                                    "description": f"alpha secret {number}"})
+    number_group_update(group=world.group_a, name="alpha-group-x7")
+    world.ext_a = {n: Extension.objects.get(pk=e.pk) for n, e in world.ext_a.items()}
+    world.group_a.refresh_from_db()
+    return world
+
+
+def tenant_a_markers(world) -> list[str]:
+    markers = ["alpha-group-x7"]
+    for hotline in (world.hotline_a, world.hotline_a2):
+        markers += [hotline.number, hotline.sip_domain, hotline.display_number]
+    for extension in world.ext_a.values():
+        markers += [extension.alias, extension.description, extension.get_sip_password()]
+    return markers
+
+
+def assert_nothing_of(markers: list[str], response, context: str) -> None:
+    text = body(response)
+    leaked = [m for m in markers if m in text]
+    assert not leaked, f"{context}: {leaked} appear in the answer"
+
+
+def snapshot(world) -> dict:
+    """Tenant A's data, and every link from tenant B's objects to tenant A's."""
+    a, b = world.tenant_a, world.tenant_b
+    return {
+        "extensions": list(Extension.objects.filter(hotline__tenant=a).order_by("pk").values()),
+        "groups": list(NumberGroup.objects.filter(tenant=a).order_by("pk").values()),
+        "members": list(NumberGroupMember.objects.filter(group__tenant=a).order_by("pk").values()),
+        "caller_ids": sorted(Extension.outbound_hotlines.through.objects
+                             .filter(extension__hotline__tenant=a).values_list("pk", "hotline_id")),
+        "b_to_a": [
+            NumberGroupMember.objects.filter(group__tenant=b, hotline__tenant=a).count(),
+            Extension.outbound_hotlines.through.objects
+            .filter(extension__hotline__tenant=b, hotline__tenant=a).count(),
+            Extension.outbound_groups.through.objects
+            .filter(extension__hotline__tenant=b, numbergroup__tenant=a).count(),
+            Extension.objects.filter(hotline__tenant=b, supervisor__hotline__tenant=a).count(),
+        ],
+    }
+
+
+def test_the_walk_finds_the_dashboard_and_the_api():
+    names = {route.name for route in ROUTES}
+    assert {"extensions:extension_detail", "hotlines:numbergroup_edit", "tenants:api_token",
+            "api:extension-detail", "api:extension-credentials", "api:numbergroup-detail",
+            "api:hotline-detail"} <= names
+    assert not [r for r in ROUTES if "format" in r.arguments], "no .json suffix routes"
+
+
+def test_every_skip_and_allowance_names_a_real_route():
+    """A stale entry would quietly stop protecting anything."""
+    names = {route.name for route in walk()}
+    assert set(AGENT_ROUTES) <= names
+    assert set(PUBLIC) <= names
+    templates = [route.template for route in walk()]
+    assert all(any(t.startswith("/" + s) for t in templates) for s in SKIPPED)
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=str)
+def test_other_tenant_gets_404_for_every_object(client, marked_world, route):
+    world = marked_world
+    url = fill(route, Objects(world, world.ext_a["101"]))
+    before = snapshot(world)
+    client.force_login(world.admin_b)
+    for method in route.methods:
+        response = request(client, route, method, url, world)
+        assert response.status_code in (403, 404), f"{method.upper()} {url}: {response.status_code}"
+        assert_nothing_of(tenant_a_markers(world), response, f"{method.upper()} {url} as tenant B")
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if not r.arguments], ids=str)
+def test_other_tenant_sees_nothing_of_a_on_pages_without_ids(client, marked_world, route):
+    """List and create routes: B's own pages, which must not show or take A's objects."""
+    world = marked_world
+    before = snapshot(world)
+    client.force_login(world.admin_b)
+    for method in route.methods:
+        response = request(client, route, method, route.template, world)
+        assert response.status_code < 500
+        assert_nothing_of(tenant_a_markers(world), response, f"{method.upper()} {route} as B")
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("route", ADMIN_ONLY, ids=str)
+def test_agent_gets_403_on_admin_only_routes(client, marked_world, route):
+    world = marked_world
+    url = fill(route, Objects(world, world.ext_a["101"]))  # even for their own extension
+    before = snapshot(world)
+    client.force_login(world.agent_a)
+    for method in route.methods:
+        response = request(client, route, method, url, world)
+        assert response.status_code == 403, f"{method.upper()} {url}: {response.status_code}"
+    assert snapshot(world) == before
+
+
+@pytest.mark.parametrize("route", AGENT_OBJECT_ROUTES, ids=str)
+def test_agent_gets_404_for_extensions_not_their_own(client, marked_world, route):
+    world = marked_world
+    other = world.ext_a["102"]
+    url = fill(route, Objects(world, other))
+    client.force_login(world.agent_a)
+    for method in route.methods:
+        response = request(client, route, method, url, world)
+        assert response.status_code in (403, 404), f"{method.upper()} {url}: {response.status_code}"
+        assert_nothing_of([other.alias, other.description, other.get_sip_password()], response,
+                          f"{method.upper()} {url} as the agent of 101")
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.name not in PUBLIC], ids=str)
+def test_anonymous_is_sent_to_sign_in(client, marked_world, route):
+    world = marked_world
+    url = fill(route, Objects(world, world.ext_a["101"]))
+    for method in route.methods:
+        response = request(client, route, method, url, world)
+        if route.is_api:
+            assert response.status_code == 401, f"{method.upper()} {url}: {response.status_code}"
+        else:
+            assert response.status_code == 302, f"{method.upper()} {url}: {response.status_code}"
+            assert response.url.startswith(reverse(settings.LOGIN_URL))
+        assert_nothing_of(tenant_a_markers(world), response, f"{method.upper()} {url} anonymous")
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.name in PUBLIC], ids=str)
+def test_public_routes_show_nothing_without_their_credential(client, marked_world, route):
+    world = marked_world
+    objects = Objects(world, world.ext_a["101"])
+    objects.__dict__["_share"] = (None, "made-up-token")
+    url = fill(route, objects)
+    for method in route.methods:
+        response = request(client, route, method, url, world)
+        assert 400 <= response.status_code < 500
+        assert_nothing_of(tenant_a_markers(world), response, f"{method.upper()} {url}")
+
+
+@pytest.mark.parametrize("route", [r for r in OBJECT_ROUTES if "get" in r.methods], ids=str)
+def test_the_owner_can_open_every_object_route(client, marked_world, route):
+    """Without this, a route that answered 404 to everyone would pass the tests above."""
+    world = marked_world
+    client.force_login(world.admin_a)
+    url = fill(route, Objects(world, world.ext_a["101"]))
+    response = client.get(url)
+    assert response.status_code < 400, f"GET {url}: {response.status_code}"
+    shown = [world.ext_a["101"].alias, world.hotline_a.number, world.hotline_a.display_number,
+             "alpha-group-x7"]
+    assert any(text in body(response) for text in shown), f"GET {url} shows no object"
