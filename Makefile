@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pbx_admin
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 	kamailio-sqlite-modules chromium postgresql-client
 RUN_ENV := DJANGO_DEBUG=1
@@ -38,7 +39,8 @@ run: $(VENV)/.run-installed
 	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.dev-installed system-deps js-deps
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +54,8 @@ INSTALLED_APPS = [
     "tenants",
     "hotlines",
     "extensions",
+    "audit",
+    "axes",
     "sip",
 ]
 
@@ -64,8 +67,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pbx_admin.urls"
@@ -107,6 +114,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # brute-force lockout before the password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lock a (username, IP) pair out for 15 minutes after 5 failed sign-ins.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_REAL_IP", "REMOTE_ADDR"]
+
+# Strict Content Security Policy: only our own files; no inline script or style anywhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -199,6 +234,16 @@ SIP_DOMAIN_SUFFIX = os.environ.get("SIP_DOMAIN_SUFFIX", "sip.example.vn")
 SIP_OUTBOUND_PROXY = os.environ.get("SIP_OUTBOUND_PROXY", "127.0.0.1:5060")
 SIP_TRANSPORTS = env_list("SIP_TRANSPORTS", "udp,tcp,ws")
 SIP_WEBSOCKET_URL = os.environ.get("SIP_WEBSOCKET_URL", "ws://127.0.0.1:8088/ws")
+
+# The reveal guard (extensions.guard): re-enter the password when the last sign-in is older
+# than this; at most N reveals per user per window (seconds); revealed info hides after.
+REVEAL_REAUTH_SECONDS = int(os.environ.get("REVEAL_REAUTH_SECONDS", str(15 * 60)))
+REVEAL_RATE_LIMIT = (
+    int(os.environ.get("REVEAL_RATE_LIMIT", "20")),
+    int(os.environ.get("REVEAL_RATE_WINDOW", "600")),
+)
+REVEAL_VISIBLE_SECONDS = int(os.environ.get("REVEAL_VISIBLE_SECONDS", "60"))
+SHARE_LINK_HOURS = int(os.environ.get("SHARE_LINK_HOURS", "24"))
 
 LOGGING = {
     "version": 1,

@@ -19,12 +19,20 @@ def chromium_page(**context_options):
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make system-deps installs it)")
     from playwright.sync_api import sync_playwright
 
-    # Django refuses sync ORM calls from an event loop; Playwright's sync API runs one.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
-            yield context.new_page()
-        finally:
-            browser.close()
+    # Django refuses sync ORM calls from an event loop; Playwright's sync API runs one. Only for
+    # the browser's lifetime: a subprocess started later must not inherit it.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+                yield context.new_page()
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

@@ -41,7 +41,8 @@ def test_pg_dump_holds_no_plaintext_password(world):
 
 def test_check_deploy_reports_nothing():
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "pbx_admin.settings", "DJANGO_DEBUG": "0",
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
+        "DJANGO_SETTINGS_MODULE": "pbx_admin.settings", "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",
         "SIP_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXNpcC1rZXktMzItYnl0ZXMtbG9uZyE=",
         "DJANGO_ALLOWED_HOSTS": "pbx.example.vn",
