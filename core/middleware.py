@@ -4,10 +4,12 @@ from django.utils.cache import patch_vary_headers
 
 
 class DefaultLanguageMiddleware:
-    """Vietnamese unless the user chose English on the page (the language cookie).
+    """Pages: Vietnamese unless the user chose English on the page (the language cookie).
+    API: the cookie, else the client's Accept-Language, else Vietnamese.
 
-    Django's LocaleMiddleware would follow the browser's Accept-Language, so most office PCs
-    (English Windows/Chrome) would get English; our users expect Vietnamese first.
+    Django's LocaleMiddleware would follow the browser's Accept-Language on pages too, so most
+    office PCs (English Windows/Chrome) would get English; our users expect Vietnamese first.
+    An API client, though, says what it wants in Accept-Language.
     """
 
     def __init__(self, get_response):
@@ -15,11 +17,14 @@ class DefaultLanguageMiddleware:
         self.supported = {code for code, _ in settings.LANGUAGES}
 
     def __call__(self, request):
-        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-        language = chosen if chosen in self.supported else settings.LANGUAGE_CODE
+        if request.path_info.startswith("/api/"):
+            language = translation.get_language_from_request(request)
+        else:
+            chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+            language = chosen if chosen in self.supported else settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
-        patch_vary_headers(response, ("Cookie",))
+        patch_vary_headers(response, ("Cookie", "Accept-Language"))
         return response

@@ -62,3 +62,23 @@ class Membership(models.Model):
             raise ValidationError({"extension": _("The extension belongs to another tenant.")})
         if self.role == Role.ADMIN and self.extension_id:
             raise ValidationError({"extension": _("Only agents are tied to one extension.")})
+
+
+class ApiToken(models.Model):
+    """A user's API token for `Authorization: Token <key>`. Only a SHA-256 hash of the key is
+    stored (like a password), so a database dump or backup cannot be used to call the API."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token"
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(_("starts with"), max_length=8, editable=False)
+    created = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.prefix}…)"

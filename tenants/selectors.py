@@ -1,10 +1,9 @@
 """Who may see what: every tenant-scoped query starts here."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from rest_framework.authtoken.models import Token
 
 from .choices import Role
-from .models import Membership
+from .models import ApiToken, Membership
 
 
 def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
@@ -26,6 +25,6 @@ def admin_tenant_id(user) -> int | None:
     return membership.tenant_id
 
 
-def api_token_for(*, user) -> Token | None:
+def api_token_for(*, user) -> ApiToken | None:
     """The user's API token, if they have one (its key is shown only when it is created)."""
-    return Token.objects.filter(user=user).first()
+    return ApiToken.objects.filter(user=user).first()

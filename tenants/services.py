@@ -1,11 +1,14 @@
 """Writes that concern a user's account: their API token."""
 
+import secrets
+
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from audit.choices import Action
 from audit.services import audit_record
 
+from .authentication import hash_key
+from .models import ApiToken
 from .selectors import membership_for
 
 
@@ -17,10 +20,15 @@ def _audit(action: Action, user) -> None:
 
 
 @transaction.atomic
-def api_token_create(*, user) -> Token:
-    """A new API token for the user; an old one stops working at once (one token per user)."""
-    Token.objects.filter(user=user).delete()
-    token = Token.objects.create(user=user)
+def api_token_create(*, user) -> ApiToken:
+    """A new API token for the user; an old one stops working at once (one token per user).
+
+    The returned object carries the key in `.key` for this once; only its hash is stored.
+    """
+    ApiToken.objects.filter(user=user).delete()
+    key = secrets.token_hex(20)
+    token = ApiToken.objects.create(user=user, key_hash=hash_key(key), prefix=key[:8])
+    token.key = key
     _audit(Action.TOKEN_CREATE, user)
     return token
 
@@ -28,7 +36,7 @@ def api_token_create(*, user) -> Token:
 @transaction.atomic
 def api_token_revoke(*, user) -> bool:
     """Delete the user's API token; False when there was none."""
-    deleted, _ = Token.objects.filter(user=user).delete()
+    deleted, _ = ApiToken.objects.filter(user=user).delete()
     if deleted:
         _audit(Action.TOKEN_REVOKE, user)
     return deleted > 0

@@ -22,3 +22,18 @@ def test_english_can_be_chosen_from_the_page(client, world):
 
 def test_times_are_shown_in_vietnam_time(settings):
     assert settings.TIME_ZONE == "Asia/Ho_Chi_Minh"
+
+
+def test_api_clients_choose_their_language_with_accept_language(client, world):
+    from tests.api import api_client
+
+    api = api_client(world.admin_a)
+    api.cookies.clear()
+    url = "/api/v1/extensions/"
+    bad = {"hotline": world.hotline_a.pk, "number": "1", "alias": "sale 01"}
+    english = api.post(url, bad, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    vietnamese = api.post(url, bad)
+    assert english.status_code == vietnamese.status_code == 400
+    assert english["Content-Language"] == "en"
+    assert "spaces" in " ".join(english.json()["alias"])
+    assert vietnamese["Content-Language"] == "vi"

@@ -8,17 +8,14 @@ from tenants.services import api_token_create
 
 
 class Command(BaseCommand):
-    help = ("Print the user's API token (create it if needed), for the header "
-            "'Authorization: Token <key>'.")
+    help = ("Create and print a new API token for the user, for the header "
+            "'Authorization: Token <key>'. Keys are stored hashed, so an existing token cannot "
+            "be shown again: a new one replaces it (the old one stops working).")
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument(
-            "--reset", action="store_true",
-            help="Replace an existing token with a new one (the old one stops working).",
-        )
 
-    def handle(self, *args, username, reset, **options):
+    def handle(self, *args, username, **options):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"No user named {username!r}.")
@@ -26,7 +23,6 @@ class Command(BaseCommand):
         # ever get 403.
         if membership_for(user) is None:
             raise CommandError(f"{username!r} is not an admin or agent of any tenant.")
-        token = None if reset else api_token_for(user=user)
-        if token is None:
-            token = api_token_create(user=user)
-        self.stdout.write(token.key)
+        if api_token_for(user=user) is not None:
+            self.stderr.write(f"{username} had an API token; it is replaced and stops working now.")
+        self.stdout.write(api_token_create(user=user).key)
