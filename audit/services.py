@@ -1,6 +1,7 @@
 """Writing the audit trail. Call inside the service's transaction, so the record and the change
 commit (or roll back) together."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
@@ -42,6 +43,33 @@ def _redact(changes: dict) -> dict:
     return {k: ([REDACTED, REDACTED] if k in SECRET_FIELDS else v) for k, v in changes.items()}
 
 
+def _context(actor) -> dict[str, Any]:
+    """Who, from where: the current request's user, IP and user agent unless `actor` is given."""
+    request = current_request.get()
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    return {
+        "actor": actor,
+        "actor_label": actor.get_username() if actor is not None else "",
+        "ip": client_ip(request) if request is not None else None,
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else "",
+    }
+
+
+def _event(*, action, obj, tenant_id, changes, object_repr, context) -> AuditEvent:
+    return AuditEvent(
+        tenant_id=tenant_id,
+        action=action,
+        object_type=obj._meta.label_lower if obj is not None else "",
+        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
+        object_repr=(object_repr or (str(obj) if obj is not None else ""))[:200],
+        changes=_redact(changes or {}),
+        **context,
+    )
+
+
 def audit_record(
     *,
     action: Action | str,
@@ -52,20 +80,25 @@ def audit_record(
     object_repr: str = "",
 ) -> AuditEvent:
     """Record one event. Who/IP/user agent come from the current request unless given."""
-    request = current_request.get()
-    if actor is None and request is not None:
-        actor = getattr(request, "user", None)
-    if actor is not None and not getattr(actor, "is_authenticated", False):
-        actor = None
-    return AuditEvent.objects.create(
-        tenant_id=tenant_id,
-        actor=actor,
-        actor_label=actor.get_username() if actor is not None else "",
-        action=action,
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
-        object_repr=(object_repr or (str(obj) if obj is not None else ""))[:200],
-        changes=_redact(changes or {}),
-        ip=client_ip(request) if request is not None else None,
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else "",
-    )
+    event = _event(action=action, obj=obj, tenant_id=tenant_id, changes=changes,
+                   object_repr=object_repr, context=_context(actor))
+    event.save()
+    return event
+
+
+def audit_record_many(
+    *,
+    action: Action | str,
+    entries: Iterable[tuple[models.Model, dict | None, str]],
+    tenant_id: int | None,
+    actor=None,
+) -> list[AuditEvent]:
+    """One event per `(obj, changes, object_repr)` entry, written with one INSERT per 1,000
+    (bulk work records every object it touched without a query per object)."""
+    context = _context(actor)
+    events = [
+        _event(action=action, obj=obj, tenant_id=tenant_id, changes=changes,
+               object_repr=object_repr, context=context)
+        for obj, changes, object_repr in entries
+    ]
+    return AuditEvent.objects.bulk_create(events, batch_size=1000)

@@ -23,3 +23,20 @@ CALL_PERMISSION_HINT = _(
     "Each level includes the ones before it: internal < landline < mobile < international. "
     "Emergency numbers (113, 114, 115) are always allowed."
 )
+
+
+class ImportStatus(models.TextChoices):
+    """Where a CSV import stands: checked (dry run shown), applied, or refused on apply."""
+
+    PREVIEWED = "previewed", _("Checked, not applied")
+    APPLIED = "applied", _("Applied")
+    FAILED = "failed", _("Refused")
+
+
+class RowAction(models.TextChoices):
+    """What an import does with one row of the file."""
+
+    CREATE = "create", _("Create")
+    UPDATE = "update", _("Update")
+    UNCHANGED = "unchanged", _("Unchanged")
+    ERROR = "error", _("Error")

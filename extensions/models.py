@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from core import crypto
 from core.models import ConstraintErrorsOnFieldsMixin
 
-from .choices import CallPermission
+from .choices import CallPermission, ImportStatus
 from .passwords import digest_ha1, digest_ha1b
 from .validators import ALIAS_MAX_LENGTH, validate_alias, validate_extension_number
 
@@ -165,3 +165,47 @@ class ShareLink(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class ImportJob(models.Model):
+    """A CSV import of a hotline's extensions (nhập máy lẻ từ tệp CSV): the uploaded file, the
+    dry-run preview of every row and, once applied, what it changed.
+
+    The file may hold SIP passwords, so it is kept encrypted (like stored passwords) and only
+    until it is applied; the preview never contains a password.
+    """
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE,
+        related_name="import_jobs",
+    )
+    hotline = models.ForeignKey(
+        "hotlines.Hotline", verbose_name=_("hotline"), on_delete=models.CASCADE,
+        related_name="import_jobs",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.SET_NULL,
+        null=True, blank=True, related_name="+",
+    )
+    filename = models.CharField(_("file name"), max_length=255, blank=True)
+    csv_encrypted = models.TextField(editable=False, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED,
+    )
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("extension import")
+        verbose_name_plural = _("extension imports")
+
+    def __str__(self) -> str:
+        return f"{self.filename or self.pk} ({self.get_status_display()})"
+
+    def set_csv(self, text: str) -> None:
+        self.csv_encrypted = crypto.encrypt(text) if text else ""
+
+    def get_csv(self) -> str:
+        return crypto.decrypt(self.csv_encrypted) if self.csv_encrypted else ""

@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404
 
 from hotlines.models import Hotline, NumberGroup
 from tenants.choices import Role
-from tenants.selectors import membership_for
+from tenants.selectors import admin_tenant_id, membership_for
 
-from .models import Extension
+from .models import Extension, ImportJob
 
 
 def extension_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extension]:
@@ -46,3 +46,18 @@ def extension_choices(*, tenant_id: int) -> QuerySet[Extension]:
     """Every extension of the tenant, for supervisor pickers: one on another hotline is then
     refused by the model's own rule (same hotline) instead of looking like an unknown id."""
     return Extension.objects.filter(hotline__tenant_id=tenant_id)
+
+
+def import_job_list(*, user, hotline: Hotline | None = None) -> QuerySet[ImportJob]:
+    """CSV imports of the tenant the user administers, newest first."""
+    tenant_id = admin_tenant_id(user)
+    if tenant_id is None:
+        return ImportJob.objects.none()
+    qs = ImportJob.objects.filter(tenant_id=tenant_id).select_related("hotline", "created_by")
+    if hotline is not None:
+        qs = qs.filter(hotline=hotline)
+    return qs.defer("csv_encrypted", "summary").order_by("-created_at", "-id")
+
+
+def import_job_get(*, user, pk) -> ImportJob:
+    return get_object_or_404(import_job_list(user=user).defer(None), pk=pk)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import share_views, views
+from . import bulk_views, share_views, views
 
 app_name = "extensions"
 urlpatterns = [
@@ -8,6 +8,21 @@ urlpatterns = [
          name="extension_list"),
     path("hotlines/<int:hotline_pk>/extensions/add/", views.ExtensionCreateView.as_view(),
          name="extension_add"),
+    path("hotlines/<int:hotline_pk>/extensions/add-range/",
+         bulk_views.ExtensionRangeCreateView.as_view(), name="extension_add_range"),
+    path("hotlines/<int:hotline_pk>/extensions/bulk-edit/",
+         bulk_views.ExtensionBulkEditView.as_view(), name="extension_bulk_edit"),
+    path("hotlines/<int:hotline_pk>/extensions/bulk-regenerate/",
+         bulk_views.ExtensionBulkRegenerateView.as_view(), name="extension_bulk_regenerate"),
+    path("hotlines/<int:hotline_pk>/extensions/export/", bulk_views.ExtensionExportView.as_view(),
+         name="extension_export"),
+    path("hotlines/<int:hotline_pk>/extensions/import/", bulk_views.ExtensionImportView.as_view(),
+         name="extension_import"),
+    path("extensions/imports/<int:pk>/", bulk_views.ImportJobView.as_view(), name="import_job"),
+    path("extensions/imports/<int:pk>/apply/", bulk_views.ImportJobApplyView.as_view(),
+         name="import_job_apply"),
+    path("extensions/imports/progress/", bulk_views.ImportProgressView.as_view(),
+         name="import_progress"),
     path("extensions/mine/", views.MyExtensionView.as_view(), name="my_extension"),
     path("extensions/<int:pk>/", views.ExtensionDetailView.as_view(), name="extension_detail"),
     path("extensions/<int:pk>/reveal/", views.ExtensionRevealView.as_view(),

@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from functools import cache
 
 from django.contrib.auth.password_validation import CommonPasswordValidator
 from django.core.exceptions import ValidationError
@@ -11,6 +12,13 @@ NUMBER_RE = re.compile(r"^[0-9]{2,6}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 ALIAS_MAX_LENGTH = 32
 SIP_PASSWORD_MIN_LENGTH = 10
+
+
+@cache
+def _common_passwords() -> CommonPasswordValidator:
+    # Reads and unzips Django's list of 20,000 passwords: once per process, not per check
+    # (an import checks thousands of passwords).
+    return CommonPasswordValidator()
 
 
 def validate_extension_number(value: str) -> None:
@@ -70,7 +78,7 @@ def validate_sip_password(password: str, *, number: str = "", alias: str = "") -
     if alias and alias.lower() in lowered:
         errors.append(_("The password must not contain the alias."))
     try:
-        CommonPasswordValidator().validate(password)
+        _common_passwords().validate(password)
     except ValidationError:
         errors.append(_("This password is too common."))
     if errors:

@@ -1,6 +1,7 @@
 """Vietnamese phone numbers: parsing, normalising and formatting with `phonenumbers`."""
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -65,8 +66,10 @@ def parse_vn_number(raw: str) -> ParsedNumber:
     )
 
 
+@lru_cache(maxsize=4096)
 def format_vn_number(national: str) -> str:
-    """Display form of a stored national number; the raw digits if it no longer parses."""
+    """Display form of a stored national number; the raw digits if it no longer parses.
+    Cached: list pages and exports show the same few hotlines on every row."""
     try:
         return parse_vn_number(national).display
     except ValidationError:

@@ -63,6 +63,7 @@ URL_ARGUMENTS = {
     ("extensions", "pk"): "extension",
     ("number-groups", "pk"): "group",
     ("share", "token"): "share_token",
+    ("imports", "pk"): "import_job",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -143,6 +144,16 @@ class Objects:
         from extensions.sharing import share_link_create
 
         return share_link_create(extension=self.extension, user=self.world.admin_a)
+
+    @cached_property
+    def import_job(self):
+        """A checked, not yet applied CSV import that would change tenant A's extensions."""
+        from extensions.imports import import_job_create
+
+        return import_job_create(
+            hotline=self.hotline, user=self.world.admin_a, filename="probe.csv",
+            data=f"number,alias,enabled\r\n555,probe-x,true\r\n{self.extension.number},,false\r\n",
+        )
 
     @property
     def share_link(self):

@@ -1,0 +1,177 @@
+"""Forms of the bulk pages: a range of extensions, one change to many, a CSV upload.
+
+They only parse input; the rules live in `extensions.bulk` and `extensions.imports`.
+A supervisor is typed as an extension number (a hotline of 10,000 extensions is no `<select>`).
+"""
+
+from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from hotlines.models import Hotline, NumberGroup
+
+from . import csvio
+from .bulk import MAX_BATCH
+from .choices import CALL_PERMISSION_HINT, CallPermission
+from .models import Extension
+
+KEEP = ""
+
+
+def _supervisor_number_field(**kwargs) -> forms.CharField:
+    return forms.CharField(
+        label=_("Supervisor extension"), required=False, max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": _("e.g. 100")}),
+        **kwargs,
+    )
+
+
+def _resolve_supervisor(form: forms.Form, field: str, hotline: Hotline) -> Extension | None:
+    number = form.cleaned_data.get(field, "").strip()
+    if not number:
+        return None
+    supervisor = Extension.objects.filter(hotline=hotline, number=number).select_related("hotline").first()
+    if supervisor is None:
+        form.add_error(field, gettext("There is no extension %(number)s on this hotline.")
+                       % {"number": number})
+    return supervisor
+
+
+class RangeCreateForm(forms.Form):
+    """"Tạo dải máy lẻ": extensions first…last sharing their settings."""
+
+    first = forms.CharField(label=_("First number"), max_length=6,
+                            widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "100"}))
+    last = forms.CharField(label=_("Last number"), max_length=6,
+                           widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "199"}))
+    alias_pattern = forms.CharField(
+        label=_("Alias pattern"), max_length=40, initial="sale{n}",
+        help_text=_("{n} stands for the number: sale{n} gives sale100, sale101, …"),
+    )
+    call_permission = forms.TypedChoiceField(
+        label=_("Call permission"), coerce=int, help_text=CALL_PERMISSION_HINT,
+        choices=CallPermission.choices, initial=CallPermission.MOBILE,
+    )
+    supervisor = _supervisor_number_field(
+        help_text=_("Optional: the number of an existing extension of this hotline."))
+    outbound_hotlines = forms.ModelMultipleChoiceField(
+        label=_("Caller-ID hotlines"), queryset=Hotline.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    outbound_groups = forms.ModelMultipleChoiceField(
+        label=_("Number groups"), queryset=NumberGroup.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    description = forms.CharField(label=_("Description"), required=False, max_length=1000,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+
+    def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hotline = hotline
+        self.fields["last"].help_text = gettext("At most %(max)d numbers at once.") % {"max": MAX_BATCH}
+        self.fields["outbound_hotlines"].queryset = hotlines
+        self.fields["outbound_groups"].queryset = groups
+
+    def clean(self):
+        data = super().clean()
+        data["supervisor"] = _resolve_supervisor(self, "supervisor", self.hotline)
+        return data
+
+
+class SelectionForm(forms.Form):
+    """The extensions ticked on the list page (checkboxes named `pk`)."""
+
+    pk = forms.ModelMultipleChoiceField(queryset=Extension.objects.none(),
+                                        widget=forms.MultipleHiddenInput,
+                                        error_messages={"required": _("Select at least one extension.")})
+
+    def __init__(self, *args, hotline: Hotline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hotline = hotline
+        self.fields["pk"].queryset = Extension.objects.filter(hotline=hotline).select_related("hotline")
+
+    def clean_pk(self):
+        selected = self.cleaned_data["pk"]
+        if len(selected) > MAX_BATCH:
+            raise forms.ValidationError(
+                gettext("At most %(max)d extensions at once.") % {"max": MAX_BATCH})
+        return sorted(selected, key=lambda e: (len(e.number), e.number))
+
+
+class BulkEditForm(SelectionForm):
+    """What to change on every selected extension; each field defaults to "keep"."""
+
+    call_permission = forms.TypedChoiceField(
+        label=_("Call permission"), required=False, coerce=int, empty_value=None,
+        choices=[(KEEP, _("— keep —")), *CallPermission.choices],
+    )
+    supervisor_action = forms.ChoiceField(
+        label=_("Supervisor extension"), required=False, initial=KEEP,
+        choices=[(KEEP, _("— keep —")), ("set", _("Set to the number below")),
+                 ("clear", _("Remove the supervisor"))],
+    )
+    supervisor = _supervisor_number_field()
+    groups_action = forms.ChoiceField(
+        label=_("Number groups"), required=False, initial=KEEP,
+        choices=[(KEEP, _("— keep —")), ("set", _("Replace with the groups ticked below"))],
+    )
+    outbound_groups = forms.ModelMultipleChoiceField(
+        label=_("Number groups"), queryset=NumberGroup.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    enabled = forms.ChoiceField(
+        label=_("Enabled"), required=False, initial=KEEP,
+        choices=[(KEEP, _("— keep —")), ("true", _("Enable")), ("false", _("Disable"))],
+    )
+
+    def __init__(self, *args, groups, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["outbound_groups"].queryset = groups
+
+    def clean(self):
+        data = super().clean()
+        if data.get("supervisor_action") == "set":
+            if not data.get("supervisor", "").strip():
+                self.add_error("supervisor", _("Type the supervisor's extension number."))
+            else:
+                data["supervisor_object"] = _resolve_supervisor(self, "supervisor", self.hotline)
+        if not self.changes() and not self.errors:
+            raise forms.ValidationError(_("Choose at least one thing to change."))
+        return data
+
+    def changes(self) -> dict:
+        """The service's `data`: only the fields being changed."""
+        data = self.cleaned_data
+        changes = {}
+        if data.get("call_permission") is not None:
+            changes["call_permission"] = data["call_permission"]
+        if data.get("supervisor_action") == "clear":
+            changes["supervisor"] = None
+        elif data.get("supervisor_action") == "set" and data.get("supervisor_object"):
+            changes["supervisor"] = data["supervisor_object"]
+        if data.get("groups_action") == "set":
+            changes["outbound_groups"] = list(data.get("outbound_groups", []))
+        if data.get("enabled") in ("true", "false"):
+            changes["enabled"] = data["enabled"] == "true"
+        return changes
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = gettext(
+            "UTF-8 (“CSV UTF-8” in a spreadsheet), at most %(mb)d MB and %(rows)s rows."
+        ) % {"mb": csvio.MAX_BYTES // 1024 // 1024, "rows": f"{csvio.MAX_ROWS:,}"}
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > csvio.MAX_BYTES:
+            # Refused from its size alone, before it is read.
+            raise forms.ValidationError(
+                gettext("The file is %(size)s MB; the limit is %(limit)d MB. Split it into smaller files.")
+                % {"size": f"{upload.size / 1024 / 1024:.1f}", "limit": csvio.MAX_BYTES // 1024 // 1024})
+        return upload

@@ -1,0 +1,306 @@
+"""Bulk pages of "Quản lý máy lẻ": a range of extensions, CSV import/export, bulk edit and
+bulk password regeneration. Each parses input, calls a service of `extensions.bulk` /
+`extensions.imports`, and shows what will change before anything does."""
+
+import re
+import uuid
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views import View
+
+from core.mixins import TenantAdminRequiredMixin
+from hotlines.selectors import hotline_choices, hotline_get, number_group_choices
+
+from . import bulk, imports
+from .bulk_forms import BulkEditForm, ImportUploadForm, RangeCreateForm, SelectionForm
+from .guard import ReauthenticationRequired, RevealRefused
+from .selectors import import_job_get, import_job_list
+
+PROGRESS_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+PROGRESS_SECONDS = 15 * 60
+
+
+def _list_url(hotline) -> str:
+    return reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk})
+
+
+def _split_errors(form, exc: ValidationError) -> list[tuple[str, list[str]]]:
+    """Errors about the form's fields go on the form; errors per extension number are
+    returned for a table of their own."""
+    per_number = []
+    for key, errors in exc.message_dict.items():
+        if key in form.fields:
+            form.add_error(key, errors)
+        elif key == NON_FIELD_ERRORS or not key.isdigit():
+            form.add_error(None, errors)
+        else:
+            per_number.append((key, errors))
+    return per_number
+
+
+# --- progress of a long request, polled by static/js/bulk.js ------------------------------------
+
+def progress_reporter(*, user, token: str):
+    """A callback that records a long request's progress under `token` (a random value the
+    form carried) for this user only, or None without a valid token."""
+    if not PROGRESS_TOKEN_RE.fullmatch(token or ""):
+        return None
+    key = f"import-progress:{user.pk}:{token}"
+
+    def report(phase: str, done: int, total: int) -> None:
+        cache.set(key, {"phase": phase, "done": done, "total": total}, PROGRESS_SECONDS)
+
+    return report
+
+
+def _progress_reporter(request):
+    return progress_reporter(user=request.user, token=request.POST.get("progress", ""))
+
+
+class ImportProgressView(TenantAdminRequiredMixin, View):
+    """GET ?token=…: JSON for the progress bar, {phase, label, done, total, percent}; 404
+    while nothing was reported under that token by this user."""
+
+    def get(self, request):
+        token = request.GET.get("token", "")
+        state = None
+        if PROGRESS_TOKEN_RE.fullmatch(token):
+            state = cache.get(f"import-progress:{request.user.pk}:{token}")
+        if state is None:
+            return JsonResponse({"detail": _("No progress to show yet.")}, status=404)
+        labels = {"checking": _("Checking rows…"), "writing": _("Writing…")}
+        total = state["total"]
+        percent = round(100 * state["done"] / total) if total else 0
+        response = JsonResponse({**state, "label": labels.get(state["phase"], ""),
+                                 "percent": percent})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# --- range create -------------------------------------------------------------------------------
+
+class ExtensionRangeCreateView(TenantAdminRequiredMixin, View):
+    """"Tạo dải máy lẻ": e.g. 100–199 as sale100…sale199, one transaction."""
+
+    template_name = "extensions/bulk/range_form.html"
+
+    def form(self, hotline, data=None) -> RangeCreateForm:
+        return RangeCreateForm(data, hotline=hotline, hotlines=hotline_choices(tenant_id=hotline.tenant_id),
+                               groups=number_group_choices(tenant_id=hotline.tenant_id))
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        return render(request, self.template_name, {"form": self.form(hotline), "hotline": hotline})
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        form = self.form(hotline, request.POST)
+        per_number = []
+        if form.is_valid():
+            try:
+                created = bulk.extension_range_create(hotline=hotline, **form.cleaned_data)
+            except ValidationError as exc:
+                per_number = _split_errors(form, exc)
+            else:
+                messages.success(request, ngettext(
+                    "%(count)d extension was created (%(first)s–%(last)s).",
+                    "%(count)d extensions were created (%(first)s–%(last)s).", len(created),
+                ) % {"count": len(created), "first": created[0].number, "last": created[-1].number})
+                return redirect(_list_url(hotline))
+        return render(request, self.template_name,
+                      {"form": form, "hotline": hotline, "per_number": per_number}, status=400)
+
+
+# --- bulk edit and bulk password regeneration ----------------------------------------------------
+
+class ExtensionBulkEditView(TenantAdminRequiredMixin, View):
+    """POST only, in three steps: the ticked extensions → what to change → the confirmation
+    page listing every change → applied in one transaction."""
+
+    template_name = "extensions/bulk/bulk_edit.html"
+    http_method_names = ["post"]
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        step = request.POST.get("step", "")
+        groups = number_group_choices(tenant_id=hotline.tenant_id)
+        if step not in ("preview", "apply"):  # coming from the list page: ask what to change
+            selection = SelectionForm(request.POST, hotline=hotline)
+            if not selection.is_valid():
+                messages.error(request, " ".join(selection.errors.get("pk", [])))
+                return redirect(_list_url(hotline))
+            form = BulkEditForm(initial={"pk": selection.cleaned_data["pk"]}, hotline=hotline,
+                                groups=groups)
+            return render(request, self.template_name, {
+                "form": form, "hotline": hotline, "selected": selection.cleaned_data["pk"]})
+        form = BulkEditForm(request.POST, hotline=hotline, groups=groups)
+        context = {"form": form, "hotline": hotline}
+        if not form.is_valid():
+            if "pk" in form.errors:
+                messages.error(request, " ".join(form.errors["pk"]))
+                return redirect(_list_url(hotline))
+            context["selected"] = form.cleaned_data.get("pk", [])
+            return render(request, self.template_name, context, status=400)
+        selected = form.cleaned_data["pk"]
+        context["selected"] = selected
+        try:
+            if step == "preview":
+                context["plan"] = bulk.preview_bulk_update(extensions=selected, data=form.changes())
+                return render(request, "extensions/bulk/bulk_edit_confirm.html", context)
+            changed = bulk.extension_bulk_update(extensions=selected, data=form.changes())
+        except ValidationError as exc:
+            context["per_number"] = _split_errors(form, exc)
+            return render(request, self.template_name, context, status=400)
+        messages.success(request, ngettext("%(count)d extension was changed.",
+                                           "%(count)d extensions were changed.", len(changed))
+                         % {"count": len(changed)})
+        return redirect(_list_url(hotline))
+
+
+class ExtensionBulkRegenerateView(TenantAdminRequiredMixin, View):
+    """POST only: the ticked extensions → confirmation page → new passwords for all of them.
+    The passwords are not shown here; the login-info pages and the export with passwords
+    (both behind the reveal guard) show them."""
+
+    template_name = "extensions/bulk/regenerate_confirm.html"
+    http_method_names = ["post"]
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        selection = SelectionForm(request.POST, hotline=hotline)
+        if not selection.is_valid():
+            messages.error(request, " ".join(selection.errors.get("pk", [])))
+            return redirect(_list_url(hotline))
+        selected = selection.cleaned_data["pk"]
+        if request.POST.get("step") != "apply":
+            return render(request, self.template_name,
+                          {"form": selection, "hotline": hotline, "selected": selected})
+        try:
+            done = bulk.extension_bulk_regenerate_passwords(extensions=selected)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(_list_url(hotline))
+        messages.success(request, ngettext(
+            "%(count)d extension has a new password; its phone must sign in with it.",
+            "%(count)d extensions have new passwords; their phones must sign in with them.",
+            len(done)) % {"count": len(done)})
+        return redirect(_list_url(hotline))
+
+
+# --- CSV export and import ----------------------------------------------------------------------
+
+def _csv_response(rows, *, hotline, with_passwords: bool) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(imports.iter_export_csv(rows, with_passwords=with_passwords),
+                                     content_type="text/csv; charset=utf-8")
+    suffix = "-with-passwords" if with_passwords else ""
+    filename = get_valid_filename(f"extensions-{hotline.number}{suffix}.csv")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ExtensionExportView(TenantAdminRequiredMixin, View):
+    """GET: every extension of the hotline as CSV, without passwords. POST: with passwords,
+    through the reveal guard (recent sign-in, rate limit) and audited per extension."""
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        return _csv_response(imports.export_rows(hotline=hotline), hotline=hotline,
+                             with_passwords=False)
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        try:
+            rows = imports.export_rows_with_passwords(hotline=hotline, user=request.user,
+                                                      session=request.session)
+        except ReauthenticationRequired as exc:
+            messages.info(request, exc.message)
+            next_url = reverse("extensions:extension_import", kwargs={"hotline_pk": hotline.pk})
+            return redirect(f"{reverse('confirm_password')}?{urlencode({'next': next_url})}")
+        except RevealRefused as exc:
+            messages.error(request, exc.message)
+            response = redirect("extensions:extension_import", hotline_pk=hotline.pk)
+            if exc.retry_after:
+                response["Retry-After"] = str(exc.retry_after)
+            return response
+        return _csv_response(rows, hotline=hotline, with_passwords=True)
+
+
+class ExtensionImportView(TenantAdminRequiredMixin, View):
+    """"Nhập máy lẻ từ CSV": upload → every row checked (dry run) → preview page."""
+
+    template_name = "extensions/bulk/import_form.html"
+
+    def context(self, request, hotline, form) -> dict:
+        return {"form": form, "hotline": hotline, "columns": imports.csvio.KNOWN_COLUMNS,
+                "max_rows": imports.csvio.MAX_ROWS,
+                "max_mb": imports.csvio.MAX_BYTES // 1024 // 1024,
+                "jobs": import_job_list(user=request.user, hotline=hotline)[:10],
+                "progress_token": uuid.uuid4().hex}
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        return render(request, self.template_name, self.context(request, hotline, ImportUploadForm()))
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = imports.import_job_create(
+                    hotline=hotline, user=request.user, filename=upload.name, data=upload.read(),
+                    progress=_progress_reporter(request))
+            except ValidationError as exc:
+                form.add_error("file", exc.message_dict.get("file", exc.messages))
+            else:
+                return redirect("extensions:import_job", pk=job.pk)
+        return render(request, self.template_name, self.context(request, hotline, form), status=400)
+
+
+class ImportJobView(TenantAdminRequiredMixin, View):
+    """The preview of an upload (every row and what applying does), or what it did."""
+
+    template_name = "extensions/bulk/import_job.html"
+
+    def get(self, request, pk):
+        job = import_job_get(user=request.user, pk=pk)
+        result = imports.ImportResult.from_dict(job.summary)
+        only = request.GET.get("only", "")
+        rows = [row for row in result.rows if not only or row.action == only]
+        return render(request, self.template_name, {
+            "job": job, "hotline": job.hotline, "result": result, "counts": result.counts,
+            "rows": rows, "only": only, "progress_token": uuid.uuid4().hex,
+        })
+
+
+class ImportJobApplyView(TenantAdminRequiredMixin, View):
+    """POST: apply the checked upload, all or nothing."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        job = import_job_get(user=request.user, pk=pk)
+        try:
+            result = imports.import_job_apply(job=job, progress=_progress_reporter(request))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("extensions:import_job", pk=job.pk)
+        if result.applied:
+            counts = result.counts
+            messages.success(request, _("Imported: %(create)d created, %(update)d updated, "
+                                        "%(unchanged)d unchanged.") % counts)
+        else:
+            messages.error(request, _("Nothing was imported: the file no longer passes the "
+                                      "checks (see the errors below). Fix it and upload it again."))
+        return redirect("extensions:import_job", pk=job.pk)
+

@@ -1,0 +1,552 @@
+"""CSV import and export of a hotline's extensions (máy lẻ), keyed on the extension number.
+
+`import_preview` reads a file and says, for every row, what applying it would do (create,
+update with which changes, unchanged, or which errors), writing nothing. `import_apply` does the
+same check again inside one transaction, with the hotline's extensions locked, and writes only
+if no row has an error: all or nothing. Both apply the rules of `services.extension_create` /
+`extension_update` (see `extensions.bulk`) to the whole hotline in memory: the extensions it
+has, changed by the file, plus the new ones, so a supervisor may be a row of the same file and a
+supervision cycle made by several rows together is found.
+
+The file format (columns, limits, formulas) is `extensions.csvio`'s.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.choices import Action
+from audit.services import audit_record, audit_record_many, diff
+from core.services import integrity_as_validation
+from hotlines.models import Hotline, NumberGroup
+from hotlines.numbering import parse_vn_number
+
+from . import csvio
+from .bulk import (
+    audit_values,
+    constraint_message,
+    labelled,
+    m2m_ids,
+    replace_m2m,
+    rule_errors,
+)
+from .choices import CallPermission, ImportStatus, RowAction
+from .guard import check_reveal_allowed
+from .models import Extension, ImportJob
+from .passwords import generate_sip_password
+from .services import _validate_caller_id_pool
+from .validators import validate_extension_number, validate_sip_password
+
+PROGRESS_EVERY = 500  # rows between two progress reports
+WRITE_BATCH = 1000
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass
+class RowResult:
+    """One row of the file and what applying it does."""
+
+    line: int
+    number: str
+    action: str = RowAction.UNCHANGED
+    changes: dict[str, list[str]] = field(default_factory=dict)  # column → [old, new]
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    """The outcome of checking (or applying) a file: file-level errors, or every row's result."""
+
+    rows: list[RowResult] = field(default_factory=list)
+    file_errors: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.file_errors and not any(row.errors for row in self.rows)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(RowAction.values, 0)
+        for row in self.rows:
+            counts[row.action] += 1
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"applied": self.applied, "ok": self.ok, "counts": self.counts,
+                "file_errors": self.file_errors, "rows": [asdict(row) for row in self.rows]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ImportResult":
+        return cls(rows=[RowResult(**row) for row in data.get("rows", [])],
+                   file_errors=list(data.get("file_errors", [])),
+                   applied=bool(data.get("applied")))
+
+
+# --- the CSV values of an extension (export, and the "before" of an import) --------------------
+
+def _csv_values(extension: Extension, *, supervisor_number: str, hotline_numbers: Iterable[str],
+                group_names: Iterable[str]) -> dict[str, str]:
+    return {
+        "number": extension.number,
+        "alias": extension.alias,
+        "call_permission": CallPermission(extension.call_permission).slug,
+        "supervisor": supervisor_number,
+        "outbound_hotlines": csvio.LIST_SEPARATOR.join(sorted(hotline_numbers)),
+        "outbound_groups": csvio.LIST_SEPARATOR.join(sorted(group_names, key=str.lower)),
+        "description": extension.description,
+        "enabled": "true" if extension.enabled else "false",
+    }
+
+
+class _Hotline:
+    """A hotline's extensions and the tenant's caller IDs, loaded once (five queries)."""
+
+    def __init__(self, hotline: Hotline, *, lock: bool = False):
+        self.hotline = hotline
+        qs = hotline.extensions.order_by()  # the related manager: each .hotline is `hotline`
+        if lock:
+            qs = qs.select_for_update()
+        self.extensions = list(qs)
+        self.by_number = {e.number: e for e in self.extensions}
+        self.by_pk = {e.pk: e for e in self.extensions}
+        self.hotlines_of, self.groups_of = m2m_ids(self.by_pk)
+        self.tenant_hotlines = {h.pk: h for h in Hotline.objects.filter(tenant_id=hotline.tenant_id)}
+        self.hotline_by_number = {h.number: h for h in self.tenant_hotlines.values()}
+        self.tenant_groups = {g.pk: g for g in NumberGroup.objects.filter(tenant_id=hotline.tenant_id)}
+        self.group_by_name = {g.name.lower(): g for g in self.tenant_groups.values()}
+
+    def csv_values(self, extension: Extension) -> dict[str, str]:
+        supervisor = self.by_pk.get(extension.supervisor_id)
+        return _csv_values(
+            extension,
+            supervisor_number=supervisor.number if supervisor else "",
+            hotline_numbers=(self.tenant_hotlines[i].number
+                             for i in self.hotlines_of.get(extension.pk, ())),
+            group_names=(self.tenant_groups[i].name for i in self.groups_of.get(extension.pk, ())),
+        )
+
+    def caller_id_hotline(self, text: str) -> Hotline | None:
+        """A caller-ID hotline of the tenant, by its number in any common spelling."""
+        found = self.hotline_by_number.get(text)
+        if found is None:
+            try:
+                found = self.hotline_by_number.get(parse_vn_number(text).national)
+            except ValidationError:
+                return None
+        return found
+
+
+# --- export ------------------------------------------------------------------------------------
+
+def export_rows(*, hotline: Hotline, with_passwords: bool = False) -> list[dict[str, str]]:
+    """Every extension of the hotline as CSV values, in number order; passwords only when
+    asked (callers go through `export_rows_with_passwords`, which is guarded and audited)."""
+    loaded = _Hotline(hotline)
+    rows = []
+    for extension in sorted(loaded.extensions, key=lambda e: (len(e.number), e.number)):
+        values = loaded.csv_values(extension)
+        if with_passwords:
+            values[csvio.PASSWORD_COLUMN] = extension.get_sip_password()
+        rows.append(values)
+    return rows
+
+
+def export_columns(*, with_passwords: bool = False) -> tuple[str, ...]:
+    return csvio.KNOWN_COLUMNS if with_passwords else csvio.COLUMNS
+
+
+@transaction.atomic
+def export_rows_with_passwords(*, hotline: Hotline, user, session=None) -> list[dict[str, str]]:
+    """The export with every password: the reveal guard first (recent sign-in, rate limit),
+    then an "export" audit record per extension, committed with the read."""
+    check_reveal_allowed(user=user, session=session)
+    rows = export_rows(hotline=hotline, with_passwords=True)
+    by_number = {e.number: e for e in hotline.extensions.only("id", "number", "alias")}
+    audit_record_many(
+        action=Action.EXPORT, tenant_id=hotline.tenant_id, actor=user,
+        entries=((by_number[row["number"]], {"with_passwords": [False, True]},
+                  f"{row['number']} ({row['alias']})") for row in rows),
+    )
+    return rows
+
+
+# --- import ------------------------------------------------------------------------------------
+
+@dataclass
+class _Row:
+    result: RowResult
+    extension: Extension | None = None
+    is_new: bool = False
+    columns: frozenset = frozenset()
+    before: dict[str, str] = field(default_factory=dict)
+    before_audit: dict[str, Any] = field(default_factory=dict)
+    supervisor: str | None = None  # None: not in the file; "": none; else a number
+    hotline_ids: list[int] | None = None
+    group_ids: list[int] | None = None
+    password: str = ""
+    errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+
+class _Planner:
+    def __init__(self, hotline: Hotline, data: bytes | str, *, lock: bool,
+                 progress: Progress | None):
+        self.hotline = hotline
+        self.progress = progress or (lambda phase, done, total: None)
+        self.result = ImportResult()
+        self.rows: list[_Row] = []
+        try:
+            self.file = csvio.read(data)
+        except csvio.CsvRefused as exc:
+            self.file = None
+            self.result.file_errors = exc.messages
+            return
+        self.loaded = _Hotline(hotline, lock=lock)
+        self.next_temporary_pk = -1
+
+    # Each step looks at every row; each reports progress.
+    def plan(self) -> ImportResult:
+        if self.file is None:
+            return self.result
+        total = len(self.file.rows)
+        for done, csv_row in enumerate(self.file.rows, start=1):
+            self.rows.append(self._parse(csv_row))
+            if done % PROGRESS_EVERY == 0:
+                self.progress("checking", done // 2, total)
+        self._find_duplicate_numbers()
+        self._link_supervisors()
+        for done, row in enumerate(self.rows, start=1):
+            self._check(row)
+            if done % PROGRESS_EVERY == 0:
+                self.progress("checking", (total + done) // 2, total)
+        self._check_unique_aliases()
+        for row in self.rows:
+            self._conclude(row)
+        self.result.rows = [row.result for row in self.rows]
+        self.progress("checking", total, total)
+        return self.result
+
+    def _parse(self, csv_row: csvio.CsvRow) -> _Row:
+        cells = csv_row.cells
+        number = cells.get("number", "").strip()
+        row = _Row(result=RowResult(line=csv_row.line, number=number),
+                   columns=frozenset(cells))
+        for message in csv_row.errors:
+            row.errors[""].append(message)
+        try:
+            validate_extension_number(number)
+        except ValidationError as exc:
+            row.errors["number"].extend(exc.messages)
+            return row
+        extension = self.loaded.by_number.get(number)
+        if extension is None:
+            extension = Extension(hotline=self.hotline, number=number, pk=self.next_temporary_pk)
+            self.next_temporary_pk -= 1
+            row.is_new = True
+        else:
+            row.before = self.loaded.csv_values(extension)
+            row.before_audit = audit_values(extension, self.loaded.hotlines_of.get(extension.pk, ()),
+                                            self.loaded.groups_of.get(extension.pk, ()))
+        row.extension = extension
+
+        if "alias" in cells and (cells["alias"].strip() or row.is_new):
+            extension.alias = cells["alias"].strip()
+        if value := cells.get("call_permission", "").strip():
+            try:
+                extension.call_permission = CallPermission.from_slug(value)
+            except KeyError:
+                row.errors["call_permission"].append(
+                    _("“%(value)s” is not a call permission; use one of %(choices)s.")
+                    % {"value": value, "choices": ", ".join(p.slug for p in CallPermission)})
+        if value := cells.get("enabled", "").strip():
+            enabled = csvio.parse_bool(value)
+            if enabled is None:
+                row.errors["enabled"].append(
+                    _("“%(value)s” is not yes or no; use true/false, 1/0, yes/no or có/không.")
+                    % {"value": value})
+            else:
+                extension.enabled = enabled
+        if "description" in cells:
+            extension.description = cells["description"]
+        if "supervisor" in cells:
+            row.supervisor = cells["supervisor"].strip()
+        if "outbound_hotlines" in cells:
+            row.hotline_ids = []
+            for text in csvio.split_list(cells["outbound_hotlines"]):
+                hotline = self.loaded.caller_id_hotline(text)
+                if hotline is None:
+                    row.errors["outbound_hotlines"].append(
+                        _("“%(value)s” is not one of your hotlines.") % {"value": text})
+                else:
+                    row.hotline_ids.append(hotline.pk)
+        if "outbound_groups" in cells:
+            row.group_ids = []
+            for text in csvio.split_list(cells["outbound_groups"]):
+                group = self.loaded.group_by_name.get(text.lower())
+                if group is None:
+                    row.errors["outbound_groups"].append(
+                        _("“%(value)s” is not one of your number groups.") % {"value": text})
+                else:
+                    row.group_ids.append(group.pk)
+        row.password = cells.get(csvio.PASSWORD_COLUMN, "")
+        if row.password and not row.is_new and row.password == extension.get_sip_password():
+            row.password = ""  # the current one (an export with passwords): no change
+        return row
+
+    def _find_duplicate_numbers(self) -> None:
+        lines: dict[str, list[int]] = defaultdict(list)
+        for row in self.rows:
+            if row.extension is not None:
+                lines[row.result.number].append(row.result.line)
+        for row in self.rows:
+            seen = lines.get(row.result.number, [])
+            if len(seen) > 1:
+                row.errors["number"].append(
+                    _("Extension %(number)s is on more than one line of the file (lines "
+                      "%(lines)s); keep one.")
+                    % {"number": row.result.number, "lines": ", ".join(map(str, seen))})
+
+    def _link_supervisors(self) -> None:
+        """Point every extension (stored or new) at its supervisor object, as the file leaves
+        them, so Extension.clean() can follow chains in memory."""
+        by_number = dict(self.loaded.by_number)
+        by_number.update({row.result.number: row.extension for row in self.rows
+                          if row.is_new and not row.errors.get("number")})
+        for extension in self.loaded.extensions:
+            if extension.supervisor_id is not None:
+                extension.supervisor = self.loaded.by_pk.get(extension.supervisor_id)
+        for row in self.rows:
+            if row.extension is None or row.supervisor is None:
+                continue
+            if not row.supervisor:
+                row.extension.supervisor = None
+            elif row.supervisor in by_number:
+                row.extension.supervisor = by_number[row.supervisor]
+            else:
+                row.errors["supervisor"].append(
+                    _("“%(value)s” is not an extension of this hotline nor a row of this file.")
+                    % {"value": row.supervisor})
+
+    def _check(self, row: _Row) -> None:
+        extension = row.extension
+        if extension is None:
+            return
+        for name, messages in rule_errors(extension).items():
+            row.errors[name].extend(m for m in messages if m not in row.errors[name])
+        try:
+            _validate_caller_id_pool(
+                hotline=self.hotline,
+                outbound_hotlines=[self.loaded.tenant_hotlines[i] for i in row.hotline_ids or ()],
+                outbound_groups=[self.loaded.tenant_groups[i] for i in row.group_ids or ()],
+            )
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                row.errors[name].extend(messages)
+        if row.password:
+            try:
+                validate_sip_password(row.password, number=extension.number, alias=extension.alias)
+            except ValidationError as exc:
+                row.errors[csvio.PASSWORD_COLUMN].extend(exc.messages)
+
+    def _check_unique_aliases(self) -> None:
+        holders: dict[str, list[str]] = defaultdict(list)
+        in_file = {row.result.number for row in self.rows if row.extension is not None}
+        for extension in self.loaded.extensions:
+            if extension.number not in in_file:
+                holders[extension.alias].append(extension.number)
+        for row in self.rows:
+            if row.extension is not None and not row.errors.get("number"):
+                holders[row.extension.alias].append(row.result.number)
+        message = constraint_message("extension_unique_alias_per_hotline")
+        for row in self.rows:
+            if row.extension is not None and row.extension.alias and \
+                    len(holders[row.extension.alias]) > 1:
+                others = [n for n in holders[row.extension.alias] if n != row.result.number]
+                row.errors["alias"].append(
+                    f"{message} ({row.extension.alias}: {', '.join(others)})")
+
+    def _conclude(self, row: _Row) -> None:
+        result = row.result
+        errors = {name: messages for name, messages in row.errors.items() if messages}
+        if errors:
+            result.action = RowAction.ERROR
+            result.errors = labelled({(name or "__all__"): messages
+                                      for name, messages in errors.items()})
+            return
+        after = self._after(row)
+        if row.is_new:
+            result.action = RowAction.CREATE
+            result.changes = {name: ["", value] for name, value in after.items() if value}
+        else:
+            result.changes = {name: [row.before[name], after[name]] for name in after
+                              if name in row.columns and after[name] != row.before[name]}
+            result.action = RowAction.UPDATE if result.changes else RowAction.UNCHANGED
+        if row.password:
+            result.changes[csvio.PASSWORD_COLUMN] = ["", _("(new password)")]
+            if result.action == RowAction.UNCHANGED:
+                result.action = RowAction.UPDATE
+
+    def _after(self, row: _Row) -> dict[str, str]:
+        extension = row.extension
+        supervisor = extension.supervisor
+        return _csv_values(
+            extension,
+            supervisor_number=supervisor.number if supervisor is not None else "",
+            hotline_numbers=(self.loaded.tenant_hotlines[i].number for i in self._hotline_ids(row)),
+            group_names=(self.loaded.tenant_groups[i].name for i in self._group_ids(row)),
+        )
+
+    def _hotline_ids(self, row: _Row) -> list[int]:
+        if row.hotline_ids is not None:
+            return sorted(set(row.hotline_ids))
+        return self.loaded.hotlines_of.get(row.extension.pk, []) if not row.is_new else []
+
+    def _group_ids(self, row: _Row) -> list[int]:
+        if row.group_ids is not None:
+            return sorted(set(row.group_ids))
+        return self.loaded.groups_of.get(row.extension.pk, []) if not row.is_new else []
+
+    # --- writing (import_apply only, after a clean plan) --------------------------------------
+
+    def write(self) -> None:
+        created = [row for row in self.rows if row.result.action == RowAction.CREATE]
+        updated = [row for row in self.rows if row.result.action == RowAction.UPDATE]
+        total = len(created) + len(updated)
+        self.progress("writing", 0, total)
+        supervisors = {}
+        for row in created:
+            extension = row.extension
+            supervisors[row.result.number] = extension.supervisor
+            extension.supervisor = None  # may be a row not yet saved; set once it is
+            extension.pk = None
+            extension.set_sip_password(row.password or generate_sip_password())
+        with integrity_as_validation(Extension), transaction.atomic():
+            for start in range(0, len(created), WRITE_BATCH):
+                Extension.objects.bulk_create([row.extension for row in created[start:start + WRITE_BATCH]])
+                self.progress("writing", min(start + WRITE_BATCH, len(created)), total)
+            for row in created:
+                row.extension.supervisor = supervisors[row.result.number]
+            late = [row.extension for row in created if row.extension.supervisor_id is not None]
+            Extension.objects.bulk_update(late, ["supervisor"], batch_size=WRITE_BATCH)
+
+            now = timezone.now()
+            fields = {"version", "updated_at"}
+            for row in updated:
+                extension = row.extension
+                if extension.supervisor is not None:
+                    extension.supervisor = extension.supervisor  # a new row's id is known now
+                fields.update(name for name in row.result.changes if name in self.UPDATED_COLUMNS)
+                if row.password:
+                    extension.set_sip_password(row.password)
+                    fields.update(("password_encrypted", "ha1", "ha1b"))
+                extension.version += 1
+                extension.updated_at = now
+            for start in range(0, len(updated), WRITE_BATCH):
+                Extension.objects.bulk_update([row.extension for row in updated[start:start + WRITE_BATCH]],
+                                              sorted(fields))
+                self.progress("writing", len(created) + min(start + WRITE_BATCH, len(updated)), total)
+
+        for name, attr, getter in (("outbound_hotlines", "hotline_ids", self._hotline_ids),
+                                   ("outbound_groups", "group_ids", self._group_ids)):
+            rows = [row for row in created if getattr(row, attr)] + \
+                [row for row in updated if name in row.result.changes]
+            if rows:
+                mapping = {row.extension.pk: getter(row) for row in rows}
+                replace_m2m(extension_ids=list(mapping), **{
+                    "hotlines" if name == "outbound_hotlines" else "groups": mapping})
+        tenant_id = self.hotline.tenant_id
+        audit_record_many(action=Action.CREATE, tenant_id=tenant_id, entries=(
+            (row.extension, {**diff({}, self._audit_after(row)), "password": ["", "set"]},
+             f"{row.extension.number} ({row.extension.alias})") for row in created))
+        audit_record_many(action=Action.UPDATE, tenant_id=tenant_id, entries=(
+            (row.extension, {**diff(row.before_audit, self._audit_after(row)),
+                             **({"password": ["", "set"]} if row.password else {})},
+             f"{row.extension.number} ({row.extension.alias})") for row in updated))
+        self.result.applied = True
+
+    # The CSV columns that are Extension columns an update may change.
+    UPDATED_COLUMNS = ("alias", "call_permission", "supervisor", "description", "enabled")
+
+    def _audit_after(self, row: _Row) -> dict[str, Any]:
+        return audit_values(row.extension, self._hotline_ids(row), self._group_ids(row))
+
+
+def import_preview(*, hotline: Hotline, data: bytes | str,
+                   progress: Progress | None = None) -> ImportResult:
+    """What importing `data` into the hotline would do, row by row; writes nothing."""
+    return _Planner(hotline, data, lock=False, progress=progress).plan()
+
+
+@transaction.atomic
+def import_apply(*, hotline: Hotline, data: bytes | str, filename: str = "",
+                 progress: Progress | None = None) -> ImportResult:
+    """Check `data` again and, only if no row has an error, apply every row in this
+    transaction; an audit record per extension created or changed, and one for the file.
+    The result says whether it was applied (`applied`) and, if not, why."""
+    planner = _Planner(hotline, data, lock=True, progress=progress)
+    result = planner.plan()
+    if result.ok:
+        planner.write()
+        counts = result.counts
+        audit_record(action=Action.IMPORT, obj=hotline, tenant_id=hotline.tenant_id,
+                     object_repr=f"{hotline.number}: {filename}"[:200],
+                     changes={"file": ["", filename],
+                              **{key: [0, counts[key]] for key in (RowAction.CREATE, RowAction.UPDATE)}})
+    return result
+
+
+# --- import jobs: the dashboard's preview → apply, across two requests ----------------------------
+
+def import_job_create(*, hotline: Hotline, user, filename: str, data: bytes | str,
+                      progress: Progress | None = None) -> ImportJob:
+    """Check an uploaded file and keep it (encrypted) with its preview until it is applied.
+    A file that cannot be read at all is refused with a ValidationError and not kept."""
+    result = import_preview(hotline=hotline, data=data, progress=progress)
+    if result.file_errors:
+        raise ValidationError({"file": result.file_errors})
+    text = csvio.decode(data)
+    job = ImportJob(tenant_id=hotline.tenant_id, hotline=hotline, created_by=user,
+                    filename=filename[:255], summary=result.as_dict())
+    job.set_csv(text)
+    job.save()
+    # Uploads nobody applied within a day are dropped, with the file they hold.
+    ImportJob.objects.filter(
+        tenant_id=hotline.tenant_id, status=ImportStatus.PREVIEWED,
+        created_at__lt=timezone.now() - timedelta(days=1),
+    ).delete()
+    return job
+
+
+@transaction.atomic
+def import_job_apply(*, job: ImportJob, progress: Progress | None = None) -> ImportResult:
+    """Apply a checked upload (all or nothing); the stored file is wiped either way."""
+    job = ImportJob.objects.select_for_update().select_related("hotline").get(pk=job.pk)
+    if job.status != ImportStatus.PREVIEWED:
+        raise ValidationError(_("This import was already applied or refused."), code="done")
+    try:
+        with transaction.atomic():
+            result = import_apply(hotline=job.hotline, data=job.get_csv(), filename=job.filename,
+                                  progress=progress)
+            if not result.ok:
+                transaction.set_rollback(True)
+    except ValidationError as exc:  # the database refused a write (e.g. a concurrent edit)
+        result = ImportResult.from_dict(job.summary)
+        result.file_errors = exc.messages
+    job.status = ImportStatus.APPLIED if result.applied else ImportStatus.FAILED
+    job.summary = result.as_dict()
+    job.applied_at = timezone.now()
+    job.set_csv("")
+    job.save(update_fields=["status", "summary", "applied_at", "csv_encrypted"])
+    return result
+
+
+def iter_export_csv(rows: list[dict[str, str]], *, with_passwords: bool = False) -> Iterator[str]:
+    return csvio.write(rows, columns=export_columns(with_passwords=with_passwords))
