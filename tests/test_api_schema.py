@@ -30,7 +30,8 @@ def test_schema_is_valid_and_generates_without_warnings(tmp_path):
 
 
 def test_the_contract_paths(schema):
-    assert {(p, m) for p, m, _ in operations(schema)} == {
+    # Every operation of the contract in shared/DESIGN.md is there (later issues add more).
+    assert {(p, m) for p, m, _ in operations(schema)} >= {
         ("/api/v1/hotlines/", "get"), ("/api/v1/hotlines/{id}/", "get"),
         ("/api/v1/number-groups/", "get"), ("/api/v1/number-groups/", "post"),
         *{("/api/v1/number-groups/{id}/", m) for m in ("get", "put", "patch", "delete")},
@@ -38,6 +39,7 @@ def test_the_contract_paths(schema):
         *{("/api/v1/extensions/{id}/", m) for m in ("get", "put", "patch", "delete")},
         ("/api/v1/extensions/{id}/credentials/", "post"),
         ("/api/v1/extensions/{id}/rotate-password/", "post"),
+        ("/api/v1/audit-events/", "get"), ("/api/v1/audit-events/{id}/", "get"),
     }
 
 

@@ -64,6 +64,7 @@ URL_ARGUMENTS = {
     ("number-groups", "pk"): "group",
     ("share", "token"): "share_token",
     ("imports", "pk"): "import_job",
+    ("audit-events", "pk"): "audit_event",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -154,6 +155,12 @@ class Objects:
             hotline=self.hotline, user=self.world.admin_a, filename="probe.csv",
             data=f"number,alias,enabled\r\n555,probe-x,true\r\n{self.extension.number},,false\r\n",
         )
+
+    @cached_property
+    def audit_event(self):
+        from audit.models import AuditEvent
+
+        return AuditEvent.objects.filter(tenant=self.world.tenant_a).latest("id")
 
     @property
     def share_link(self):

@@ -55,3 +55,17 @@ def test_audit_page_is_per_tenant_and_filterable(client, world):
     assert "A change" not in filtered
     client.force_login(world.agent_a)
     assert client.get(url).status_code == 403
+
+
+def test_audit_api_is_read_only_and_per_tenant(world):
+    from tests.api import api_client
+
+    extension_update(extension=world.ext_a["102"], data={"description": "A change"})
+    extension_update(extension=world.ext_b["102"], data={"description": "B change"})
+    api = api_client(world.admin_a)
+    body = api.get("/api/v1/audit-events/", {"action": "update"}).json()
+    assert [e["changes"]["description"][1] for e in body["results"]] == ["A change"]
+    b_event = AuditEvent.objects.get(changes__description__1="B change")
+    assert api.get(f"/api/v1/audit-events/{b_event.pk}/").status_code == 404
+    assert api.post("/api/v1/audit-events/", {}).status_code == 405
+    assert api_client(world.agent_a).get("/api/v1/audit-events/").status_code == 403
