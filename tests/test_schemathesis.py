@@ -31,7 +31,7 @@ EXAMPLES_PER_OPERATION = 30
 ID_KINDS = {
     "/extensions/": "extension", "/hotlines/": "hotline", "/number-groups/": "group",
     "hotline": "hotline", "supervisor": "extension", "outbound_hotlines": "hotline",
-    "outbound_groups": "group", "hotlines": "hotline",
+    "outbound_groups": "group", "hotlines": "hotline", "ids": "extension",
 }
 
 

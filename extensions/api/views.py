@@ -22,6 +22,7 @@ from ..filtersets import ExtensionFilterSet
 from ..guard import RevealRefused
 from ..models import Extension
 from ..selectors import extension_get, extension_list
+from .bulk import ExtensionBulkActionsMixin
 from .serializers import (
     ExtensionCreateSerializer,
     ExtensionSerializer,
@@ -66,6 +67,7 @@ def reveal_guard():
     destroy=extend_schema(summary="Delete an extension"),
 )
 class ExtensionViewSet(
+    ExtensionBulkActionsMixin,
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
