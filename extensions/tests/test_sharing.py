@@ -34,9 +34,10 @@ def test_link_works_once_without_sign_in_and_shows_a_qr_code(client, world):
     assert opened.status_code == 200
     assert ext.get_sip_password() in html
     assert "<svg" in html and 'class="segno"' in html
+    client.cookies["django_language"] = "en"
     again = client.post(url)
     assert again.status_code == 410
-    assert "already used" in again.content.decode() or "đã được dùng" in again.content.decode()
+    assert "already used" in again.content.decode()
     assert client.get(url).status_code == 410
     actions = list(AuditEvent.objects.filter(object_id=str(ext.pk)).values_list("action", flat=True))
     assert "share_create" in actions and "share_use" in actions
