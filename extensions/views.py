@@ -11,8 +11,8 @@ from django.views import View
 from core.forms import add_service_errors
 from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
 from hotlines.models import NumberGroup
-from sip.selectors import contacts_for, with_online_status
 from hotlines.selectors import hotline_choices, hotline_get
+from sip.selectors import contacts_for, with_online_status
 
 from . import services
 from .filtersets import ExtensionFilterSet
@@ -100,6 +100,7 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "credentials_text": credentials.as_text() if credentials else "",
             "supervised": list(extension.supervised.order_by("number")),
             "registrations": contacts_for(extension),
+            "language_next": reverse("extensions:extension_detail", kwargs={"pk": extension.pk}),
             "is_admin": self.membership.is_admin,
             "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
             "share_links": list(extension.share_links.select_related("created_by")[:10])
