@@ -6,13 +6,13 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from core.forms import add_service_errors
-from sip.selectors import with_online_count
 from core.mixins import TenantAdminRequiredMixin
+from sip.selectors import with_online_count
 from tenants.models import Tenant
 
 from . import services
 from .forms import NumberGroupForm
-from .selectors import hotline_choices, hotline_get, hotline_list, number_group_get, number_group_list
+from .selectors import hotline_choices, hotline_list, number_group_get, number_group_list
 
 
 class HotlineListView(TenantAdminRequiredMixin, View):
