@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "extensions",
     "audit",
     "axes",
+    "dialplan",
     "sip",
 ]
 
