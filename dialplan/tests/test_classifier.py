@@ -6,8 +6,8 @@ import phonenumbers
 import pytest
 from phonenumbers import carrier as pn_carrier
 
-from dialplan.classifier import Rule, RuleSet
 from dialplan.choices import RuleStage
+from dialplan.classifier import Rule, RuleSet
 
 CASES = [
     # dialled, normalised, rule, class
