@@ -234,6 +234,11 @@ SIP_DOMAIN_SUFFIX = os.environ.get("SIP_DOMAIN_SUFFIX", "sip.example.vn")
 SIP_OUTBOUND_PROXY = os.environ.get("SIP_OUTBOUND_PROXY", "127.0.0.1:5060")
 SIP_TRANSPORTS = env_list("SIP_TRANSPORTS", "udp,tcp,ws")
 SIP_WEBSOCKET_URL = os.environ.get("SIP_WEBSOCKET_URL", "ws://127.0.0.1:8088/ws")
+# Where the SIP server sends calls it lets through (`make sip` passes them to Kamailio): the
+# carrier gateway for external numbers and the media server for supervision (*33/*34/*35),
+# as SIP URIs, e.g. sip:gw.carrier.example:5060. Empty: such calls are answered 503.
+SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
+SIP_MEDIA_SERVER_URI = os.environ.get("SIP_MEDIA_SERVER_URI", "")
 
 # The reveal guard (extensions.guard): re-enter the password when the last sign-in is older
 # than this; at most N reveals per user per window (seconds); revealed info hides after.

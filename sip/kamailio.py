@@ -73,6 +73,11 @@ class KamailioConfig:
     auth_table: str = schema.SUBSCRIBER_VIEW
     children: int = 4
     domain_reload_seconds: int = 10
+    # Where external calls and supervision calls go (SIP URIs); empty: answered 503.
+    gateway_uri: str = ""
+    media_server_uri: str = ""
+    # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
+    dialplan_reload_delta: int = 5
     runtime_dir: Path = DEFAULT_RUNTIME_DIR
     shm_mb: int = 64
     pkg_mb: int = 8
@@ -103,10 +108,13 @@ class KamailioConfig:
             "DOMAIN_RELOAD_TIMER": _cfg_string(
                 f"name=domains;interval={self.domain_reload_seconds};mode=1;"
             ),
+            "SQLOPS_CON": _cfg_string(f"kam=>{self.db_url}"),
+            "GATEWAY_URI": _cfg_string(self.gateway_uri),
+            "MEDIA_SERVER_URI": _cfg_string(self.media_server_uri),
+            "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
         }
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None
-            defines["SQLOPS_CON"] = _cfg_string(f"kam=>{self.db_url}")
         defines.update(self.defines)
         return defines
 
@@ -153,6 +161,8 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "ws_path": ws.path or "/",
         "children": int(os.environ.get("KAMAILIO_CHILDREN", "4")),
         "runtime_dir": Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
+        "gateway_uri": settings.SIP_GATEWAY_URI,
+        "media_server_uri": settings.SIP_MEDIA_SERVER_URI,
     }
     values.update(overrides)
     return KamailioConfig(**values)
@@ -271,6 +281,10 @@ class Kamailio:
     def reload_domains(self) -> None:
         """Pick up hotlines created, enabled or disabled since the start."""
         self.rpc("domain.reload")
+
+    def reload_dialplan(self) -> None:
+        """Pick up dial rules created, changed or deleted since the start."""
+        self.rpc("dialplan.reload")
 
 
 def rpc(config: KamailioConfig, *args: str, timeout: float = 10.0) -> str:

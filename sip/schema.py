@@ -9,6 +9,14 @@ Kamailio's modules query tables by name, so what they read is exposed under thei
 - `location` (usrloc): registrations, Kamailio 5.6's own schema (version 9).
 - `version`: the schema version of each table, checked by every module at start.
 
+and, for call routing (migration `sip.0002_call_routing`):
+
+- `sip_dialplan` (dialplan): a VIEW of the enabled dial rules (`dialplan.DialRule`) in the
+  module's columns, the destination class and the permission it needs as `attrs`.
+- `sip_caller_id` (sqlops): a VIEW of each extension's caller-ID pool, in order, with the
+  strategy that picks from it.
+- `sip_supervision` (sqlops): a VIEW of who supervises whom (supervisor → supervised, per domain).
+
 Tables are created by migration `sip.0001_initial`. The views are created here, because
 their life differs per database:
 
@@ -20,7 +28,10 @@ their life differs per database:
   dropped on `pre_migrate`, created on `post_migrate`.
 
 SQLite reports a declared type only for plain columns, and some Kamailio modules refuse a
-value without one (the domain module wants VARCHAR), so the SQLite views select plain columns.
+value without one (the domain module wants VARCHAR), so the SQLite views of `sip_subscriber` and
+`sip_domain` select plain columns. db_sqlite types an expression column by its first value
+(integer or text), which the dialplan and sqlops modules accept, so the call-routing views may
+compute columns on SQLite too.
 """
 
 import re
@@ -29,6 +40,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.recorder import MigrationRecorder
 
+from dialplan.choices import REQUIRED_PERMISSION
 from extensions.choices import CallPermission
 
 SUBSCRIBER_VIEW = "sip_subscriber"
@@ -36,6 +48,9 @@ DOMAIN_VIEW = "sip_domain"
 DOMAIN_ATTRS_TABLE = "sip_domain_attrs"
 LOCATION_TABLE = "location"
 VERSION_TABLE = "version"
+DIALPLAN_VIEW = "sip_dialplan"
+CALLER_ID_VIEW = "sip_caller_id"
+SUPERVISION_VIEW = "sip_supervision"
 
 # What Kamailio 5.6 expects in `version` for each table its modules open.
 TABLE_VERSIONS = {
@@ -44,9 +59,15 @@ TABLE_VERSIONS = {
     SUBSCRIBER_VIEW: 7,
     DOMAIN_VIEW: 2,
     DOMAIN_ATTRS_TABLE: 1,
+    DIALPLAN_VIEW: 2,
 }
 
-VIEWS = (SUBSCRIBER_VIEW, DOMAIN_VIEW)
+# Views by the migration that introduced them (each migration creates only its own, from the
+# definitions below; a view is dropped before the views it depends on do not exist).
+REGISTRATION_VIEWS = (SUBSCRIBER_VIEW, DOMAIN_VIEW)
+CALL_ROUTING_VIEWS = (DIALPLAN_VIEW, CALLER_ID_VIEW, SUPERVISION_VIEW)
+VIEW_MIGRATIONS = {"0001_initial": REGISTRATION_VIEWS, "0002_call_routing": CALL_ROUTING_VIEWS}
+VIEWS = REGISTRATION_VIEWS + CALL_ROUTING_VIEWS
 
 
 def _slug_case(column: str) -> str:
@@ -54,11 +75,121 @@ def _slug_case(column: str) -> str:
     return f"CASE {column} {whens} END"
 
 
+def _dial_attrs_case(column: str) -> str:
+    """The `attrs` part a destination class adds: `;class=mobile;perm=3;need=mobile`
+    (emergency: perm=0, which no call permission is below)."""
+    whens = []
+    for destination, permission in REQUIRED_PERMISSION.items():
+        needs = f";perm={int(permission)};need={permission.slug}" if permission else ";perm=0"
+        whens.append(f"WHEN '{destination}' THEN ';class={destination}{needs}'")
+    return f"CASE {column} {' '.join(whens)} ELSE '' END"
+
+
 # The SQL below is built from constants only (table names, CallPermission), never from input.
 # ruff: noqa: S608
 
-def view_sql(vendor: str) -> list[str]:
-    """CREATE VIEW statements for the current definition of the views."""
+def _call_routing_sql(vendor: str) -> dict[str, str]:
+    """The views of migration 0002: the same SQL on both databases but for PostgreSQL's casts,
+    which give Kamailio the column types it expects (int, varchar, never NULL)."""
+    pg = vendor == "postgresql"
+
+    def cast(expression: str, sql_type: str) -> str:
+        return f"({expression})::{sql_type}" if pg else expression
+
+    attrs = (f"'rule=' || r.name || {_dial_attrs_case('r.destination')} || "
+             "CASE WHEN r.carrier <> '' THEN ';carrier=' || r.carrier ELSE '' END")
+    dialplan = f"""
+        CREATE VIEW {DIALPLAN_VIEW} AS
+        SELECT {cast("r.id", "integer")} AS id,
+               {cast("r.stage", "integer")} AS dpid,
+               {cast("r.priority", "integer")} AS pr,
+               {cast("1", "integer")} AS match_op,
+               {cast("COALESCE(r.pattern, '')", "varchar(200)")} AS match_exp,
+               {cast("0", "integer")} AS match_len,
+               {cast("CASE WHEN r.replacement <> '' THEN r.pattern ELSE '' END", "varchar(200)")}
+                   AS subst_exp,
+               {cast("COALESCE(r.replacement, '')", "varchar(64)")} AS repl_exp,
+               {cast(attrs, "varchar(255)")} AS attrs
+        FROM dialplan_dialrule r
+        WHERE r.enabled
+    """
+    # The pool, in order: the hotlines chosen directly (by number), then the members of the
+    # number groups (groups by name, members by position), each hotline once, enabled ones
+    # only; an extension with none of those calls out with its own hotline. The strategy is
+    # the first group's that has a number in the pool; direct choices alone: round robin.
+    caller_id = f"""
+        CREATE VIEW {CALLER_ID_VIEW} AS
+        WITH chosen AS (
+            SELECT o.extension_id AS extension_id, o.hotline_id AS hotline_id, 0 AS source,
+                   h.number AS k1, 0 AS k2, 0 AS k3, 0 AS k4, '' AS strategy
+            FROM extensions_extension_outbound_hotlines o
+            JOIN hotlines_hotline h ON h.id = o.hotline_id
+            WHERE h.enabled
+            UNION ALL
+            SELECT eg.extension_id, m.hotline_id, 1, g.name, g.id, m.position, m.id, g.strategy
+            FROM extensions_extension_outbound_groups eg
+            JOIN hotlines_numbergroup g ON g.id = eg.numbergroup_id
+            JOIN hotlines_numbergroupmember m ON m.group_id = g.id
+            JOIN hotlines_hotline h ON h.id = m.hotline_id
+            WHERE h.enabled
+        ),
+        ranked AS (
+            SELECT c.*, ROW_NUMBER() OVER (
+                PARTITION BY c.extension_id ORDER BY c.source, c.k1, c.k2, c.k3, c.k4) AS rn
+            FROM chosen c
+        ),
+        firsts AS (
+            SELECT extension_id, hotline_id, MIN(rn) AS rn
+            FROM ranked GROUP BY extension_id, hotline_id
+        ),
+        strategies AS (
+            SELECT extension_id, strategy, ROW_NUMBER() OVER (
+                PARTITION BY extension_id ORDER BY rn) AS n
+            FROM ranked WHERE source = 1
+        ),
+        pool AS (
+            SELECT f.extension_id, f.hotline_id,
+                   ROW_NUMBER() OVER (PARTITION BY f.extension_id ORDER BY f.rn) - 1 AS position,
+                   COALESCE(s.strategy, 'round_robin') AS strategy
+            FROM firsts f
+            LEFT JOIN strategies s ON s.extension_id = f.extension_id AND s.n = 1
+            UNION ALL
+            SELECT e.id, e.hotline_id, 0, 'first'
+            FROM extensions_extension e
+            WHERE NOT EXISTS (SELECT 1 FROM firsts f WHERE f.extension_id = e.id)
+        )
+        SELECT {cast("p.extension_id", "integer")} AS extension_id,
+               {cast("p.position", "integer")} AS position,
+               {cast("h.number", "varchar(20)")} AS number,
+               {cast("h.carrier", "varchar(16)")} AS carrier,
+               {cast("p.strategy", "varchar(16)")} AS strategy,
+               {cast("h.id", "integer")} AS hotline_id
+        FROM pool p
+        JOIN hotlines_hotline h ON h.id = p.hotline_id
+    """
+    supervision = f"""
+        CREATE VIEW {SUPERVISION_VIEW} AS
+        SELECT {cast("t.id", "integer")} AS id,
+               {cast("h.sip_domain", "varchar(255)")} AS domain,
+               {cast("s.number", "varchar(64)")} AS supervisor,
+               {cast("t.number", "varchar(64)")} AS supervised,
+               {cast("s.id", "integer")} AS supervisor_id
+        FROM extensions_extension t
+        JOIN extensions_extension s ON s.id = t.supervisor_id
+        JOIN hotlines_hotline h ON h.id = t.hotline_id
+        WHERE t.enabled AND s.enabled AND h.enabled
+    """
+    return {DIALPLAN_VIEW: dialplan, CALLER_ID_VIEW: caller_id, SUPERVISION_VIEW: supervision}
+
+
+def view_sql(vendor: str, names: tuple[str, ...] = VIEWS) -> list[str]:
+    """CREATE VIEW statements for the current definition of the named views."""
+    statements = {**_registration_sql(vendor), **_call_routing_sql(vendor)}
+    return [statements[name] for name in names]
+
+
+def _registration_sql(vendor: str) -> dict[str, str]:
+    """The views of migration 0001."""
     if vendor == "postgresql":
         # Casts give Kamailio the column types its modules expect (varchar, int).
         subscriber = f"""
@@ -114,24 +245,31 @@ def view_sql(vendor: str) -> list[str]:
         """
     else:
         raise NotImplementedError(f"Kamailio's views are defined for PostgreSQL and SQLite, not {vendor}.")
-    return [subscriber, domain]
+    return {SUBSCRIBER_VIEW: subscriber, DOMAIN_VIEW: domain}
 
 
-def create_views(connection: BaseDatabaseWrapper) -> None:
+def create_views(connection: BaseDatabaseWrapper, names: tuple[str, ...]) -> None:
     with connection.cursor() as cursor:
-        for statement in view_sql(connection.vendor):
+        for statement in view_sql(connection.vendor, names):
             cursor.execute(statement)
 
 
-def drop_views(connection: BaseDatabaseWrapper) -> None:
+def drop_views(connection: BaseDatabaseWrapper, names: tuple[str, ...] = VIEWS) -> None:
     with connection.cursor() as cursor:
-        for view in VIEWS:
+        for view in names:
             cursor.execute(f"DROP VIEW IF EXISTS {view}")
 
 
-def _sip_migrated(connection: BaseDatabaseWrapper) -> bool:
+def _migrated_views(connection: BaseDatabaseWrapper) -> tuple[str, ...]:
+    """The views whose migration is applied (so the tables they read exist)."""
     recorder = MigrationRecorder(connection)
-    return recorder.has_table() and ("sip", "0001_initial") in recorder.applied_migrations()
+    if not recorder.has_table():
+        return ()
+    applied = recorder.applied_migrations()
+    return tuple(
+        view for migration, views in VIEW_MIGRATIONS.items() if ("sip", migration) in applied
+        for view in views
+    )
 
 
 def drop_views_before_migrate(sender, using: str = "default", **kwargs) -> None:
@@ -144,9 +282,9 @@ def drop_views_before_migrate(sender, using: str = "default", **kwargs) -> None:
 def create_views_after_migrate(sender, using: str = "default", **kwargs) -> None:
     """post_migrate: on SQLite, put the views back once every table has its final shape."""
     connection = connections[using]
-    if connection.vendor == "sqlite" and _sip_migrated(connection):
+    if connection.vendor == "sqlite" and (views := _migrated_views(connection)):
         drop_views(connection)
-        create_views(connection)
+        create_views(connection, views)
 
 
 def role_sql(role: str, *, database: str, password: str | None = None) -> list[str]:
@@ -166,8 +304,8 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
             END $$""",
         f'GRANT CONNECT ON DATABASE "{database}" TO {quoted_role}',
         f"GRANT USAGE ON SCHEMA public TO {quoted_role}",
-        f"GRANT SELECT ON {VERSION_TABLE}, {SUBSCRIBER_VIEW}, {DOMAIN_VIEW}, {DOMAIN_ATTRS_TABLE} "
-        f"TO {quoted_role}",
+        f"GRANT SELECT ON {VERSION_TABLE}, {SUBSCRIBER_VIEW}, {DOMAIN_VIEW}, {DOMAIN_ATTRS_TABLE}, "
+        f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
     ]

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -23,7 +24,8 @@ from django.utils import timezone
 from extensions.models import Extension
 from hotlines.models import Hotline
 
-from .models import Location
+from .models import Location, SipAccount
+from .schema import CALLER_ID_VIEW, SUPERVISION_VIEW
 
 
 def live_locations(*, now: dt.datetime | None = None) -> QuerySet[Location]:
@@ -152,3 +154,53 @@ def online_count_for_hotline(hotline: Hotline, *, now: dt.datetime | None = None
         .distinct()
         .count()
     )
+
+
+# --- What Kamailio reads to route a call: the same views, the same queries as kamailio.cfg ---
+
+@dataclass(frozen=True)
+class PoolNumber:
+    number: str
+    carrier: str
+
+
+@dataclass(frozen=True)
+class CallerIdPool:
+    """An extension's caller-ID pool (`sip_caller_id`), in the order the strategy uses it."""
+
+    strategy: str
+    numbers: tuple[PoolNumber, ...]
+
+
+def caller_id_pool(extension_id: int) -> CallerIdPool:
+    """The rows route[CALLER_ID] in kamailio.cfg reads for this extension (empty when the
+    extension does not exist)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT number, carrier, strategy FROM {CALLER_ID_VIEW} "  # noqa: S608 — a constant
+            "WHERE extension_id = %s ORDER BY position",
+            [extension_id],
+        )
+        rows = cursor.fetchall()
+    return CallerIdPool(
+        strategy=rows[0][2] if rows else "",
+        numbers=tuple(PoolNumber(number=number, carrier=carrier or "") for number, carrier, _ in rows),
+    )
+
+
+def supervises(*, domain: str, supervisor: str, supervised: str) -> bool:
+    """Whether extension `supervisor` may listen to, whisper to or barge in on `supervised`
+    (both enabled, on the same enabled hotline): the `sip_supervision` row route[SUPERVISE] reads."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {SUPERVISION_VIEW} "  # noqa: S608 — a constant
+            "WHERE domain = %s AND supervisor = %s AND supervised = %s",
+            [domain, supervisor, supervised],
+        )
+        return cursor.fetchone() is not None
+
+
+def is_subscriber(*, domain: str, username: str) -> bool:
+    """Whether `username@domain` is an enabled extension of an enabled hotline (Kamailio's
+    `is_subscriber()` on `sip_subscriber`)."""
+    return SipAccount.objects.filter(domain=domain, username=username).exists()

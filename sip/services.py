@@ -6,9 +6,14 @@ call them after the change commits, e.g. `transaction.on_commit(sip_domains_relo
 
 - the hotline domains (domain module): after a hotline is created, enabled, disabled or deleted;
 - the registrations in memory (usrloc): after an extension is disabled or deleted, so its
-  devices stop showing online and stop receiving calls at once, not when they expire.
+  devices stop showing online and stop receiving calls at once, not when they expire;
+- the dial rules (dialplan): after a rule is created, changed or deleted. Kamailio refuses a
+  reload within 5 s of the previous one (its `reload_delta`); its timer re-reads the rules
+  anyway, so a refused reload only delays the change by a few seconds.
 
-Both return False, and log, when no Kamailio answers (none running in development, say):
+Call permission, caller-ID pools and supervisors are read live on every INVITE: nothing to do.
+
+Each returns False, and logs, when no Kamailio answers (none running in development, say):
 the dashboard's own change has happened either way.
 """
 
@@ -38,6 +43,11 @@ def _rpc(config: KamailioConfig | None, *args: str) -> bool:
 def sip_domains_reload(*, config: KamailioConfig | None = None) -> bool:
     """Make Kamailio re-read the enabled hotlines' SIP domains."""
     return _rpc(config, "domain.reload")
+
+
+def sip_dialplan_reload(*, config: KamailioConfig | None = None) -> bool:
+    """Make Kamailio re-read the dial rules (the `sip_dialplan` view)."""
+    return _rpc(config, "dialplan.reload")
 
 
 def sip_registrations_remove(*, extension: Extension, config: KamailioConfig | None = None) -> bool:

@@ -1,16 +1,21 @@
 """A small SIP user agent for the tests and the REGISTER benchmark.
 
-It sends REGISTER (and OPTIONS) over UDP or TCP to an outbound proxy and answers a 401
-challenge with MD5 digest authentication (RFC 2617 / RFC 7616, qop=auth), the way a
-softphone does with the login info the dashboard shows. Standard library only.
+It sends REGISTER, INVITE (and OPTIONS) over UDP, TCP or WebSocket (RFC 7118, the way the
+WebRTC extension connects) to an outbound proxy and answers a
+401/407 challenge with MD5 digest authentication (RFC 2617 / RFC 7616, qop=auth), the way a
+softphone does with the login info the dashboard shows. An INVITE is acknowledged as RFC 3261
+says (the ACK of an error reply goes hop by hop; a 2xx is ACKed along the Record-Route and can
+be hung up with BYE). Standard library only.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -34,6 +39,24 @@ class Response:
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
         return values[0] if values else None
+
+
+@dataclass
+class Call:
+    """An INVITE's outcome: its final response and, when answered, how to reach the far end."""
+
+    response: Response
+    request_uri: str
+    from_header: str
+    call_id: str
+    cseq: int
+    to_header: str = ""
+    route_set: list[str] = field(default_factory=list)
+    remote_target: str = ""
+
+    @property
+    def status(self) -> int:
+        return self.response.status
 
 
 def md5_hex(text: str) -> str:
@@ -111,11 +134,15 @@ class SipClient:
     """
 
     def __init__(self, host: str, port: int, *, transport: str = "udp", timeout: float = DEFAULT_TIMEOUT,
-                 local_ip: str = "127.0.0.1") -> None:
-        if transport not in ("udp", "tcp"):
-            raise ValueError("transport must be 'udp' or 'tcp'")
+                 local_ip: str = "127.0.0.1", ws_path: str = "/ws") -> None:
+        if transport not in ("udp", "tcp", "ws"):
+            raise ValueError("transport must be 'udp', 'tcp' or 'ws'")
         self.server = (host, port)
         self.transport = transport
+        self.ws_path = ws_path
+        # A WebSocket client has no address of its own to offer (RFC 7118): like JsSIP, it
+        # names itself with an .invalid host and the server answers on the connection.
+        self.ws_host = f"{secrets.token_hex(6)}.invalid"
         self.timeout = timeout
         self.local_ip = local_ip
         self.sock: socket.socket | None = None
@@ -123,6 +150,9 @@ class SipClient:
         self.cseq = 0
         self.call_id = f"{secrets.token_hex(12)}@{local_ip}"
         self.tag = secrets.token_hex(6)
+        # The last proxy challenge per realm, answered again (with the next nonce count) on
+        # later INVITEs, as softphones do, instead of waiting for a 407 every time.
+        self._proxy_challenges: dict[str, tuple[dict[str, str], int]] = {}
 
     # --- connection -------------------------------------------------------------------------
 
@@ -133,7 +163,27 @@ class SipClient:
         else:
             self.sock = socket.create_connection(self.server, timeout=self.timeout,
                                                  source_address=(self.local_ip, 0))
+            if self.transport == "ws":
+                self._ws_handshake()
         return self
+
+    def _ws_handshake(self) -> None:
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        host, port = self.server
+        self.sock.sendall((
+            f"GET {self.ws_path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Protocol: sip\r\n\r\n"
+        ).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise SipError("The server closed the connection during the WebSocket handshake")
+            head += chunk
+        head, _, self._buffer = head.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise SipError(f"WebSocket handshake refused: {head.splitlines()[0]!r}")
 
     def close(self) -> None:
         if self.sock is not None:
@@ -168,9 +218,8 @@ class SipClient:
         """
         uri = f"sip:{domain}"
         aor = f"sip:{username}@{domain}"
-        transport_param = ";transport=tcp" if self.transport == "tcp" else ""
         extra = [
-            f"Contact: <sip:{username}@{self.local_ip}:{self.local_port}{transport_param}>",
+            f"Contact: <{self._contact(username)}>",
             f"Expires: {expires}",
             f"User-Agent: {user_agent}",
         ]
@@ -187,36 +236,148 @@ class SipClient:
         return self._transaction("REGISTER", uri, to_uri=aor, from_uri=aor,
                                  extra=[f"{auth_header}: {authorization}", *extra])
 
+    def invite(self, *, number: str, domain: str, username: str, password: str | None = None,
+               ha1: str | None = None, auth_username: str | None = None, hangup: bool = True,
+               headers: list[str] | None = None) -> Call:
+        """Call `number` as username@domain; answer the proxy's challenge; ACK the final
+        response (and, if answered, hang up with BYE unless `hangup` is False)."""
+        request_uri = f"sip:{number}@{domain}"
+        from_header = f"<sip:{username}@{domain}>;tag={secrets.token_hex(6)}"
+        call_id = f"{secrets.token_hex(12)}@{self.local_ip}"
+        extra = [
+            f"Contact: <{self._contact(username)}>",
+            f"User-Agent: {USER_AGENT}",
+            *(headers or []),
+        ]
+        auth_user = auth_username or username
+        credentials = password is not None or ha1 is not None
+        cached = self._proxy_challenges.get(domain) if credentials else None
+        for attempt in range(2):
+            auth = []
+            if cached is not None:
+                challenge, nc = cached
+                self._proxy_challenges[domain] = (challenge, nc + 1)
+                auth = ["Proxy-Authorization: " + digest_authorization(
+                    challenge=challenge, method="INVITE", uri=request_uri, username=auth_user,
+                    password=password, ha1=ha1, nc=nc + 1,
+                )]
+            self.cseq += 1
+            branch = "z9hG4bK" + secrets.token_hex(8)
+            response = self._request(
+                "INVITE", request_uri, branch=branch, cseq=self.cseq, call_id=call_id,
+                from_header=from_header, to_header=f"<{request_uri}>", extra=[*auth, *extra],
+            )
+            call = Call(response=response, request_uri=request_uri, from_header=from_header,
+                        call_id=call_id, cseq=self.cseq, to_header=response.header("to") or "")
+            if 200 <= response.status < 300:
+                self._answered(call, response)
+                if hangup:
+                    self.bye(call)
+                return call
+            self._ack_error(call, branch)
+            if response.status not in (401, 407) or not credentials or attempt:
+                return call
+            header = "Proxy-Authenticate" if response.status == 407 else "WWW-Authenticate"
+            cached = (parse_challenge(response.header(header) or ""), 0)
+        return call
+
+    def bye(self, call: Call) -> Response:
+        """Hang up an answered call, along its route set."""
+        self.cseq += 1
+        return self._request(
+            "BYE", call.remote_target, branch="z9hG4bK" + secrets.token_hex(8), cseq=self.cseq,
+            call_id=call.call_id, from_header=call.from_header, to_header=call.to_header,
+            extra=[f"Route: {route}" for route in call.route_set],
+        )
+
+    def send(self, message: bytes) -> None:
+        """Send a message as is (a phone's answer to a request it received, say)."""
+        if self.sock is None:
+            self.open()
+        self._send(message)
+
+    def receive(self, timeout: float | None = None) -> bytes:
+        """The next SIP message that arrives (a request to this phone, say)."""
+        if self.sock is None:
+            self.open()
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        return self._receive()
+
     # --- internals --------------------------------------------------------------------------
+
+    def _contact(self, username: str) -> str:
+        if self.transport == "ws":
+            return f"sip:{username}@{self.ws_host};transport=ws"
+        transport_param = ";transport=tcp" if self.transport == "tcp" else ""
+        return f"sip:{username}@{self.local_ip}:{self.local_port}{transport_param}"
+
+    def _answered(self, call: Call, response: Response) -> None:
+        """ACK a 2xx: a new transaction to the callee's Contact, through the Record-Route."""
+        routes = [r.strip() for value in response.headers.get("record-route", [])
+                  for r in value.split(",")]
+        call.route_set = list(reversed(routes))
+        contact = response.header("contact") or ""
+        match = re.search(r"<([^>]+)>", contact)
+        call.remote_target = match.group(1) if match else contact.split(";")[0]
+        self._send(self._message(
+            "ACK", call.remote_target, branch="z9hG4bK" + secrets.token_hex(8), cseq=call.cseq,
+            call_id=call.call_id, from_header=call.from_header, to_header=call.to_header,
+            extra=[f"Route: {route}" for route in call.route_set],
+        ))
+
+    def _ack_error(self, call: Call, branch: str) -> None:
+        """ACK an error reply: same branch and CSeq number as the INVITE, hop by hop."""
+        self._send(self._message(
+            "ACK", call.request_uri, branch=branch, cseq=call.cseq, call_id=call.call_id,
+            from_header=call.from_header, to_header=call.to_header, extra=[],
+        ))
 
     def _transaction(self, method: str, request_uri: str, *, to_uri: str, from_uri: str,
                      extra: list[str]) -> Response:
+        self.cseq += 1
+        return self._request(
+            method, request_uri, branch="z9hG4bK" + secrets.token_hex(8), cseq=self.cseq,
+            call_id=self.call_id, from_header=f"<{from_uri}>;tag={self.tag}",
+            to_header=f"<{to_uri}>", extra=extra,
+        )
+
+    def _message(self, method: str, request_uri: str, *, branch: str, cseq: int, call_id: str,
+                 from_header: str, to_header: str, extra: list[str]) -> bytes:
         if self.sock is None:
             self.open()
-        self.cseq += 1
-        branch = "z9hG4bK" + secrets.token_hex(8)
+        sent_by = self.ws_host if self.transport == "ws" else f"{self.local_ip}:{self.local_port}"
         lines = [
             f"{method} {request_uri} SIP/2.0",
-            f"Via: SIP/2.0/{self.transport.upper()} {self.local_ip}:{self.local_port};branch={branch};rport",
+            f"Via: SIP/2.0/{self.transport.upper()} {sent_by};branch={branch};rport",
             "Max-Forwards: 70",
-            f"From: <{from_uri}>;tag={self.tag}",
-            f"To: <{to_uri}>",
-            f"Call-ID: {self.call_id}",
-            f"CSeq: {self.cseq} {method}",
+            f"From: {from_header}",
+            f"To: {to_header}",
+            f"Call-ID: {call_id}",
+            f"CSeq: {cseq} {method}",
             *extra,
             "Content-Length: 0",
         ]
-        message = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def _request(self, method: str, request_uri: str, *, branch: str, **parts) -> Response:
+        message = self._message(method, request_uri, branch=branch, **parts)
         return self._send_and_wait(message, branch)
+
+    def _send(self, message: bytes) -> None:
+        if self.transport == "udp":
+            self.sock.sendto(message, self.server)
+        elif self.transport == "ws":
+            self.sock.sendall(_ws_frame(message))
+        else:
+            self.sock.sendall(message)
 
     def _send_and_wait(self, message: bytes, branch: str) -> Response:
         deadline = time.monotonic() + self.timeout
+        self._send(message)
         if self.transport == "udp":
-            self.sock.sendto(message, self.server)
             retransmit_in = UDP_FIRST_RETRANSMIT
             next_send = time.monotonic() + retransmit_in
         else:
-            self.sock.sendall(message)
             next_send = float("inf")
         while True:
             now = time.monotonic()
@@ -231,16 +392,23 @@ class SipClient:
                 data = self._receive()
             except TimeoutError:
                 continue
+            if not data.startswith(b"SIP/2.0 "):
+                continue  # a request (e.g. a retransmitted ACK from a far end); not ours to answer
             response = parse_response(data)
             via = response.header("via") or ""
-            if f"branch={branch}" not in via or response.status < 200:
-                continue  # a provisional reply, or a late answer to an earlier request
+            if f"branch={branch}" not in via:
+                continue  # a late answer to an earlier request
+            if response.status < 200:
+                next_send = float("inf")  # provisional: the server has it, stop resending
+                continue
             return response
 
     def _receive(self) -> bytes:
         if self.transport == "udp":
             data, _ = self.sock.recvfrom(65535)
             return data
+        if self.transport == "ws":
+            return self._receive_ws()
         while True:
             head_end = self._buffer.find(b"\r\n\r\n")
             if head_end >= 0:
@@ -257,3 +425,46 @@ class SipClient:
                 raise SipError("The server closed the TCP connection")
             # Keepalive CRLFs between messages are not part of any message.
             self._buffer = (self._buffer + chunk).lstrip(b"\r\n")
+
+    def _receive_ws(self) -> bytes:
+        """The payload of the next text or binary frame (one SIP message each, RFC 7118)."""
+        while True:
+            head = self._read_exactly(2)
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length == 126:
+                length = struct.unpack("!H", self._read_exactly(2))[0]
+            elif length == 127:
+                length = struct.unpack("!Q", self._read_exactly(8))[0]
+            mask = self._read_exactly(4) if head[1] & 0x80 else b""
+            payload = self._read_exactly(length)
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            if opcode == 0x8:
+                raise SipError("The server closed the WebSocket")
+            if opcode == 0x9:  # ping → pong
+                self.sock.sendall(_ws_frame(payload, opcode=0xA))
+                continue
+            if opcode in (0x1, 0x2) and payload.strip():
+                return payload
+
+    def _read_exactly(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            chunk = self.sock.recv(65535)
+            if not chunk:
+                raise SipError("The server closed the connection")
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data
+
+
+def _ws_frame(payload: bytes, *, opcode: int = 0x1) -> bytes:
+    """One final, masked frame (a client must mask what it sends)."""
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+    mask = secrets.token_bytes(4)
+    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))

@@ -90,7 +90,7 @@ def create_kamailio_schema(apps, schema_editor):
             "INSERT INTO version (table_name, table_version) VALUES (%s, %s)", [table, version]
         )
     if connection.vendor == "postgresql":
-        schema.create_views(connection)
+        schema.create_views(connection, schema.REGISTRATION_VIEWS)
 
 
 def drop_kamailio_schema(apps, schema_editor):

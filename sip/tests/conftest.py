@@ -8,7 +8,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from dialplan.classifier import RuleSet
+from dialplan.testing import install_vietnam_rules
 from sip.kamailio import Kamailio, KamailioConfig, db_url_for, free_port, free_sip_port
+
+from .uas import StandInUas
 
 
 def _require_postgresql() -> None:
@@ -28,7 +32,21 @@ def kamailio_role(django_db_setup, django_db_blocker) -> str:
 
 
 @pytest.fixture(scope="session")
-def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory):
+def gateway_server():
+    """The carrier gateway's stand-in (a UDP SIP UAS recording the INVITEs it gets)."""
+    with StandInUas() as uas:
+        yield uas
+
+
+@pytest.fixture(scope="session")
+def media_server():
+    """The media server's stand-in, where supervision calls (*33/*34/*35) go."""
+    with StandInUas() as uas:
+        yield uas
+
+
+@pytest.fixture(scope="session")
+def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_server, media_server):
     """Kamailio on free ports, stopped (with all its children) when the session ends."""
     with django_db_blocker.unblock():
         db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
@@ -40,6 +58,10 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory):
         # Only explicit reloads in these tests, so the tests of them can fail.
         domain_reload_seconds=3600,
         runtime_dir=tmp_path_factory.mktemp("kamailio"),
+        gateway_uri=gateway_server.uri,
+        media_server_uri=media_server.uri,
+        # Reloads never overlap here (no timer), so none needs to wait for the previous one.
+        dialplan_reload_delta=0,
     )
     server = Kamailio(config)
     server.start()
@@ -57,3 +79,26 @@ def kamailio(kamailio_server, transactional_db, settings):
     settings.SIP_OUTBOUND_PROXY = f"{config.listen_ip}:{config.sip_port}"
     settings.SIP_WEBSOCKET_URL = f"ws://{config.listen_ip}:{config.ws_port}{config.ws_path}"
     return kamailio_server
+
+
+@pytest.fixture
+def gateway(kamailio, gateway_server):
+    """The gateway stand-in, emptied, answering 486 Busy Here unless the test says otherwise."""
+    gateway_server.clear()
+    gateway_server.answer = 486
+    return gateway_server
+
+
+@pytest.fixture
+def media(kamailio, media_server):
+    media_server.clear()
+    media_server.answer = 486
+    return media_server
+
+
+@pytest.fixture
+def dial_rules(kamailio) -> RuleSet:
+    """The seeded Vietnamese dial rules, in the database and loaded by Kamailio."""
+    install_vietnam_rules()
+    kamailio.reload_dialplan()
+    return RuleSet.from_db()

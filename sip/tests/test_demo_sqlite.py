@@ -17,6 +17,8 @@ import pytest
 from sip.kamailio import Kamailio, KamailioConfig, free_port, free_sip_port
 from sip.sipclient import SipClient
 
+from .uas import StandInUas
+
 pytestmark = pytest.mark.sip
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -158,3 +160,29 @@ def test_views_survive_a_table_rebuild_on_sqlite(demo):
     env, _, _ = demo
     before, after = manage(env, "shell", "--no-imports", "-c", REBUILD).split()
     assert int(before) >= 5 and after == before
+
+
+def test_make_sip_on_sqlite_routes_calls_by_the_dial_rules(demo):
+    """On the demo's SQLite file too: the dial rules (dialplan module), the call permission and
+    the caller-ID pool (sqlops) decide where extension 101 (mobile, same-carrier group) calls."""
+    env, config, infos = demo
+    info = next(i for i in infos if i["username"] == "101" and i["domain"].startswith("19001234."))
+    host, port = info["proxy"].split(":")
+    with StandInUas() as gateway:
+        server = Kamailio(config)
+        server.start(command=[sys.executable, "manage.py", "run_kamailio"],
+                     env={**env, "SIP_GATEWAY_URI": gateway.uri})
+        try:
+            with SipClient(host, int(port)) as phone:
+                def dial(number: str):
+                    return phone.invite(number=number, domain=info["domain"],
+                                        username=info["username"], password=info["password"])
+
+                denied = dial("+1 202 555 0100".replace(" ", ""))
+                viettel, vinaphone = dial("0961234567"), dial("+84941234567")
+        finally:
+            server.stop()
+    assert (denied.status, denied.response.reason) == (403, "Call permission: international required")
+    assert (viettel.status, vinaphone.status) == (486, 486)
+    assert [(i.user, i.header_user("p-asserted-identity")) for i in gateway.invites] == [
+        ("0961234567", "19001234"), ("0941234567", "0912345678")]

@@ -11,6 +11,7 @@ def test_version_table_has_what_kamailio_checks(db):
         cursor.execute("SELECT table_name, table_version FROM version")
         assert dict(cursor.fetchall()) == TABLE_VERSIONS
     assert TABLE_VERSIONS["location"] == 9 and TABLE_VERSIONS["sip_subscriber"] == 7
+    assert TABLE_VERSIONS["sip_dialplan"] == 2
 
 
 def test_kamailio_role_reads_only_its_views_and_writes_only_location(kamailio_role, db):
@@ -22,14 +23,16 @@ def test_kamailio_role_reads_only_its_views_and_writes_only_location(kamailio_ro
             cursor.execute("SELECT has_table_privilege(%s, %s, %s)", [kamailio_role, table, privilege])
             return cursor.fetchone()[0]
 
-    for table in ("version", "sip_subscriber", "sip_domain", "sip_domain_attrs", "location"):
+    for table in ("version", "sip_subscriber", "sip_domain", "sip_domain_attrs", "location",
+                  "sip_dialplan", "sip_caller_id", "sip_supervision"):
         assert can("SELECT", table), table
     for privilege in ("INSERT", "UPDATE", "DELETE"):
         assert can(privilege, "location")
         assert not can(privilege, "version")
         assert not can(privilege, "sip_subscriber")
     # The real tables, with the encrypted passwords, stay out of reach.
-    for table in ("extensions_extension", "hotlines_hotline", "auth_user", "django_session"):
+    for table in ("extensions_extension", "hotlines_hotline", "auth_user", "django_session",
+                  "dialplan_dialrule", "hotlines_numbergroup"):
         assert not can("SELECT", table), table
 
 
