@@ -38,10 +38,6 @@ RULE_FIELDS = ["name", "stage", "priority", "pattern", "replacement", "destinati
 
 # Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
 FEATURE_CODE_RE = re.compile(r"^\*(3[345])([0-9]{2,6})$")
-# Separators people type inside numbers (0912 345 678, 024.7300.1234); a phone never sends them.
-SEPARATORS_RE = re.compile(r"[\s().\-]")
-DIALLABLE_RE = re.compile(r"^[0-9+*#]{1,32}$")
-DIALLED_MAX_LENGTH = 32
 
 
 # --- Dial rules --------------------------------------------------------------------------------
@@ -85,11 +81,6 @@ def dial_rule_delete(*, rule: DialRule) -> None:
 
 # --- Dial check --------------------------------------------------------------------------------
 
-def clean_dialled(text: str) -> str:
-    """The number as a phone would send it: separators people type are dropped."""
-    return SEPARATORS_RE.sub("", text or "")
-
-
 @dataclass(frozen=True)
 class CallerIdChoice:
     """The number the carrier would see as caller: certain for `first` and for
@@ -102,6 +93,10 @@ class CallerIdChoice:
     @property
     def candidates(self) -> tuple[str, ...]:
         return (self.number,) if self.number else self.pool
+
+    @property
+    def strategy_label(self) -> str:
+        return GroupStrategy(self.strategy).label if self.strategy in GroupStrategy.values else ""
 
 
 @dataclass(frozen=True)
@@ -129,6 +124,14 @@ class DialCheck:
     @property
     def destination(self) -> str:
         return self.classification.destination if self.classification else ""
+
+    @property
+    def destination_label(self) -> str:
+        return DestinationClass(self.destination).label if self.destination else ""
+
+    @property
+    def supervise_label(self) -> str:
+        return SuperviseMode(self.supervise_mode).label if self.supervise_mode else ""
 
     @property
     def number(self) -> str:

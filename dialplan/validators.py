@@ -150,3 +150,27 @@ def validate_rule_replacement(replacement: str) -> None:
 def replacement_groups(replacement: str) -> int:
     """The highest group a replacement refers to (0 if none)."""
     return max((int(n) for n in re.findall(r"\\([1-9])", replacement)), default=0)
+
+
+# A number to check: digits with + * # (what a phone sends), after dropping the separators
+# people type (0912 345 678, (024) 7300-1234).
+DIALLED_MAX_LENGTH = 32
+DIALLED_INPUT_MAX_LENGTH = 64
+_SEPARATORS_RE = re.compile(r"[\s().\-]")
+_DIALLABLE_RE = re.compile(rf"[0-9+*#]{{1,{DIALLED_MAX_LENGTH}}}")
+
+
+def clean_dialled(text: str) -> str:
+    """The number as a phone would send it: the separators people type are dropped."""
+    return _SEPARATORS_RE.sub("", text or "")
+
+
+def validate_dialled(text: str) -> str:
+    """The cleaned number, or a ValidationError for anything a phone could not dial."""
+    cleaned = clean_dialled(text)
+    if not _DIALLABLE_RE.fullmatch(cleaned):
+        raise ValidationError(
+            _("Enter a number to dial: digits, optionally with + * or #, at most %(max)d."),
+            params={"max": DIALLED_MAX_LENGTH}, code="invalid_number",
+        )
+    return cleaned

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from dialplan.views import ExtensionDialCheckView
+
 from . import bulk_views, share_views, views
 
 app_name = "extensions"
@@ -25,6 +27,8 @@ urlpatterns = [
          name="import_progress"),
     path("extensions/mine/", views.MyExtensionView.as_view(), name="my_extension"),
     path("extensions/<int:pk>/", views.ExtensionDetailView.as_view(), name="extension_detail"),
+    path("extensions/<int:pk>/dial-check/", ExtensionDialCheckView.as_view(),
+         name="extension_dial_check"),
     path("extensions/<int:pk>/reveal/", views.ExtensionRevealView.as_view(),
          name="extension_reveal"),
     path("extensions/<int:pk>/edit/", views.ExtensionUpdateView.as_view(), name="extension_edit"),

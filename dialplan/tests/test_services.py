@@ -9,12 +9,12 @@ from audit.models import AuditEvent
 from dialplan.choices import DestinationClass, Outcome, RuleStage
 from dialplan.models import DialRule
 from dialplan.services import (
-    clean_dialled,
     dial_check,
     dial_rule_create,
     dial_rule_delete,
     dial_rule_update,
 )
+from dialplan.validators import clean_dialled
 from extensions.choices import CallPermission
 from extensions.services import extension_update
 from hotlines.choices import Carrier, GroupStrategy

@@ -15,6 +15,8 @@ from core.api.exceptions import PreconditionFailed
 from core.api.permissions import IsTenantAdmin, IsTenantMember
 from core.api.schema import IF_MATCH
 from core.api.views import parse_pk
+from dialplan import services as dialplan_services
+from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
 
 from .. import services
 from ..credentials import LoginInfo, login_info
@@ -79,7 +81,7 @@ class ExtensionViewSet(
     queryset = Extension.objects.none()  # for the schema; requests use get_queryset()
 
     def get_permissions(self):
-        if self.action in ("list", "retrieve", "credentials"):
+        if self.action in ("list", "retrieve", "credentials", "dial_check"):
             return [IsAuthenticated(), IsTenantMember()]
         return [IsAuthenticated(), IsTenantAdmin()]
 
@@ -148,6 +150,21 @@ class ExtensionViewSet(
                 extension=extension, user=request.user, session=self._browser_session()
             )
         return self._login_info_response(login_info(extension, password))
+
+    @extend_schema(
+        summary="Check a number against the call permission (kiểm tra quyền gọi)",
+        description="What the SIP server does when this extension dials `number`: allowed or "
+                    "not, the dial rule that decided, and the caller ID the carrier would see. "
+                    "Nothing is dialled.",
+        parameters=[DialCheckQuerySerializer], responses={200: DialCheckSerializer, 400: None},
+    )
+    @action(detail=True, methods=["get"], url_path="dial-check")
+    def dial_check(self, request, pk=None):
+        extension = self.get_object()
+        query = DialCheckQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        check = dialplan_services.dial_check(extension=extension, dialled=query.validated_data["number"])
+        return Response(DialCheckSerializer(check).data)
 
     def _browser_session(self):
         """The session when signed in through the browser (the guard then asks for a recent

@@ -1,0 +1,77 @@
+"""GET /api/v1/extensions/{id}/dial-check/?number=… — the same check as the dashboard's."""
+
+import pytest
+
+from extensions.choices import CallPermission
+from extensions.services import extension_update
+from hotlines.choices import GroupStrategy
+from hotlines.services import number_group_update
+from tests.api import api_client, errors
+
+
+def url(extension) -> str:
+    return f"/api/v1/extensions/{extension.pk}/dial-check/"
+
+
+@pytest.fixture
+def admin(world, vn_rules):
+    return api_client(world.admin_a)
+
+
+def test_allowed_number(admin, world):
+    number_group_update(group=world.group_a, strategy=GroupStrategy.FIRST,
+                        hotlines=[world.hotline_a2, world.hotline_a])
+    response = admin.get(url(world.ext_a["101"]), {"number": "+84 912 345 678"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "dialled": "+84912345678",
+        "number": "0912345678",
+        "allowed": True,
+        "outcome": "gateway",
+        "reason": "Allowed: goes out through the carrier.",
+        "sip_reply": "",
+        "destination": "mobile",
+        "required_permission": "mobile",
+        "rule": {"name": "mobile-vinaphone",
+                 "description": "VinaPhone mobiles: 081–085, 087, 088, 091, 094",
+                 "pattern": "^0(8[1-5]|8[78]|9[14])[0-9]{7}$"},
+        "normalised_by": {"name": "plus84",
+                          "description": "+84 numbers: national form (+84 912 345 678 → 0912345678)",
+                          "pattern": r"^\+84([0-9]+)$"},
+        "caller_id": {"strategy": "first", "pool": [world.hotline_a2.number, world.hotline_a.number],
+                      "number": world.hotline_a2.number, "candidates": [world.hotline_a2.number]},
+        "target": None,
+        "supervise_mode": None,
+    }
+
+
+def test_refused_number(admin, world):
+    body = admin.get(url(world.ext_a["102"]), {"number": "0012025550100"}).json()
+    assert (body["allowed"], body["outcome"], body["sip_reply"], body["required_permission"]) == (
+        False, "denied", "403 Call permission: international required", "international")
+    assert body["caller_id"] is None
+
+
+def test_emergency_and_supervision(admin, world):
+    internal = world.ext_a["100"]
+    extension_update(extension=internal, data={"call_permission": CallPermission.INTERNAL})
+    assert admin.get(url(internal), {"number": "113"}).json()["allowed"] is True
+    body = admin.get(url(internal), {"number": "*35101"}).json()
+    assert (body["outcome"], body["supervise_mode"], body["target"]) == ("media_server", "barge", "101")
+
+
+@pytest.mark.parametrize("number", ["", "   ", "abc", "09l2345678", "1" * 33, "x" * 65, "0912\x00"])
+def test_garbage_is_400_with_a_field_error(admin, world, number):
+    assert errors(admin.get(url(world.ext_a["101"]), {"number": number}), "number")
+
+
+def test_the_number_is_required(admin, world):
+    assert errors(admin.get(url(world.ext_a["101"])), "number")
+
+
+def test_tenant_scoping(world, vn_rules):
+    assert api_client().get(url(world.ext_a["101"]), {"number": "115"}).status_code == 401
+    assert api_client(world.admin_b).get(url(world.ext_a["101"]), {"number": "115"}).status_code == 404
+    agent = api_client(world.agent_a)
+    assert agent.get(url(world.ext_a["101"]), {"number": "115"}).status_code == 200
+    assert agent.get(url(world.ext_a["102"]), {"number": "115"}).status_code == 404
