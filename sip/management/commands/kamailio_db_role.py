@@ -9,7 +9,8 @@ from sip.schema import role_sql
 class Command(BaseCommand):
     help = (
         "Create (or update) the PostgreSQL role Kamailio connects as: SELECT on version, "
-        "sip_subscriber, sip_domain and sip_domain_attrs; SELECT/INSERT/UPDATE/DELETE on location. "
+        "sip_subscriber, sip_domain, sip_domain_attrs, sip_dialplan, sip_caller_id and "
+        "sip_supervision; SELECT/INSERT/UPDATE/DELETE on location. "
         "Nothing else: it cannot read extensions_extension (encrypted passwords) or any other table."
     )
 

@@ -31,7 +31,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Kamailio: SIP udp+tcp {config.listen_ip}:{config.sip_port}, "
             f"WebSocket ws://{config.listen_ip}:{config.ws_port}{config.ws_path}, database {shown_db}\n"
-            f"Reload hotline domains: kamcmd -s unix:{config.ctl_socket} domain.reload"
+            f"Calls out: {config.gateway_uri or 'no gateway (SIP_GATEWAY_URI): 503'}; supervision: "
+            f"{config.media_server_uri or 'no media server (SIP_MEDIA_SERVER_URI): 503'}\n"
+            f"Reload hotline domains / dial rules: kamcmd -s unix:{config.ctl_socket} domain.reload"
+            " / dialplan.reload"
         )
         if check:
             return
