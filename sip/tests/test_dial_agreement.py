@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from dialplan.choices import DestinationClass, Outcome
+from dialplan.choices import DestinationClass, Outcome, RuleStage
 from dialplan.services import dial_check
 from extensions.choices import CallPermission
 from extensions.services import extension_reveal_credentials
@@ -161,3 +161,62 @@ def test_python_and_kamailio_decide_the_same(kamailio, dial_rules, gateway, medi
     # The sample really covers the classes it is named after.
     for destination in DestinationClass:
         assert destination in seen[destination.value], (destination, seen[destination.value])
+
+
+# --- The pattern subset: what Django accepts, Kamailio compiles and matches the same way ------
+
+def _random_pattern(rng: random.Random, depth: int = 0) -> str:
+    atoms = [lambda: rng.choice("0123456789"), lambda: r"\d", lambda: ".", lambda: "[0-9]",
+             lambda: "[^5]", lambda: "[1-3]", lambda: "[+*]", lambda: r"\+", lambda: r"\*"]
+    if depth < 2:
+        atoms += [lambda: "(" + _random_pattern(rng, depth + 1) + ")",
+                  lambda: "(?:" + _random_pattern(rng, depth + 1) + "|"
+                  + _random_pattern(rng, depth + 1) + ")"]
+    quantifiers = ["", "", "", "?", "*", "+", "{2}", "{1,}", "{1,3}", "??", "*?", "+?", "{0,2}?"]
+    body = "".join(rng.choice(atoms)() + rng.choice(quantifiers) for _ in range(rng.randint(1, 4)))
+    if depth == 0:
+        body = rng.choice(["", "^"]) + body + rng.choice(["", "$"])
+    return body
+
+
+def _samples(rng: random.Random) -> list[str]:
+    alphabet = "0123456789+*"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(6)] + [
+        "5", "12", "+84", "*33"]
+
+
+def test_patterns_django_accepts_compile_and_match_the_same_in_kamailio(kamailio):
+    """Random patterns from the accepted subset, one at a time: Kamailio loads each, and for
+    sample numbers `dialplan.translate` matches exactly when Python's `re.search` does."""
+    from django.core.exceptions import ValidationError
+
+    from dialplan.models import DialRule
+    from dialplan.validators import compile_pattern, validate_rule_pattern
+    from sip.kamailio import KamailioError
+
+    rng = random.Random(5060)
+    DialRule.objects.all().delete()
+    rule = DialRule.objects.create(name="fuzz", stage=RuleStage.CLASSIFY, priority=1,
+                                   pattern="^0$", destination="landline")
+    mismatches, tried, matched = [], 0, 0
+    while tried < 60:
+        pattern = _random_pattern(rng)
+        try:
+            validate_rule_pattern(pattern)
+        except ValidationError:
+            continue
+        tried += 1
+        DialRule.objects.filter(pk=rule.pk).update(pattern=pattern)
+        kamailio.reload_dialplan()  # fails if Kamailio cannot compile it
+        for sample in _samples(rng):
+            try:
+                kamailio.rpc("dialplan.translate", str(RuleStage.CLASSIFY), f"s:{sample}")
+                theirs = True
+            except KamailioError:
+                theirs = False
+            ours = bool(compile_pattern(pattern).search(sample))
+            if ours != theirs:
+                mismatches.append((pattern, sample, ours, theirs))
+            matched += theirs
+    assert mismatches == []
+    assert 30 < matched < 570  # both matches and misses were compared
