@@ -52,7 +52,12 @@ PUBLIC = {
 AGENT_ROUTES = {
     "home", "extensions:my_extension", "extensions:extension_detail",
     "extensions:extension_reveal", "api:api-root", "api:extension-list", "api:extension-detail",
-    "api:extension-credentials",
+    "api:extension-credentials", "extensions:extension_dial_check", "api:extension-dial-check",
+}
+
+# Query strings a route needs to answer at all (e.g. the number a dial check checks).
+QUERIES = {
+    "api:extension-dial-check": "?number=0912345678",
 }
 
 # URL argument → which of the objects fills it, looked up first as (the path segment before
@@ -182,7 +187,7 @@ def fill(route: Route, objects: Objects) -> str:
                         f"argument {argument!r} names. Add it to URL_ARGUMENTS in {__file__}.")
         value = getattr(objects, kind)
         values[argument] = getattr(value, "pk", value)
-    return route.template % values
+    return route.template % values + QUERIES.get(route.name, "")
 
 
 def body(response) -> str:

@@ -43,9 +43,17 @@ def _slug(permission) -> str | None:
     return CallPermission(permission).slug if permission is not None else None
 
 
+class CheckedExtensionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    alias = serializers.CharField()
+    call_permission = serializers.ChoiceField(choices=[p.slug for p in CallPermission])
+
+
 class DialCheckSerializer(serializers.Serializer):
     """What the SIP server does when this extension dials the number."""
 
+    extension = CheckedExtensionSerializer(help_text=_("The extension checked (the caller)."))
     dialled = serializers.CharField(help_text=_("The number checked, separators removed."))
     number = serializers.CharField(help_text=_("After normalisation: what the carrier is sent."))
     allowed = serializers.BooleanField()
@@ -69,7 +77,10 @@ class DialCheckSerializer(serializers.Serializer):
 
     def to_representation(self, check) -> dict:
         classification = check.classification
+        extension = check.extension
         return {
+            "extension": {"id": extension.pk, "number": extension.number, "alias": extension.alias,
+                          "call_permission": _slug(extension.call_permission)},
             "dialled": check.dialled,
             "number": check.number,
             "allowed": check.allowed,

@@ -23,7 +23,10 @@ def test_allowed_number(admin, world):
                         hotlines=[world.hotline_a2, world.hotline_a])
     response = admin.get(url(world.ext_a["101"]), {"number": "+84 912 345 678"})
     assert response.status_code == 200
+    extension = world.ext_a["101"]
     assert response.json() == {
+        "extension": {"id": extension.pk, "number": "101", "alias": extension.alias,
+                      "call_permission": "mobile"},
         "dialled": "+84912345678",
         "number": "0912345678",
         "allowed": True,
