@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from extensions.api.serializers import CallPermissionField
 from extensions.choices import CallPermission
 from hotlines.choices import GroupStrategy
 
@@ -47,7 +48,7 @@ class CheckedExtensionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
     alias = serializers.CharField()
-    call_permission = serializers.ChoiceField(choices=[p.slug for p in CallPermission])
+    call_permission = CallPermissionField()
 
 
 class DialCheckSerializer(serializers.Serializer):
@@ -63,10 +64,11 @@ class DialCheckSerializer(serializers.Serializer):
         help_text=_("The SIP server's refusal, e.g. “403 Call permission: mobile required”; "
                     "empty when the call goes on."))
     destination = serializers.ChoiceField(choices=DestinationClass.choices, allow_null=True)
-    required_permission = serializers.ChoiceField(
-        choices=[p.slug for p in CallPermission], allow_null=True,
-        help_text=_("The call permission the destination needs; null: always allowed "
-                    "(emergency) or no destination."))
+    # Plain text, not a second enum of the same slugs (one CallPermissionEnum in the schema).
+    required_permission = serializers.CharField(
+        allow_null=True,
+        help_text=_("The call permission the destination needs (internal, landline, mobile or "
+                    "international); null: always allowed (emergency) or no destination."))
     rule = DialRuleBriefSerializer(allow_null=True, help_text=_("The classify rule that decided."))
     normalised_by = DialRuleBriefSerializer(allow_null=True)
     caller_id = CallerIdSerializer(allow_null=True,
