@@ -9,7 +9,7 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 	kamailio-sqlite-modules chromium postgresql-client
 RUN_ENV := DJANGO_DEBUG=1
 
-.PHONY: run test sip lint system-deps messages bench js-deps bench-register
+.PHONY: run test sip lint system-deps messages bench js-deps bench-register bench-scale
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,3 +69,9 @@ js-deps: $(JS_DIR)/build/jssip.js
 # bounded; needs PostgreSQL). See docs/performance.md.
 bench-register: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py
+
+# The extension list page, the list API, range create and CSV import at 10,000 extensions,
+# next to Django admin's changelist and a bare view (PostgreSQL: a scratch database it creates
+# and drops; BENCH_DATABASE_URL). See docs/performance.md, "Scale".
+bench-scale: $(VENV)/.dev-installed
+	$(PY) bench/bench_scale.py

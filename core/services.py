@@ -1,10 +1,10 @@
 """Helpers shared by every app's services."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import IntegrityError, models
+from django.db import IntegrityError, connection, models
 
 
 def validation_error_from_integrity(
@@ -55,3 +55,35 @@ def _merge(a: dict, b: dict) -> dict:
     for key, errors in b.items():
         a.setdefault(key, []).extend(errors)
     return a
+
+
+def bulk_update_values(
+    model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str], *,
+    batch_size: int = 1000,
+) -> None:
+    """Write `fields` of many rows, each its own values: `UPDATE … FROM (VALUES …)` on
+    PostgreSQL. Django's `bulk_update` builds a `CASE WHEN id = … THEN …` expression per row
+    and field, which costs about 1 ms of Python per row (10 s for 10,000 rows); this is one
+    statement per batch with plain parameters. Other databases use `bulk_update`. Like
+    `bulk_update`, it sets no `auto_now` field and sends no signal."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objects, fields, batch_size=batch_size)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    row = "({})".format(", ".join(f"%s::{field.db_type(connection)}" for field in columns))
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
+    names = ", ".join(quote(f.column) for f in columns)
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), batch_size):
+            batch = objects[start:start + batch_size]
+            params = [field.get_db_prep_save(getattr(obj, field.attname), connection)
+                      for obj in batch for field in columns]
+            # Only quoted identifiers and database types are interpolated; values are parameters.
+            values = ", ".join([row] * len(batch))
+            sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v ({names}) "  # noqa: S608
+            cursor.execute(sql + f"WHERE {table}.{pk} = v.{pk}", params)

@@ -26,7 +26,7 @@ from django.utils.translation import ngettext
 
 from audit.choices import Action
 from audit.services import audit_record_many, diff
-from core.services import integrity_as_validation
+from core.services import bulk_update_values, integrity_as_validation
 from hotlines.models import Hotline, NumberGroup
 
 from .choices import CallPermission
@@ -422,8 +422,7 @@ def extension_bulk_regenerate_passwords(
         extension.version += 1
         extension.updated_at = now
         result.append((extension, password))
-    Extension.objects.bulk_update(
-        locked, ["password_encrypted", "ha1", "ha1b", "version", "updated_at"], batch_size=500)
+    bulk_update_values(Extension, locked, ["password_encrypted", "ha1", "ha1b", "version", "updated_at"])
     tenant_id = locked[0].hotline.tenant_id
     audit_record_many(action=Action.ROTATE_PASSWORD, tenant_id=tenant_id,
                       entries=((e, None, _audit_repr(e)) for e in locked))

@@ -98,11 +98,11 @@ class ExtensionRangeCreateView(TenantAdminRequiredMixin, View):
                                groups=number_group_choices(tenant_id=hotline.tenant_id))
 
     def get(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         return render(request, self.template_name, {"form": self.form(hotline), "hotline": hotline})
 
     def post(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         form = self.form(hotline, request.POST)
         per_number = []
         if form.is_valid():
@@ -130,7 +130,7 @@ class ExtensionBulkEditView(TenantAdminRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         step = request.POST.get("step", "")
         groups = number_group_choices(tenant_id=hotline.tenant_id)
         if step not in ("preview", "apply"):  # coming from the list page: ask what to change
@@ -175,7 +175,7 @@ class ExtensionBulkRegenerateView(TenantAdminRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         selection = SelectionForm(request.POST, hotline=hotline)
         if not selection.is_valid():
             messages.error(request, " ".join(selection.errors.get("pk", [])))
@@ -213,12 +213,12 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
     through the reveal guard (recent sign-in, rate limit) and audited per extension."""
 
     def get(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         return _csv_response(imports.export_rows(hotline=hotline), hotline=hotline,
                              with_passwords=False)
 
     def post(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         try:
             rows = imports.export_rows_with_passwords(hotline=hotline, user=request.user,
                                                       session=request.session)
@@ -248,11 +248,11 @@ class ExtensionImportView(TenantAdminRequiredMixin, View):
                 "progress_token": uuid.uuid4().hex}
 
     def get(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         return render(request, self.template_name, self.context(request, hotline, ImportUploadForm()))
 
     def post(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         form = ImportUploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]

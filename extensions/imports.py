@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from audit.choices import Action
 from audit.services import audit_record, audit_record_many, diff
-from core.services import integrity_as_validation
+from core.services import bulk_update_values, integrity_as_validation
 from hotlines.models import Hotline, NumberGroup
 from hotlines.numbering import parse_vn_number
 
@@ -435,7 +435,7 @@ class _Planner:
             for row in created:
                 row.extension.supervisor = supervisors[row.result.number]
             late = [row.extension for row in created if row.extension.supervisor_id is not None]
-            Extension.objects.bulk_update(late, ["supervisor"], batch_size=WRITE_BATCH)
+            bulk_update_values(Extension, late, ["supervisor"], batch_size=WRITE_BATCH)
 
             now = timezone.now()
             fields = {"version", "updated_at"}
@@ -450,8 +450,8 @@ class _Planner:
                 extension.version += 1
                 extension.updated_at = now
             for start in range(0, len(updated), WRITE_BATCH):
-                Extension.objects.bulk_update([row.extension for row in updated[start:start + WRITE_BATCH]],
-                                              sorted(fields))
+                bulk_update_values(Extension, [row.extension for row in updated[start:start + WRITE_BATCH]],
+                                   sorted(fields), batch_size=WRITE_BATCH)
                 self.progress("writing", len(created) + min(start + WRITE_BATCH, len(updated)), total)
 
         for name, attr, getter in (("outbound_hotlines", "hotline_ids", self._hotline_ids),

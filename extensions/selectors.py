@@ -1,6 +1,8 @@
 """Tenant-scoped reads of extensions: admins see their tenant's, agents only their own."""
 
-from django.db.models import Prefetch, QuerySet
+from functools import cache
+
+from django.db.models import Aggregate, CharField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Length
 from django.shortcuts import get_object_or_404
 
@@ -11,8 +13,8 @@ from tenants.selectors import admin_tenant_id, membership_for
 from .models import Extension, ImportJob
 
 
-def extension_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extension]:
-    """Extensions the user may see, with everything a list row or API item shows preloaded."""
+def _visible(*, user, hotline: Hotline | None) -> QuerySet[Extension]:
+    """The tenant rule: admins see their tenant's extensions, agents only their own."""
     membership = membership_for(user)
     if membership is None:
         return Extension.objects.none()
@@ -21,13 +23,71 @@ def extension_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extensio
         qs = qs.filter(pk=membership.extension_id) if membership.extension_id else qs.none()
     if hotline is not None:
         qs = qs.filter(hotline=hotline)
+    return qs
+
+
+def extension_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extension]:
+    """Extensions the user may see, with everything a list row or API item shows preloaded."""
     return (
-        qs.select_related("hotline", "supervisor")
+        _visible(user=user, hotline=hotline)
+        .select_related("hotline", "supervisor")
         .prefetch_related(
             Prefetch("outbound_hotlines", queryset=Hotline.objects.order_by("number")),
             Prefetch("outbound_groups", queryset=NumberGroup.objects.order_by("name")),
         )
-        .order_by("hotline__number", Length("number"), "number")
+        # The order of the (hotline, length(number), number) index: a page of a large hotline
+        # is an index scan that stops after one page, not a sort of all its rows.
+        .order_by("hotline_id", Length("number"), "number")
+    )
+
+
+LABEL_SEPARATOR = "\x1f"  # ASCII unit separator: in no hotline number or group name
+
+
+class _JoinedValues(Aggregate):
+    """A column's values joined by LABEL_SEPARATOR (PostgreSQL STRING_AGG, SQLite
+    GROUP_CONCAT), in no particular order."""
+
+    function = "STRING_AGG"
+    output_field = CharField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection,
+                              template="%(function)s(%(expressions)s, CHR(31))", **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="GROUP_CONCAT",
+                              template="%(function)s(%(expressions)s, CHAR(31))", **extra_context)
+
+
+@cache
+def _caller_id_labels() -> dict[str, Subquery]:
+    """The caller-ID hotline numbers and group names of the outer extension, each joined into
+    one text. Built once: a query uses copies of these expressions."""
+
+    def joined(relation: str, column: str) -> Subquery:
+        through = Extension._meta.get_field(relation).remote_field.through
+        return Subquery(
+            through.objects.filter(extension_id=OuterRef("pk")).order_by().values("extension_id")
+            .annotate(joined=_JoinedValues(column)).values("joined"),
+            output_field=CharField(),
+        )
+
+    return {"caller_id_hotlines": joined("outbound_hotlines", "hotline__number"),
+            "caller_id_groups": joined("outbound_groups", "numbergroup__name")}
+
+
+def extension_table(*, user, hotline: Hotline) -> QuerySet[Extension]:
+    """A hotline's extensions for the list page: its caller IDs come as text in the rows
+    (`caller_id_hotlines`, `caller_id_groups`: values joined by LABEL_SEPARATOR) instead of
+    two prefetch queries, so a page costs the same few queries at 5 or 10,000 rows."""
+    return (
+        _visible(user=user, hotline=hotline)
+        .select_related("supervisor")
+        .defer("password_encrypted", "ha1", "ha1b", "supervisor__password_encrypted",
+               "supervisor__ha1", "supervisor__ha1b", "supervisor__description")
+        .annotate(**_caller_id_labels())
+        .order_by(Length("number"), "number")
     )
 
 

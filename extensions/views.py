@@ -19,7 +19,7 @@ from .filtersets import ExtensionFilterSet
 from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
 from .guard import ReauthenticationRequired, RevealRefused
 from .models import Extension
-from .selectors import extension_get, extension_list, supervisor_choices
+from .selectors import extension_get, extension_table, supervisor_choices
 
 PAGE_SIZE = 50
 
@@ -37,10 +37,10 @@ class ExtensionListView(TenantAdminRequiredMixin, View):
     """"Quản lý máy lẻ": a hotline's extensions, searchable, filterable, paginated."""
 
     def get(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk)
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         filter_form = ExtensionFilterForm(request.GET)
         filterset = ExtensionFilterSet(
-            request.GET, queryset=extension_list(user=request.user, hotline=hotline)
+            request.GET, queryset=extension_table(user=request.user, hotline=hotline)
         )
         page = Paginator(with_online_status(filterset.qs), PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()

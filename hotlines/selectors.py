@@ -20,8 +20,14 @@ def hotline_list(*, user) -> QuerySet[Hotline]:
     )
 
 
-def hotline_get(*, user, pk) -> Hotline:
-    return get_object_or_404(hotline_list(user=user), pk=pk)
+def hotline_get(*, user, pk, counts: bool = True) -> Hotline:
+    """One of the user's tenant's hotlines (404 otherwise); `counts=False` skips counting its
+    extensions, which pages that list or change them do not need (a COUNT over a large
+    hotline's rows on every request)."""
+    if counts:
+        return get_object_or_404(hotline_list(user=user), pk=pk)
+    tenant_id = admin_tenant_id(user)
+    return get_object_or_404(Hotline.objects.filter(tenant_id=tenant_id), pk=pk)
 
 
 def hotline_choices(*, tenant_id: int) -> QuerySet[Hotline]:

@@ -1,0 +1,103 @@
+"""The extension list page and the list API cost the same queries for 5 and for 5,000
+extensions (bench/bench_scale.py measures their time at 10,000)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from extensions.bulk import extension_bulk_update, extension_range_create
+from extensions.choices import CallPermission
+from extensions.models import Extension
+from tests.api import api_client
+from tests.factories import HotlineFactory, NumberGroupFactory
+
+pytestmark = pytest.mark.django_db
+
+PAGE_QUERIES = 6  # session, user, membership, hotline, COUNT, rows (caller IDs included)
+
+
+@pytest.fixture
+def hotlines(world):
+    """Tenant A's hotline with 5 extensions and one with 5,000, with supervisors, caller-ID
+    hotlines and number groups on many of them (what a row shows must not cost a query)."""
+    small = world.hotline_a
+    extension_range_create(hotline=small, first="103", last="104", alias_pattern="s{n}")
+    big = HotlineFactory(tenant=world.tenant_a)
+    group = NumberGroupFactory(tenant=world.tenant_a, name="Sales")
+    for first in range(1000, 6000, 1000):
+        extension_range_create(hotline=big, first=str(first), last=str(first + 999),
+                               alias_pattern="sale{n}", description="Nhân viên kinh doanh")
+    extensions = list(Extension.objects.filter(hotline=big).order_by("number"))
+    extension_bulk_update(extensions=extensions[1:60], data={
+        "supervisor": extensions[0], "outbound_groups": [group, world.group_a],
+        "outbound_hotlines": [small, world.hotline_a2], "call_permission": CallPermission.INTERNAL})
+    assert Extension.objects.filter(hotline=small).count() == 5
+    assert Extension.objects.filter(hotline=big).count() == 5000
+    return small, big
+
+
+def queries(client, url) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries), response.content.decode()
+
+
+# Each query finds rows on both hotlines (a page without rows skips the rows query).
+@pytest.mark.parametrize("query", ["", "?search=10", "?call_permission=mobile",
+                                   "?enabled=true&page=3"])
+def test_list_page_queries_are_the_same_for_5_and_5000(client, world, hotlines, query):
+    client.force_login(world.admin_a)
+    small, big = hotlines
+    counts = []
+    for hotline in (small, big):
+        count, html = queries(client, reverse("extensions:extension_list",
+                                              kwargs={"hotline_pk": hotline.pk}) + query)
+        counts.append(count)
+    assert counts[0] == counts[1] <= PAGE_QUERIES, counts
+
+
+def test_list_page_rows_show_caller_ids_and_supervisors(client, world, hotlines):
+    client.force_login(world.admin_a)
+    small, big = hotlines
+    _count, html = queries(client, reverse("extensions:extension_list", kwargs={"hotline_pk": big.pk})
+                           + "?call_permission=internal")
+    assert html.count('class="form-check-input js-select-row"') == 50
+    assert small.display_number in html and world.hotline_a2.display_number in html
+    assert "Group A" in html and "Sales" in html
+    assert "1000 <span class=\"text-muted\">sale1000</span>" in html
+
+
+@pytest.mark.parametrize("query", ["", "&search=10", "&call_permission=mobile"])
+def test_list_api_queries_are_the_same_for_5_and_5000(world, hotlines, query):
+    client = api_client(world.admin_a)
+    client.get("/api/v1/")  # the token's first use of the day is recorded: not part of a list
+    counts = []
+    for hotline in hotlines:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(f"/api/v1/extensions/?hotline={hotline.pk}{query}")
+        assert response.status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_list_page_rows_show_registration_status_and_escape_values(client, world):
+    from sip.tests.test_selectors import add_contact
+
+    e100, e102 = world.ext_a["100"], world.ext_a["102"]
+    add_contact(e100)
+    add_contact(e100, transport="ws")
+    e102.description = '<script>alert("x")</script> Nhân viên'
+    e102.save()
+    client.force_login(world.admin_a)
+    client.cookies["django_language"] = "en"
+    _count, html = queries(client, reverse("extensions:extension_list",
+                                           kwargs={"hotline_pk": world.hotline_a.pk}))
+    row100 = next(row for row in html.split("<tr>") if f'value="{e100.pk}"' in row)
+    assert "● Online" in row100 and "×2" in row100
+    row102 = next(row for row in html.split("<tr>") if f'value="{e102.pk}"' in row)
+    assert "Offline" in row102 and "own hotline" in row102
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Nhân viên" in row102
+    assert "<script>alert" not in html
+    assert f'href="/extensions/{e102.pk}/"' in row102
