@@ -8,6 +8,7 @@ import uuid
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.paginator import Paginator
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +27,7 @@ from .guard import ReauthenticationRequired, RevealRefused
 from .selectors import import_job_get, import_job_list
 
 PROGRESS_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
+IMPORT_ROWS_PER_PAGE = 500  # of the preview: every row is listed, 500 to a page
 PROGRESS_SECONDS = 15 * 60
 
 
@@ -277,9 +279,12 @@ class ImportJobView(TenantAdminRequiredMixin, View):
         result = imports.ImportResult.from_dict(job.summary)
         only = request.GET.get("only", "")
         rows = [row for row in result.rows if not only or row.action == only]
+        query = request.GET.copy()
+        query.pop("page", None)
         return render(request, self.template_name, {
             "job": job, "hotline": job.hotline, "result": result, "counts": result.counts,
-            "rows": rows, "only": only, "progress_token": uuid.uuid4().hex,
+            "page": Paginator(rows, IMPORT_ROWS_PER_PAGE).get_page(request.GET.get("page")),
+            "query": query.urlencode(), "only": only, "progress_token": uuid.uuid4().hex,
         })
 
 

@@ -264,3 +264,38 @@ def test_bulk_pages_are_for_tenant_admins_only(client, world, name, method):
     assert getattr(client, method)(target).status_code == 403
     client.force_login(world.admin_b)
     assert getattr(client, method)(target).status_code == 404
+
+
+def hidden_inputs(html: str) -> dict[str, list[str]]:
+    data: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html):
+        data.setdefault(name, []).append(value)
+    return data
+
+
+def test_bulk_edit_confirmation_page_carries_every_value(admin_client, world):
+    """What the confirmation page posts back is what was reviewed (hidden fields)."""
+    edit = url("extension_bulk_edit", hotline_pk=world.hotline_a.pk)
+    ids = [world.ext_a["100"].pk, world.ext_a["102"].pk]
+    preview = admin_client.post(edit, {
+        "pk": ids, "step": "preview", "call_permission": "", "supervisor_action": "clear",
+        "groups_action": "set", "outbound_groups": [world.group_a.pk], "enabled": "false"})
+    data = hidden_inputs(preview.content.decode())
+    assert data["step"] == ["apply"] and sorted(map(int, data["pk"])) == sorted(ids)
+    assert admin_client.post(edit, data).status_code == 302
+    for ext in Extension.objects.filter(pk__in=ids):
+        assert list(ext.outbound_groups.all()) == [world.group_a] and not ext.enabled
+        assert ext.call_permission == CallPermission.MOBILE  # kept
+
+
+def test_import_preview_lists_every_row_over_pages(admin_client, world):
+    rows = "".join(f"{1000 + i},n{i},mobile,,,,,true\r\n" for i in range(1200))
+    upload(admin_client, world.hotline_a, f"{HEADER}\r\n{rows}")
+    job_url = url("import_job", pk=ImportJob.objects.get().pk)
+    numbers = []
+    for page in (1, 2, 3):
+        html = admin_client.get(job_url, {"page": page}).content.decode()
+        numbers += re.findall(r'<td class="fw-semibold">(\d+)</td>', html)
+    assert numbers == [str(1000 + i) for i in range(1200)]
+    errors_only = admin_client.get(job_url, {"only": "error"}).content.decode()
+    assert "No rows." in errors_only
