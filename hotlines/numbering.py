@@ -17,6 +17,7 @@ _CARRIERS = {
     "mobifone": Carrier.MOBIFONE,
     "vietnamobile": Carrier.VIETNAMOBILE,
     "gmobile": Carrier.GMOBILE,
+    "g-mobile": Carrier.GMOBILE,
     "itelecom": Carrier.ITEL,
     "itel": Carrier.ITEL,
     "reddi": Carrier.REDDI,
