@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
                         help="Scratch PostgreSQL database (created and dropped). Default: %(default)s")
     parser.add_argument("--rounds", type=int, default=30, help="Rounds of the read cases (default 30).")
     parser.add_argument("--write-rounds", type=int, default=5,
-                        help="Rounds of range create and CSV import (default 5).")
+                        help="Rounds of range create and CSV import (default 5; 0: reads only).")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     return parser.parse_args()
 
@@ -384,8 +384,11 @@ def main() -> int:
         print(f"Data: hotline of {BIG} extensions and one of {SMALL}, built in "
               f"{time.perf_counter() - started:.0f} s\n")
         cases, small, page_client = read_cases(world)
+        load_before = os.getloadavg()[0]
         medians = interleaved(cases, args.rounds)
-        print(f"Reads (median of {args.rounds} interleaved rounds, ms, server-side):")
+        print(f"Reads (median of {args.rounds} interleaved rounds, ms, server-side; load average "
+              f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after — this process and "
+              f"PostgreSQL keep about 1 of the {os.cpu_count()} CPUs busy):")
         print("| case | ours | admin changelist | floor | ours / admin | ours / floor |")
         print("|---|---:|---:|---:|---:|---:|")
         for kind in ("page", "api"):
@@ -406,12 +409,13 @@ def main() -> int:
         print(f"- admin changelist: {queries_of(cases[('admin', 'first page')])}")
 
         plans = explain(world)  # before the writes leave dead rows and GIN pending entries
-        writes = write_cases(world, args, page_client)
-        print(f"\nWrites (median of {args.write_rounds} rounds, ms, server-side):")
-        print("| case | ms |")
-        print("|---|---:|")
-        for name, ms in writes.items():
-            print(f"| {name} | {ms:.0f} |")
+        if args.write_rounds:
+            writes = write_cases(world, args, page_client)
+            print(f"\nWrites (median of {args.write_rounds} rounds, ms, server-side):")
+            print("| case | ms |")
+            print("|---|---:|")
+            for name, ms in writes.items():
+                print(f"| {name} | {ms:.0f} |")
         print("\nEXPLAIN ANALYZE (after the reads, before the writes):\n" + plans)
     finally:
         from django.db import connections
