@@ -1,0 +1,62 @@
+"""The bulk pages in a real browser (Debian's Chromium): static/js/bulk.js under the strict CSP —
+"select all", the selection count, and the progress bar polled while an import runs."""
+
+import pytest
+
+from extensions.choices import ImportStatus
+from extensions.models import Extension, ImportJob
+from tests.browser import chromium_page
+from tests.test_browser import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+HEADER = "number,alias,call_permission,supervisor,outbound_hotlines,outbound_groups,description,enabled"
+
+
+def test_select_all_then_bulk_edit(live_server, world):
+    hotline = world.hotline_a
+    with chromium_page() as page:
+        problems = []
+        page.on("console", lambda message: problems.append(message.text)
+                if message.type == "error" and "Failed to load resource" not in message.text else None)
+        page.on("response", lambda response: problems.append(response.url)
+                if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+        sign_in(page, live_server.url, world.admin_a.username, "pw")
+        page.goto(f"{live_server.url}/hotlines/{hotline.pk}/extensions/")
+        assert page.locator(".js-selected-count").inner_text() == "0"
+        assert page.locator("button.js-needs-selection").first.is_disabled()
+        page.locator(".js-select-all").check()
+        assert page.locator(".js-selected-count").inner_text() == "3"
+        page.locator("button.js-needs-selection").first.click()  # "Edit selected…"
+        page.wait_for_url("**/bulk-edit/")
+        page.select_option("#id_enabled", "false")
+        page.locator("form button[type=submit]").last.click()
+        page.wait_for_selector("#bulk-changes")
+        assert page.locator("#bulk-changes tbody tr").count() == 3
+        page.locator("form button[type=submit]").last.click()
+        page.wait_for_url(f"**/hotlines/{hotline.pk}/extensions/")
+        assert not problems, problems  # no script refused by the CSP, no JS error
+    assert not Extension.objects.filter(hotline=hotline, enabled=True).exists()
+
+
+def test_import_shows_progress_while_it_runs(live_server, world):
+    hotline = world.hotline_a
+    rows = "".join(f"{10000 + i},nv{i},mobile,,,,Nhân viên {i},true\r\n" for i in range(10_000))
+    with chromium_page() as page:
+        polled = []
+        page.on("response", lambda response: polled.append(response.status)
+                if "/extensions/imports/progress/" in response.url else None)
+        sign_in(page, live_server.url, world.admin_a.username, "pw")
+        page.goto(f"{live_server.url}/hotlines/{hotline.pk}/extensions/import/")
+        page.set_input_files("#id_file", files=[{
+            "name": "staff.csv", "mimeType": "text/csv",
+            "buffer": f"{HEADER}\r\n{rows}".encode()}])
+        page.locator("form.js-progress button[type=submit]").click()
+        page.wait_for_url("**/extensions/imports/*/", timeout=60_000)
+        assert 200 in polled, polled  # the bar was drawn from the server's counters
+        polled.clear()
+        page.locator("#apply-import").click()
+        page.wait_for_selector(".alert-success", timeout=60_000)
+        assert 200 in polled, polled
+    assert ImportJob.objects.get().status == ImportStatus.APPLIED
+    assert Extension.objects.filter(hotline=hotline).count() == 10_003
