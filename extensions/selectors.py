@@ -3,7 +3,7 @@
 from functools import cache
 
 from django.db.models import Aggregate, CharField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Length
+from django.db.models.functions import Cast, Length
 from django.shortcuts import get_object_or_404
 
 from hotlines.models import Hotline, NumberGroup
@@ -90,6 +90,39 @@ def extension_table(*, user, hotline: Hotline) -> QuerySet[Extension]:
         .annotate(**_caller_id_labels())
         .order_by(Length("number"), "number")
     )
+
+
+@cache
+def _caller_id_ids() -> dict[str, Subquery]:
+    """The outer extension's caller-ID hotline ids and group ids, each joined into one text."""
+
+    def joined(relation: str, column: str) -> Subquery:
+        through = Extension._meta.get_field(relation).remote_field.through
+        return Subquery(
+            through.objects.filter(extension_id=OuterRef("pk")).order_by().values("extension_id")
+            .annotate(joined=_JoinedValues(Cast(column, CharField()))).values("joined"),
+            output_field=CharField(),
+        )
+
+    return {"outbound_hotline_ids": joined("outbound_hotlines", "hotline_id"),
+            "outbound_group_ids": joined("outbound_groups", "numbergroup_id")}
+
+
+def extension_api_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extension]:
+    """Extensions for the list API: the same rows as extension_list, with the caller-ID ids
+    as joined text in the rows query instead of two prefetch queries (and no joins: the API
+    shows ids only)."""
+    return (
+        _visible(user=user, hotline=hotline)
+        .defer("password_encrypted", "ha1", "ha1b")
+        .annotate(**_caller_id_ids())
+        .order_by("hotline_id", Length("number"), "number")
+    )
+
+
+def split_ids(joined: str | None) -> list[int]:
+    """Ids from a `_caller_id_ids` text, ascending."""
+    return sorted(int(value) for value in joined.split(LABEL_SEPARATOR)) if joined else []
 
 
 def extension_get(*, user, pk) -> Extension:

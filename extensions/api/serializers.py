@@ -2,7 +2,7 @@
 (extension_create / extension_update), so the API and the dashboard refuse the same things."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.fields import TenantScopedPrimaryKeyRelatedField
@@ -11,7 +11,7 @@ from hotlines.selectors import hotline_choices, number_group_choices
 
 from ..choices import CallPermission
 from ..models import Extension
-from ..selectors import extension_choices
+from ..selectors import extension_choices, split_ids
 from ..validators import ALIAS_MAX_LENGTH
 
 DESCRIPTION_MAX_LENGTH = Extension._meta.get_field("description").max_length
@@ -34,6 +34,24 @@ class ExtensionSerializer(serializers.ModelSerializer):
     """An extension (máy lẻ) as the API shows it; never its password."""
 
     call_permission = CallPermissionField(read_only=True)
+    outbound_hotlines = serializers.SerializerMethodField(
+        help_text=_("Ids of the hotlines it may show as caller ID, ascending."))
+    outbound_groups = serializers.SerializerMethodField(
+        help_text=_("Ids of its caller-ID number groups, ascending."))
+
+    # A list page brings the ids as text in its rows (extension_api_list); one extension reads
+    # its prefetched relations. Either way the same ascending ids.
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_outbound_hotlines(self, extension: Extension) -> list[int]:
+        if hasattr(extension, "outbound_hotline_ids"):
+            return split_ids(extension.outbound_hotline_ids)
+        return sorted(h.pk for h in extension.outbound_hotlines.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_outbound_groups(self, extension: Extension) -> list[int]:
+        if hasattr(extension, "outbound_group_ids"):
+            return split_ids(extension.outbound_group_ids)
+        return sorted(g.pk for g in extension.outbound_groups.all())
 
     class Meta:
         model = Extension

@@ -23,7 +23,7 @@ from ..credentials import LoginInfo, login_info
 from ..filtersets import ExtensionFilterSet
 from ..guard import RevealRefused
 from ..models import Extension
-from ..selectors import extension_get, extension_list
+from ..selectors import extension_api_list, extension_get, extension_list
 from .bulk import ExtensionBulkActionsMixin
 from .serializers import (
     ExtensionCreateSerializer,
@@ -86,6 +86,8 @@ class ExtensionViewSet(
         return [IsAuthenticated(), IsTenantAdmin()]
 
     def get_queryset(self):
+        if self.action == "list":
+            return extension_api_list(user=self.request.user)
         return extension_list(user=self.request.user)
 
     def get_object(self) -> Extension:

@@ -79,7 +79,8 @@ def test_list_api_queries_are_the_same_for_5_and_5000(world, hotlines, query):
             response = client.get(f"/api/v1/extensions/?hotline={hotline.pk}{query}")
         assert response.status_code == 200
         counts.append(len(ctx.captured_queries))
-    assert counts[0] == counts[1], counts
+    # token, membership, the `hotline` filter's lookup, COUNT, rows (caller IDs inside)
+    assert counts[0] == counts[1] <= 5, counts
 
 
 def test_list_page_rows_show_registration_status_and_escape_values(client, world):
