@@ -9,6 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 @lru_cache(maxsize=4)
 def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise ImproperlyConfigured("SIP_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is off.")
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except (ValueError, TypeError) as exc:

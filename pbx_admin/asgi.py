@@ -4,3 +4,7 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx_admin.settings")
 application = get_asgi_application()
+
+from core.checks import require_secrets  # noqa: E402  (needs the settings loaded above)
+
+require_secrets()

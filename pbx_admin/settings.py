@@ -1,7 +1,7 @@
 """Settings for the PBX extension dashboard.
 
 Everything that differs between machines comes from the environment (see `.env.example`).
-No secret has a default outside debug mode: a missing one raises `ImproperlyConfigured`.
+No secret has a default outside debug mode: app servers refuse to start without one (core.checks).
 """
 
 import os
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
-from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,11 +24,16 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
+# Secrets have no default outside debug mode. A missing one does not stop commands that need
+# none (makemigrations, check); the app servers refuse to start (pbx_admin/wsgi.py, asgi.py,
+# `check --deploy`), and any use of a missing secret raises ImproperlyConfigured.
+MISSING_SECRETS: list[str] = []
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+    if DEBUG:
+        SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+    else:
+        MISSING_SECRETS.append("DJANGO_SECRET_KEY")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -225,10 +229,11 @@ SPECTACULAR_SETTINGS = {
 # Rotate by prepending a new key and running `manage.py rotate_sip_keys`.
 SIP_ENCRYPTION_KEYS = env_list("SIP_ENCRYPTION_KEYS")
 if not SIP_ENCRYPTION_KEYS:
-    if not DEBUG:
-        raise ImproperlyConfigured("SIP_ENCRYPTION_KEYS must be set when DJANGO_DEBUG is off.")
-    # A fixed development key: only ever used with DEBUG on, for the demo database.
-    SIP_ENCRYPTION_KEYS = ["ZGV2LW9ubHktc2lwLWtleS1kby1ub3QtdXNlLXByb2Q="]
+    if DEBUG:
+        # A fixed development key: only ever used with DEBUG on, for the demo database.
+        SIP_ENCRYPTION_KEYS = ["ZGV2LW9ubHktc2lwLWtleS1kby1ub3QtdXNlLXByb2Q="]
+    else:
+        MISSING_SECRETS.append("SIP_ENCRYPTION_KEYS")
 
 SIP_DOMAIN_SUFFIX = os.environ.get("SIP_DOMAIN_SUFFIX", "sip.example.vn")
 SIP_OUTBOUND_PROXY = os.environ.get("SIP_OUTBOUND_PROXY", "127.0.0.1:5060")

@@ -56,10 +56,21 @@ def test_check_deploy_reports_nothing():
 def test_production_settings_refuse_to_start_without_secrets():
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "SIP_ENCRYPTION_KEYS")}
     env.update(DJANGO_SETTINGS_MODULE="pbx_admin.settings", DJANGO_DEBUG="0")
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    # The app server (WSGI entry point) does not start.
+    server = subprocess.run([sys.executable, "-c", "import pbx_admin.wsgi"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+    assert server.returncode != 0
+    assert "DJANGO_SECRET_KEY and SIP_ENCRYPTION_KEYS must be set" in server.stderr
+    # The deploy check says so too.
+    deploy = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert deploy.returncode != 0
+    assert "pbx.E001" in deploy.stderr
+    # Commands that need no secret still work (a developer checking migrations).
+    migrations = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+                                cwd=ROOT, env=env, capture_output=True, text=True)
+    assert migrations.returncode == 0, migrations.stderr
 
 
 @pytest.mark.django_db
