@@ -43,6 +43,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/pbx_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 BIG = 10_000
 SMALL = 10
 SEARCH = "le5432"  # an alias fragment: sale5432 (and sale54320… if there were so many)
@@ -53,6 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
                         help="Scratch PostgreSQL database (created and dropped). Default: %(default)s")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+                        help="Redis for the cache and sessions, as in production (keys get a "
+                             "per-run prefix). Default: %(default)s")
     parser.add_argument("--rounds", type=int, default=30, help="Rounds of the read cases (default 30).")
     parser.add_argument("--write-rounds", type=int, default=5,
                         help="Rounds of range create and CSV import (default 5; 0: reads only).")
@@ -60,8 +64,9 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(database_url: str) -> None:
+def setup_django(database_url: str, redis_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
     # The test settings: production settings (DEBUG off) with a fast password hasher and plain
     # static files storage, and fixed development keys; nothing here is a real secret.
     os.environ["DJANGO_SETTINGS_MODULE"] = "pbx_admin.settings_test"
@@ -372,7 +377,7 @@ def main() -> int:
     args = parse_args()
     recreate_database(args.database_url)
     try:
-        setup_django(args.database_url)
+        setup_django(args.database_url, args.redis_url)
         started = time.perf_counter()
         world = build_world()
         install_floor_url()

@@ -121,7 +121,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # brute-force lockout before the password check
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, loading the membership with the user (one query, not two).
+    "tenants.backends.MembershipModelBackend",
 ]
 # Lock a (username, IP) pair out for 15 minutes after 5 failed sign-ins.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
@@ -194,6 +195,12 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Sessions are read from Redis on every request and kept in the database too (a restart of Redis
+# signs nobody out). Without Redis (the embedded `make run`), from the database only: a cache
+# local to one process would keep a signed-out session alive in the other processes.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -8,6 +8,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from .models import ApiToken
+from .selectors import remember_membership
 
 
 def hash_key(key: str) -> str:
@@ -18,11 +19,13 @@ class ApiTokenAuthentication(TokenAuthentication):
     model = ApiToken
 
     def authenticate_credentials(self, key):
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
-        if token is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        try:
+            token = ApiToken.objects.select_related("user__membership__tenant").get(key_hash=hash_key(key))
+        except ApiToken.DoesNotExist:
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        remember_membership(token.user)
         # Record use at most once a minute: a write per request would cost more than it tells.
         now = timezone.now()
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:

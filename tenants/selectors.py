@@ -1,6 +1,7 @@
 """Who may see what: every tenant-scoped query starts here."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist
 
 from .choices import Role
 from .models import ApiToken, Membership
@@ -15,6 +16,15 @@ def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
             Membership.objects.select_related("tenant").filter(user=user).first()
         )
     return user._membership_cache
+
+
+def remember_membership(user: AbstractBaseUser) -> None:
+    """Cache for membership_for the membership loaded with the user
+    (`select_related("membership__tenant")`), so it costs no query of its own."""
+    try:
+        user._membership_cache = user.membership
+    except ObjectDoesNotExist:
+        user._membership_cache = None
 
 
 def admin_tenant_id(user) -> int | None:

@@ -171,8 +171,8 @@ def test_anonymous_gets_401(world):
 # --- queries ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("url, expected", [
-    (hotline_url, 4),  # token, membership, count, page (extension counts annotated)
-    (group_url, 5),  # … and the members, prefetched in order
+    (hotline_url, 3),  # the token with its user and membership, count, page (extension counts annotated)
+    (group_url, 4),  # … and the members, prefetched in order
 ])
 def test_list_query_counts_do_not_grow(url, expected):
     tenant = TenantFactory()
