@@ -85,10 +85,20 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
             # indexes. Pattern ops because the database collation is not "C"; SQLite ignores it.
             models.Index(fields=["number"], name="extension_number_prefix",
                          opclasses=["varchar_pattern_ops"]),
+            # The list's filters: counting a hotline's extensions of one call permission (or
+            # enabled state) reads this index only, not every row of the hotline.
+            models.Index(fields=["hotline", "call_permission", "enabled"],
+                         name="extension_list_filters"),
         ]
 
     def __str__(self) -> str:
         return f"{self.number} ({self.alias})"
+
+    @property
+    def is_online(self) -> bool:
+        """Whether it has a live registration; needs the `contact_count` that
+        `sip.selectors.with_online_status` annotates."""
+        return self.contact_count > 0
 
     @property
     def call_permission_slug(self) -> str:

@@ -1,11 +1,10 @@
 """Tenant-scoped reads of extensions: admins see their tenant's, agents only their own."""
 
-from functools import cache
-
-from django.db.models import Aggregate, CharField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Cast, Length
+from django.db.models import CharField, Prefetch, QuerySet
+from django.db.models.functions import Length
 from django.shortcuts import get_object_or_404
 
+from core.expressions import RowSQL
 from hotlines.models import Hotline, NumberGroup
 from tenants.choices import Role
 from tenants.selectors import admin_tenant_id, membership_for
@@ -18,11 +17,14 @@ def _visible(*, user, hotline: Hotline | None) -> QuerySet[Extension]:
     membership = membership_for(user)
     if membership is None:
         return Extension.objects.none()
-    qs = Extension.objects.filter(hotline__tenant_id=membership.tenant_id)
+    if hotline is None:
+        qs = Extension.objects.filter(hotline__tenant_id=membership.tenant_id)
+    elif hotline.tenant_id == membership.tenant_id:
+        qs = Extension.objects.filter(hotline_id=hotline.pk)  # no join: the hotline is checked
+    else:
+        return Extension.objects.none()
     if membership.role != Role.ADMIN:
         qs = qs.filter(pk=membership.extension_id) if membership.extension_id else qs.none()
-    if hotline is not None:
-        qs = qs.filter(hotline=hotline)
     return qs
 
 
@@ -44,37 +46,43 @@ def extension_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extensio
 LABEL_SEPARATOR = "\x1f"  # ASCII unit separator: in no hotline number or group name
 
 
-class _JoinedValues(Aggregate):
-    """A column's values joined by LABEL_SEPARATOR (PostgreSQL STRING_AGG, SQLite
-    GROUP_CONCAT), in no particular order."""
+def _joined_sql(relation: str, column: str | None):
+    """SQL of the outer extension's values of an m2m relation joined into one text by
+    LABEL_SEPARATOR (PostgreSQL STRING_AGG, SQLite GROUP_CONCAT), in no particular order; NULL
+    when it has none. `column`: a column of the related table; None: the related ids."""
+    field = Extension._meta.get_field(relation)
+    through = field.remote_field.through._meta.db_table
+    own, other = field.m2m_column_name(), field.m2m_reverse_name()
+    target = field.related_model._meta
+    extension_pk = Extension._meta.pk.column
 
-    function = "STRING_AGG"
-    output_field = CharField()
+    def sql(vendor: str, ops) -> str:
+        q = ops.quote_name
+        if column is None:
+            value, join = f"CAST(x.{q(other)} AS TEXT)", ""
+        else:
+            value = f"t.{q(column)}"
+            join = f" INNER JOIN {q(target.db_table)} t ON t.{q(target.pk.column)} = x.{q(other)}"
+        joined = (f"GROUP_CONCAT({value}, CHAR(31))" if vendor == "sqlite"
+                  else f"STRING_AGG({value}, CHR(31))")
+        # Names come from the models; nothing here comes from a request.
+        return (f"(SELECT {joined} FROM {q(through)} x{join} "  # noqa: S608
+                f"WHERE x.{q(own)} = {{row}}.{q(extension_pk)})")
 
-    def as_sql(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection,
-                              template="%(function)s(%(expressions)s, CHR(31))", **extra_context)
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection, function="GROUP_CONCAT",
-                              template="%(function)s(%(expressions)s, CHAR(31))", **extra_context)
+    sql.__name__ = f"joined_{relation}_{column or 'id'}"
+    return sql
 
 
-@cache
-def _caller_id_labels() -> dict[str, Subquery]:
-    """The caller-ID hotline numbers and group names of the outer extension, each joined into
-    one text. Built once: a query uses copies of these expressions."""
-
-    def joined(relation: str, column: str) -> Subquery:
-        through = Extension._meta.get_field(relation).remote_field.through
-        return Subquery(
-            through.objects.filter(extension_id=OuterRef("pk")).order_by().values("extension_id")
-            .annotate(joined=_JoinedValues(column)).values("joined"),
-            output_field=CharField(),
-        )
-
-    return {"caller_id_hotlines": joined("outbound_hotlines", "hotline__number"),
-            "caller_id_groups": joined("outbound_groups", "numbergroup__name")}
+# The caller-ID hotline numbers and group names of each extension (the list page's badges),
+# and their ids (the list API), as text in the rows query instead of two prefetch queries.
+CALLER_ID_LABELS = {
+    "caller_id_hotlines": RowSQL(_joined_sql("outbound_hotlines", "number"), output_field=CharField()),
+    "caller_id_groups": RowSQL(_joined_sql("outbound_groups", "name"), output_field=CharField()),
+}
+CALLER_ID_IDS = {
+    "outbound_hotline_ids": RowSQL(_joined_sql("outbound_hotlines", None), output_field=CharField()),
+    "outbound_group_ids": RowSQL(_joined_sql("outbound_groups", None), output_field=CharField()),
+}
 
 
 def extension_table(*, user, hotline: Hotline) -> QuerySet[Extension]:
@@ -87,25 +95,9 @@ def extension_table(*, user, hotline: Hotline) -> QuerySet[Extension]:
         # What a row shows, no secrets: fewer columns to compile, send and load.
         .only("hotline_id", "number", "alias", "call_permission", "supervisor_id", "description",
               "enabled", "supervisor__number", "supervisor__alias")
-        .annotate(**_caller_id_labels())
+        .annotate(**CALLER_ID_LABELS)
         .order_by(Length("number"), "number")
     )
-
-
-@cache
-def _caller_id_ids() -> dict[str, Subquery]:
-    """The outer extension's caller-ID hotline ids and group ids, each joined into one text."""
-
-    def joined(relation: str, column: str) -> Subquery:
-        through = Extension._meta.get_field(relation).remote_field.through
-        return Subquery(
-            through.objects.filter(extension_id=OuterRef("pk")).order_by().values("extension_id")
-            .annotate(joined=_JoinedValues(Cast(column, CharField()))).values("joined"),
-            output_field=CharField(),
-        )
-
-    return {"outbound_hotline_ids": joined("outbound_hotlines", "hotline_id"),
-            "outbound_group_ids": joined("outbound_groups", "numbergroup_id")}
 
 
 def extension_api_list(*, user, hotline: Hotline | None = None) -> QuerySet[Extension]:
@@ -115,13 +107,13 @@ def extension_api_list(*, user, hotline: Hotline | None = None) -> QuerySet[Exte
     return (
         _visible(user=user, hotline=hotline)
         .defer("password_encrypted", "ha1", "ha1b")
-        .annotate(**_caller_id_ids())
+        .annotate(**CALLER_ID_IDS)
         .order_by("hotline_id", Length("number"), "number")
     )
 
 
 def split_ids(joined: str | None) -> list[int]:
-    """Ids from a `_caller_id_ids` text, ascending."""
+    """Ids from a CALLER_ID_IDS text, ascending."""
     return sorted(int(value) for value in joined.split(LABEL_SEPARATOR)) if joined else []
 
 

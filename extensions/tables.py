@@ -2,14 +2,16 @@
 
 A template loop spends about 150 µs per row on this table's ten cells (variable lookups, a
 `{% url %}`, translated labels); a page of 50 rows cost ~7 ms, half of the page's budget.
-Here each row is one `str.format` of escaped values (`django.utils.html.escape`, as a
-template would) and the labels are translated once per page: ~1 ms for the same 50 rows.
+Here each row is one `str.format` of escaped values and the labels are translated once per
+page: well under 1 ms for the same 50 rows. Values are escaped with the standard library's
+`html.escape`, which is what `django.utils.html.escape` calls (same output) without its
+lazy-string wrapper, a third of the cost of a row.
 """
 
 from collections.abc import Iterable
+from html import escape
 
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -55,13 +57,15 @@ def caller_id_badges(extension: Extension, own_hotline: str) -> str:
 def extension_rows(extensions: Iterable[Extension]) -> SafeString:
     """The `<tr>`s of the extension list for rows of `extension_table` annotated with
     `sip.selectors.with_online_status`; every value from the database is escaped."""
-    permission_labels = {p.value: escape(p.label) for p in CallPermission}
+    permission_labels = {p.value: escape(str(p.label)) for p in CallPermission}
     select, own_hotline = escape(_("Select extension")), _("own hotline")
     online = escape(_("Online"))
     enabled_yes = f'<span class="text-success">✔ {escape(_("Yes"))}</span>'
     enabled_no = f'<span class="text-danger">✖ {escape(_("No"))}</span>'
     offline = f'<span class="badge text-bg-light border">{escape(_("Offline"))}</span>'
-    url = reverse("extensions:extension_detail", kwargs={"pk": _PK_PLACEHOLDER})
+    url_head, url_tail = escape(
+        reverse("extensions:extension_detail", kwargs={"pk": _PK_PLACEHOLDER})
+    ).split(str(_PK_PLACEHOLDER))
     rows = []
     for ext in extensions:
         if ext.is_online:
@@ -71,10 +75,9 @@ def extension_rows(extensions: Iterable[Extension]) -> SafeString:
         else:
             status = offline
         supervisor = ext.supervisor
-        number = escape(ext.number)
+        number, pk = escape(ext.number), int(ext.pk)
         rows.append(ROW.format(
-            pk=int(ext.pk), select=select, number=number,
-            url=escape(url.replace(str(_PK_PLACEHOLDER), str(int(ext.pk)))),
+            pk=pk, select=select, number=number, url=f"{url_head}{pk}{url_tail}",
             alias=escape(ext.alias), permission=int(ext.call_permission),
             permission_label=permission_labels.get(ext.call_permission, ""),
             supervisor=(f'{escape(supervisor.number)} <span class="text-muted">'

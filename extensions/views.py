@@ -42,7 +42,8 @@ class ExtensionListView(TenantAdminRequiredMixin, View):
         filterset = ExtensionFilterSet(
             request.GET, queryset=extension_table(user=request.user, hotline=hotline)
         )
-        page = Paginator(with_online_status(filterset.qs), PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = with_online_status(filterset.qs, hotline=hotline)
+        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         return render(request, "extensions/extension_list.html", {

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.expressions import RowSQL
 from extensions.models import Extension
 from hotlines.models import Hotline
 
@@ -33,28 +34,52 @@ def live_locations(*, now: dt.datetime | None = None) -> QuerySet[Location]:
     return Location.objects.filter(expires__gt=now or timezone.now())
 
 
-def _contacts_of_outer_extension(now: dt.datetime | None) -> QuerySet[Location]:
-    return live_locations(now=now).filter(
-        username=OuterRef("number"), domain=OuterRef("hotline__sip_domain")
+def _contact_count_sql(*, per_row_domain: bool):
+    """SQL of the outer extension's live registrations: `location` rows of its number and SIP
+    domain whose `expires` is after the first param. The domain is the second param, or with
+    `per_row_domain` the outer extension's hotline's (a list spanning hotlines)."""
+    location, hotline, extension = Location._meta, Hotline._meta, Extension._meta
+    expires, domain_, username = (
+        location.get_field(name).column for name in ("expires", "domain", "username")
     )
+    sip_domain = hotline.get_field("sip_domain").column
+    number, hotline_id = (extension.get_field(name).column for name in ("number", "hotline"))
+
+    def sql(vendor: str, ops) -> str:
+        q = ops.quote_name
+        # Names come from the models; values are params.
+        domain = (
+            f"(SELECT h.{q(sip_domain)} FROM {q(hotline.db_table)} h "  # noqa: S608
+            f"WHERE h.{q(hotline.pk.column)} = {{row}}.{q(hotline_id)})"
+            if per_row_domain else "%s"
+        )
+        # A COUNT without GROUP BY is 0, not NULL, when there is none.
+        return (f"(SELECT COUNT(*) FROM {q(location.db_table)} l "  # noqa: S608
+                f"WHERE l.{q(expires)} > %s AND l.{q(domain_)} = {domain} "
+                f"AND l.{q(username)} = {{row}}.{q(number)})")
+
+    sql.__name__ = "contact_count_per_row_domain" if per_row_domain else "contact_count"
+    return sql
+
+
+_CONTACT_COUNT = _contact_count_sql(per_row_domain=False)
+_CONTACT_COUNT_PER_ROW_DOMAIN = _contact_count_sql(per_row_domain=True)
 
 
 def with_online_status(
-    queryset: QuerySet[Extension], *, now: dt.datetime | None = None
+    queryset: QuerySet[Extension], *, hotline: Hotline | None = None, now: dt.datetime | None = None
 ) -> QuerySet[Extension]:
-    """Annotate each extension with `is_online` (bool) and `contact_count` (int: its live
-    registrations, e.g. 2 when the desk phone and the WebRTC extension are both signed in)."""
-    count = (
-        _contacts_of_outer_extension(now)
-        .order_by()
-        .values("username")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return queryset.annotate(
-        is_online=Exists(_contacts_of_outer_extension(now)),
-        contact_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)),
-    )
+    """Annotate each extension with `contact_count` (int: its live registrations, e.g. 2 when
+    the desk phone and the WebRTC extension are both signed in); `Extension.is_online` is
+    `contact_count > 0`. One correlated subquery per row, so a list of any length costs one
+    query. Pass `hotline` when every row is on it: its SIP domain is then a parameter instead
+    of a lookup per row."""
+    expires = ((now or timezone.now()), Location._meta.get_field("expires"))
+    if hotline is not None:
+        count = RowSQL(_CONTACT_COUNT, (expires, hotline.sip_domain), output_field=IntegerField())
+    else:
+        count = RowSQL(_CONTACT_COUNT_PER_ROW_DOMAIN, (expires,), output_field=IntegerField())
+    return queryset.annotate(contact_count=count)
 
 
 def registration_counts(

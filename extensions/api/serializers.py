@@ -1,6 +1,7 @@
 """Shapes of the extensions API. Input serializers only parse; the rules live in the services
 (extension_create / extension_update), so the API and the dashboard refuse the same things."""
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -15,6 +16,13 @@ from ..selectors import extension_choices, split_ids
 from ..validators import ALIAS_MAX_LENGTH
 
 DESCRIPTION_MAX_LENGTH = Extension._meta.get_field("description").max_length
+
+
+def _iso_datetime(value, tz) -> str:
+    """What serializers.DateTimeField makes of an aware datetime: ISO 8601 in the current time
+    zone, "Z" for UTC (without its per-call settings and time-zone lookups)."""
+    text = value.astimezone(tz).isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 class CallPermissionField(serializers.ChoiceField):
@@ -61,6 +69,26 @@ class ExtensionSerializer(serializers.ModelSerializer):
             "created_at", "updated_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, extension: Extension) -> dict:
+        """The fields above, built directly: a list page has 50 of these, and DRF's walk over
+        its bound fields costs several times more than the values themselves. Same values and
+        formats as the declared fields (`test_fast_representation_is_the_declared_one`)."""
+        tz = timezone.get_current_timezone()
+        return {
+            "id": extension.pk,
+            "hotline": extension.hotline_id,
+            "number": extension.number,
+            "alias": extension.alias,
+            "call_permission": CallPermission(extension.call_permission).slug,
+            "supervisor": extension.supervisor_id,
+            "outbound_hotlines": self.get_outbound_hotlines(extension),
+            "outbound_groups": self.get_outbound_groups(extension),
+            "description": extension.description,
+            "enabled": extension.enabled,
+            "created_at": _iso_datetime(extension.created_at, tz),
+            "updated_at": _iso_datetime(extension.updated_at, tz),
+        }
 
 
 class ExtensionUpdateSerializer(serializers.Serializer):

@@ -2,6 +2,8 @@ import re
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
+from django_filters import utils as filter_utils
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -48,6 +50,23 @@ class RevealNotAllowed(APIException):
         self.wait = refused.retry_after
 
 
+class ExtensionFilterBackend(DjangoFilterBackend):
+    """ExtensionFilterSet, as DRF's backend applies it. With `?hotline=`, which the filter
+    accepts only for a hotline of the caller's tenant, the list is scoped by that hotline
+    alone: the same rows, without joining the hotlines table to check each row's tenant."""
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise filter_utils.translate_validation(filterset.errors)
+        hotline = filterset.form.cleaned_data.get("hotline")
+        if hotline is not None and view.action == "list":
+            filterset.queryset = extension_api_list(user=request.user, hotline=hotline)
+        return filterset.qs
+
+
 @contextmanager
 def reveal_guard():
     try:
@@ -78,6 +97,7 @@ class ExtensionViewSet(
     serializer_class = ExtensionSerializer
     lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
     filterset_class = ExtensionFilterSet
+    filter_backends = [ExtensionFilterBackend]
     queryset = Extension.objects.none()  # for the schema; requests use get_queryset()
 
     def get_permissions(self):
