@@ -1,5 +1,5 @@
 import django_filters
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from hotlines.models import Hotline
@@ -25,6 +25,29 @@ def _hotline_choices(request):
     return hotline_choices(tenant_id=membership.tenant_id)
 
 
+def search_extensions(queryset: QuerySet[Extension], value: str) -> QuerySet[Extension]:
+    """Extensions whose number starts with the text or whose alias contains it (any case): the
+    two halves are served by the number prefix index and the alias trigram index."""
+    value = value.strip()
+    if not value:
+        return queryset
+    return queryset.filter(Q(number__startswith=value) | Q(alias__icontains=value))
+
+
+def filter_extensions(
+    queryset: QuerySet[Extension], *, search: str = "", call_permission: str = "",
+    enabled: bool | None = None,
+) -> QuerySet[Extension]:
+    """The extension list's filters, one meaning for the list page (its ExtensionFilterForm)
+    and the API (ExtensionFilterSet): a search, a call permission slug, enabled or not."""
+    queryset = search_extensions(queryset, search)
+    if call_permission:
+        queryset = queryset.filter(call_permission=CallPermission.from_slug(call_permission))
+    if enabled is not None:
+        queryset = queryset.filter(enabled=enabled)
+    return queryset
+
+
 class ExtensionFilterSet(django_filters.FilterSet):
     """Filters shared by the extension list page and the extensions API."""
 
@@ -35,7 +58,7 @@ class ExtensionFilterSet(django_filters.FilterSet):
     call_permission = django_filters.ChoiceFilter(
         choices=CALL_PERMISSION_SLUGS, method="filter_call_permission", label=_("Call permission"),
     )
-    enabled = django_filters.BooleanFilter(label=_("Enabled"))
+    enabled = django_filters.BooleanFilter(label=_("Enabled"), method="filter_enabled")
     hotline = django_filters.ModelChoiceFilter(queryset=_hotline_choices, label=_("Hotline"))
 
     class Meta:
@@ -43,10 +66,10 @@ class ExtensionFilterSet(django_filters.FilterSet):
         fields = ["search", "call_permission", "enabled", "hotline"]
 
     def filter_search(self, queryset, name, value: str):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(number__startswith=value) | Q(alias__icontains=value))
+        return search_extensions(queryset, value)
 
     def filter_call_permission(self, queryset, name, value: str):
-        return queryset.filter(call_permission=CallPermission.from_slug(value))
+        return filter_extensions(queryset, call_permission=value)
+
+    def filter_enabled(self, queryset, name, value: bool):
+        return filter_extensions(queryset, enabled=value)

@@ -1,12 +1,13 @@
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from hotlines.models import Hotline, NumberGroup
 
 from .choices import CALL_PERMISSION_HINT, CallPermission
-from .filtersets import CALL_PERMISSION_SLUGS
+from .filtersets import CALL_PERMISSION_SLUGS, filter_extensions
 from .models import Extension
 
 
@@ -92,7 +93,8 @@ class ExtensionUpdateForm(ExtensionForm):
 
 
 class ExtensionFilterForm(forms.Form):
-    """The search bar of the extension list; its fields match ExtensionFilterSet."""
+    """The search bar of the extension list; the API takes the same filters (ExtensionFilterSet)
+    and both apply them with `filter_extensions`."""
 
     search = forms.CharField(label=_("Search"), required=False, max_length=64,
                              widget=forms.TextInput(attrs={"placeholder": _("Number or alias")}))
@@ -104,3 +106,13 @@ class ExtensionFilterForm(forms.Form):
         label=_("Status"), required=False,
         choices=[("", _("All")), ("true", _("Enabled")), ("false", _("Disabled"))],
     )
+
+    def filter(self, queryset: QuerySet[Extension]) -> QuerySet[Extension]:
+        """The queryset narrowed by the fields that are valid; an invalid one is left out (the
+        page says so from `errors`)."""
+        self.is_valid()
+        data = self.cleaned_data
+        return filter_extensions(
+            queryset, search=data.get("search", ""), call_permission=data.get("call_permission", ""),
+            enabled={"true": True, "false": False}.get(data.get("enabled", "")),
+        )

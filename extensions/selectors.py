@@ -73,6 +73,18 @@ def _joined_sql(relation: str, column: str | None):
     return sql
 
 
+def _supervisor_sql(vendor: str, ops) -> str:
+    """SQL of the outer extension's supervisor as "number<LABEL_SEPARATOR>alias", NULL without
+    one. A subquery rather than a join, so the list's COUNT stays an index-only scan."""
+    q, table = ops.quote_name, Extension._meta.db_table
+    pk, number, alias, supervisor = (Extension._meta.get_field(name).column
+                                     for name in ("id", "number", "alias", "supervisor"))
+    separator = "CHAR(31)" if vendor == "sqlite" else "CHR(31)"
+    # Names come from the model; nothing here comes from a request.
+    return (f"(SELECT s.{q(number)} || {separator} || s.{q(alias)} FROM {q(table)} s "  # noqa: S608
+            f"WHERE s.{q(pk)} = {{row}}.{q(supervisor)})")
+
+
 # The caller-ID hotline numbers and group names of each extension (the list page's badges),
 # and their ids (the list API), as text in the rows query instead of two prefetch queries.
 CALLER_ID_LABELS = {
@@ -85,17 +97,17 @@ CALLER_ID_IDS = {
 }
 
 
-def extension_table(*, user, hotline: Hotline) -> QuerySet[Extension]:
-    """A hotline's extensions for the list page: its caller IDs come as text in the rows
-    (`caller_id_hotlines`, `caller_id_groups`: values joined by LABEL_SEPARATOR) instead of
-    two prefetch queries, so a page costs the same few queries at 5 or 10,000 rows."""
+def extension_table(*, user, hotline: Hotline) -> QuerySet:
+    """A hotline's extensions for the list page, as dicts of what a row shows (no secrets):
+    id, number, alias, call_permission, description, enabled, `supervisor_label`
+    ("number<LABEL_SEPARATOR>alias" or None) and its caller IDs as text (`caller_id_hotlines`,
+    `caller_id_groups`: values joined by LABEL_SEPARATOR), so a page costs the same few queries
+    at 5 or 10,000 rows. Dicts, not model instances: a fraction of the cost per row."""
     return (
         _visible(user=user, hotline=hotline)
-        .select_related("supervisor")
-        # What a row shows, no secrets: fewer columns to compile, send and load.
-        .only("hotline_id", "number", "alias", "call_permission", "supervisor_id", "description",
-              "enabled", "supervisor__number", "supervisor__alias")
-        .annotate(**CALLER_ID_LABELS)
+        .annotate(supervisor_label=RowSQL(_supervisor_sql, output_field=CharField()), **CALLER_ID_LABELS)
+        .values("id", "number", "alias", "call_permission", "description", "enabled",
+                "supervisor_label", *CALLER_ID_LABELS)
         .order_by(Length("number"), "number")
     )
 

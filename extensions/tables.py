@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from hotlines.numbering import format_vn_number
 
 from .choices import CallPermission
-from .models import Extension
 from .selectors import LABEL_SEPARATOR
 
 _PK_PLACEHOLDER = 987654321
@@ -41,11 +40,11 @@ def _values(joined: str | None) -> list[str]:
     return sorted(joined.split(LABEL_SEPARATOR), key=str.lower) if joined else []
 
 
-def caller_id_badges(extension: Extension, own_hotline: str) -> str:
+def caller_id_badges(row: dict, own_hotline: str) -> str:
     """A badge per caller-ID hotline (the Vietnamese way, 1900 1234) and per number group,
     from `extension_table`'s joined values; "own hotline" when there are none. Escaped HTML."""
-    hotlines = _values(extension.caller_id_hotlines)
-    groups = _values(extension.caller_id_groups)
+    hotlines = _values(row["caller_id_hotlines"])
+    groups = _values(row["caller_id_groups"])
     if not hotlines and not groups:
         return f'<span class="text-muted">{escape(own_hotline)}</span>'
     return " ".join(
@@ -54,7 +53,13 @@ def caller_id_badges(extension: Extension, own_hotline: str) -> str:
     )
 
 
-def extension_rows(extensions: Iterable[Extension]) -> SafeString:
+def supervisor_cell(label: str) -> str:
+    """"100 sale01" from `extension_table`'s "100<LABEL_SEPARATOR>sale01". Escaped HTML."""
+    number, _sep, alias = label.partition(LABEL_SEPARATOR)
+    return f'{escape(number)} <span class="text-muted">{escape(alias)}</span>'
+
+
+def extension_rows(rows: Iterable[dict]) -> SafeString:
     """The `<tr>`s of the extension list for rows of `extension_table` annotated with
     `sip.selectors.with_online_status`; every value from the database is escaped."""
     permission_labels = {p.value: escape(str(p.label)) for p in CallPermission}
@@ -66,25 +71,24 @@ def extension_rows(extensions: Iterable[Extension]) -> SafeString:
     url_head, url_tail = escape(
         reverse("extensions:extension_detail", kwargs={"pk": _PK_PLACEHOLDER})
     ).split(str(_PK_PLACEHOLDER))
-    rows = []
-    for ext in extensions:
-        if ext.is_online:
-            devices = f' <span class="small text-muted">×{int(ext.contact_count)}</span>' \
-                if ext.contact_count > 1 else ""
+    html = []
+    for row in rows:
+        contacts = int(row["contact_count"])
+        if contacts:
+            devices = f' <span class="small text-muted">×{contacts}</span>' if contacts > 1 else ""
             status = f'<span class="badge text-bg-success">● {online}</span>{devices}'
         else:
             status = offline
-        supervisor = ext.supervisor
-        number, pk = escape(ext.number), int(ext.pk)
-        rows.append(ROW.format(
+        supervisor = row["supervisor_label"]
+        number, pk = escape(row["number"]), int(row["id"])
+        html.append(ROW.format(
             pk=pk, select=select, number=number, url=f"{url_head}{pk}{url_tail}",
-            alias=escape(ext.alias), permission=int(ext.call_permission),
-            permission_label=permission_labels.get(ext.call_permission, ""),
-            supervisor=(f'{escape(supervisor.number)} <span class="text-muted">'
-                        f'{escape(supervisor.alias)}</span>') if supervisor else "—",
-            caller_ids=caller_id_badges(ext, own_hotline),
+            alias=escape(row["alias"]), permission=int(row["call_permission"]),
+            permission_label=permission_labels.get(row["call_permission"], ""),
+            supervisor=supervisor_cell(supervisor) if supervisor else "—",
+            caller_ids=caller_id_badges(row, own_hotline),
             status=status,
-            enabled=enabled_yes if ext.enabled else enabled_no,
-            description=escape(ext.description),
+            enabled=enabled_yes if row["enabled"] else enabled_no,
+            description=escape(row["description"]),
         ))
-    return mark_safe("\n".join(rows))  # noqa: S308 - every value above is escaped
+    return mark_safe("\n".join(html))  # noqa: S308 - every value above is escaped

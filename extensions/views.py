@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -10,12 +9,12 @@ from django.views import View
 
 from core.forms import add_service_errors
 from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
+from core.pagination import OneQueryPaginator
 from hotlines.models import NumberGroup
 from hotlines.selectors import hotline_choices, hotline_get
 from sip.selectors import contacts_for, with_online_status
 
 from . import services
-from .filtersets import ExtensionFilterSet
 from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
 from .guard import ReauthenticationRequired, RevealRefused
 from .models import Extension
@@ -39,17 +38,16 @@ class ExtensionListView(TenantAdminRequiredMixin, View):
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         filter_form = ExtensionFilterForm(request.GET)
-        filterset = ExtensionFilterSet(
-            request.GET, queryset=extension_table(user=request.user, hotline=hotline)
+        rows = with_online_status(
+            filter_form.filter(extension_table(user=request.user, hotline=hotline)), hotline=hotline
         )
-        rows = with_online_status(filterset.qs, hotline=hotline)
-        page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = OneQueryPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         return render(request, "extensions/extension_list.html", {
             "hotline": hotline,
             "filter_form": filter_form,
-            "filter_errors": filterset.errors,
+            "filter_errors": filter_form.errors,
             "page": page,
             "query": query.urlencode(),
             "tab": "extensions",

@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from core.api.exceptions import PreconditionFailed
+from core.api.pagination import LargeListPagination
 from core.api.permissions import IsTenantAdmin, IsTenantMember
 from core.api.schema import IF_MATCH
 from core.api.views import parse_pk
@@ -98,6 +99,7 @@ class ExtensionViewSet(
     lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
     filterset_class = ExtensionFilterSet
     filter_backends = [ExtensionFilterBackend]
+    pagination_class = LargeListPagination
     queryset = Extension.objects.none()  # for the schema; requests use get_queryset()
 
     def get_permissions(self):
