@@ -195,7 +195,14 @@ CACHES = {
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    # Template fragments that depend only on the code, the language and a few ids ({% cache …
+    # using="fragments" %}): kept in each process's memory, gone with it at a deploy.
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    },
 }
 # Sessions are read from Redis on every request and kept in the database too (a restart of Redis
 # signs nobody out). Without Redis (the embedded `make run`), from the database only: a cache

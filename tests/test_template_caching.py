@@ -1,5 +1,6 @@
-"""{% cached_url %} gives exactly what {% url %} / reverse() gives, for every URL name the
-templates use, under a script prefix too, and refuses what reverse() refuses."""
+"""Per-process template caching: {% cached_url %} gives exactly what {% url %} / reverse() gives
+for every URL name the templates use, under a script prefix too, and refuses what reverse()
+refuses; cached page fragments follow the hotline, the language and the role."""
 
 import re
 from pathlib import Path
@@ -54,3 +55,29 @@ def test_what_reverse_refuses_is_refused(args):
 def test_the_tag_escapes_and_is_available_without_load():
     template = engines["django"].from_string("<a href=\"{% cached_url 'extensions:extension_detail' pk %}\">")
     assert template.render({"pk": 42}) == '<a href="/extensions/42/">'
+
+
+@pytest.mark.django_db
+def test_cached_page_fragments_follow_the_hotline_the_language_and_the_role(client, world):
+    """The list page's toolbar, filter selects and table head and the navigation are template
+    fragments kept per process ({% cache … using="fragments" %}); each must still show the
+    current hotline's links, the chosen language and what the user's role may open."""
+    client.force_login(world.admin_a)
+    for hotline in (world.hotline_a, world.hotline_a2, world.hotline_a):
+        url = reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk})
+        html = client.get(url).content.decode()
+        assert f'href="/hotlines/{hotline.pk}/extensions/add/"' in html
+        other = world.hotline_a2 if hotline == world.hotline_a else world.hotline_a
+        assert f"/hotlines/{other.pk}/extensions/add/" not in html
+    url = reverse("extensions:extension_list", kwargs={"hotline_pk": world.hotline_a.pk})
+    vietnamese = client.get(url + "?call_permission=mobile").content.decode()
+    client.cookies["django_language"] = "en"
+    english = client.get(url + "?call_permission=mobile").content.decode()
+    assert "Tạo máy lẻ" in vietnamese and "Tạo máy lẻ" not in english and "Create extension" in english
+    assert '<option value="mobile" selected>' in english
+    assert '<option value="mobile" selected>' not in client.get(url).content.decode()
+    assert "Audit trail" in english
+    client.force_login(world.agent_a)
+    client.cookies["django_language"] = "en"
+    agent = client.get(reverse("extensions:my_extension"), follow=True).content.decode()
+    assert "My extension" in agent and "Audit trail" not in agent
