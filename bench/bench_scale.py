@@ -13,7 +13,7 @@ A documented command, not a timed test. What it does, in one process on one mach
    medians:
    - the extension list page and the list API: first page, a search by alias, a filter;
      each next to Django admin's changelist of the same model on the same rows (a superuser)
-     and a bare view running just the page's own two queries (COUNT and the rows) and
+     and a bare view running just the page's own query (the rows with their total) and
      returning hand-built JSON: the floor of a Python stack;
    - range create of 1,000 (the dashboard form), next to a bare bulk_create of 1,000 rows and
      1,000 × extension_create;
@@ -169,7 +169,11 @@ def build_world():
 # --- the floor: the page's own queries, hand-built JSON -------------------------------------------
 
 def floor_view(request, hotline_pk):
-    from django.db.models import Q
+    """The page's own query, bare: the 50 rows of what a row shows with the total in the same
+    query (as the page and the API get it), as hand-built JSON, without sessions, users,
+    tenants, caller IDs, registration status or templates."""
+    from django.db.models import Func, IntegerField, Q, Subquery
+    from django.db.models.expressions import Star
     from django.db.models.functions import Length
     from django.http import JsonResponse
 
@@ -181,11 +185,13 @@ def floor_view(request, hotline_pk):
         qs = qs.filter(Q(number__startswith=search) | Q(alias__icontains=search))
     if permission := request.GET.get("call_permission"):
         qs = qs.filter(call_permission=CallPermission.from_slug(permission))
-    count = qs.count()
-    rows = list(qs.order_by(Length("number"), "number").values(
-        "id", "number", "alias", "call_permission", "supervisor__number", "enabled",
-        "description")[:50])
-    return JsonResponse({"count": count, "results": rows})
+    total = qs.order_by().annotate(n=Func(Star(), function="COUNT", output_field=IntegerField())).values("n")
+    rows = list(qs.annotate(total=Subquery(total, output_field=IntegerField()))
+                .order_by(Length("number"), "number")
+                .values("id", "number", "alias", "call_permission", "supervisor__number", "enabled",
+                        "description", "total")[:50])
+    return JsonResponse({"count": rows[0].pop("total") if rows else 0,
+                         "results": [{k: v for k, v in row.items() if k != "total"} for row in rows]})
 
 
 def install_floor_url() -> None:
@@ -353,16 +359,14 @@ def write_cases(world, args, page_client):
 
 
 def explain(world) -> str:
-    from extensions.filtersets import ExtensionFilterSet
+    from extensions.filtersets import filter_extensions
     from extensions.models import Extension
 
     def plan(qs) -> str:
         return qs.explain(analyze=True)
 
-    page_qs = ExtensionFilterSet({"search": SEARCH}, queryset=Extension.objects.filter(
-        hotline=world.big)).qs
-    tenant_qs = ExtensionFilterSet({"search": SEARCH}, queryset=Extension.objects.filter(
-        hotline__tenant=world.tenant)).qs
+    page_qs = filter_extensions(Extension.objects.filter(hotline=world.big), search=SEARCH)
+    tenant_qs = filter_extensions(Extension.objects.filter(hotline__tenant=world.tenant), search=SEARCH)
     return "\n".join([
         f"-- the page's search on the 10,000-extension hotline (search={SEARCH}), rows:",
         plan(page_qs.order_by("number")[:50]),

@@ -13,7 +13,7 @@ The file format (columns, limits, formulas) is `extensions.csvio`'s.
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -60,6 +60,13 @@ class RowResult:
     changes: dict[str, list[str]] = field(default_factory=dict)  # column → [old, new]
     errors: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, Any]:
+        """What dataclasses.asdict gives, without its deep copy of every value: a 10,000-row
+        file's results are 260,000 recursive calls there (~0.5 s), here a dict per row."""
+        return {"line": self.line, "number": self.number, "action": self.action,
+                "changes": {column: type(values)(values) for column, values in self.changes.items()},
+                "errors": list(self.errors)}
+
 
 @dataclass
 class ImportResult:
@@ -82,7 +89,7 @@ class ImportResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"applied": self.applied, "ok": self.ok, "counts": self.counts,
-                "file_errors": self.file_errors, "rows": [asdict(row) for row in self.rows]}
+                "file_errors": self.file_errors, "rows": [row.as_dict() for row in self.rows]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ImportResult":

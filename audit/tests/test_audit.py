@@ -69,3 +69,32 @@ def test_audit_api_is_read_only_and_per_tenant(world):
     assert api.get(f"/api/v1/audit-events/{b_event.pk}/").status_code == 404
     assert api.post("/api/v1/audit-events/", {}).status_code == 405
     assert api_client(world.agent_a).get("/api/v1/audit-events/").status_code == 403
+
+
+def test_events_written_in_bulk_are_the_events_written_one_by_one(rf, world):
+    """audit_record_many inserts rows without model instances; what it stores must be what
+    audit_record stores for the same request, object and changes."""
+    from django.utils import timezone
+
+    from audit.context import current_request
+    from audit.services import audit_record, audit_record_many
+
+    request = rf.get("/", REMOTE_ADDR="10.9.8.7", HTTP_USER_AGENT="Bizfly Call/2.1")
+    request.user = world.admin_a
+    changes = {"alias": ["a", "b"], "password": ["x", "y"], "outbound_groups": [[], [1, 2]],
+               "description": ["", "Nhân viên — ca sáng"]}
+    token = current_request.set(request)
+    try:
+        started = timezone.now()
+        one = audit_record(action="update", obj=world.ext_a["100"], tenant_id=world.tenant_a.pk,
+                           changes=changes, object_repr="100 (bossa)")
+        assert audit_record_many(action="update", tenant_id=world.tenant_a.pk,
+                                 entries=[(world.ext_a["100"], changes, "100 (bossa)")]) == 1
+    finally:
+        current_request.reset(token)
+    many = AuditEvent.objects.exclude(pk=one.pk).latest("id")
+    fields = [f.attname for f in AuditEvent._meta.concrete_fields if f.attname not in ("id", "created_at")]
+    one.refresh_from_db()
+    assert {f: getattr(many, f) for f in fields} == {f: getattr(one, f) for f in fields}
+    assert many.changes["password"] == ["••••••", "••••••"] and many.ip == "10.9.8.7"
+    assert many.actor == world.admin_a and started <= many.created_at <= timezone.now()

@@ -1,5 +1,7 @@
 """CSV import and export (extensions.csvio, extensions.imports): every refusal writes nothing."""
 
+from dataclasses import asdict
+
 import pytest
 
 from audit.choices import Action
@@ -7,6 +9,7 @@ from audit.models import AuditEvent
 from extensions import csvio
 from extensions.choices import CallPermission, ImportStatus, RowAction
 from extensions.imports import (
+    ImportResult,
     export_rows,
     import_apply,
     import_job_apply,
@@ -120,6 +123,9 @@ def test_preview_lists_every_row_and_writes_nothing(world):
     assert any("spaces" in error for error in rows["106"].errors)
     assert result.counts == {"create": 2, "update": 1, "unchanged": 1, "error": 1}
     assert not result.ok
+    # What an import job keeps of it: each row as dataclasses.asdict would make it.
+    assert [row.as_dict() for row in result.rows] == [asdict(row) for row in result.rows]
+    assert ImportResult.from_dict(result.as_dict()) == result
 
 
 def test_apply_creates_and_updates_with_audits(world):
