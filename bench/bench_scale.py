@@ -377,6 +377,37 @@ def explain(world) -> str:
     ])
 
 
+def print_targets(medians: dict, query_counts: dict, writes: dict) -> None:
+    """The targets of the issue this bench was written for, checked against this run."""
+    checks = []
+    for label in ("first page", "search", "filter"):
+        page, admin = medians[("page", label)], medians[("admin", label)]
+        checks.append((f"list page, {label}: ≤ 15 ms and ≤ 0.5 × admin changelist",
+                       f"{page:.1f} ms, {page / admin:.2f} ×", page <= 15 and page <= admin / 2))
+    for label in ("first page", "search", "filter"):
+        api = medians[("api", label)]
+        checks.append((f"list API, {label}: ≤ 10 ms", f"{api:.1f} ms", api <= 10))
+    for kind in ("page", "api"):
+        search = medians[(kind, "search")]
+        checks.append((f"{'list page' if kind == 'page' else 'list API'} search at {BIG:,} rows: ≤ 10 ms",
+                       f"{search:.1f} ms", search <= 10))
+    for kind, counts in query_counts.items():
+        checks.append((f"queries per {'list page' if kind == 'page' else 'list API'} request: ≤ 6, "
+                       f"the same for {SMALL} and {BIG:,} rows", ", ".join(map(str, sorted(counts))),
+                       len(counts) == 1 and max(counts) <= 6))
+    limits = {"range create 1,000 (page)": 500, "CSV 10,000 rows: upload + dry run (page)": 3000,
+              "CSV 10,000 rows: apply, 10,000 updates (page)": 5000,
+              "CSV 10,000 rows: apply, 10,000 creates (page)": 5000}
+    for name, limit in limits.items():
+        if name in writes:
+            checks.append((f"{name}: ≤ {limit:,} ms", f"{writes[name]:.0f} ms", writes[name] <= limit))
+    print("\nTargets, in this run:")
+    print("| target | measured | met |")
+    print("|---|---:|:-:|")
+    for target, measured, met in checks:
+        print(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
+
+
 def main() -> int:
     args = parse_args()
     recreate_database(args.database_url)
@@ -416,8 +447,12 @@ def main() -> int:
         print(f"- list API: {big_api} / {queries_of(small['api'])}; search "
               f"{queries_of(cases[('api', 'search')])}; filter {queries_of(cases[('api', 'filter')])}")
         print(f"- admin changelist: {queries_of(cases[('admin', 'first page')])}")
+        labels = ("first page", "search", "filter")
+        query_counts = {kind: {queries_of(cases[(kind, label)]) for label in labels}
+                        | {queries_of(small[kind])} for kind in ("page", "api")}
 
         plans = explain(world)  # before the writes leave dead rows and GIN pending entries
+        writes = {}
         if args.write_rounds:
             writes = write_cases(world, args, page_client)
             print(f"\nWrites (median of {args.write_rounds} rounds, ms, server-side):")
@@ -425,6 +460,7 @@ def main() -> int:
             print("|---|---:|")
             for name, ms in writes.items():
                 print(f"| {name} | {ms:.0f} |")
+        print_targets(medians, query_counts, writes)
         print("\nEXPLAIN ANALYZE (after the reads, before the writes):\n" + plans)
     finally:
         from django.db import connections

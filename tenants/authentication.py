@@ -20,7 +20,8 @@ class ApiTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key):
         try:
-            token = ApiToken.objects.select_related("user__membership__tenant").get(key_hash=hash_key(key))
+            # The user and their role come with the token; API views need the tenant's id only.
+            token = ApiToken.objects.select_related("user__membership").get(key_hash=hash_key(key))
         except ApiToken.DoesNotExist:
             raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
         if not token.user.is_active:

@@ -19,8 +19,8 @@ def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
 
 
 def remember_membership(user: AbstractBaseUser) -> None:
-    """Cache for membership_for the membership loaded with the user
-    (`select_related("membership__tenant")`), so it costs no query of its own."""
+    """Cache for membership_for the membership loaded with the user (`select_related(
+    "membership")` or `"membership__tenant"`), so it costs no query of its own."""
     try:
         user._membership_cache = user.membership
     except ObjectDoesNotExist:
