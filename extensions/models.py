@@ -95,12 +95,6 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         return f"{self.number} ({self.alias})"
 
     @property
-    def is_online(self) -> bool:
-        """Whether it has a live registration; needs the `contact_count` that
-        `sip.selectors.with_online_status` annotates."""
-        return self.contact_count > 0
-
-    @property
     def call_permission_slug(self) -> str:
         return CallPermission(self.call_permission).slug
 

@@ -70,10 +70,9 @@ def with_online_status(
     queryset: QuerySet[Extension], *, hotline: Hotline | None = None, now: dt.datetime | None = None
 ) -> QuerySet[Extension]:
     """Annotate each extension with `contact_count` (int: its live registrations, e.g. 2 when
-    the desk phone and the WebRTC extension are both signed in); `Extension.is_online` is
-    `contact_count > 0`. One correlated subquery per row, so a list of any length costs one
-    query. Pass `hotline` when every row is on it: its SIP domain is then a parameter instead
-    of a lookup per row."""
+    the desk phone and the WebRTC extension are both signed in; online when above 0). One
+    correlated subquery per row, so a list of any length costs one query. Pass `hotline` when
+    every row is on it: its SIP domain is then a parameter instead of a lookup per row."""
     expires = ((now or timezone.now()), Location._meta.get_field("expires"))
     if hotline is not None:
         count = RowSQL(_CONTACT_COUNT, (expires, hotline.sip_domain), output_field=IntegerField())

@@ -37,7 +37,7 @@ import json
 from extensions.models import Extension
 from sip.selectors import contacts_for, with_online_status
 rows = with_online_status(Extension.objects.select_related("hotline").order_by("pk"))
-print(json.dumps([[e.hotline.sip_domain, e.number, e.is_online, e.contact_count,
+print(json.dumps([[e.hotline.sip_domain, e.number, e.contact_count > 0, e.contact_count,
                    [c.transport for c in contacts_for(e)]] for e in rows]))
 """
 
