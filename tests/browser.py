@@ -30,9 +30,22 @@ def chromium_page(**context_options):
                 context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
                 yield context.new_page()
             finally:
+                _close_connections_opened_here()
                 browser.close()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _close_connections_opened_here() -> None:
+    """ORM calls a test makes inside the browser block run in the context of Playwright's event
+    loop, which has its own database connections (Django keeps them per context). Left open,
+    one outlives the test and keeps the test database from being dropped at the end of the
+    run. A connection inside a transaction (a test's own) is left alone."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
