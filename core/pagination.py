@@ -3,6 +3,7 @@
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
 from django.db.models import Func, IntegerField, QuerySet, Subquery
 from django.db.models.expressions import Star
+from django.db.models.query import ModelIterable, ValuesIterable
 
 TOTAL = "page_total"
 
@@ -19,13 +20,16 @@ class OneQueryPaginator(Paginator):
     of the count, so it is counted on its own, as Django's Paginator always does.
 
     A grouped, distinct or already-sliced queryset (where a COUNT(*) of it would mean something
-    else) and a plain list are paginated the usual way.
+    else), a `values_list()` queryset and a plain list are paginated the usual way. The rows of a
+    page carry the total as `page_total` (an attribute, or a key of a `values()` dict).
     """
 
     def _one_query(self) -> bool:
         query = getattr(self.object_list, "query", None)
         return (
             isinstance(self.object_list, QuerySet)
+            # Rows that can carry the total: model instances or dicts (not values_list tuples).
+            and self.object_list._iterable_class in (ModelIterable, ValuesIterable)
             and query.group_by is None
             and not query.distinct
             and not query.is_sliced
