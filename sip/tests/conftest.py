@@ -3,7 +3,6 @@ against the test database, connected as the restricted role production uses."""
 
 import io
 import re
-import time
 
 import pytest
 from django.core.management import call_command
@@ -70,20 +69,6 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_
         yield server
     finally:
         server.stop()
-        with django_db_blocker.unblock():
-            _wait_for_sessions_to_end(kamailio_role)
-
-
-def _wait_for_sessions_to_end(role: str, timeout: float = 10.0) -> None:
-    """PostgreSQL ends a killed client's sessions a moment later; the test database is dropped
-    right after this fixture, which fails while any of Kamailio's sessions is still there."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = %s", [role])
-            if cursor.fetchone()[0] == 0:
-                return
-            time.sleep(0.05)
 
 
 @pytest.fixture
