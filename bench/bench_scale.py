@@ -37,6 +37,7 @@ import statistics
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +72,9 @@ def setup_django(database_url: str, redis_url: str) -> None:
     # static files storage, and fixed development keys; nothing here is a real secret.
     os.environ["DJANGO_SETTINGS_MODULE"] = "pbx_admin.settings_test"
     os.environ["DJANGO_LOG_LEVEL"] = "ERROR"
+    # WhiteNoise's note that `collectstatic` has not run: the test settings serve static files
+    # from the apps (as pytest.ini also says).
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)
     import django
 
     django.setup()

@@ -2,14 +2,15 @@ import re
 from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
+from django.forms import ModelChoiceField
 from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -20,6 +21,8 @@ from core.api.schema import IF_MATCH
 from core.api.views import parse_pk
 from dialplan import services as dialplan_services
 from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
+from hotlines.selectors import hotline_choices
+from tenants.selectors import membership_for
 
 from .. import services
 from ..credentials import LoginInfo, login_info
@@ -52,9 +55,10 @@ class RevealNotAllowed(APIException):
 
 
 class ExtensionFilterBackend(DjangoFilterBackend):
-    """ExtensionFilterSet, as DRF's backend applies it. With `?hotline=`, which the filter
-    accepts only for a hotline of the caller's tenant, the list is scoped by that hotline
-    alone: the same rows, without joining the hotlines table to check each row's tenant."""
+    """ExtensionFilterSet, as DRF's backend applies it. With `?hotline=`, the list is scoped
+    by that hotline, checked against the caller's tenant in the rows' own query: the same
+    rows, without joining the hotlines table to check each row's tenant. The view keeps the
+    id (`filtered_hotline_id`) to refuse one that is not the tenant's."""
 
     def filter_queryset(self, request, queryset, view):
         filterset = self.get_filterset(request, queryset, view)
@@ -62,9 +66,10 @@ class ExtensionFilterBackend(DjangoFilterBackend):
             return queryset
         if not filterset.is_valid():
             raise filter_utils.translate_validation(filterset.errors)
-        hotline = filterset.form.cleaned_data.get("hotline")
-        if hotline is not None and view.action == "list":
-            filterset.queryset = extension_api_list(user=request.user, hotline=hotline)
+        hotline_id = filterset.form.cleaned_data.get("hotline")
+        view.filtered_hotline_id = hotline_id
+        if hotline_id is not None and view.action == "list":
+            filterset.queryset = extension_api_list(user=request.user, hotline_id=hotline_id)
         return filterset.qs
 
 
@@ -111,6 +116,31 @@ class ExtensionViewSet(
         if self.action == "list":
             return extension_api_list(user=self.request.user)
         return extension_list(user=self.request.user)
+
+    def paginate_queryset(self, queryset):
+        """A page, and for a list that came back empty (or a page past its end), the
+        `hotline` filter's check: another tenant's hotline or an unknown id is a 400, the
+        same for both, while a list with rows needs no query to know its hotline is ours."""
+        try:
+            page = super().paginate_queryset(queryset)
+        except NotFound:
+            self._refuse_foreign_hotline()
+            raise
+        if not page:
+            self._refuse_foreign_hotline()
+        return page
+
+    def _refuse_foreign_hotline(self) -> None:
+        hotline_id = getattr(self, "filtered_hotline_id", None)
+        if hotline_id is None:
+            return
+        membership = membership_for(self.request.user)
+        if membership is None or not hotline_choices(tenant_id=membership.tenant_id).filter(
+                pk=hotline_id).exists():
+            raise serializers.ValidationError(
+                {"hotline": [ModelChoiceField.default_error_messages["invalid_choice"]]},
+                code="invalid_choice",
+            )
 
     def get_object(self) -> Extension:
         extension = extension_get(user=self.request.user, pk=parse_pk(self.kwargs["pk"]))
