@@ -58,5 +58,13 @@ def test_import_shows_progress_while_it_runs(live_server, world):
         page.locator("#apply-import").click()
         page.wait_for_selector(".alert-success", timeout=60_000)
         assert 200 in polled, polled
+        # Then any one of the 10,000 is found by its alias from the list's search box.
+        page.goto(f"{live_server.url}/hotlines/{hotline.pk}/extensions/")
+        page.fill("#id_search", "nv5432")
+        page.press("#id_search", "Enter")
+        page.wait_for_url("**search=nv5432*")
+        found = page.locator("tbody tr:has(.js-select-row)")
+        assert found.count() == 1
+        assert "15432" in found.inner_text() and "Nhân viên 5432" in found.inner_text()
     assert ImportJob.objects.get().status == ImportStatus.APPLIED
     assert Extension.objects.filter(hotline=hotline).count() == 10_003
