@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 
 from core.expressions import RowSQL
 from hotlines.models import Hotline, NumberGroup
+from hotlines.selectors import hotline_choices
 from tenants.choices import Role
 from tenants.selectors import admin_tenant_id, membership_for
 
@@ -26,7 +27,7 @@ def _visible(*, user, hotline: Hotline | None = None, hotline_id: int | None = N
         # The tenant check rides in the rows' own query: an uncorrelated EXISTS, which the
         # database evaluates once, not a join checked on every row.
         qs = Extension.objects.filter(
-            Exists(Hotline.objects.filter(pk=hotline_id, tenant_id=membership.tenant_id)),
+            Exists(hotline_choices(tenant_id=membership.tenant_id).filter(pk=hotline_id)),
             hotline_id=hotline_id,
         )
     else:
