@@ -44,6 +44,7 @@ test: $(VENV)/.dev-installed system-deps js-deps
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	# Models against migrations; no server needed (an in-memory SQLite answers the history check).
 	DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 

@@ -13,10 +13,18 @@ class AuditEventFilterSet(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(choices=Action.choices, label=_("Action"))
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="iexact", label=_("Who"))
     object = django_filters.CharFilter(method="filter_object", label=_("Object"), max_length=100)
-    since = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label=_("From"),
-                                      widget=forms.DateInput(attrs={"type": "date"}))
-    until = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label=_("To"),
-                                      widget=forms.DateInput(attrs={"type": "date"}))
+    since = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__gte",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__lte",
+        label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     class Meta:
         model = AuditEvent

@@ -10,12 +10,20 @@ class AuditEvent(models.Model):
     with field-level changes. Secrets are redacted before they get here."""
 
     tenant = models.ForeignKey(
-        "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE, null=True, blank=True,
+        "tenants.Tenant",
+        verbose_name=_("tenant"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="audit_events",
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.SET_NULL, null=True,
-        blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     # Kept even if the user is deleted later, and for events without a user (share links).
     actor_label = models.CharField(_("who"), max_length=150, blank=True)

@@ -87,8 +87,16 @@ def audit_record(
     object_repr: str = "",
 ) -> AuditEvent:
     """Record one event. Who/IP/user agent come from the current request unless given."""
-    event = AuditEvent(**_event_values(action=action, obj=obj, tenant_id=tenant_id, changes=changes,
-                                       object_repr=object_repr, context=_context(actor)))
+    event = AuditEvent(
+        **_event_values(
+            action=action,
+            obj=obj,
+            tenant_id=tenant_id,
+            changes=changes,
+            object_repr=object_repr,
+            context=_context(actor),
+        )
+    )
     event.save()
     return event
 
@@ -106,8 +114,17 @@ def audit_record_many(
     context = _context(actor)
     now = timezone.now()
     rows = [
-        {**_event_values(action=action, obj=obj, tenant_id=tenant_id, changes=changes,
-                         object_repr=object_repr, context=context), "created_at": now}
+        {
+            **_event_values(
+                action=action,
+                obj=obj,
+                tenant_id=tenant_id,
+                changes=changes,
+                object_repr=object_repr,
+                context=context,
+            ),
+            "created_at": now,
+        }
         for obj, changes, object_repr in entries
     ]
     bulk_insert_values(AuditEvent, rows)

@@ -12,5 +12,9 @@ def record_failed_sign_in(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username", ""))[:150]
     user = get_user_model().objects.filter(username=username).select_related("membership").first()
     tenant_id = getattr(getattr(user, "membership", None), "tenant_id", None) if user else None
-    audit_record(action=Action.LOGIN_FAILED, tenant_id=tenant_id, object_repr=username,
-                 changes={"username": [None, username]})
+    audit_record(
+        action=Action.LOGIN_FAILED,
+        tenant_id=tenant_id,
+        object_repr=username,
+        changes={"username": [None, username]},
+    )

@@ -16,6 +16,12 @@ class AuditEventListView(TenantAdminRequiredMixin, View):
         page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
-        return render(request, "audit/auditevent_list.html", {
-            "filter": filterset, "page": page, "query": query.urlencode(),
-        })
+        return render(
+            request,
+            "audit/auditevent_list.html",
+            {
+                "filter": filterset,
+                "page": page,
+                "query": query.urlencode(),
+            },
+        )

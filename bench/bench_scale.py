@@ -53,14 +53,24 @@ FILTER = "internal"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
-                        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s")
-    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-                        help="Redis for the cache and sessions, as in production (keys get a "
-                             "per-run prefix). Default: %(default)s")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
+        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        help="Redis for the cache and sessions, as in production (keys get a "
+        "per-run prefix). Default: %(default)s",
+    )
     parser.add_argument("--rounds", type=int, default=30, help="Rounds of the read cases (default 30).")
-    parser.add_argument("--write-rounds", type=int, default=5,
-                        help="Rounds of range create and CSV import (default 5; 0: reads only).")
+    parser.add_argument(
+        "--write-rounds",
+        type=int,
+        default=5,
+        help="Rounds of range create and CSV import (default 5; 0: reads only).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     return parser.parse_args()
 
@@ -87,8 +97,9 @@ def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
     from psycopg2 import sql
 
     url = urlsplit(database_url)
-    admin = psycopg2.connect(host=url.hostname, port=url.port or 5432, user=url.username,
-                             password=url.password, dbname="postgres")
+    admin = psycopg2.connect(
+        host=url.hostname, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
+    )
     admin.autocommit = True
     with admin.cursor() as cursor:
         name = sql.Identifier(url.path.lstrip("/"))
@@ -99,20 +110,32 @@ def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
-    return (f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GB RAM, "
-            f"PostgreSQL {pg}, Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GB RAM, "
+        f"PostgreSQL {pg}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 # --- data ----------------------------------------------------------------------------------------
+
 
 def build_world():
     from django.contrib.auth import get_user_model
@@ -137,12 +160,17 @@ def build_world():
         hotline.save()
         hotlines.append(hotline)
     big, small, scratch = hotlines
-    groups = [number_group_create(tenant=tenant, name=name, strategy="same_carrier",
-                                  hotlines=[big, small]) for name in ("Kinh doanh", "Chăm sóc")]
+    groups = [
+        number_group_create(tenant=tenant, name=name, strategy="same_carrier", hotlines=[big, small])
+        for name in ("Kinh doanh", "Chăm sóc")
+    ]
     for batch in range(BIG // 1000):
         first = 100 + batch * 1000
         extension_range_create(
-            hotline=big, first=str(first), last=str(first + 999), alias_pattern="sale{n}",
+            hotline=big,
+            first=str(first),
+            last=str(first + 999),
+            alias_pattern="sale{n}",
             description=f"Nhân viên kinh doanh khu vực {batch + 1} — chi nhánh Hà Nội",
         )
     extension_range_create(hotline=small, first="100", last=str(99 + SMALL), alias_pattern="kd{n}")
@@ -166,11 +194,13 @@ def build_world():
     Membership.objects.create(user=admin, tenant=tenant, role=Role.ADMIN)
     superuser = User.objects.create_superuser("bench-root", password="bench")
     token = api_token_create(user=admin).key
-    return types.SimpleNamespace(tenant=tenant, big=big, small=small, scratch=scratch,
-                                 admin=admin, superuser=superuser, token=token)
+    return types.SimpleNamespace(
+        tenant=tenant, big=big, small=small, scratch=scratch, admin=admin, superuser=superuser, token=token
+    )
 
 
 # --- the floor: the page's own queries, hand-built JSON -------------------------------------------
+
 
 def floor_view(request, hotline_pk):
     """The page's own query, bare: the 50 rows of what a row shows with the total in the same
@@ -190,12 +220,26 @@ def floor_view(request, hotline_pk):
     if permission := request.GET.get("call_permission"):
         qs = qs.filter(call_permission=CallPermission.from_slug(permission))
     total = qs.order_by().annotate(n=Func(Star(), function="COUNT", output_field=IntegerField())).values("n")
-    rows = list(qs.annotate(total=Subquery(total, output_field=IntegerField()))
-                .order_by(Length("number"), "number")
-                .values("id", "number", "alias", "call_permission", "supervisor__number", "enabled",
-                        "description", "total")[:50])
-    return JsonResponse({"count": rows[0].pop("total") if rows else 0,
-                         "results": [{k: v for k, v in row.items() if k != "total"} for row in rows]})
+    rows = list(
+        qs.annotate(total=Subquery(total, output_field=IntegerField()))
+        .order_by(Length("number"), "number")
+        .values(
+            "id",
+            "number",
+            "alias",
+            "call_permission",
+            "supervisor__number",
+            "enabled",
+            "description",
+            "total",
+        )[:50]
+    )
+    return JsonResponse(
+        {
+            "count": rows[0].pop("total") if rows else 0,
+            "results": [{k: v for k, v in row.items() if k != "total"} for row in rows],
+        }
+    )
 
 
 def install_floor_url() -> None:
@@ -203,13 +247,16 @@ def install_floor_url() -> None:
     from django.urls import clear_url_caches, include, path
 
     urls = types.ModuleType("bench_urls")
-    urls.urlpatterns = [path("bench/floor/<int:hotline_pk>/", floor_view),
-                        path("", include(settings.ROOT_URLCONF))]
+    urls.urlpatterns = [
+        path("bench/floor/<int:hotline_pk>/", floor_view),
+        path("", include(settings.ROOT_URLCONF)),
+    ]
     settings.ROOT_URLCONF = urls
     clear_url_caches()
 
 
 # --- measuring -----------------------------------------------------------------------------------
+
 
 def request_ms(call) -> float:
     start = time.perf_counter()
@@ -253,8 +300,11 @@ def read_cases(world):
     api_url = f"/api/v1/extensions/?hotline={world.big.pk}"
     admin_url = f"/admin/extensions/extension/?hotline__id__exact={world.big.pk}"
     floor_url = f"/bench/floor/{world.big.pk}/"
-    variants = {"first page": ("", ""), "search": (f"search={SEARCH}", f"q={SEARCH}"),
-                "filter": (f"call_permission={FILTER}", "call_permission__exact=1")}
+    variants = {
+        "first page": ("", ""),
+        "search": (f"search={SEARCH}", f"q={SEARCH}"),
+        "filter": (f"call_permission={FILTER}", "call_permission__exact=1"),
+    }
     cases = {}
     for label, (ours, theirs) in variants.items():
         sep = "&" if ours else ""
@@ -290,18 +340,37 @@ def write_cases(world, args, page_client):
     for round_no in range(args.write_rounds + 1):  # the first round warms up
         keep = round_no > 0
         Extension.objects.filter(hotline=scratch).delete()
-        ms = request_ms(lambda: page_client.post(range_url, {
-            "first": "1000", "last": "1999", "alias_pattern": "nv{n}", "call_permission": "3",
-            "description": "Ca sáng", "enabled": "on"}))
+        ms = request_ms(
+            lambda: page_client.post(
+                range_url,
+                {
+                    "first": "1000",
+                    "last": "1999",
+                    "alias_pattern": "nv{n}",
+                    "call_permission": "3",
+                    "description": "Ca sáng",
+                    "enabled": "on",
+                },
+            )
+        )
         assert Extension.objects.filter(hotline=scratch).count() == 1000
         if keep:
             add("range create 1,000 (page)", ms)
         Extension.objects.filter(hotline=scratch).delete()
         template = Extension(hotline=scratch, number="0", alias="x")
         template.set_sip_password(generate_sip_password())
-        rows = [Extension(hotline=scratch, number=str(n), alias=f"nv{n}", description="Ca sáng",
-                          password_encrypted=template.password_encrypted, ha1=template.ha1,
-                          ha1b=template.ha1b) for n in range(1000, 2000)]
+        rows = [
+            Extension(
+                hotline=scratch,
+                number=str(n),
+                alias=f"nv{n}",
+                description="Ca sáng",
+                password_encrypted=template.password_encrypted,
+                ha1=template.ha1,
+                ha1b=template.ha1b,
+            )
+            for n in range(1000, 2000)
+        ]
         start = time.perf_counter()
         Extension.objects.bulk_create(rows)
         if keep:
@@ -322,8 +391,11 @@ def write_cases(world, args, page_client):
         for row in base:
             row["description"] = f"Nhân viên kinh doanh — đợt {round_no}"
         text = "".join(iter_export_csv(base)).encode("utf-8")
-        ms = request_ms(lambda text=text: page_client.post(import_url, {
-            "file": SimpleUploadedFile("staff.csv", text, content_type="text/csv")}))
+        ms = request_ms(
+            lambda text=text: page_client.post(
+                import_url, {"file": SimpleUploadedFile("staff.csv", text, content_type="text/csv")}
+            )
+        )
         job = ImportJob.objects.latest("pk")
         assert job.summary["counts"]["update"] == BIG, job.summary["counts"]
         if keep:
@@ -344,15 +416,20 @@ def write_cases(world, args, page_client):
         start = time.perf_counter()
         bulk_update_values(Extension, current, ["description"])
         if keep:
-            add("floor: one UPDATE … FROM (VALUES …) of 10,000 descriptions",
-                (time.perf_counter() - start) * 1000)
+            add(
+                "floor: one UPDATE … FROM (VALUES …) of 10,000 descriptions",
+                (time.perf_counter() - start) * 1000,
+            )
 
         # 10,000 creates into the empty scratch hotline.
         Extension.objects.filter(hotline=scratch).delete()
         new = "number,alias,description\r\n" + "".join(
-            f"{n},nv{n},Nhân viên mới {n}\r\n" for n in range(10_000, 20_000))
-        page_client.post(f"/hotlines/{scratch.pk}/extensions/import/", {
-            "file": SimpleUploadedFile("new.csv", new.encode(), content_type="text/csv")})
+            f"{n},nv{n},Nhân viên mới {n}\r\n" for n in range(10_000, 20_000)
+        )
+        page_client.post(
+            f"/hotlines/{scratch.pk}/extensions/import/",
+            {"file": SimpleUploadedFile("new.csv", new.encode(), content_type="text/csv")},
+        )
         job = ImportJob.objects.latest("pk")
         ms = request_ms(lambda job=job: page_client.post(f"/extensions/imports/{job.pk}/apply/"))
         assert Extension.objects.filter(hotline=scratch).count() == 10_000
@@ -380,17 +457,19 @@ def explain(world, api_first_page) -> str:
 
     page_qs = filter_extensions(Extension.objects.filter(hotline=world.big), search=SEARCH)
     tenant_qs = filter_extensions(Extension.objects.filter(hotline__tenant=world.tenant), search=SEARCH)
-    return "\n".join([
-        f"-- the page's search on the 10,000-extension hotline (search={SEARCH}), rows:",
-        plan(page_qs.order_by("number")[:50]),
-        "-- its COUNT:",
-        plan(page_qs.order_by()),
-        "-- the same search over the whole tenant (the API without ?hotline=), COUNT:",
-        plan(tenant_qs.order_by()),
-        "-- the list API's first page (?hotline=: the tenant check is a one-time EXISTS), the "
-        "50 rows with their total, as sent:",
-        api_plan,
-    ])
+    return "\n".join(
+        [
+            f"-- the page's search on the 10,000-extension hotline (search={SEARCH}), rows:",
+            plan(page_qs.order_by("number")[:50]),
+            "-- its COUNT:",
+            plan(page_qs.order_by()),
+            "-- the same search over the whole tenant (the API without ?hotline=), COUNT:",
+            plan(tenant_qs.order_by()),
+            "-- the list API's first page (?hotline=: the tenant check is a one-time EXISTS), the "
+            "50 rows with their total, as sent:",
+            api_plan,
+        ]
+    )
 
 
 def print_targets(medians: dict, query_counts: dict, writes: dict) -> None:
@@ -398,22 +477,40 @@ def print_targets(medians: dict, query_counts: dict, writes: dict) -> None:
     checks = []
     for label in ("first page", "search", "filter"):
         page, admin = medians[("page", label)], medians[("admin", label)]
-        checks.append((f"list page, {label}: ≤ 15 ms and ≤ 0.5 × admin changelist",
-                       f"{page:.1f} ms, {page / admin:.2f} ×", page <= 15 and page <= admin / 2))
+        checks.append(
+            (
+                f"list page, {label}: ≤ 15 ms and ≤ 0.5 × admin changelist",
+                f"{page:.1f} ms, {page / admin:.2f} ×",
+                page <= 15 and page <= admin / 2,
+            )
+        )
     for label in ("first page", "search", "filter"):
         api = medians[("api", label)]
         checks.append((f"list API, {label}: ≤ 10 ms", f"{api:.1f} ms", api <= 10))
     for kind in ("page", "api"):
         search = medians[(kind, "search")]
-        checks.append((f"{'list page' if kind == 'page' else 'list API'} search at {BIG:,} rows: ≤ 10 ms",
-                       f"{search:.1f} ms", search <= 10))
+        checks.append(
+            (
+                f"{'list page' if kind == 'page' else 'list API'} search at {BIG:,} rows: ≤ 10 ms",
+                f"{search:.1f} ms",
+                search <= 10,
+            )
+        )
     for kind, counts in query_counts.items():
-        checks.append((f"queries per {'list page' if kind == 'page' else 'list API'} request: ≤ 6, "
-                       f"the same for {SMALL} and {BIG:,} rows", ", ".join(map(str, sorted(counts))),
-                       len(counts) == 1 and max(counts) <= 6))
-    limits = {"range create 1,000 (page)": 500, "CSV 10,000 rows: upload + dry run (page)": 3000,
-              "CSV 10,000 rows: apply, 10,000 updates (page)": 5000,
-              "CSV 10,000 rows: apply, 10,000 creates (page)": 5000}
+        checks.append(
+            (
+                f"queries per {'list page' if kind == 'page' else 'list API'} request: ≤ 6, "
+                f"the same for {SMALL} and {BIG:,} rows",
+                ", ".join(map(str, sorted(counts))),
+                len(counts) == 1 and max(counts) <= 6,
+            )
+        )
+    limits = {
+        "range create 1,000 (page)": 500,
+        "CSV 10,000 rows: upload + dry run (page)": 3000,
+        "CSV 10,000 rows: apply, 10,000 updates (page)": 5000,
+        "CSV 10,000 rows: apply, 10,000 creates (page)": 5000,
+    }
     for name, limit in limits.items():
         if name in writes:
             checks.append((f"{name}: ≤ {limit:,} ms", f"{writes[name]:.0f} ms", writes[name] <= limit))
@@ -437,14 +534,18 @@ def main() -> int:
         gc.collect()
         gc.freeze()
         print(f"Machine: {machine()}")
-        print(f"Data: hotline of {BIG} extensions and one of {SMALL}, built in "
-              f"{time.perf_counter() - started:.0f} s\n")
+        print(
+            f"Data: hotline of {BIG} extensions and one of {SMALL}, built in "
+            f"{time.perf_counter() - started:.0f} s\n"
+        )
         cases, small, page_client = read_cases(world)
         load_before = os.getloadavg()[0]
         medians = interleaved(cases, args.rounds)
-        print(f"Reads (median of {args.rounds} interleaved rounds, ms, server-side; load average "
-              f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after — this process and "
-              f"PostgreSQL keep about 1 of the {os.cpu_count()} CPUs busy):")
+        print(
+            f"Reads (median of {args.rounds} interleaved rounds, ms, server-side; load average "
+            f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after — this process and "
+            f"PostgreSQL keep about 1 of the {os.cpu_count()} CPUs busy):"
+        )
         print("| case | ours | admin changelist | floor | ours / admin | ours / floor |")
         print("|---|---:|---:|---:|---:|---:|")
         for kind in ("page", "api"):
@@ -453,19 +554,27 @@ def main() -> int:
                 admin = medians[("admin", label)]
                 floor = medians[("floor", label)]
                 name = "list page" if kind == "page" else "list API"
-                print(f"| {name}: {label} | {ours:.1f} | {admin:.1f} | {floor:.1f} | "
-                      f"{ours / admin:.2f} | {ours / floor:.2f} |")
+                print(
+                    f"| {name}: {label} | {ours:.1f} | {admin:.1f} | {floor:.1f} | "
+                    f"{ours / admin:.2f} | {ours / floor:.2f} |"
+                )
         print("\nQueries per request (10,000-row hotline / 10-row hotline):")
         big_page = queries_of(cases[("page", "first page")])
         big_api = queries_of(cases[("api", "first page")])
-        print(f"- list page: {big_page} / {queries_of(small['page'])}; search "
-              f"{queries_of(cases[('page', 'search')])}; filter {queries_of(cases[('page', 'filter')])}")
-        print(f"- list API: {big_api} / {queries_of(small['api'])}; search "
-              f"{queries_of(cases[('api', 'search')])}; filter {queries_of(cases[('api', 'filter')])}")
+        print(
+            f"- list page: {big_page} / {queries_of(small['page'])}; search "
+            f"{queries_of(cases[('page', 'search')])}; filter {queries_of(cases[('page', 'filter')])}"
+        )
+        print(
+            f"- list API: {big_api} / {queries_of(small['api'])}; search "
+            f"{queries_of(cases[('api', 'search')])}; filter {queries_of(cases[('api', 'filter')])}"
+        )
         print(f"- admin changelist: {queries_of(cases[('admin', 'first page')])}")
         labels = ("first page", "search", "filter")
-        query_counts = {kind: {queries_of(cases[(kind, label)]) for label in labels}
-                        | {queries_of(small[kind])} for kind in ("page", "api")}
+        query_counts = {
+            kind: {queries_of(cases[(kind, label)]) for label in labels} | {queries_of(small[kind])}
+            for kind in ("page", "api")
+        }
 
         # Before the writes leave dead rows and GIN pending entries.
         plans = explain(world, cases[("api", "first page")])

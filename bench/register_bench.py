@@ -54,15 +54,23 @@ ANALYZE
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
-                        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
+        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
+    )
     parser.add_argument("--users", type=int, default=200, help="Extensions to create (default 200).")
     parser.add_argument("--workers", type=int, default=4, help="Concurrent client processes (default 4).")
-    parser.add_argument("--count", type=int, default=1000,
-                        help="Registrations per round and table (default 1000).")
+    parser.add_argument(
+        "--count", type=int, default=1000, help="Registrations per round and table (default 1000)."
+    )
     parser.add_argument("--rounds", type=int, default=5, help="Rounds; medians are reported (default 5).")
-    parser.add_argument("--max-seconds", type=float, default=30.0,
-                        help="Time cap for one round against one table (default 30).")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=30.0,
+        help="Time cap for one round against one table (default 30).",
+    )
     parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
     parser.add_argument("--children", type=int, default=4, help="Kamailio worker processes (default 4).")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
@@ -88,8 +96,9 @@ def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
 
     url = urlsplit(database_url)
     name = url.path.lstrip("/")
-    admin = psycopg2.connect(host=url.hostname, port=url.port or 5432, user=url.username,
-                             password=url.password, dbname="postgres")
+    admin = psycopg2.connect(
+        host=url.hostname, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
+    )
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -126,8 +135,9 @@ def create_accounts(users: int) -> list[tuple[str, str, str]]:
     return accounts
 
 
-def worker(host: str, port: int, transport: str, accounts: list, count: int,
-           deadline: float) -> tuple[int, int, float, float]:
+def worker(
+    host: str, port: int, transport: str, accounts: list, count: int, deadline: float
+) -> tuple[int, int, float, float]:
     """Register `count` times, cycling over `accounts`; (ok, failed, started, ended)."""
     from sip.sipclient import SipClient, SipError
 
@@ -149,12 +159,11 @@ def worker(host: str, port: int, transport: str, accounts: list, count: int,
 
 def run_round(pool: ProcessPoolExecutor, kamailio, accounts: list, args) -> tuple[float, int]:
     """Registrations per second against one Kamailio, and how many failed."""
-    slices = [accounts[i::args.workers] for i in range(args.workers)]
+    slices = [accounts[i :: args.workers] for i in range(args.workers)]
     per_worker = args.count // args.workers
     deadline = time.time() + args.max_seconds
     futures = [
-        pool.submit(worker, "127.0.0.1", kamailio.config.sip_port, args.transport, part, per_worker,
-                    deadline)
+        pool.submit(worker, "127.0.0.1", kamailio.config.sip_port, args.transport, part, per_worker, deadline)
         for part in slices
     ]
     results = [future.result() for future in futures]
@@ -181,8 +190,12 @@ def main() -> int:
         runtime = Path(tempfile.mkdtemp(prefix="register-bench-"))
         for label, table in (("view sip_subscriber", "sip_subscriber"), ("table subscriber", "subscriber")):
             config = KamailioConfig(
-                db_url=db_url, sip_port=free_sip_port(), ws_port=free_port(), auth_table=table,
-                children=args.children, runtime_dir=runtime / table,
+                db_url=db_url,
+                sip_port=free_sip_port(),
+                ws_port=free_port(),
+                auth_table=table,
+                children=args.children,
+                runtime_dir=runtime / table,
             )
             servers[label] = Kamailio(config).start()
         rates: dict[str, list[float]] = {label: [] for label in servers}
@@ -197,13 +210,18 @@ def main() -> int:
                     rate, failed = run_round(pool, servers[label], accounts, args)
                     rates[label].append(rate)
                     failures[label] += failed
-                print(f"round {round_no + 1}: " + ", ".join(f"{label} {rates[label][-1]:.0f}/s" for label in
-                                                           servers), flush=True)
+                print(
+                    f"round {round_no + 1}: "
+                    + ", ".join(f"{label} {rates[label][-1]:.0f}/s" for label in servers),
+                    flush=True,
+                )
         medians = {label: statistics.median(values) for label, values in rates.items()}
         view, stock = medians["view sip_subscriber"], medians["table subscriber"]
         print()
-        print(f"Authenticated REGISTERs per second over {args.transport.upper()}, {args.workers} workers, "
-              f"{args.users} users, {args.count} per round, median of {args.rounds} rounds:")
+        print(
+            f"Authenticated REGISTERs per second over {args.transport.upper()}, {args.workers} workers, "
+            f"{args.users} users, {args.count} per round, median of {args.rounds} rounds:"
+        )
         for label, value in medians.items():
             print(f"  {label:<22} {value:8.0f}/s   (failed: {failures[label]})")
         if stock:

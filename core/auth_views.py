@@ -12,9 +12,11 @@ from extensions.guard import mark_authenticated
 
 
 class ConfirmPasswordForm(forms.Form):
-    password = forms.CharField(label=gettext_lazy("Your password"), strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password",
-                                                                 "autofocus": True}))
+    password = forms.CharField(
+        label=gettext_lazy("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
 
 
 class ConfirmPasswordView(LoginRequiredMixin, View):
@@ -24,24 +26,26 @@ class ConfirmPasswordView(LoginRequiredMixin, View):
 
     def next_url(self, request) -> str:
         url = request.POST.get("next") or request.GET.get("next") or "/"
-        if not url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
-                                               require_https=request.is_secure()):
+        if not url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
             url = "/"
         return url
 
     def get(self, request):
-        return render(request, self.template_name,
-                      {"form": ConfirmPasswordForm(), "next": self.next_url(request)})
+        return render(
+            request, self.template_name, {"form": ConfirmPasswordForm(), "next": self.next_url(request)}
+        )
 
     def post(self, request):
         form = ConfirmPasswordForm(request.POST)
         if form.is_valid():
-            user = authenticate(request, username=request.user.get_username(),
-                                password=form.cleaned_data["password"])
+            user = authenticate(
+                request, username=request.user.get_username(), password=form.cleaned_data["password"]
+            )
             if user is not None and user.pk == request.user.pk:
                 mark_authenticated(request.session)
                 messages.success(request, _("Thank you. You can now reveal login info."))
                 return redirect(self.next_url(request))
             form.add_error("password", _("This is not your password."))
-        return render(request, self.template_name, {"form": form, "next": self.next_url(request)},
-                      status=400)
+        return render(request, self.template_name, {"form": form, "next": self.next_url(request)}, status=400)

@@ -15,8 +15,7 @@ def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured(
-            "SIP_ENCRYPTION_KEYS must be comma-separated Fernet keys "
-            "(url-safe base64 of 32 bytes)."
+            "SIP_ENCRYPTION_KEYS must be comma-separated Fernet keys (url-safe base64 of 32 bytes)."
         ) from exc
 
 

@@ -24,8 +24,9 @@ class ConstraintErrorsOnFieldsMixin(models.Model):
         try:
             super().validate_constraints(exclude=exclude)
         except ValidationError as exc:
-            by_message = {str(c.violation_error_message): self.field_for_constraint(c)
-                          for c in self._meta.constraints}
+            by_message = {
+                str(c.violation_error_message): self.field_for_constraint(c) for c in self._meta.constraints
+            }
             errors: dict[str, list] = {}
             for key, messages in exc.error_dict.items():
                 for error in messages:

@@ -38,12 +38,14 @@ class OneQueryPaginator(Paginator):
         )
 
     def _rows_with_total(self, number: int) -> list:
-        count = self.object_list.order_by().annotate(
-            **{TOTAL: Func(Star(), function="COUNT", output_field=IntegerField())}
-        ).values(TOTAL)
+        count = (
+            self.object_list.order_by()
+            .annotate(**{TOTAL: Func(Star(), function="COUNT", output_field=IntegerField())})
+            .values(TOTAL)
+        )
         rows = self.object_list.annotate(**{TOTAL: Subquery(count, output_field=IntegerField())})
         bottom = (number - 1) * self.per_page
-        rows = list(rows[bottom:bottom + self.per_page + self.orphans])
+        rows = list(rows[bottom : bottom + self.per_page + self.orphans])
         if rows:
             first = rows[0]
             self.count = first[TOTAL] if isinstance(first, dict) else getattr(first, TOTAL)

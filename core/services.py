@@ -7,9 +7,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, models
 
 
-def validation_error_from_integrity(
-    exc: IntegrityError, model: type[models.Model]
-) -> ValidationError | None:
+def validation_error_from_integrity(exc: IntegrityError, model: type[models.Model]) -> ValidationError | None:
     """Map a unique/check constraint that the database enforced (e.g. two admins creating the
     same extension at once) back to that constraint's own user-facing message."""
     text = str(exc)
@@ -44,8 +42,10 @@ def merge_errors(*checks: Callable[[], None]) -> None:
         try:
             check()
         except ValidationError as exc:
-            collected = exc if collected is None else ValidationError(
-                _merge(collected.update_error_dict({}), exc.update_error_dict({}))
+            collected = (
+                exc
+                if collected is None
+                else ValidationError(_merge(collected.update_error_dict({}), exc.update_error_dict({})))
             )
     if collected is not None:
         raise collected
@@ -58,7 +58,10 @@ def _merge(a: dict, b: dict) -> dict:
 
 
 def bulk_update_values(
-    model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str], *,
+    model: type[models.Model],
+    objects: Sequence[models.Model],
+    fields: Sequence[str],
+    *,
     batch_size: int = 1000,
 ) -> None:
     """Write `fields` of many rows, each its own values: `UPDATE … FROM (VALUES …)` on
@@ -80,9 +83,12 @@ def bulk_update_values(
     table, pk = quote(meta.db_table), quote(meta.pk.column)
     with connection.cursor() as cursor:
         for start in range(0, len(objects), batch_size):
-            batch = objects[start:start + batch_size]
-            params = [field.get_db_prep_save(getattr(obj, field.attname), connection)
-                      for obj in batch for field in columns]
+            batch = objects[start : start + batch_size]
+            params = [
+                field.get_db_prep_save(getattr(obj, field.attname), connection)
+                for obj in batch
+                for field in columns
+            ]
             # Only quoted identifiers and database types are interpolated; values are parameters.
             values = ", ".join([row] * len(batch))
             sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v ({names}) "  # noqa: S608
@@ -90,7 +96,10 @@ def bulk_update_values(
 
 
 def bulk_insert_values(
-    model: type[models.Model], rows: Sequence[dict], *, batch_size: int = 1000,
+    model: type[models.Model],
+    rows: Sequence[dict],
+    *,
+    batch_size: int = 1000,
 ) -> None:
     """INSERT rows given as `{field name or attname: value}` (the same keys in every row), one
     statement per batch, without model instances: Django's `bulk_create` builds, checks and
@@ -111,9 +120,15 @@ def bulk_insert_values(
     table = quote(meta.db_table)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch_size):
-            batch = rows[start:start + batch_size]
-            params = [field.get_db_prep_save(values[name], connection)
-                      for values in batch for name, field in zip(names, fields, strict=True)]
+            batch = rows[start : start + batch_size]
+            params = [
+                field.get_db_prep_save(values[name], connection)
+                for values in batch
+                for name, field in zip(names, fields, strict=True)
+            ]
             # Only quoted identifiers are interpolated; values are parameters.
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
-                           + ", ".join([row] * len(batch)), params)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+                + ", ".join([row] * len(batch)),
+                params,
+            )

@@ -14,8 +14,16 @@ class DialRuleAdmin(admin.ModelAdmin):
     Kamailio once it is committed. The changelist's search box also tries a number:
     "0912345678" lists the rules that number meets, the deciding ones first."""
 
-    list_display = ["name", "stage", "priority", "pattern", "replacement", "destination",
-                    "carrier", "enabled"]
+    list_display = [
+        "name",
+        "stage",
+        "priority",
+        "pattern",
+        "replacement",
+        "destination",
+        "carrier",
+        "enabled",
+    ]
     list_display_links = ["name"]
     list_filter = ["stage", "destination", "carrier", "enabled"]
     list_editable = ["enabled"]
@@ -30,8 +38,7 @@ class DialRuleAdmin(admin.ModelAdmin):
     ]
 
     def save_model(self, request, obj, form, change):
-        data = {name: form.cleaned_data[name] for name in form.cleaned_data
-                if name in services.RULE_FIELDS}
+        data = {name: form.cleaned_data[name] for name in form.cleaned_data if name in services.RULE_FIELDS}
         if change:
             services.dial_rule_update(rule=obj, data=data)
         else:
@@ -56,8 +63,11 @@ class DialRuleAdmin(admin.ModelAdmin):
         result = RuleSet.from_db().classification(number)
         names = [r.name for r in (result.normalised_by, result.rule) if r is not None]
         if names:
-            messages.info(request, _("%(number)s → %(normalised)s: decided by %(rules)s.") % {
-                "number": number, "normalised": result.number, "rules": ", ".join(names)})
+            messages.info(
+                request,
+                _("%(number)s → %(normalised)s: decided by %(rules)s.")
+                % {"number": number, "normalised": result.number, "rules": ", ".join(names)},
+            )
         else:
             messages.warning(request, _("No dial rule knows %(number)s.") % {"number": number})
         return queryset.filter(name__in=names), False

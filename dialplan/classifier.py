@@ -87,8 +87,17 @@ class RuleSet:
     def from_db(cls) -> RuleSet:
         from .models import DialRule
 
-        fields = ["id", "name", "stage", "priority", "pattern", "replacement", "destination",
-                  "carrier", "description"]
+        fields = [
+            "id",
+            "name",
+            "stage",
+            "priority",
+            "pattern",
+            "replacement",
+            "destination",
+            "carrier",
+            "description",
+        ]
         rows = DialRule.objects.filter(enabled=True).order_by("stage", "priority").values(*fields)
         return cls(Rule(**row) for row in rows)
 
@@ -109,8 +118,9 @@ class RuleSet:
 
     def classification(self, dialled: str) -> Classification:
         number, normalised_by = self.normalise(dialled)
-        return Classification(dialled=dialled, number=number, normalised_by=normalised_by,
-                              rule=self.classify(number))
+        return Classification(
+            dialled=dialled, number=number, normalised_by=normalised_by, rule=self.classify(number)
+        )
 
 
 def _first_match(rules: list[Rule], number: str) -> Rule | None:

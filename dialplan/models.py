@@ -25,31 +25,47 @@ class DialRule(ConstraintErrorsOnFieldsMixin, models.Model):
     """
 
     name = models.SlugField(
-        _("name"), max_length=50, unique=True,
+        _("name"),
+        max_length=50,
+        unique=True,
         help_text=_("Short identifier shown as the rule that decided, e.g. mobile-viettel."),
     )
     stage = models.PositiveSmallIntegerField(_("stage"), choices=RuleStage.choices)
     priority = models.PositiveIntegerField(
-        _("priority"), help_text=_("Lower runs first; unique within a stage."),
+        _("priority"),
+        help_text=_("Lower runs first; unique within a stage."),
     )
     pattern = models.CharField(
-        _("pattern"), max_length=200, validators=[validate_rule_pattern],
-        help_text=_("Regular expression over the dialled number, e.g. ^0(3[2-9]|86|9[678])\\d{7}$. "
-                    "Anchor it with ^ and $."),
+        _("pattern"),
+        max_length=200,
+        validators=[validate_rule_pattern],
+        help_text=_(
+            "Regular expression over the dialled number, e.g. ^0(3[2-9]|86|9[678])\\d{7}$. "
+            "Anchor it with ^ and $."
+        ),
     )
     replacement = models.CharField(
-        _("replacement"), max_length=64, blank=True, validators=[validate_rule_replacement],
-        help_text=_("Normalise rules only: the new number, with \\1… for the pattern's groups, "
-                    "e.g. 0\\1."),
+        _("replacement"),
+        max_length=64,
+        blank=True,
+        validators=[validate_rule_replacement],
+        help_text=_("Normalise rules only: the new number, with \\1… for the pattern's groups, e.g. 0\\1."),
     )
     destination = models.CharField(
-        _("destination class"), max_length=16, choices=DestinationClass.choices, blank=True,
+        _("destination class"),
+        max_length=16,
+        choices=DestinationClass.choices,
+        blank=True,
         help_text=_("Classify rules only."),
     )
     carrier = models.CharField(
-        _("carrier"), max_length=16, choices=Carrier.choices, blank=True,
-        help_text=_("The callee's carrier, when the prefix tells it (used by the same-carrier "
-                    "caller-ID strategy)."),
+        _("carrier"),
+        max_length=16,
+        choices=Carrier.choices,
+        blank=True,
+        help_text=_(
+            "The callee's carrier, when the prefix tells it (used by the same-carrier caller-ID strategy)."
+        ),
     )
     description = models.CharField(_("description"), max_length=200, blank=True)
     enabled = models.BooleanField(_("enabled"), default=True)
@@ -66,14 +82,12 @@ class DialRule(ConstraintErrorsOnFieldsMixin, models.Model):
             # Kamailio orders rules by priority only: equal priorities would make the first
             # match depend on the database's row order.
             models.UniqueConstraint(
-                fields=["stage", "priority"], name="dialrule_unique_priority_per_stage",
+                fields=["stage", "priority"],
+                name="dialrule_unique_priority_per_stage",
                 violation_error_message=_("Another rule of this stage has this priority."),
             ),
             models.CheckConstraint(
-                condition=(
-                    models.Q(stage=RuleStage.NORMALISE, destination="")
-                    & ~models.Q(replacement="")
-                )
+                condition=(models.Q(stage=RuleStage.NORMALISE, destination="") & ~models.Q(replacement=""))
                 | (models.Q(stage=RuleStage.CLASSIFY, replacement="") & ~models.Q(destination="")),
                 name="dialrule_stage_fields",
                 violation_error_message=_(

@@ -33,14 +33,24 @@ from .choices import FEATURE_CODES, DestinationClass, Outcome, SuperviseMode
 from .classifier import Classification, RuleSet
 from .models import DialRule
 
-RULE_FIELDS = ["name", "stage", "priority", "pattern", "replacement", "destination", "carrier",
-               "description", "enabled"]
+RULE_FIELDS = [
+    "name",
+    "stage",
+    "priority",
+    "pattern",
+    "replacement",
+    "destination",
+    "carrier",
+    "description",
+    "enabled",
+]
 
 # Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
 FEATURE_CODE_RE = re.compile(r"^\*(3[345])([0-9]{2,6})$")
 
 
 # --- Dial rules --------------------------------------------------------------------------------
+
 
 def _state(rule: DialRule) -> dict[str, Any]:
     return {name: getattr(rule, name) for name in RULE_FIELDS}
@@ -80,6 +90,7 @@ def dial_rule_delete(*, rule: DialRule) -> None:
 
 
 # --- Dial check --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CallerIdChoice:
@@ -142,21 +153,23 @@ class DialCheck:
     def reason(self) -> str:
         """The decision in words, for the dashboard and the API."""
         if self.outcome == Outcome.MEDIA_SERVER:
-            return _("Allowed: supervision (%(mode)s) of extension %(target)s, through the media "
-                     "server.") % {"mode": SuperviseMode(self.supervise_mode).label,
-                                   "target": self.target}
+            return _("Allowed: supervision (%(mode)s) of extension %(target)s, through the media server.") % {
+                "mode": SuperviseMode(self.supervise_mode).label,
+                "target": self.target,
+            }
         if self.supervise_mode:
             return _("Refused: this extension is not the supervisor of extension %(target)s.") % {
-                "target": self.target}
+                "target": self.target
+            }
         if self.outcome == Outcome.DENIED and self.required_permission is not None:
-            return _("Refused: this needs the “%(needed)s” call permission; the extension has "
-                     "“%(has)s”.") % {"needed": self.required_permission.label,
-                                      "has": CallPermission(self.extension.call_permission).label}
+            return _("Refused: this needs the “%(needed)s” call permission; the extension has “%(has)s”.") % {
+                "needed": self.required_permission.label,
+                "has": CallPermission(self.extension.call_permission).label,
+            }
         if self.outcome == Outcome.DENIED:
             return _("Refused: the extension or its hotline is disabled.")
         if self.outcome == Outcome.NOT_FOUND and self.destination == DestinationClass.INTERNAL:
-            return _("Not found: there is no extension %(number)s on this hotline.") % {
-                "number": self.number}
+            return _("Not found: there is no extension %(number)s on this hotline.") % {"number": self.number}
         if self.outcome == Outcome.NOT_FOUND:
             return _("Not found: no dial rule knows this number.")
         if self.outcome == Outcome.EXTENSION:
@@ -171,40 +184,79 @@ def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = No
     hotline = extension.hotline
     domain = hotline.sip_domain
     if not (extension.enabled and hotline.enabled):
-        return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.DENIED,
-                         sip_reply="403 Forbidden")
+        return DialCheck(
+            extension=extension, dialled=dialled, outcome=Outcome.DENIED, sip_reply="403 Forbidden"
+        )
 
     feature = FEATURE_CODE_RE.match(dialled)
     if feature:
         mode, target = FEATURE_CODES[feature.group(1)], feature.group(2)
         if supervises(domain=domain, supervisor=extension.number, supervised=target):
-            return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.MEDIA_SERVER,
-                             sip_reply="", target=target, supervise_mode=mode)
-        return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.DENIED,
-                         sip_reply="403 Not the supervisor", target=target, supervise_mode=mode)
+            return DialCheck(
+                extension=extension,
+                dialled=dialled,
+                outcome=Outcome.MEDIA_SERVER,
+                sip_reply="",
+                target=target,
+                supervise_mode=mode,
+            )
+        return DialCheck(
+            extension=extension,
+            dialled=dialled,
+            outcome=Outcome.DENIED,
+            sip_reply="403 Not the supervisor",
+            target=target,
+            supervise_mode=mode,
+        )
 
     classification = (rules or RuleSet.from_db()).classification(dialled)
     rule = classification.rule
     if rule is None:
-        return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.NOT_FOUND,
-                         sip_reply="404 No dial rule for this number",
-                         classification=classification)
+        return DialCheck(
+            extension=extension,
+            dialled=dialled,
+            outcome=Outcome.NOT_FOUND,
+            sip_reply="404 No dial rule for this number",
+            classification=classification,
+        )
     needed = rule.required_permission
     if needed is not None and needed > extension.call_permission:
-        return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.DENIED,
-                         sip_reply=f"403 Call permission: {needed.slug} required",
-                         classification=classification, required_permission=needed)
+        return DialCheck(
+            extension=extension,
+            dialled=dialled,
+            outcome=Outcome.DENIED,
+            sip_reply=f"403 Call permission: {needed.slug} required",
+            classification=classification,
+            required_permission=needed,
+        )
     if rule.destination == DestinationClass.INTERNAL:
         if not is_subscriber(domain=domain, username=classification.number):
-            return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.NOT_FOUND,
-                             sip_reply="404 No such extension", classification=classification,
-                             required_permission=needed)
-        return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.EXTENSION,
-                         sip_reply="", classification=classification,
-                         required_permission=needed, target=classification.number)
-    return DialCheck(extension=extension, dialled=dialled, outcome=Outcome.GATEWAY, sip_reply="",
-                     classification=classification, required_permission=needed,
-                     caller_id=caller_id_choice(extension=extension, callee_carrier=rule.carrier))
+            return DialCheck(
+                extension=extension,
+                dialled=dialled,
+                outcome=Outcome.NOT_FOUND,
+                sip_reply="404 No such extension",
+                classification=classification,
+                required_permission=needed,
+            )
+        return DialCheck(
+            extension=extension,
+            dialled=dialled,
+            outcome=Outcome.EXTENSION,
+            sip_reply="",
+            classification=classification,
+            required_permission=needed,
+            target=classification.number,
+        )
+    return DialCheck(
+        extension=extension,
+        dialled=dialled,
+        outcome=Outcome.GATEWAY,
+        sip_reply="",
+        classification=classification,
+        required_permission=needed,
+        caller_id=caller_id_choice(extension=extension, callee_carrier=rule.carrier),
+    )
 
 
 def caller_id_choice(*, extension: Extension, callee_carrier: str) -> CallerIdChoice:

@@ -49,12 +49,17 @@ def _check_class(pattern: str, start: int) -> int:
     while i < len(pattern) and pattern[i] != "]":
         char = pattern[i]
         if char == "\\":
-            escaped = pattern[i + 1:i + 2]
+            escaped = pattern[i + 1 : i + 2]
             if escaped not in ("d", "-", "+", "*", ".", "#"):
-                raise _refuse(_("“\\%(char)s” is not allowed inside [...]; use digits, letters, "
-                                "ranges such as 0-9, or \\d."), char=escaped)
+                raise _refuse(
+                    _(
+                        "“\\%(char)s” is not allowed inside [...]; use digits, letters, "
+                        "ranges such as 0-9, or \\d."
+                    ),
+                    char=escaped,
+                )
             i += 2
-        elif char == "-" and members and pattern[i + 1:i + 2] not in ("]", ""):
+        elif char == "-" and members and pattern[i + 1 : i + 2] not in ("]", ""):
             i += 1  # a range; Python checks its ends
             continue
         elif char in _CLASS_LITERAL or char == "-":
@@ -81,10 +86,15 @@ def validate_rule_pattern(pattern: str) -> None:
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
-            escaped = pattern[i + 1:i + 2]
+            escaped = pattern[i + 1 : i + 2]
             if escaped != "d" and escaped not in _ESCAPABLE:
-                raise _refuse(_("“\\%(char)s” is not supported; write \\d for a digit, or escape "
-                                "only + * . # ? ( ) [ ] { } | ^ $ \\ -."), char=escaped)
+                raise _refuse(
+                    _(
+                        "“\\%(char)s” is not supported; write \\d for a digit, or escape "
+                        "only + * . # ? ( ) [ ] { } | ^ $ \\ -."
+                    ),
+                    char=escaped,
+                )
             i, can_repeat = i + 2, True
         elif char == "[":
             i, can_repeat = _check_class(pattern, i), True
@@ -92,8 +102,12 @@ def validate_rule_pattern(pattern: str) -> None:
             if pattern.startswith("(?:", i):
                 i += 3
             elif pattern.startswith("(?", i):
-                raise _refuse(_("Only (...) and (?:...) groups are supported, not look-arounds, "
-                                "named groups or inline flags."))
+                raise _refuse(
+                    _(
+                        "Only (...) and (?:...) groups are supported, not look-arounds, "
+                        "named groups or inline flags."
+                    )
+                )
             else:
                 groups += 1
                 i += 1
@@ -116,7 +130,7 @@ def validate_rule_pattern(pattern: str) -> None:
                 i = match.end()
             else:
                 i += 1
-            if pattern[i:i + 1] == "?":
+            if pattern[i : i + 1] == "?":
                 i += 1  # lazy: the same in both engines
             can_repeat = False
         elif char in "^$|":
@@ -124,15 +138,21 @@ def validate_rule_pattern(pattern: str) -> None:
         elif char == "." or char in _LITERAL:
             i, can_repeat = i + 1, True
         else:
-            raise _refuse(_("“%(char)s” is not supported in a pattern; escape it (\\%(char)s) if "
-                            "you mean the character."), char=char)
+            raise _refuse(
+                _(
+                    "“%(char)s” is not supported in a pattern; escape it (\\%(char)s) if "
+                    "you mean the character."
+                ),
+                char=char,
+            )
     if groups > MAX_GROUPS:
         raise _refuse(_("At most %(max)d groups in (...)."), max=MAX_GROUPS)
     try:
         compile_pattern(pattern)
     except re.error as exc:
         raise ValidationError(
-            _("Not a valid regular expression: %(error)s."), params={"error": exc},
+            _("Not a valid regular expression: %(error)s."),
+            params={"error": exc},
             code="invalid_regex",
         ) from exc
 
@@ -141,8 +161,7 @@ def validate_rule_replacement(replacement: str) -> None:
     """Digits, + * # and \\1…\\9: the same in Python's Match.expand and Kamailio's repl_exp."""
     if replacement and not _REPLACEMENT_RE.fullmatch(replacement):
         raise ValidationError(
-            _("A replacement is made of digits, + * # and group references \\1 to \\9, "
-              "e.g. 0\\1."),
+            _("A replacement is made of digits, + * # and group references \\1 to \\9, e.g. 0\\1."),
             code="invalid_replacement",
         )
 
@@ -171,6 +190,7 @@ def validate_dialled(text: str) -> str:
     if not _DIALLABLE_RE.fullmatch(cleaned):
         raise ValidationError(
             _("Enter a number to dial: digits, optionally with + * or #, at most %(max)d."),
-            params={"max": DIALLED_MAX_LENGTH}, code="invalid_number",
+            params={"max": DIALLED_MAX_LENGTH},
+            code="invalid_number",
         )
     return cleaned

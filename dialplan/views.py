@@ -7,7 +7,7 @@ from .services import dial_check
 
 
 class ExtensionDialCheckView(ExtensionDetailView):
-    """"Kiểm tra quyền gọi" on the extension page: what the SIP server would do if this
+    """ "Kiểm tra quyền gọi" on the extension page: what the SIP server would do if this
     extension dialled a number (allowed or not, the rule that decided, the caller ID shown).
     A GET: it changes nothing, and the result can be linked to."""
 

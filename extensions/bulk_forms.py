@@ -20,7 +20,9 @@ KEEP = ""
 
 def _supervisor_number_field(**kwargs) -> forms.CharField:
     return forms.CharField(
-        label=_("Supervisor extension"), required=False, max_length=6,
+        label=_("Supervisor extension"),
+        required=False,
+        max_length=6,
         widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": _("e.g. 100")}),
         **kwargs,
     )
@@ -32,38 +34,56 @@ def _resolve_supervisor(form: forms.Form, field: str, hotline: Hotline) -> Exten
         return None
     supervisor = Extension.objects.filter(hotline=hotline, number=number).select_related("hotline").first()
     if supervisor is None:
-        form.add_error(field, gettext("There is no extension %(number)s on this hotline.")
-                       % {"number": number})
+        form.add_error(
+            field, gettext("There is no extension %(number)s on this hotline.") % {"number": number}
+        )
     return supervisor
 
 
 class RangeCreateForm(forms.Form):
-    """"Tạo dải máy lẻ": extensions first…last sharing their settings."""
+    """ "Tạo dải máy lẻ": extensions first…last sharing their settings."""
 
-    first = forms.CharField(label=_("First number"), max_length=6,
-                            widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "100"}))
-    last = forms.CharField(label=_("Last number"), max_length=6,
-                           widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "199"}))
+    first = forms.CharField(
+        label=_("First number"),
+        max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "100"}),
+    )
+    last = forms.CharField(
+        label=_("Last number"),
+        max_length=6,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "199"}),
+    )
     alias_pattern = forms.CharField(
-        label=_("Alias pattern"), max_length=40, initial="sale{n}",
+        label=_("Alias pattern"),
+        max_length=40,
+        initial="sale{n}",
         help_text=_("{n} stands for the number: sale{n} gives sale100, sale101, …"),
     )
     call_permission = forms.TypedChoiceField(
-        label=_("Call permission"), coerce=int, help_text=CALL_PERMISSION_HINT,
-        choices=CallPermission.choices, initial=CallPermission.MOBILE,
+        label=_("Call permission"),
+        coerce=int,
+        help_text=CALL_PERMISSION_HINT,
+        choices=CallPermission.choices,
+        initial=CallPermission.MOBILE,
     )
     supervisor = _supervisor_number_field(
-        help_text=_("Optional: the number of an existing extension of this hotline."))
+        help_text=_("Optional: the number of an existing extension of this hotline.")
+    )
     outbound_hotlines = forms.ModelMultipleChoiceField(
-        label=_("Caller-ID hotlines"), queryset=Hotline.objects.none(), required=False,
+        label=_("Caller-ID hotlines"),
+        queryset=Hotline.objects.none(),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
     outbound_groups = forms.ModelMultipleChoiceField(
-        label=_("Number groups"), queryset=NumberGroup.objects.none(), required=False,
+        label=_("Number groups"),
+        queryset=NumberGroup.objects.none(),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    description = forms.CharField(label=_("Description"), required=False, max_length=1000,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        label=_("Description"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
 
     def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
@@ -82,9 +102,11 @@ class RangeCreateForm(forms.Form):
 class SelectionForm(forms.Form):
     """The extensions ticked on the list page (checkboxes named `pk`)."""
 
-    pk = forms.ModelMultipleChoiceField(queryset=Extension.objects.none(),
-                                        widget=forms.MultipleHiddenInput,
-                                        error_messages={"required": _("Select at least one extension.")})
+    pk = forms.ModelMultipleChoiceField(
+        queryset=Extension.objects.none(),
+        widget=forms.MultipleHiddenInput,
+        error_messages={"required": _("Select at least one extension.")},
+    )
 
     def __init__(self, *args, hotline: Hotline, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,8 +116,7 @@ class SelectionForm(forms.Form):
     def clean_pk(self):
         selected = self.cleaned_data["pk"]
         if len(selected) > MAX_BATCH:
-            raise forms.ValidationError(
-                gettext("At most %(max)d extensions at once.") % {"max": MAX_BATCH})
+            raise forms.ValidationError(gettext("At most %(max)d extensions at once.") % {"max": MAX_BATCH})
         return sorted(selected, key=lambda e: (len(e.number), e.number))
 
 
@@ -103,25 +124,39 @@ class BulkEditForm(SelectionForm):
     """What to change on every selected extension; each field defaults to "keep"."""
 
     call_permission = forms.TypedChoiceField(
-        label=_("Call permission"), required=False, coerce=int, empty_value=None,
+        label=_("Call permission"),
+        required=False,
+        coerce=int,
+        empty_value=None,
         choices=[(KEEP, _("— keep —")), *CallPermission.choices],
     )
     supervisor_action = forms.ChoiceField(
-        label=_("Supervisor extension"), required=False, initial=KEEP,
-        choices=[(KEEP, _("— keep —")), ("set", _("Set to the number below")),
-                 ("clear", _("Remove the supervisor"))],
+        label=_("Supervisor extension"),
+        required=False,
+        initial=KEEP,
+        choices=[
+            (KEEP, _("— keep —")),
+            ("set", _("Set to the number below")),
+            ("clear", _("Remove the supervisor")),
+        ],
     )
     supervisor = _supervisor_number_field()
     groups_action = forms.ChoiceField(
-        label=_("Number groups"), required=False, initial=KEEP,
+        label=_("Number groups"),
+        required=False,
+        initial=KEEP,
         choices=[(KEEP, _("— keep —")), ("set", _("Replace with the groups ticked below"))],
     )
     outbound_groups = forms.ModelMultipleChoiceField(
-        label=_("Number groups"), queryset=NumberGroup.objects.none(), required=False,
+        label=_("Number groups"),
+        queryset=NumberGroup.objects.none(),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
     enabled = forms.ChoiceField(
-        label=_("Enabled"), required=False, initial=KEEP,
+        label=_("Enabled"),
+        required=False,
+        initial=KEEP,
         choices=[(KEEP, _("— keep —")), ("true", _("Enable")), ("false", _("Disable"))],
     )
 
@@ -158,8 +193,9 @@ class BulkEditForm(SelectionForm):
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label=_("CSV file"),
-                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    file = forms.FileField(
+        label=_("CSV file"), widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"})
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -173,5 +209,6 @@ class ImportUploadForm(forms.Form):
             # Refused from its size alone, before it is read.
             raise forms.ValidationError(
                 gettext("The file is %(size)s MB; the limit is %(limit)d MB. Split it into smaller files.")
-                % {"size": f"{upload.size / 1024 / 1024:.1f}", "limit": csvio.MAX_BYTES // 1024 // 1024})
+                % {"size": f"{upload.size / 1024 / 1024:.1f}", "limit": csvio.MAX_BYTES // 1024 // 1024}
+            )
         return upload

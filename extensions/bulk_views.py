@@ -51,6 +51,7 @@ def _split_errors(form, exc: ValidationError) -> list[tuple[str, list[str]]]:
 
 # --- progress of a long request, polled by static/js/bulk.js ------------------------------------
 
+
 def progress_reporter(*, user, token: str):
     """A callback that records a long request's progress under `token` (a random value the
     form carried) for this user only, or None without a valid token."""
@@ -82,22 +83,26 @@ class ImportProgressView(TenantAdminRequiredMixin, View):
         labels = {"checking": _("Checking rows…"), "writing": _("Writing…")}
         total = state["total"]
         percent = round(100 * state["done"] / total) if total else 0
-        response = JsonResponse({**state, "label": labels.get(state["phase"], ""),
-                                 "percent": percent})
+        response = JsonResponse({**state, "label": labels.get(state["phase"], ""), "percent": percent})
         response["Cache-Control"] = "no-store"
         return response
 
 
 # --- range create -------------------------------------------------------------------------------
 
+
 class ExtensionRangeCreateView(TenantAdminRequiredMixin, View):
-    """"Tạo dải máy lẻ": e.g. 100–199 as sale100…sale199, one transaction."""
+    """ "Tạo dải máy lẻ": e.g. 100–199 as sale100…sale199, one transaction."""
 
     template_name = "extensions/bulk/range_form.html"
 
     def form(self, hotline, data=None) -> RangeCreateForm:
-        return RangeCreateForm(data, hotline=hotline, hotlines=hotline_choices(tenant_id=hotline.tenant_id),
-                               groups=number_group_choices(tenant_id=hotline.tenant_id))
+        return RangeCreateForm(
+            data,
+            hotline=hotline,
+            hotlines=hotline_choices(tenant_id=hotline.tenant_id),
+            groups=number_group_choices(tenant_id=hotline.tenant_id),
+        )
 
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
@@ -113,16 +118,26 @@ class ExtensionRangeCreateView(TenantAdminRequiredMixin, View):
             except ValidationError as exc:
                 per_number = _split_errors(form, exc)
             else:
-                messages.success(request, ngettext(
-                    "%(count)d extension was created (%(first)s–%(last)s).",
-                    "%(count)d extensions were created (%(first)s–%(last)s).", len(created),
-                ) % {"count": len(created), "first": created[0].number, "last": created[-1].number})
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(count)d extension was created (%(first)s–%(last)s).",
+                        "%(count)d extensions were created (%(first)s–%(last)s).",
+                        len(created),
+                    )
+                    % {"count": len(created), "first": created[0].number, "last": created[-1].number},
+                )
                 return redirect(_list_url(hotline))
-        return render(request, self.template_name,
-                      {"form": form, "hotline": hotline, "per_number": per_number}, status=400)
+        return render(
+            request,
+            self.template_name,
+            {"form": form, "hotline": hotline, "per_number": per_number},
+            status=400,
+        )
 
 
 # --- bulk edit and bulk password regeneration ----------------------------------------------------
+
 
 class ExtensionBulkEditView(TenantAdminRequiredMixin, View):
     """POST only, in three steps: the ticked extensions → what to change → the confirmation
@@ -140,10 +155,12 @@ class ExtensionBulkEditView(TenantAdminRequiredMixin, View):
             if not selection.is_valid():
                 messages.error(request, " ".join(selection.errors.get("pk", [])))
                 return redirect(_list_url(hotline))
-            form = BulkEditForm(initial={"pk": selection.cleaned_data["pk"]}, hotline=hotline,
-                                groups=groups)
-            return render(request, self.template_name, {
-                "form": form, "hotline": hotline, "selected": selection.cleaned_data["pk"]})
+            form = BulkEditForm(initial={"pk": selection.cleaned_data["pk"]}, hotline=hotline, groups=groups)
+            return render(
+                request,
+                self.template_name,
+                {"form": form, "hotline": hotline, "selected": selection.cleaned_data["pk"]},
+            )
         form = BulkEditForm(request.POST, hotline=hotline, groups=groups)
         context = {"form": form, "hotline": hotline}
         if not form.is_valid():
@@ -162,9 +179,11 @@ class ExtensionBulkEditView(TenantAdminRequiredMixin, View):
         except ValidationError as exc:
             context["per_number"] = _split_errors(form, exc)
             return render(request, self.template_name, context, status=400)
-        messages.success(request, ngettext("%(count)d extension was changed.",
-                                           "%(count)d extensions were changed.", len(changed))
-                         % {"count": len(changed)})
+        messages.success(
+            request,
+            ngettext("%(count)d extension was changed.", "%(count)d extensions were changed.", len(changed))
+            % {"count": len(changed)},
+        )
         return redirect(_list_url(hotline))
 
 
@@ -184,25 +203,33 @@ class ExtensionBulkRegenerateView(TenantAdminRequiredMixin, View):
             return redirect(_list_url(hotline))
         selected = selection.cleaned_data["pk"]
         if request.POST.get("step") != "apply":
-            return render(request, self.template_name,
-                          {"form": selection, "hotline": hotline, "selected": selected})
+            return render(
+                request, self.template_name, {"form": selection, "hotline": hotline, "selected": selected}
+            )
         try:
             done = bulk.extension_bulk_regenerate_passwords(extensions=selected)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect(_list_url(hotline))
-        messages.success(request, ngettext(
-            "%(count)d extension has a new password; its phone must sign in with it.",
-            "%(count)d extensions have new passwords; their phones must sign in with them.",
-            len(done)) % {"count": len(done)})
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d extension has a new password; its phone must sign in with it.",
+                "%(count)d extensions have new passwords; their phones must sign in with them.",
+                len(done),
+            )
+            % {"count": len(done)},
+        )
         return redirect(_list_url(hotline))
 
 
 # --- CSV export and import ----------------------------------------------------------------------
 
+
 def _csv_response(rows, *, hotline, with_passwords: bool) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(imports.iter_export_csv(rows, with_passwords=with_passwords),
-                                     content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        imports.iter_export_csv(rows, with_passwords=with_passwords), content_type="text/csv; charset=utf-8"
+    )
     suffix = "-with-passwords" if with_passwords else ""
     filename = get_valid_filename(f"extensions-{hotline.number}{suffix}.csv")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -216,14 +243,14 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
 
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
-        return _csv_response(imports.export_rows(hotline=hotline), hotline=hotline,
-                             with_passwords=False)
+        return _csv_response(imports.export_rows(hotline=hotline), hotline=hotline, with_passwords=False)
 
     def post(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         try:
-            rows = imports.export_rows_with_passwords(hotline=hotline, user=request.user,
-                                                      session=request.session)
+            rows = imports.export_rows_with_passwords(
+                hotline=hotline, user=request.user, session=request.session
+            )
         except ReauthenticationRequired as exc:
             messages.info(request, exc.message)
             next_url = reverse("extensions:extension_import", kwargs={"hotline_pk": hotline.pk})
@@ -238,16 +265,20 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
 
 
 class ExtensionImportView(TenantAdminRequiredMixin, View):
-    """"Nhập máy lẻ từ CSV": upload → every row checked (dry run) → preview page."""
+    """ "Nhập máy lẻ từ CSV": upload → every row checked (dry run) → preview page."""
 
     template_name = "extensions/bulk/import_form.html"
 
     def context(self, request, hotline, form) -> dict:
-        return {"form": form, "hotline": hotline, "columns": imports.csvio.KNOWN_COLUMNS,
-                "max_rows": imports.csvio.MAX_ROWS,
-                "max_mb": imports.csvio.MAX_BYTES // 1024 // 1024,
-                "jobs": import_job_list(user=request.user, hotline=hotline)[:10],
-                "progress_token": uuid.uuid4().hex}
+        return {
+            "form": form,
+            "hotline": hotline,
+            "columns": imports.csvio.KNOWN_COLUMNS,
+            "max_rows": imports.csvio.MAX_ROWS,
+            "max_mb": imports.csvio.MAX_BYTES // 1024 // 1024,
+            "jobs": import_job_list(user=request.user, hotline=hotline)[:10],
+            "progress_token": uuid.uuid4().hex,
+        }
 
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
@@ -260,8 +291,12 @@ class ExtensionImportView(TenantAdminRequiredMixin, View):
             upload = form.cleaned_data["file"]
             try:
                 job = imports.import_job_create(
-                    hotline=hotline, user=request.user, filename=upload.name, data=upload.read(),
-                    progress=_progress_reporter(request))
+                    hotline=hotline,
+                    user=request.user,
+                    filename=upload.name,
+                    data=upload.read(),
+                    progress=_progress_reporter(request),
+                )
             except ValidationError as exc:
                 form.add_error("file", exc.message_dict.get("file", exc.messages))
             else:
@@ -281,11 +316,20 @@ class ImportJobView(TenantAdminRequiredMixin, View):
         rows = [row for row in result.rows if not only or row.action == only]
         query = request.GET.copy()
         query.pop("page", None)
-        return render(request, self.template_name, {
-            "job": job, "hotline": job.hotline, "result": result, "counts": result.counts,
-            "page": Paginator(rows, IMPORT_ROWS_PER_PAGE).get_page(request.GET.get("page")),
-            "query": query.urlencode(), "only": only, "progress_token": uuid.uuid4().hex,
-        })
+        return render(
+            request,
+            self.template_name,
+            {
+                "job": job,
+                "hotline": job.hotline,
+                "result": result,
+                "counts": result.counts,
+                "page": Paginator(rows, IMPORT_ROWS_PER_PAGE).get_page(request.GET.get("page")),
+                "query": query.urlencode(),
+                "only": only,
+                "progress_token": uuid.uuid4().hex,
+            },
+        )
 
 
 class ImportJobApplyView(TenantAdminRequiredMixin, View):
@@ -302,10 +346,16 @@ class ImportJobApplyView(TenantAdminRequiredMixin, View):
             return redirect("extensions:import_job", pk=job.pk)
         if result.applied:
             counts = result.counts
-            messages.success(request, _("Imported: %(create)d created, %(update)d updated, "
-                                        "%(unchanged)d unchanged.") % counts)
+            messages.success(
+                request,
+                _("Imported: %(create)d created, %(update)d updated, %(unchanged)d unchanged.") % counts,
+            )
         else:
-            messages.error(request, _("Nothing was imported: the file no longer passes the "
-                                      "checks (see the errors below). Fix it and upload it again."))
+            messages.error(
+                request,
+                _(
+                    "Nothing was imported: the file no longer passes the "
+                    "checks (see the errors below). Fix it and upload it again."
+                ),
+            )
         return redirect("extensions:import_job", pk=job.pk)
-

@@ -25,15 +25,17 @@ class LoginInfo:
     def as_text(self) -> str:
         """One block to paste into a chat message."""
         transports = ", ".join(t.upper() for t in self.transports)
-        return "\n".join([
-            f"{_('Domain / realm')}: {self.domain}",
-            f"{_('Username')}: {self.username}",
-            f"{_('Password')}: {self.password}",
-            f"{_('SIP URI')}: {self.sip_uri}",
-            f"{_('Display name')}: {self.display_name}",
-            f"{_('Outbound proxy')}: {self.proxy} ({transports})",
-            f"{_('WebSocket URL')}: {self.websocket_url}",
-        ])
+        return "\n".join(
+            [
+                f"{_('Domain / realm')}: {self.domain}",
+                f"{_('Username')}: {self.username}",
+                f"{_('Password')}: {self.password}",
+                f"{_('SIP URI')}: {self.sip_uri}",
+                f"{_('Display name')}: {self.display_name}",
+                f"{_('Outbound proxy')}: {self.proxy} ({transports})",
+                f"{_('WebSocket URL')}: {self.websocket_url}",
+            ]
+        )
 
 
 def login_info(extension: Extension, password: str) -> LoginInfo:

@@ -28,8 +28,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 COLUMNS = (
-    "number", "alias", "call_permission", "supervisor", "outbound_hotlines",
-    "outbound_groups", "description", "enabled",
+    "number",
+    "alias",
+    "call_permission",
+    "supervisor",
+    "outbound_hotlines",
+    "outbound_groups",
+    "description",
+    "enabled",
 )
 PASSWORD_COLUMN = "password"
 KNOWN_COLUMNS = (*COLUMNS, PASSWORD_COLUMN)
@@ -79,13 +85,18 @@ def decode(data: bytes | str) -> str:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise CsvRefused(
-                _("The file is not UTF-8 text (it could not be read at byte %(position)d). In "
-                  "your spreadsheet, save it as “CSV UTF-8”.") % {"position": exc.start},
+                _(
+                    "The file is not UTF-8 text (it could not be read at byte %(position)d). In "
+                    "your spreadsheet, save it as “CSV UTF-8”."
+                )
+                % {"position": exc.start},
                 code="not_utf8",
             ) from exc
     if "\x00" in text:  # a binary file, or UTF-16; no database text may hold it
-        raise CsvRefused(_("The file contains NUL characters, so it is not a CSV text file. "
-                           "Save it as “CSV UTF-8”."), code="nul")
+        raise CsvRefused(
+            _("The file contains NUL characters, so it is not a CSV text file. Save it as “CSV UTF-8”."),
+            code="nul",
+        )
     return text
 
 
@@ -123,17 +134,17 @@ def _check_header(header: list[str]) -> list[str]:
     if unknown:
         errors.append(
             _("Unknown column(s): %(unknown)s. The columns are: %(known)s.")
-            % {"unknown": ", ".join(f"“{name}”" for name in unknown),
-               "known": ", ".join(KNOWN_COLUMNS)}
+            % {"unknown": ", ".join(f"“{name}”" for name in unknown), "known": ", ".join(KNOWN_COLUMNS)}
         )
     duplicates = sorted({name for name in columns if columns.count(name) > 1 and name})
     if duplicates:
-        errors.append(_("Column(s) appear more than once: %(columns)s.")
-                      % {"columns": ", ".join(duplicates)})
+        errors.append(_("Column(s) appear more than once: %(columns)s.") % {"columns": ", ".join(duplicates)})
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
-        errors.append(_("The first line must be the header and name the column(s) %(columns)s.")
-                      % {"columns": ", ".join(missing)})
+        errors.append(
+            _("The first line must be the header and name the column(s) %(columns)s.")
+            % {"columns": ", ".join(missing)}
+        )
     if errors:
         raise CsvRefused(errors, code="bad_header")
     return columns
@@ -147,9 +158,12 @@ def _rows(reader, columns: list[str]) -> Iterator[CsvRow]:
             count += 1
             if count > MAX_ROWS:
                 raise CsvRefused(
-                    ngettext("The file has more than %(limit)d row; split it into smaller files.",
-                             "The file has more than %(limit)d rows; split it into smaller files.",
-                             MAX_ROWS) % {"limit": MAX_ROWS},
+                    ngettext(
+                        "The file has more than %(limit)d row; split it into smaller files.",
+                        "The file has more than %(limit)d rows; split it into smaller files.",
+                        MAX_ROWS,
+                    )
+                    % {"limit": MAX_ROWS},
                     code="too_many_rows",
                 )
             yield _row(line, cells, columns)
@@ -166,9 +180,11 @@ def _row(line: int, cells: list[str], columns: list[str]) -> CsvRow:
     for name, cell in zip(columns, cells, strict=False):
         if cell.startswith(FORMULA_PREFIXES):
             row.errors.append(
-                _("%(column)s: “%(cell)s” starts with “%(char)s”, which a spreadsheet would run as "
-                  "a formula. Remove that character, or put a single quote (') before it to mean "
-                  "the text as written.")
+                _(
+                    "%(column)s: “%(cell)s” starts with “%(char)s”, which a spreadsheet would run as "
+                    "a formula. Remove that character, or put a single quote (') before it to mean "
+                    "the text as written."
+                )
                 % {"column": name, "cell": cell[:40].strip(), "char": cell[0].strip() or cell[0]}
             )
         row.cells[name] = unquote(cell)

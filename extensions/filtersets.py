@@ -31,7 +31,10 @@ def search_extensions(queryset: QuerySet[Extension], value: str) -> QuerySet[Ext
 
 
 def filter_extensions(
-    queryset: QuerySet[Extension], *, search: str = "", call_permission: str = "",
+    queryset: QuerySet[Extension],
+    *,
+    search: str = "",
+    call_permission: str = "",
     enabled: bool | None = None,
 ) -> QuerySet[Extension]:
     """The extension list's filters, one meaning for the list page (its ExtensionFilterForm)
@@ -48,11 +51,15 @@ class ExtensionFilterSet(django_filters.FilterSet):
     """Filters shared by the extension list page and the extensions API."""
 
     search = django_filters.CharFilter(
-        method="filter_search", label=_("Search"), max_length=64,
+        method="filter_search",
+        label=_("Search"),
+        max_length=64,
         help_text=_("Extension number (prefix) or alias (any part)."),
     )
     call_permission = django_filters.ChoiceFilter(
-        choices=CALL_PERMISSION_SLUGS, method="filter_call_permission", label=_("Call permission"),
+        choices=CALL_PERMISSION_SLUGS,
+        method="filter_call_permission",
+        label=_("Call permission"),
     )
     enabled = django_filters.BooleanFilter(label=_("Enabled"), method="filter_enabled")
     # The list being filtered is tenant-scoped, so another tenant's hotline filters to nothing;

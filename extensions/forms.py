@@ -22,30 +22,43 @@ class ExtensionForm(forms.Form):
     number = _model_field("number")
     alias = _model_field("alias")
     call_permission = forms.TypedChoiceField(
-        label=_("Call permission"), coerce=int, help_text=CALL_PERMISSION_HINT,
-        choices=CallPermission.choices, initial=CallPermission.MOBILE,
+        label=_("Call permission"),
+        coerce=int,
+        help_text=CALL_PERMISSION_HINT,
+        choices=CallPermission.choices,
+        initial=CallPermission.MOBILE,
     )
     supervisor = forms.ModelChoiceField(
-        label=_("Supervisor extension"), queryset=Extension.objects.none(), required=False,
+        label=_("Supervisor extension"),
+        queryset=Extension.objects.none(),
+        required=False,
         empty_label=_("— none —"),
     )
     outbound_hotlines = forms.ModelMultipleChoiceField(
-        label=_("Caller-ID hotlines"), queryset=Hotline.objects.none(), required=False,
+        label=_("Caller-ID hotlines"),
+        queryset=Hotline.objects.none(),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Hotlines this extension may show as caller ID. None chosen: its own hotline."),
     )
     outbound_groups = forms.ModelMultipleChoiceField(
-        label=_("Number groups"), queryset=NumberGroup.objects.none(), required=False,
+        label=_("Number groups"),
+        queryset=NumberGroup.objects.none(),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
     description = _model_field("description", widget=forms.Textarea(attrs={"rows": 3}))
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
     password = forms.CharField(
-        label=_("Password"), required=False, strip=False,
+        label=_("Password"),
+        required=False,
+        strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Leave empty to generate a strong password. If you type one: at least 10 "
-                    "characters with upper case, lower case and a digit, not containing the "
-                    "number or alias."),
+        help_text=_(
+            "Leave empty to generate a strong password. If you type one: at least 10 "
+            "characters with upper case, lower case and a digit, not containing the "
+            "number or alias."
+        ),
     )
 
     def __init__(self, *args, hotline: Hotline, supervisors, hotlines, groups, **kwargs):
@@ -67,14 +80,24 @@ class ExtensionCreateForm(ExtensionForm):
 
 class ExtensionUpdateForm(ExtensionForm):
     regenerate_password = forms.BooleanField(
-        label=_("Generate a new password"), required=False,
+        label=_("Generate a new password"),
+        required=False,
         help_text=_("The old password stops working at the phone's next sign-in."),
     )
     version = forms.IntegerField(widget=forms.HiddenInput)
 
-    field_order = ["alias", "call_permission", "supervisor", "outbound_hotlines",
-                   "outbound_groups", "description", "enabled", "password",
-                   "regenerate_password", "version"]
+    field_order = [
+        "alias",
+        "call_permission",
+        "supervisor",
+        "outbound_hotlines",
+        "outbound_groups",
+        "description",
+        "enabled",
+        "password",
+        "regenerate_password",
+        "version",
+    ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,14 +119,20 @@ class ExtensionFilterForm(forms.Form):
     """The search bar of the extension list; the API takes the same filters (ExtensionFilterSet)
     and both apply them with `filter_extensions`."""
 
-    search = forms.CharField(label=_("Search"), required=False, max_length=64,
-                             widget=forms.TextInput(attrs={"placeholder": _("Number or alias")}))
+    search = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"placeholder": _("Number or alias")}),
+    )
     call_permission = forms.ChoiceField(
-        label=_("Call permission"), required=False,
+        label=_("Call permission"),
+        required=False,
         choices=[("", _("All permissions"))] + CALL_PERMISSION_SLUGS,
     )
     enabled = forms.ChoiceField(
-        label=_("Status"), required=False,
+        label=_("Status"),
+        required=False,
         choices=[("", _("All")), ("true", _("Enabled")), ("false", _("Disabled"))],
     )
 
@@ -113,6 +142,8 @@ class ExtensionFilterForm(forms.Form):
         self.is_valid()
         data = self.cleaned_data
         return filter_extensions(
-            queryset, search=data.get("search", ""), call_permission=data.get("call_permission", ""),
+            queryset,
+            search=data.get("search", ""),
+            call_permission=data.get("call_permission", ""),
             enabled={"true": True, "false": False}.get(data.get("enabled", "")),
         )

@@ -48,8 +48,10 @@ def check_reveal_allowed(*, user, session=None) -> None:
     API calls (a token is itself a fresh credential), else the browser session."""
     if session is not None and not is_recently_authenticated(session):
         raise ReauthenticationRequired(
-            _("For your security, enter your password again to see login info "
-              "(your last sign-in was more than %(minutes)d minutes ago).")
+            _(
+                "For your security, enter your password again to see login info "
+                "(your last sign-in was more than %(minutes)d minutes ago)."
+            )
             % {"minutes": settings.REVEAL_REAUTH_SECONDS // 60}
         )
     limit, window = settings.REVEAL_RATE_LIMIT
@@ -63,7 +65,6 @@ def check_reveal_allowed(*, user, session=None) -> None:
     if count > limit:
         retry_after = window - int(time.time()) % window
         raise RevealRateLimited(
-            _("Too many login-info requests. Try again in %(seconds)d seconds.")
-            % {"seconds": retry_after},
+            _("Too many login-info requests. Try again in %(seconds)d seconds.") % {"seconds": retry_after},
             retry_after=retry_after,
         )

@@ -63,9 +63,13 @@ class RowResult:
     def as_dict(self) -> dict[str, Any]:
         """What dataclasses.asdict gives, without its deep copy of every value: a 10,000-row
         file's results are 260,000 recursive calls there (~0.5 s), here a dict per row."""
-        return {"line": self.line, "number": self.number, "action": self.action,
-                "changes": {column: type(values)(values) for column, values in self.changes.items()},
-                "errors": list(self.errors)}
+        return {
+            "line": self.line,
+            "number": self.number,
+            "action": self.action,
+            "changes": {column: type(values)(values) for column, values in self.changes.items()},
+            "errors": list(self.errors),
+        }
 
 
 @dataclass
@@ -88,20 +92,33 @@ class ImportResult:
         return counts
 
     def as_dict(self) -> dict[str, Any]:
-        return {"applied": self.applied, "ok": self.ok, "counts": self.counts,
-                "file_errors": self.file_errors, "rows": [row.as_dict() for row in self.rows]}
+        return {
+            "applied": self.applied,
+            "ok": self.ok,
+            "counts": self.counts,
+            "file_errors": self.file_errors,
+            "rows": [row.as_dict() for row in self.rows],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ImportResult":
-        return cls(rows=[RowResult(**row) for row in data.get("rows", [])],
-                   file_errors=list(data.get("file_errors", [])),
-                   applied=bool(data.get("applied")))
+        return cls(
+            rows=[RowResult(**row) for row in data.get("rows", [])],
+            file_errors=list(data.get("file_errors", [])),
+            applied=bool(data.get("applied")),
+        )
 
 
 # --- the CSV values of an extension (export, and the "before" of an import) --------------------
 
-def _csv_values(extension: Extension, *, supervisor_number: str, hotline_numbers: Iterable[str],
-                group_names: Iterable[str]) -> dict[str, str]:
+
+def _csv_values(
+    extension: Extension,
+    *,
+    supervisor_number: str,
+    hotline_numbers: Iterable[str],
+    group_names: Iterable[str],
+) -> dict[str, str]:
     return {
         "number": extension.number,
         "alias": extension.alias,
@@ -136,8 +153,7 @@ class _Hotline:
         return _csv_values(
             extension,
             supervisor_number=supervisor.number if supervisor else "",
-            hotline_numbers=(self.tenant_hotlines[i].number
-                             for i in self.hotlines_of.get(extension.pk, ())),
+            hotline_numbers=(self.tenant_hotlines[i].number for i in self.hotlines_of.get(extension.pk, ())),
             group_names=(self.tenant_groups[i].name for i in self.groups_of.get(extension.pk, ())),
         )
 
@@ -153,6 +169,7 @@ class _Hotline:
 
 
 # --- export ------------------------------------------------------------------------------------
+
 
 def export_rows(*, hotline: Hotline, with_passwords: bool = False) -> list[dict[str, str]]:
     """Every extension of the hotline as CSV values, in number order; passwords only when
@@ -179,14 +196,19 @@ def export_rows_with_passwords(*, hotline: Hotline, user, session=None) -> list[
     rows = export_rows(hotline=hotline, with_passwords=True)
     by_number = {e.number: e for e in hotline.extensions.only("id", "number", "alias")}
     audit_record_many(
-        action=Action.EXPORT, tenant_id=hotline.tenant_id, actor=user,
-        entries=((by_number[row["number"]], {"with_passwords": [False, True]},
-                  f"{row['number']} ({row['alias']})") for row in rows),
+        action=Action.EXPORT,
+        tenant_id=hotline.tenant_id,
+        actor=user,
+        entries=(
+            (by_number[row["number"]], {"with_passwords": [False, True]}, f"{row['number']} ({row['alias']})")
+            for row in rows
+        ),
     )
     return rows
 
 
 # --- import ------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Row:
@@ -204,8 +226,7 @@ class _Row:
 
 
 class _Planner:
-    def __init__(self, hotline: Hotline, data: bytes | str, *, lock: bool,
-                 progress: Progress | None):
+    def __init__(self, hotline: Hotline, data: bytes | str, *, lock: bool, progress: Progress | None):
         self.hotline = hotline
         self.progress = progress or (lambda phase, done, total: None)
         self.result = ImportResult()
@@ -244,8 +265,7 @@ class _Planner:
     def _parse(self, csv_row: csvio.CsvRow) -> _Row:
         cells = csv_row.cells
         number = cells.get("number", "").strip()
-        row = _Row(result=RowResult(line=csv_row.line, number=number),
-                   columns=frozenset(cells))
+        row = _Row(result=RowResult(line=csv_row.line, number=number), columns=frozenset(cells))
         for message in csv_row.errors:
             row.errors[""].append(message)
         try:
@@ -260,8 +280,11 @@ class _Planner:
             row.is_new = True
         else:
             row.before = self.loaded.csv_values(extension)
-            row.before_audit = audit_values(extension, self.loaded.hotlines_of.get(extension.pk, ()),
-                                            self.loaded.groups_of.get(extension.pk, ()))
+            row.before_audit = audit_values(
+                extension,
+                self.loaded.hotlines_of.get(extension.pk, ()),
+                self.loaded.groups_of.get(extension.pk, ()),
+            )
         row.extension = extension
 
         if "alias" in cells and (cells["alias"].strip() or row.is_new):
@@ -272,13 +295,15 @@ class _Planner:
             except KeyError:
                 row.errors["call_permission"].append(
                     _("“%(value)s” is not a call permission; use one of %(choices)s.")
-                    % {"value": value, "choices": ", ".join(p.slug for p in CallPermission)})
+                    % {"value": value, "choices": ", ".join(p.slug for p in CallPermission)}
+                )
         if value := cells.get("enabled", "").strip():
             enabled = csvio.parse_bool(value)
             if enabled is None:
                 row.errors["enabled"].append(
                     _("“%(value)s” is not yes or no; use true/false, 1/0, yes/no or có/không.")
-                    % {"value": value})
+                    % {"value": value}
+                )
             else:
                 extension.enabled = enabled
         if "description" in cells:
@@ -291,7 +316,8 @@ class _Planner:
                 hotline = self.loaded.caller_id_hotline(text)
                 if hotline is None:
                     row.errors["outbound_hotlines"].append(
-                        _("“%(value)s” is not one of your hotlines.") % {"value": text})
+                        _("“%(value)s” is not one of your hotlines.") % {"value": text}
+                    )
                 else:
                     row.hotline_ids.append(hotline.pk)
         if "outbound_groups" in cells:
@@ -300,7 +326,8 @@ class _Planner:
                 group = self.loaded.group_by_name.get(text.lower())
                 if group is None:
                     row.errors["outbound_groups"].append(
-                        _("“%(value)s” is not one of your number groups.") % {"value": text})
+                        _("“%(value)s” is not one of your number groups.") % {"value": text}
+                    )
                 else:
                     row.group_ids.append(group.pk)
         row.password = cells.get(csvio.PASSWORD_COLUMN, "")
@@ -317,16 +344,24 @@ class _Planner:
             seen = lines.get(row.result.number, [])
             if len(seen) > 1:
                 row.errors["number"].append(
-                    _("Extension %(number)s is on more than one line of the file (lines "
-                      "%(lines)s); keep one.")
-                    % {"number": row.result.number, "lines": ", ".join(map(str, seen))})
+                    _(
+                        "Extension %(number)s is on more than one line of the file (lines "
+                        "%(lines)s); keep one."
+                    )
+                    % {"number": row.result.number, "lines": ", ".join(map(str, seen))}
+                )
 
     def _link_supervisors(self) -> None:
         """Point every extension (stored or new) at its supervisor object, as the file leaves
         them, so Extension.clean() can follow chains in memory."""
         by_number = dict(self.loaded.by_number)
-        by_number.update({row.result.number: row.extension for row in self.rows
-                          if row.is_new and not row.errors.get("number")})
+        by_number.update(
+            {
+                row.result.number: row.extension
+                for row in self.rows
+                if row.is_new and not row.errors.get("number")
+            }
+        )
         for extension in self.loaded.extensions:
             if extension.supervisor_id is not None:
                 extension.supervisor = self.loaded.by_pk.get(extension.supervisor_id)
@@ -340,7 +375,8 @@ class _Planner:
             else:
                 row.errors["supervisor"].append(
                     _("“%(value)s” is not an extension of this hotline nor a row of this file.")
-                    % {"value": row.supervisor})
+                    % {"value": row.supervisor}
+                )
 
     def _check(self, row: _Row) -> None:
         extension = row.extension
@@ -374,27 +410,27 @@ class _Planner:
                 holders[row.extension.alias].append(row.result.number)
         message = constraint_message("extension_unique_alias_per_hotline")
         for row in self.rows:
-            if row.extension is not None and row.extension.alias and \
-                    len(holders[row.extension.alias]) > 1:
+            if row.extension is not None and row.extension.alias and len(holders[row.extension.alias]) > 1:
                 others = [n for n in holders[row.extension.alias] if n != row.result.number]
-                row.errors["alias"].append(
-                    f"{message} ({row.extension.alias}: {', '.join(others)})")
+                row.errors["alias"].append(f"{message} ({row.extension.alias}: {', '.join(others)})")
 
     def _conclude(self, row: _Row) -> None:
         result = row.result
         errors = {name: messages for name, messages in row.errors.items() if messages}
         if errors:
             result.action = RowAction.ERROR
-            result.errors = labelled({(name or "__all__"): messages
-                                      for name, messages in errors.items()})
+            result.errors = labelled({(name or "__all__"): messages for name, messages in errors.items()})
             return
         after = self._after(row)
         if row.is_new:
             result.action = RowAction.CREATE
             result.changes = {name: ["", value] for name, value in after.items() if value}
         else:
-            result.changes = {name: [row.before[name], after[name]] for name in after
-                              if name in row.columns and after[name] != row.before[name]}
+            result.changes = {
+                name: [row.before[name], after[name]]
+                for name in after
+                if name in row.columns and after[name] != row.before[name]
+            }
             result.action = RowAction.UPDATE if result.changes else RowAction.UNCHANGED
         if row.password:
             result.changes[csvio.PASSWORD_COLUMN] = ["", _("(new password)")]
@@ -437,7 +473,7 @@ class _Planner:
             extension.set_sip_password(row.password or generate_sip_password())
         with integrity_as_validation(Extension), transaction.atomic():
             for start in range(0, len(created), WRITE_BATCH):
-                Extension.objects.bulk_create([row.extension for row in created[start:start + WRITE_BATCH]])
+                Extension.objects.bulk_create([row.extension for row in created[start : start + WRITE_BATCH]])
                 self.progress("writing", min(start + WRITE_BATCH, len(created)), total)
             for row in created:
                 row.extension.supervisor = supervisors[row.result.number]
@@ -457,26 +493,55 @@ class _Planner:
                 extension.version += 1
                 extension.updated_at = now
             for start in range(0, len(updated), WRITE_BATCH):
-                bulk_update_values(Extension, [row.extension for row in updated[start:start + WRITE_BATCH]],
-                                   sorted(fields), batch_size=WRITE_BATCH)
+                bulk_update_values(
+                    Extension,
+                    [row.extension for row in updated[start : start + WRITE_BATCH]],
+                    sorted(fields),
+                    batch_size=WRITE_BATCH,
+                )
                 self.progress("writing", len(created) + min(start + WRITE_BATCH, len(updated)), total)
 
-        for name, attr, getter in (("outbound_hotlines", "hotline_ids", self._hotline_ids),
-                                   ("outbound_groups", "group_ids", self._group_ids)):
-            rows = [row for row in created if getattr(row, attr)] + \
-                [row for row in updated if name in row.result.changes]
+        for name, attr, getter in (
+            ("outbound_hotlines", "hotline_ids", self._hotline_ids),
+            ("outbound_groups", "group_ids", self._group_ids),
+        ):
+            rows = [row for row in created if getattr(row, attr)] + [
+                row for row in updated if name in row.result.changes
+            ]
             if rows:
                 mapping = {row.extension.pk: getter(row) for row in rows}
-                replace_m2m(extension_ids=list(mapping), **{
-                    "hotlines" if name == "outbound_hotlines" else "groups": mapping})
+                replace_m2m(
+                    extension_ids=list(mapping),
+                    **{"hotlines" if name == "outbound_hotlines" else "groups": mapping},
+                )
         tenant_id = self.hotline.tenant_id
-        audit_record_many(action=Action.CREATE, tenant_id=tenant_id, entries=(
-            (row.extension, {**diff({}, self._audit_after(row)), "password": ["", "set"]},
-             f"{row.extension.number} ({row.extension.alias})") for row in created))
-        audit_record_many(action=Action.UPDATE, tenant_id=tenant_id, entries=(
-            (row.extension, {**diff(row.before_audit, self._audit_after(row)),
-                             **({"password": ["", "set"]} if row.password else {})},
-             f"{row.extension.number} ({row.extension.alias})") for row in updated))
+        audit_record_many(
+            action=Action.CREATE,
+            tenant_id=tenant_id,
+            entries=(
+                (
+                    row.extension,
+                    {**diff({}, self._audit_after(row)), "password": ["", "set"]},
+                    f"{row.extension.number} ({row.extension.alias})",
+                )
+                for row in created
+            ),
+        )
+        audit_record_many(
+            action=Action.UPDATE,
+            tenant_id=tenant_id,
+            entries=(
+                (
+                    row.extension,
+                    {
+                        **diff(row.before_audit, self._audit_after(row)),
+                        **({"password": ["", "set"]} if row.password else {}),
+                    },
+                    f"{row.extension.number} ({row.extension.alias})",
+                )
+                for row in updated
+            ),
+        )
         self.result.applied = True
 
     # The CSV columns that are Extension columns an update may change.
@@ -486,15 +551,15 @@ class _Planner:
         return audit_values(row.extension, self._hotline_ids(row), self._group_ids(row))
 
 
-def import_preview(*, hotline: Hotline, data: bytes | str,
-                   progress: Progress | None = None) -> ImportResult:
+def import_preview(*, hotline: Hotline, data: bytes | str, progress: Progress | None = None) -> ImportResult:
     """What importing `data` into the hotline would do, row by row; writes nothing."""
     return _Planner(hotline, data, lock=False, progress=progress).plan()
 
 
 @transaction.atomic
-def import_apply(*, hotline: Hotline, data: bytes | str, filename: str = "",
-                 progress: Progress | None = None) -> ImportResult:
+def import_apply(
+    *, hotline: Hotline, data: bytes | str, filename: str = "", progress: Progress | None = None
+) -> ImportResult:
     """Check `data` again and, only if no row has an error, apply every row in this
     transaction; an audit record per extension created or changed, and one for the file.
     The result says whether it was applied (`applied`) and, if not, why."""
@@ -503,30 +568,44 @@ def import_apply(*, hotline: Hotline, data: bytes | str, filename: str = "",
     if result.ok:
         planner.write()
         counts = result.counts
-        audit_record(action=Action.IMPORT, obj=hotline, tenant_id=hotline.tenant_id,
-                     object_repr=f"{hotline.number}: {filename}"[:200],
-                     changes={"file": ["", filename],
-                              **{key: [0, counts[key]] for key in (RowAction.CREATE, RowAction.UPDATE)}})
+        audit_record(
+            action=Action.IMPORT,
+            obj=hotline,
+            tenant_id=hotline.tenant_id,
+            object_repr=f"{hotline.number}: {filename}"[:200],
+            changes={
+                "file": ["", filename],
+                **{key: [0, counts[key]] for key in (RowAction.CREATE, RowAction.UPDATE)},
+            },
+        )
     return result
 
 
 # --- import jobs: the dashboard's preview → apply, across two requests ----------------------------
 
-def import_job_create(*, hotline: Hotline, user, filename: str, data: bytes | str,
-                      progress: Progress | None = None) -> ImportJob:
+
+def import_job_create(
+    *, hotline: Hotline, user, filename: str, data: bytes | str, progress: Progress | None = None
+) -> ImportJob:
     """Check an uploaded file and keep it (encrypted) with its preview until it is applied.
     A file that cannot be read at all is refused with a ValidationError and not kept."""
     result = import_preview(hotline=hotline, data=data, progress=progress)
     if result.file_errors:
         raise ValidationError({"file": result.file_errors})
     text = csvio.decode(data)
-    job = ImportJob(tenant_id=hotline.tenant_id, hotline=hotline, created_by=user,
-                    filename=filename[:255], summary=result.as_dict())
+    job = ImportJob(
+        tenant_id=hotline.tenant_id,
+        hotline=hotline,
+        created_by=user,
+        filename=filename[:255],
+        summary=result.as_dict(),
+    )
     job.set_csv(text)
     job.save()
     # Uploads nobody applied within a day are dropped, with the file they hold.
     ImportJob.objects.filter(
-        tenant_id=hotline.tenant_id, status=ImportStatus.PREVIEWED,
+        tenant_id=hotline.tenant_id,
+        status=ImportStatus.PREVIEWED,
         created_at__lt=timezone.now() - timedelta(days=1),
     ).delete()
     return job
@@ -540,8 +619,9 @@ def import_job_apply(*, job: ImportJob, progress: Progress | None = None) -> Imp
         raise ValidationError(_("This import was already applied or refused."), code="done")
     try:
         with transaction.atomic():
-            result = import_apply(hotline=job.hotline, data=job.get_csv(), filename=job.filename,
-                                  progress=progress)
+            result = import_apply(
+                hotline=job.hotline, data=job.get_csv(), filename=job.filename, progress=progress
+            )
             if not result.ok:
                 transaction.set_rollback(True)
     except ValidationError as exc:  # the database refused a write (e.g. a concurrent edit)

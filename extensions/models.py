@@ -22,30 +22,46 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
     """
 
     hotline = models.ForeignKey(
-        "hotlines.Hotline", verbose_name=_("hotline"), on_delete=models.CASCADE,
+        "hotlines.Hotline",
+        verbose_name=_("hotline"),
+        on_delete=models.CASCADE,
         related_name="extensions",
     )
     number = models.CharField(
-        _("extension number"), max_length=6, validators=[validate_extension_number],
+        _("extension number"),
+        max_length=6,
+        validators=[validate_extension_number],
         help_text=_("2 to 6 digits, unique in the hotline, e.g. 101."),
     )
     alias = models.CharField(
-        _("alias"), max_length=ALIAS_MAX_LENGTH, validators=[validate_alias],
+        _("alias"),
+        max_length=ALIAS_MAX_LENGTH,
+        validators=[validate_alias],
         help_text=_("ASCII letters, digits, '.', '_' or '-', e.g. sale01."),
     )
     call_permission = models.PositiveSmallIntegerField(
-        _("call permission"), choices=CallPermission.choices, default=CallPermission.MOBILE,
+        _("call permission"),
+        choices=CallPermission.choices,
+        default=CallPermission.MOBILE,
     )
     supervisor = models.ForeignKey(
-        "self", verbose_name=_("supervisor extension"), on_delete=models.SET_NULL,
-        null=True, blank=True, related_name="supervised",
+        "self",
+        verbose_name=_("supervisor extension"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="supervised",
     )
     outbound_hotlines = models.ManyToManyField(
-        "hotlines.Hotline", verbose_name=_("caller-ID hotlines"), blank=True,
+        "hotlines.Hotline",
+        verbose_name=_("caller-ID hotlines"),
+        blank=True,
         related_name="outbound_extensions",
     )
     outbound_groups = models.ManyToManyField(
-        "hotlines.NumberGroup", verbose_name=_("caller-ID number groups"), blank=True,
+        "hotlines.NumberGroup",
+        verbose_name=_("caller-ID number groups"),
+        blank=True,
         related_name="extensions",
     )
     description = models.TextField(_("description"), blank=True, max_length=1000)
@@ -65,11 +81,13 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         verbose_name_plural = _("extensions")
         constraints = [
             models.UniqueConstraint(
-                fields=["hotline", "number"], name="extension_unique_number_per_hotline",
+                fields=["hotline", "number"],
+                name="extension_unique_number_per_hotline",
                 violation_error_message=_("This extension number already exists on the hotline."),
             ),
             models.UniqueConstraint(
-                fields=["hotline", "alias"], name="extension_unique_alias_per_hotline",
+                fields=["hotline", "alias"],
+                name="extension_unique_alias_per_hotline",
                 violation_error_message=_("This alias is already used on the hotline."),
             ),
             models.CheckConstraint(
@@ -83,12 +101,12 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
             # The search's "number starts with" (LIKE 'x%'), next to the trigram index of the
             # alias (migration 0005): PostgreSQL then answers the search's OR from both
             # indexes. Pattern ops because the database collation is not "C"; SQLite ignores it.
-            models.Index(fields=["number"], name="extension_number_prefix",
-                         opclasses=["varchar_pattern_ops"]),
+            models.Index(
+                fields=["number"], name="extension_number_prefix", opclasses=["varchar_pattern_ops"]
+            ),
             # The list's filters: counting a hotline's extensions of one call permission (or
             # enabled state) reads this index only, not every row of the hotline.
-            models.Index(fields=["hotline", "call_permission", "enabled"],
-                         name="extension_list_filters"),
+            models.Index(fields=["hotline", "call_permission", "enabled"], name="extension_list_filters"),
         ]
 
     def __str__(self) -> str:
@@ -120,9 +138,9 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
             elif self.supervisor.hotline_id != self.hotline_id:
                 errors["supervisor"] = _("The supervisor must be an extension of the same hotline.")
             elif self.pk is not None and (cycle := self._supervision_cycle()):
-                errors["supervisor"] = _(
-                    "This would make a supervision cycle (%(chain)s)."
-                ) % {"chain": cycle}
+                errors["supervisor"] = _("This would make a supervision cycle (%(chain)s).") % {
+                    "chain": cycle
+                }
         if errors:
             raise ValidationError(errors)
 
@@ -185,21 +203,32 @@ class ImportJob(models.Model):
     """
 
     tenant = models.ForeignKey(
-        "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE,
+        "tenants.Tenant",
+        verbose_name=_("tenant"),
+        on_delete=models.CASCADE,
         related_name="import_jobs",
     )
     hotline = models.ForeignKey(
-        "hotlines.Hotline", verbose_name=_("hotline"), on_delete=models.CASCADE,
+        "hotlines.Hotline",
+        verbose_name=_("hotline"),
+        on_delete=models.CASCADE,
         related_name="import_jobs",
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), on_delete=models.SET_NULL,
-        null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     filename = models.CharField(_("file name"), max_length=255, blank=True)
     csv_encrypted = models.TextField(editable=False, blank=True)
     status = models.CharField(
-        _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.PREVIEWED,
+        _("status"),
+        max_length=16,
+        choices=ImportStatus.choices,
+        default=ImportStatus.PREVIEWED,
     )
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)

@@ -25,9 +25,11 @@ def generate_sip_password(length: int = GENERATED_LENGTH) -> str:
         if len(chars) < length:
             continue
         password = "".join(chars[:length])
-        if (any(c in ALPHABET_LOWER for c in password)
-                and any(c in ALPHABET_UPPER for c in password)
-                and any(c in ALPHABET_DIGITS for c in password)):
+        if (
+            any(c in ALPHABET_LOWER for c in password)
+            and any(c in ALPHABET_UPPER for c in password)
+            and any(c in ALPHABET_DIGITS for c in password)
+        ):
             return password
 
 

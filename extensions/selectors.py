@@ -72,11 +72,12 @@ def _joined_sql(relation: str, column: str | None):
         else:
             value = f"t.{q(column)}"
             join = f" INNER JOIN {q(target.db_table)} t ON t.{q(target.pk.column)} = x.{q(other)}"
-        joined = (f"GROUP_CONCAT({value}, CHAR(31))" if vendor == "sqlite"
-                  else f"STRING_AGG({value}, CHR(31))")
+        joined = f"GROUP_CONCAT({value}, CHAR(31))" if vendor == "sqlite" else f"STRING_AGG({value}, CHR(31))"
         # Names come from the models; nothing here comes from a request.
-        return (f"(SELECT {joined} FROM {q(through)} x{join} "  # noqa: S608
-                f"WHERE x.{q(own)} = {{row}}.{q(extension_pk)})")
+        return (
+            f"(SELECT {joined} FROM {q(through)} x{join} "  # noqa: S608
+            f"WHERE x.{q(own)} = {{row}}.{q(extension_pk)})"
+        )
 
     sql.__name__ = f"joined_{relation}_{column or 'id'}"
     return sql
@@ -86,12 +87,15 @@ def _supervisor_sql(vendor: str, ops) -> str:
     """SQL of the outer extension's supervisor as "number<LABEL_SEPARATOR>alias", NULL without
     one. A subquery rather than a join, so the list's COUNT stays an index-only scan."""
     q, table = ops.quote_name, Extension._meta.db_table
-    pk, number, alias, supervisor = (Extension._meta.get_field(name).column
-                                     for name in ("id", "number", "alias", "supervisor"))
+    pk, number, alias, supervisor = (
+        Extension._meta.get_field(name).column for name in ("id", "number", "alias", "supervisor")
+    )
     separator = "CHAR(31)" if vendor == "sqlite" else "CHR(31)"
     # Names come from the model; nothing here comes from a request.
-    return (f"(SELECT s.{q(number)} || {separator} || s.{q(alias)} FROM {q(table)} s "  # noqa: S608
-            f"WHERE s.{q(pk)} = {{row}}.{q(supervisor)})")
+    return (
+        f"(SELECT s.{q(number)} || {separator} || s.{q(alias)} FROM {q(table)} s "  # noqa: S608
+        f"WHERE s.{q(pk)} = {{row}}.{q(supervisor)})"
+    )
 
 
 # The caller-ID hotline numbers and group names of each extension (the list page's badges),
@@ -115,15 +119,34 @@ def extension_table(*, user, hotline: Hotline) -> QuerySet:
     return (
         _visible(user=user, hotline=hotline)
         .annotate(supervisor_label=RowSQL(_supervisor_sql, output_field=CharField()), **CALLER_ID_LABELS)
-        .values("id", "number", "alias", "call_permission", "description", "enabled",
-                "supervisor_label", *CALLER_ID_LABELS)
+        .values(
+            "id",
+            "number",
+            "alias",
+            "call_permission",
+            "description",
+            "enabled",
+            "supervisor_label",
+            *CALLER_ID_LABELS,
+        )
         .order_by(Length("number"), "number")
     )
 
 
 # What an item of the list API shows, as extension_api_list's dicts carry it.
-API_LIST_FIELDS = ("id", "hotline", "number", "alias", "call_permission", "supervisor",
-                   *CALLER_ID_IDS, "description", "enabled", "created_at", "updated_at")
+API_LIST_FIELDS = (
+    "id",
+    "hotline",
+    "number",
+    "alias",
+    "call_permission",
+    "supervisor",
+    *CALLER_ID_IDS,
+    "description",
+    "enabled",
+    "created_at",
+    "updated_at",
+)
 
 
 def extension_api_list(*, user, hotline_id: int | None = None) -> QuerySet:

@@ -21,13 +21,26 @@ from .passwords import generate_sip_password
 from .validators import validate_sip_password
 
 EDITABLE_FIELDS = ("alias", "call_permission", "supervisor", "description", "enabled")
-AUDITED_FIELDS = ["number", "alias", "call_permission", "supervisor", "outbound_hotlines",
-                  "outbound_groups", "description", "enabled"]
+AUDITED_FIELDS = [
+    "number",
+    "alias",
+    "call_permission",
+    "supervisor",
+    "outbound_hotlines",
+    "outbound_groups",
+    "description",
+    "enabled",
+]
 
 
 def _audit(action: str, extension: Extension, changes: dict | None = None) -> None:
-    audit_record(action=action, obj=extension, tenant_id=extension.hotline.tenant_id,
-                 changes=changes, object_repr=f"{extension.number} ({extension.alias})")
+    audit_record(
+        action=action,
+        obj=extension,
+        tenant_id=extension.hotline.tenant_id,
+        changes=changes,
+        object_repr=f"{extension.number} ({extension.alias})",
+    )
 
 
 def _validate_caller_id_pool(
@@ -87,8 +100,12 @@ def extension_create(
     """Create an extension with a typed (policy-checked) or generated SIP password."""
     outbound_hotlines, outbound_groups = list(outbound_hotlines), list(outbound_groups)
     extension = Extension(
-        hotline=hotline, number=number, alias=alias, supervisor=supervisor,
-        description=description, enabled=enabled,
+        hotline=hotline,
+        number=number,
+        alias=alias,
+        supervisor=supervisor,
+        description=description,
+        enabled=enabled,
     )
     if call_permission is not None:
         extension.call_permission = call_permission
@@ -122,8 +139,10 @@ def extension_update(
     locked = Extension.objects.select_for_update().select_related("hotline").get(pk=extension.pk)
     if expected_version is not None and locked.version != expected_version:
         raise ValidationError(
-            _("This extension was changed by someone else since you opened it. "
-              "Your changes were not saved; review the current values and save again."),
+            _(
+                "This extension was changed by someone else since you opened it. "
+                "Your changes were not saved; review the current values and save again."
+            ),
             code="stale",
         )
     before = snapshot(locked, AUDITED_FIELDS)
@@ -131,8 +150,7 @@ def extension_update(
         if field in data:
             setattr(locked, field, data[field])
     set_password = regenerate_password or bool(password)
-    _full_clean(locked, password=None if regenerate_password else password,
-                set_password=set_password)
+    _full_clean(locked, password=None if regenerate_password else password, set_password=set_password)
     outbound_hotlines = list(data.get("outbound_hotlines", locked.outbound_hotlines.all()))
     outbound_groups = list(data.get("outbound_groups", locked.outbound_groups.all()))
     _validate_caller_id_pool(
@@ -156,9 +174,7 @@ def extension_update(
 
 
 @transaction.atomic
-def extension_rotate_password(
-    *, extension: Extension, user=None, session=None
-) -> tuple[Extension, str]:
+def extension_rotate_password(*, extension: Extension, user=None, session=None) -> tuple[Extension, str]:
     """Replace the password with a generated one; returns the extension and the new password
     (shown to the caller, so the reveal guard applies when a user asks)."""
     if user is not None:
@@ -176,10 +192,14 @@ def extension_rotate_password(
 def extension_delete(*, extension: Extension) -> None:
     """Delete an extension; the extensions it supervised keep working without a supervisor."""
     supervised = list(extension.supervised.values_list("number", flat=True))
-    _audit(Action.DELETE, extension, {
-        **diff(snapshot(extension, AUDITED_FIELDS), {}),
-        **({"supervised": [supervised, []]} if supervised else {}),
-    })
+    _audit(
+        Action.DELETE,
+        extension,
+        {
+            **diff(snapshot(extension, AUDITED_FIELDS), {}),
+            **({"supervised": [supervised, []]} if supervised else {}),
+        },
+    )
     extension.delete()
     transaction.on_commit(partial(sip_registrations_remove, extension=extension))
 

@@ -20,15 +20,22 @@ class ShareLinkCreateView(TenantAdminRequiredMixin, View):
     def post(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
         try:
-            link, token = sharing.share_link_create(extension=extension, user=request.user,
-                                                    session=request.session)
+            link, token = sharing.share_link_create(
+                extension=extension, user=request.user, session=request.session
+            )
         except RevealRefused as exc:
             messages.error(request, exc.message)
             return redirect("extensions:extension_detail", pk=extension.pk)
-        response = render(request, "extensions/share_created.html", {
-            "extension": extension, "hotline": extension.hotline, "link": link,
-            "url": request.build_absolute_uri(f"/share/{token}/"),
-        })
+        response = render(
+            request,
+            "extensions/share_created.html",
+            {
+                "extension": extension,
+                "hotline": extension.hotline,
+                "link": link,
+                "url": request.build_absolute_uri(f"/share/{token}/"),
+            },
+        )
         response["Cache-Control"] = "no-store"
         return response
 
@@ -65,9 +72,15 @@ class ShareLinkOpenView(View):
             info = sharing.share_link_open(token=token, ip=client_ip(request))
         except sharing.ShareLinkUnavailable as exc:
             return self.unavailable(request, exc)
-        response = render(request, self.template_name, {
-            "credentials": info, "credentials_text": info.as_text(), "qr_svg": sharing.qr_svg(info),
-            "visible_seconds": settings.REVEAL_VISIBLE_SECONDS * 5,
-        })
+        response = render(
+            request,
+            self.template_name,
+            {
+                "credentials": info,
+                "credentials_text": info.as_text(),
+                "qr_svg": sharing.qr_svg(info),
+                "visible_seconds": settings.REVEAL_VISIBLE_SECONDS * 5,
+            },
+        )
         response["Cache-Control"] = "no-store"
         return response

@@ -32,14 +32,20 @@ def _hash(token: str) -> str:
 
 def _audit(action: str, link: ShareLink, actor=None) -> None:
     ext = link.extension
-    audit_record(action=action, obj=ext, tenant_id=ext.hotline.tenant_id, actor=actor,
-                 object_repr=f"{ext.number} ({ext.alias})",
-                 changes={"share_link": [None, link.pk], "expires_at": [None, link.expires_at.isoformat()]})
+    audit_record(
+        action=action,
+        obj=ext,
+        tenant_id=ext.hotline.tenant_id,
+        actor=actor,
+        object_repr=f"{ext.number} ({ext.alias})",
+        changes={"share_link": [None, link.pk], "expires_at": [None, link.expires_at.isoformat()]},
+    )
 
 
 @transaction.atomic
-def share_link_create(*, extension: Extension, user, session=None,
-                      hours: int | None = None) -> tuple[ShareLink, str]:
+def share_link_create(
+    *, extension: Extension, user, session=None, hours: int | None = None
+) -> tuple[ShareLink, str]:
     """A new link; returns it and its token (shown once; only the hash is stored).
 
     Creating a link hands the password out, so the reveal guard applies.
@@ -47,7 +53,9 @@ def share_link_create(*, extension: Extension, user, session=None,
     check_reveal_allowed(user=user, session=session)
     token = secrets.token_urlsafe(32)
     link = ShareLink.objects.create(
-        extension=extension, token_hash=_hash(token), created_by=user,
+        extension=extension,
+        token_hash=_hash(token),
+        created_by=user,
         expires_at=timezone.now() + timedelta(hours=hours or settings.SHARE_LINK_HOURS),
     )
     _audit(Action.SHARE_CREATE, link, actor=user)
@@ -80,7 +88,10 @@ def share_link_open(*, token: str, ip: str | None = None) -> LoginInfo:
     """Use the link: exactly once, even if two requests race (one conditional UPDATE)."""
     now = timezone.now()
     used = ShareLink.objects.filter(
-        Q(token_hash=_hash(token)), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now,
+        Q(token_hash=_hash(token)),
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
     ).update(used_at=now, used_ip=ip)
     link = ShareLink.objects.select_related("extension__hotline").filter(token_hash=_hash(token)).first()
     if not used:
@@ -100,8 +111,7 @@ def share_link_revoke(*, link: ShareLink, user) -> None:
 
 def qr_payload(info: LoginInfo) -> str:
     """What the mobile app scans: the login info as JSON (documented in docs/sip.md)."""
-    return json.dumps({"type": "sip-account", **info.as_dict()}, ensure_ascii=False,
-                      separators=(",", ":"))
+    return json.dumps({"type": "sip-account", **info.as_dict()}, ensure_ascii=False, separators=(",", ":"))
 
 
 def qr_svg(info: LoginInfo) -> str:

@@ -54,7 +54,7 @@ def caller_id_badges(row: dict, own_hotline: str) -> str:
 
 
 def supervisor_cell(label: str) -> str:
-    """"100 sale01" from `extension_table`'s "100<LABEL_SEPARATOR>sale01". Escaped HTML."""
+    """ "100 sale01" from `extension_table`'s "100<LABEL_SEPARATOR>sale01". Escaped HTML."""
     number, _sep, alias = label.partition(LABEL_SEPARATOR)
     return f'{escape(number)} <span class="text-muted">{escape(alias)}</span>'
 
@@ -68,9 +68,9 @@ def extension_rows(rows: Iterable[dict]) -> SafeString:
     enabled_yes = f'<span class="text-success">✔ {escape(_("Yes"))}</span>'
     enabled_no = f'<span class="text-danger">✖ {escape(_("No"))}</span>'
     offline = f'<span class="badge text-bg-light border">{escape(_("Offline"))}</span>'
-    url_head, url_tail = escape(
-        reverse("extensions:extension_detail", kwargs={"pk": _PK_PLACEHOLDER})
-    ).split(str(_PK_PLACEHOLDER))
+    url_head, url_tail = escape(reverse("extensions:extension_detail", kwargs={"pk": _PK_PLACEHOLDER})).split(
+        str(_PK_PLACEHOLDER)
+    )
     html = []
     for row in rows:
         contacts = int(row["contact_count"])
@@ -81,14 +81,20 @@ def extension_rows(rows: Iterable[dict]) -> SafeString:
             status = offline
         supervisor = row["supervisor_label"]
         number, pk = escape(row["number"]), int(row["id"])
-        html.append(ROW.format(
-            pk=pk, select=select, number=number, url=f"{url_head}{pk}{url_tail}",
-            alias=escape(row["alias"]), permission=int(row["call_permission"]),
-            permission_label=permission_labels.get(row["call_permission"], ""),
-            supervisor=supervisor_cell(supervisor) if supervisor else "—",
-            caller_ids=caller_id_badges(row, own_hotline),
-            status=status,
-            enabled=enabled_yes if row["enabled"] else enabled_no,
-            description=escape(row["description"]),
-        ))
+        html.append(
+            ROW.format(
+                pk=pk,
+                select=select,
+                number=number,
+                url=f"{url_head}{pk}{url_tail}",
+                alias=escape(row["alias"]),
+                permission=int(row["call_permission"]),
+                permission_label=permission_labels.get(row["call_permission"], ""),
+                supervisor=supervisor_cell(supervisor) if supervisor else "—",
+                caller_ids=caller_id_badges(row, own_hotline),
+                status=status,
+                enabled=enabled_yes if row["enabled"] else enabled_no,
+                description=escape(row["description"]),
+            )
+        )
     return mark_safe("\n".join(html))  # noqa: S308 - every value above is escaped

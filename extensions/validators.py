@@ -42,8 +42,10 @@ def validate_alias(value: str) -> None:
             .decode()
         )
         raise ValidationError(
-            _("The alias must be written without Vietnamese diacritics or other non-ASCII "
-              "characters (for example “%(suggestion)s”)."),
+            _(
+                "The alias must be written without Vietnamese diacritics or other non-ASCII "
+                "characters (for example “%(suggestion)s”)."
+            ),
             params={"suggestion": suggestion},
             code="alias_diacritics",
         )
@@ -55,8 +57,10 @@ def validate_alias(value: str) -> None:
         )
     if not ALIAS_RE.fullmatch(value):
         raise ValidationError(
-            _("The alias may only use letters, digits, '.', '_' and '-', and must start with a "
-              "letter or a digit."),
+            _(
+                "The alias may only use letters, digits, '.', '_' and '-', and must start with a "
+                "letter or a digit."
+            ),
             code="alias_invalid",
         )
 
@@ -65,12 +69,14 @@ def validate_sip_password(password: str, *, number: str = "", alias: str = "") -
     """The policy for a SIP password an admin types (generated ones always pass)."""
     errors = []
     if len(password) < SIP_PASSWORD_MIN_LENGTH:
-        errors.append(_("The password must be at least %(min)d characters long.")
-                      % {"min": SIP_PASSWORD_MIN_LENGTH})
+        errors.append(
+            _("The password must be at least %(min)d characters long.") % {"min": SIP_PASSWORD_MIN_LENGTH}
+        )
     if not password.isascii() or any(ch.isspace() for ch in password):
         errors.append(_("The password may only use ASCII characters without spaces."))
-    if not (re.search(r"[a-z]", password) and re.search(r"[A-Z]", password)
-            and re.search(r"[0-9]", password)):
+    if not (
+        re.search(r"[a-z]", password) and re.search(r"[A-Z]", password) and re.search(r"[0-9]", password)
+    ):
         errors.append(_("The password needs an upper-case letter, a lower-case letter and a digit."))
     lowered = password.lower()
     if number and number in lowered:

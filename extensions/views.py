@@ -33,7 +33,7 @@ def _form_kwargs(hotline, extension=None) -> dict:
 
 
 class ExtensionListView(TenantAdminRequiredMixin, View):
-    """"Quản lý máy lẻ": a hotline's extensions, searchable, filterable, paginated."""
+    """ "Quản lý máy lẻ": a hotline's extensions, searchable, filterable, paginated."""
 
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
@@ -44,18 +44,22 @@ class ExtensionListView(TenantAdminRequiredMixin, View):
         page = OneQueryPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
-        return render(request, "extensions/extension_list.html", {
-            "hotline": hotline,
-            "filter_form": filter_form,
-            "filter_errors": filter_form.errors,
-            "page": page,
-            "query": query.urlencode(),
-            "tab": "extensions",
-        })
+        return render(
+            request,
+            "extensions/extension_list.html",
+            {
+                "hotline": hotline,
+                "filter_form": filter_form,
+                "filter_errors": filter_form.errors,
+                "page": page,
+                "query": query.urlencode(),
+                "tab": "extensions",
+            },
+        )
 
 
 class ExtensionCreateView(TenantAdminRequiredMixin, View):
-    """"Tạo máy lẻ"."""
+    """ "Tạo máy lẻ"."""
 
     template_name = "extensions/extension_form.html"
 
@@ -73,8 +77,9 @@ class ExtensionCreateView(TenantAdminRequiredMixin, View):
             except ValidationError as exc:
                 add_service_errors(form, exc)
             else:
-                messages.success(request, _("Extension %(number)s was created.")
-                                 % {"number": extension.number})
+                messages.success(
+                    request, _("Extension %(number)s was created.") % {"number": extension.number}
+                )
                 return redirect("extensions:extension_detail", pk=extension.pk)
         return render(request, self.template_name, {"form": form, "hotline": hotline}, status=400)
 
@@ -103,7 +108,8 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "is_admin": self.membership.is_admin,
             "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
             "share_links": list(extension.share_links.select_related("created_by")[:10])
-            if self.membership.is_admin else [],
+            if self.membership.is_admin
+            else [],
         }
 
 
@@ -116,15 +122,15 @@ class ExtensionRevealView(ExtensionDetailView):
         extension = self.get_extension(request, pk)
         try:
             credentials = services.extension_reveal_credentials(
-                extension=extension, user=request.user, session=request.session)
+                extension=extension, user=request.user, session=request.session
+            )
         except ReauthenticationRequired as exc:
             messages.info(request, exc.message)
             detail = reverse("extensions:extension_detail", kwargs={"pk": extension.pk})
             return redirect(f"{reverse('confirm_password')}?{urlencode({'next': detail})}")
         except RevealRefused as exc:
             messages.error(request, exc.message)
-            response = render(request, self.template_name, self.context(extension),
-                              status=exc.status_code)
+            response = render(request, self.template_name, self.context(extension), status=exc.status_code)
             if exc.retry_after:
                 response["Retry-After"] = str(exc.retry_after)
             return response
@@ -159,13 +165,13 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
 
     def get(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
-        form = ExtensionUpdateForm(initial=self.initial(extension),
-                                   **_form_kwargs(extension.hotline, extension))
+        form = ExtensionUpdateForm(
+            initial=self.initial(extension), **_form_kwargs(extension.hotline, extension)
+        )
         return render(request, self.template_name, self.context(form, extension))
 
     def context(self, form, extension, current=None) -> dict:
-        return {"form": form, "hotline": extension.hotline, "extension": extension,
-                "current": current}
+        return {"form": form, "hotline": extension.hotline, "extension": extension, "current": current}
 
     def post(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
@@ -190,11 +196,14 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
                     data["version"] = current.version
                     form.data = data
             else:
-                messages.success(request, _("Extension %(number)s was saved.")
-                                 % {"number": extension.number})
+                messages.success(request, _("Extension %(number)s was saved.") % {"number": extension.number})
                 return redirect("extensions:extension_detail", pk=extension.pk)
-        return render(request, self.template_name, self.context(form, extension, current),
-                      status=409 if current else 400)
+        return render(
+            request,
+            self.template_name,
+            self.context(form, extension, current),
+            status=409 if current else 400,
+        )
 
 
 class ExtensionDeleteView(TenantAdminRequiredMixin, View):
@@ -202,15 +211,19 @@ class ExtensionDeleteView(TenantAdminRequiredMixin, View):
 
     def get(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
-        return render(request, self.template_name, {
-            "extension": extension, "hotline": extension.hotline,
-            "supervised": list(extension.supervised.order_by("number")),
-        })
+        return render(
+            request,
+            self.template_name,
+            {
+                "extension": extension,
+                "hotline": extension.hotline,
+                "supervised": list(extension.supervised.order_by("number")),
+            },
+        )
 
     def post(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
         hotline = extension.hotline
         services.extension_delete(extension=extension)
-        messages.success(request, _("Extension %(number)s was deleted.")
-                         % {"number": extension.number})
+        messages.success(request, _("Extension %(number)s was deleted.") % {"number": extension.number})
         return redirect(reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk}))

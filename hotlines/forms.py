@@ -12,7 +12,9 @@ class NumberGroupForm(forms.Form):
     name = NumberGroup._meta.get_field("name").formfield()
     strategy = NumberGroup._meta.get_field("strategy").formfield()
     hotlines = OrderedModelMultipleChoiceField(
-        label=_("Hotlines, in order"), queryset=Hotline.objects.none(), required=False,
+        label=_("Hotlines, in order"),
+        queryset=Hotline.objects.none(),
+        required=False,
         widget=forms.CheckboxSelectMultiple(attrs={"class": "orderable"}),
         help_text=_("Tick the hotlines of the group; use ↑ ↓ to set their order."),
     )

@@ -30,13 +30,17 @@ class Hotline(models.Model):
         _("number"),
         max_length=20,
         unique=True,
-        help_text=_("Any common form is accepted (1900 1234, 024 7300 1234, +84 912…); "
-                    "it is stored normalised."),
+        help_text=_(
+            "Any common form is accepted (1900 1234, 024 7300 1234, +84 912…); it is stored normalised."
+        ),
     )
     name = models.CharField(_("name"), max_length=200, blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=HotlineKind.choices, editable=False)
     carrier = models.CharField(
-        _("carrier"), max_length=16, choices=Carrier.choices, blank=True,
+        _("carrier"),
+        max_length=16,
+        choices=Carrier.choices,
+        blank=True,
         help_text=_("Derived from the number for mobiles; choose it for other kinds."),
     )
     sip_domain = models.CharField(_("SIP domain"), max_length=253, unique=True, editable=False)
@@ -74,16 +78,22 @@ class NumberGroup(ConstraintErrorsOnFieldsMixin, models.Model):
     caller ID, with a strategy for picking one number per call."""
 
     tenant = models.ForeignKey(
-        "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE,
+        "tenants.Tenant",
+        verbose_name=_("tenant"),
+        on_delete=models.CASCADE,
         related_name="number_groups",
     )
     name = models.CharField(_("name"), max_length=100)
     strategy = models.CharField(
-        _("strategy"), max_length=16, choices=GroupStrategy.choices,
+        _("strategy"),
+        max_length=16,
+        choices=GroupStrategy.choices,
         default=GroupStrategy.SAME_CARRIER,
     )
     hotlines = models.ManyToManyField(
-        Hotline, verbose_name=_("hotlines"), through="NumberGroupMember",
+        Hotline,
+        verbose_name=_("hotlines"),
+        through="NumberGroupMember",
         related_name="number_groups",
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -97,7 +107,9 @@ class NumberGroup(ConstraintErrorsOnFieldsMixin, models.Model):
         verbose_name_plural = _("number groups")
         constraints = [
             models.UniqueConstraint(
-                "tenant", Lower("name"), name="numbergroup_unique_name_per_tenant",
+                "tenant",
+                Lower("name"),
+                name="numbergroup_unique_name_per_tenant",
                 violation_error_message=_("A number group with this name already exists."),
             )
         ]
@@ -117,7 +129,8 @@ class NumberGroupMember(models.Model):
         ordering = ["group", "position", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["group", "hotline"], name="numbergroupmember_unique_hotline",
+                fields=["group", "hotline"],
+                name="numbergroupmember_unique_hotline",
                 violation_error_message=_("This hotline is already in the group."),
             )
         ]

@@ -15,8 +15,11 @@ from .models import Hotline, NumberGroup, NumberGroupMember
 
 
 def _state(group: NumberGroup) -> dict:
-    return {"name": group.name, "strategy": group.strategy,
-            "hotlines": list(group.members.order_by("position").values_list("hotline__number", flat=True))}
+    return {
+        "name": group.name,
+        "strategy": group.strategy,
+        "hotlines": list(group.members.order_by("position").values_list("hotline__number", flat=True)),
+    }
 
 
 def _audit(action: str, group: NumberGroup, changes: dict) -> None:
@@ -50,7 +53,10 @@ def number_group_create(
 
 @transaction.atomic
 def number_group_update(
-    *, group: NumberGroup, name: str | None = None, strategy: str | None = None,
+    *,
+    group: NumberGroup,
+    name: str | None = None,
+    strategy: str | None = None,
     hotlines: Sequence[Hotline] | None = None,
 ) -> NumberGroup:
     before = _state(group)

@@ -8,8 +8,6 @@ urlpatterns = [
     path("hotlines/<int:pk>/", views.HotlineDetailView.as_view(), name="hotline_detail"),
     path("number-groups/", views.NumberGroupListView.as_view(), name="numbergroup_list"),
     path("number-groups/add/", views.NumberGroupFormView.as_view(), name="numbergroup_add"),
-    path("number-groups/<int:pk>/edit/", views.NumberGroupFormView.as_view(),
-         name="numbergroup_edit"),
-    path("number-groups/<int:pk>/delete/", views.NumberGroupDeleteView.as_view(),
-         name="numbergroup_delete"),
+    path("number-groups/<int:pk>/edit/", views.NumberGroupFormView.as_view(), name="numbergroup_edit"),
+    path("number-groups/<int:pk>/delete/", views.NumberGroupDeleteView.as_view(), name="numbergroup_delete"),
 ]

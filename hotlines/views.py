@@ -16,7 +16,7 @@ from .selectors import hotline_choices, hotline_list, number_group_get, number_g
 
 
 class HotlineListView(TenantAdminRequiredMixin, View):
-    """"Quản lý đầu số": the tenant's hotlines."""
+    """ "Quản lý đầu số": the tenant's hotlines."""
 
     def get(self, request):
         hotlines = with_online_count(hotline_list(user=request.user))
@@ -32,8 +32,9 @@ class HotlineDetailView(TenantAdminRequiredMixin, View):
 
 class NumberGroupListView(TenantAdminRequiredMixin, View):
     def get(self, request):
-        return render(request, "hotlines/numbergroup_list.html",
-                      {"groups": number_group_list(user=request.user)})
+        return render(
+            request, "hotlines/numbergroup_list.html", {"groups": number_group_list(user=request.user)}
+        )
 
 
 class NumberGroupFormView(TenantAdminRequiredMixin, View):
@@ -47,9 +48,9 @@ class NumberGroupFormView(TenantAdminRequiredMixin, View):
     def build_form(self, data, group):
         ordered = [m.hotline_id for m in group.members.all()] if group else []
         initial = {"name": group.name, "strategy": group.strategy, "hotlines": ordered} if group else {}
-        return NumberGroupForm(data, initial=initial,
-                               hotlines=hotline_choices(tenant_id=self.tenant_id),
-                               ordered_pks=ordered)
+        return NumberGroupForm(
+            data, initial=initial, hotlines=hotline_choices(tenant_id=self.tenant_id), ordered_pks=ordered
+        )
 
     def get(self, request, pk=None):
         group = self.get_group(request, pk)
@@ -62,7 +63,8 @@ class NumberGroupFormView(TenantAdminRequiredMixin, View):
             try:
                 if group is None:
                     group = services.number_group_create(
-                        tenant=Tenant.objects.get(pk=self.tenant_id), **form.cleaned_data)
+                        tenant=Tenant.objects.get(pk=self.tenant_id), **form.cleaned_data
+                    )
                 else:
                     services.number_group_update(group=group, **form.cleaned_data)
             except ValidationError as exc:

@@ -105,9 +105,7 @@ class KamailioConfig:
             "AUTH_TABLE": _cfg_string(self.auth_table),
             "CTL_SOCKET": _cfg_string(f"unix:{self.ctl_socket}"),
             "CHILDREN": str(self.children),
-            "DOMAIN_RELOAD_TIMER": _cfg_string(
-                f"name=domains;interval={self.domain_reload_seconds};mode=1;"
-            ),
+            "DOMAIN_RELOAD_TIMER": _cfg_string(f"name=domains;interval={self.domain_reload_seconds};mode=1;"),
             "SQLOPS_CON": _cfg_string(f"kam=>{self.db_url}"),
             "GATEWAY_URI": _cfg_string(self.gateway_uri),
             "MEDIA_SERVER_URI": _cfg_string(self.media_server_uri),
@@ -119,8 +117,21 @@ class KamailioConfig:
         return defines
 
     def command(self, *, foreground: bool = True) -> list[str]:
-        cmd = [kamailio_binary(), "-f", str(CONFIG_FILE), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
-               "-Y", str(self.runtime_dir), "-P", str(self.pid_file), "-w", str(self.runtime_dir)]
+        cmd = [
+            kamailio_binary(),
+            "-f",
+            str(CONFIG_FILE),
+            "-m",
+            str(self.shm_mb),
+            "-M",
+            str(self.pkg_mb),
+            "-Y",
+            str(self.runtime_dir),
+            "-P",
+            str(self.pid_file),
+            "-w",
+            str(self.runtime_dir),
+        ]
         if foreground:
             # -DD: stay in the foreground (children are still forked); -E: log to stderr.
             cmd += ["-DD", "-E"]
@@ -209,16 +220,21 @@ class Kamailio:
         if result.returncode != 0:
             raise KamailioError(f"Invalid Kamailio configuration:\n{result.stderr[-4000:]}")
 
-    def start(self, *, timeout: float = 20.0, command: list[str] | None = None,
-              env: dict[str, str] | None = None) -> Kamailio:
+    def start(
+        self, *, timeout: float = 20.0, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> Kamailio:
         """Start Kamailio and wait until it answers. `command` starts something else that
         becomes Kamailio with this configuration (the tests run `manage.py run_kamailio`)."""
         self.config.prepare()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603 — our own command line
-                command or self.config.command(), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env or self.config.environment(), start_new_session=True,
+                command or self.config.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env or self.config.environment(),
+                start_new_session=True,
             )
         try:
             self.wait_ready(timeout=timeout)
@@ -290,7 +306,10 @@ class Kamailio:
 def rpc(config: KamailioConfig, *args: str, timeout: float = 10.0) -> str:
     result = subprocess.run(  # noqa: S603 — our own command line
         [shutil.which("kamcmd") or "/usr/sbin/kamcmd", "-s", f"unix:{config.ctl_socket}", *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if result.returncode != 0 or result.stdout.startswith("error"):
         raise KamailioError(f"kamcmd {' '.join(args)} failed: {result.stdout}{result.stderr}")

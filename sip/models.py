@@ -56,16 +56,18 @@ class SipAccount(models.Model):
     present only while the extension and its hotline are enabled. Read-only."""
 
     extension = models.OneToOneField(
-        "extensions.Extension", verbose_name=_("extension"), primary_key=True, db_column="id",
-        on_delete=models.DO_NOTHING, related_name="sip_account",
+        "extensions.Extension",
+        verbose_name=_("extension"),
+        primary_key=True,
+        db_column="id",
+        on_delete=models.DO_NOTHING,
+        related_name="sip_account",
     )
     username = models.CharField(_("username"), max_length=64)
     domain = models.CharField(_("SIP domain"), max_length=255)
     ha1 = models.CharField(max_length=64)
     ha1b = models.CharField(max_length=64)
-    call_permission = models.PositiveSmallIntegerField(
-        _("call permission"), choices=CallPermission.choices
-    )
+    call_permission = models.PositiveSmallIntegerField(_("call permission"), choices=CallPermission.choices)
     call_permission_slug = models.CharField(max_length=16)
     alias = models.CharField(_("alias"), max_length=64)
     hotline = models.ForeignKey(

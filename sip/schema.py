@@ -88,6 +88,7 @@ def _dial_attrs_case(column: str) -> str:
 # The SQL below is built from constants only (table names, CallPermission), never from input.
 # ruff: noqa: S608
 
+
 def _call_routing_sql(vendor: str) -> dict[str, str]:
     """The views of migration 0002: the same SQL on both databases but for PostgreSQL's casts,
     which give Kamailio the column types it expects (int, varchar, never NULL)."""
@@ -96,8 +97,10 @@ def _call_routing_sql(vendor: str) -> dict[str, str]:
     def cast(expression: str, sql_type: str) -> str:
         return f"({expression})::{sql_type}" if pg else expression
 
-    attrs = (f"'rule=' || r.name || {_dial_attrs_case('r.destination')} || "
-             "CASE WHEN r.carrier <> '' THEN ';carrier=' || r.carrier ELSE '' END")
+    attrs = (
+        f"'rule=' || r.name || {_dial_attrs_case('r.destination')} || "
+        "CASE WHEN r.carrier <> '' THEN ';carrier=' || r.carrier ELSE '' END"
+    )
     dialplan = f"""
         CREATE VIEW {DIALPLAN_VIEW} AS
         SELECT {cast("r.id", "integer")} AS id,
@@ -267,7 +270,9 @@ def _migrated_views(connection: BaseDatabaseWrapper) -> tuple[str, ...]:
         return ()
     applied = recorder.applied_migrations()
     return tuple(
-        view for migration, views in VIEW_MIGRATIONS.items() if ("sip", migration) in applied
+        view
+        for migration, views in VIEW_MIGRATIONS.items()
+        if ("sip", migration) in applied
         for view in views
     )
 

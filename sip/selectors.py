@@ -51,12 +51,15 @@ def _contact_count_sql(*, per_row_domain: bool):
         domain = (
             f"(SELECT h.{q(sip_domain)} FROM {q(hotline.db_table)} h "  # noqa: S608
             f"WHERE h.{q(hotline.pk.column)} = {{row}}.{q(hotline_id)})"
-            if per_row_domain else "%s"
+            if per_row_domain
+            else "%s"
         )
         # A COUNT without GROUP BY is 0, not NULL, when there is none.
-        return (f"(SELECT COUNT(*) FROM {q(location.db_table)} l "  # noqa: S608
-                f"WHERE l.{q(expires)} > %s AND l.{q(domain_)} = {domain} "
-                f"AND l.{q(username)} = {{row}}.{q(number)})")
+        return (
+            f"(SELECT COUNT(*) FROM {q(location.db_table)} l "  # noqa: S608
+            f"WHERE l.{q(expires)} > %s AND l.{q(domain_)} = {domain} "
+            f"AND l.{q(username)} = {{row}}.{q(number)})"
+        )
 
     sql.__name__ = "contact_count_per_row_domain" if per_row_domain else "contact_count"
     return sql
@@ -148,9 +151,11 @@ def _registration(row: Location) -> Registration:
 
 def contacts_for(extension: Extension, *, now: dt.datetime | None = None) -> list[Registration]:
     """The extension's live registrations, newest first (one query)."""
-    rows = live_locations(now=now).filter(
-        username=extension.number, domain=extension.hotline.sip_domain
-    ).order_by("-last_modified", "-id")
+    rows = (
+        live_locations(now=now)
+        .filter(username=extension.number, domain=extension.hotline.sip_domain)
+        .order_by("-last_modified", "-id")
+    )
     return [_registration(row) for row in rows]
 
 
@@ -181,6 +186,7 @@ def online_count_for_hotline(hotline: Hotline, *, now: dt.datetime | None = None
 
 
 # --- What Kamailio reads to route a call: the same views, the same queries as kamailio.cfg ---
+
 
 @dataclass(frozen=True)
 class PoolNumber:

@@ -76,8 +76,15 @@ def parse_challenge(header: str) -> dict[str, str]:
 
 
 def digest_authorization(
-    *, challenge: dict[str, str], method: str, uri: str, username: str, password: str | None = None,
-    ha1: str | None = None, cnonce: str | None = None, nc: int = 1,
+    *,
+    challenge: dict[str, str],
+    method: str,
+    uri: str,
+    username: str,
+    password: str | None = None,
+    ha1: str | None = None,
+    cnonce: str | None = None,
+    nc: int = 1,
 ) -> str:
     """The `Authorization` header value answering `challenge` (MD5, with qop=auth if offered)."""
     realm = challenge.get("realm", "")
@@ -88,7 +95,10 @@ def digest_authorization(
     ha2 = md5_hex(f"{method}:{uri}")
     nonce = challenge["nonce"]
     params = [
-        f'username="{username}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"',
+        f'username="{username}"',
+        f'realm="{realm}"',
+        f'nonce="{nonce}"',
+        f'uri="{uri}"',
         "algorithm=MD5",
     ]
     qops = [q.strip() for q in challenge.get("qop", "").split(",") if q.strip()]
@@ -133,8 +143,16 @@ class SipClient:
     200
     """
 
-    def __init__(self, host: str, port: int, *, transport: str = "udp", timeout: float = DEFAULT_TIMEOUT,
-                 local_ip: str = "127.0.0.1", ws_path: str = "/ws") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        transport: str = "udp",
+        timeout: float = DEFAULT_TIMEOUT,
+        local_ip: str = "127.0.0.1",
+        ws_path: str = "/ws",
+    ) -> None:
         if transport not in ("udp", "tcp", "ws"):
             raise ValueError("transport must be 'udp', 'tcp' or 'ws'")
         self.server = (host, port)
@@ -161,8 +179,9 @@ class SipClient:
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind((self.local_ip, 0))
         else:
-            self.sock = socket.create_connection(self.server, timeout=self.timeout,
-                                                 source_address=(self.local_ip, 0))
+            self.sock = socket.create_connection(
+                self.server, timeout=self.timeout, source_address=(self.local_ip, 0)
+            )
             if self.transport == "ws":
                 self._ws_handshake()
         return self
@@ -170,11 +189,13 @@ class SipClient:
     def _ws_handshake(self) -> None:
         key = base64.b64encode(secrets.token_bytes(16)).decode()
         host, port = self.server
-        self.sock.sendall((
-            f"GET {self.ws_path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            "Sec-WebSocket-Protocol: sip\r\n\r\n"
-        ).encode())
+        self.sock.sendall(
+            (
+                f"GET {self.ws_path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: sip\r\n\r\n"
+            ).encode()
+        )
         head = b""
         while b"\r\n\r\n" not in head:
             chunk = self.sock.recv(4096)
@@ -206,12 +227,25 @@ class SipClient:
     def options(self) -> Response:
         """An out-of-dialog OPTIONS to the server itself (a ping)."""
         host, port = self.server
-        return self._transaction("OPTIONS", f"sip:{host}:{port}", to_uri=f"sip:{host}:{port}",
-                                 from_uri=f"sip:ping@{host}", extra=[])
+        return self._transaction(
+            "OPTIONS",
+            f"sip:{host}:{port}",
+            to_uri=f"sip:{host}:{port}",
+            from_uri=f"sip:ping@{host}",
+            extra=[],
+        )
 
-    def register(self, *, username: str, domain: str, password: str | None = None, ha1: str | None = None,
-                 expires: int = 300, auth_username: str | None = None,
-                 user_agent: str = USER_AGENT) -> Response:
+    def register(
+        self,
+        *,
+        username: str,
+        domain: str,
+        password: str | None = None,
+        ha1: str | None = None,
+        expires: int = 300,
+        auth_username: str | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> Response:
         """REGISTER username@domain; answer one challenge; return the final response.
 
         200 means registered; 401 after sending credentials or 403 means refused.
@@ -229,16 +263,30 @@ class SipClient:
         header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
         challenge = parse_challenge(response.header(header) or "")
         authorization = digest_authorization(
-            challenge=challenge, method="REGISTER", uri=uri, username=auth_username or username,
-            password=password, ha1=ha1,
+            challenge=challenge,
+            method="REGISTER",
+            uri=uri,
+            username=auth_username or username,
+            password=password,
+            ha1=ha1,
         )
         auth_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        return self._transaction("REGISTER", uri, to_uri=aor, from_uri=aor,
-                                 extra=[f"{auth_header}: {authorization}", *extra])
+        return self._transaction(
+            "REGISTER", uri, to_uri=aor, from_uri=aor, extra=[f"{auth_header}: {authorization}", *extra]
+        )
 
-    def invite(self, *, number: str, domain: str, username: str, password: str | None = None,
-               ha1: str | None = None, auth_username: str | None = None, hangup: bool = True,
-               headers: list[str] | None = None) -> Call:
+    def invite(
+        self,
+        *,
+        number: str,
+        domain: str,
+        username: str,
+        password: str | None = None,
+        ha1: str | None = None,
+        auth_username: str | None = None,
+        hangup: bool = True,
+        headers: list[str] | None = None,
+    ) -> Call:
         """Call `number` as username@domain; answer the proxy's challenge; ACK the final
         response (and, if answered, hang up with BYE unless `hangup` is False)."""
         request_uri = f"sip:{number}@{domain}"
@@ -257,18 +305,38 @@ class SipClient:
             if cached is not None:
                 challenge, nc = cached
                 self._proxy_challenges[domain] = (challenge, nc + 1)
-                auth = ["Proxy-Authorization: " + digest_authorization(
-                    challenge=challenge, method="INVITE", uri=request_uri, username=auth_user,
-                    password=password, ha1=ha1, nc=nc + 1,
-                )]
+                auth = [
+                    "Proxy-Authorization: "
+                    + digest_authorization(
+                        challenge=challenge,
+                        method="INVITE",
+                        uri=request_uri,
+                        username=auth_user,
+                        password=password,
+                        ha1=ha1,
+                        nc=nc + 1,
+                    )
+                ]
             self.cseq += 1
             branch = "z9hG4bK" + secrets.token_hex(8)
             response = self._request(
-                "INVITE", request_uri, branch=branch, cseq=self.cseq, call_id=call_id,
-                from_header=from_header, to_header=f"<{request_uri}>", extra=[*auth, *extra],
+                "INVITE",
+                request_uri,
+                branch=branch,
+                cseq=self.cseq,
+                call_id=call_id,
+                from_header=from_header,
+                to_header=f"<{request_uri}>",
+                extra=[*auth, *extra],
             )
-            call = Call(response=response, request_uri=request_uri, from_header=from_header,
-                        call_id=call_id, cseq=self.cseq, to_header=response.header("to") or "")
+            call = Call(
+                response=response,
+                request_uri=request_uri,
+                from_header=from_header,
+                call_id=call_id,
+                cseq=self.cseq,
+                to_header=response.header("to") or "",
+            )
             if 200 <= response.status < 300:
                 self._answered(call, response)
                 if hangup:
@@ -285,8 +353,13 @@ class SipClient:
         """Hang up an answered call, along its route set."""
         self.cseq += 1
         return self._request(
-            "BYE", call.remote_target, branch="z9hG4bK" + secrets.token_hex(8), cseq=self.cseq,
-            call_id=call.call_id, from_header=call.from_header, to_header=call.to_header,
+            "BYE",
+            call.remote_target,
+            branch="z9hG4bK" + secrets.token_hex(8),
+            cseq=self.cseq,
+            call_id=call.call_id,
+            from_header=call.from_header,
+            to_header=call.to_header,
             extra=[f"Route: {route}" for route in call.route_set],
         )
 
@@ -313,36 +386,66 @@ class SipClient:
 
     def _answered(self, call: Call, response: Response) -> None:
         """ACK a 2xx: a new transaction to the callee's Contact, through the Record-Route."""
-        routes = [r.strip() for value in response.headers.get("record-route", [])
-                  for r in value.split(",")]
+        routes = [r.strip() for value in response.headers.get("record-route", []) for r in value.split(",")]
         call.route_set = list(reversed(routes))
         contact = response.header("contact") or ""
         match = re.search(r"<([^>]+)>", contact)
         call.remote_target = match.group(1) if match else contact.split(";")[0]
-        self._send(self._message(
-            "ACK", call.remote_target, branch="z9hG4bK" + secrets.token_hex(8), cseq=call.cseq,
-            call_id=call.call_id, from_header=call.from_header, to_header=call.to_header,
-            extra=[f"Route: {route}" for route in call.route_set],
-        ))
+        self._send(
+            self._message(
+                "ACK",
+                call.remote_target,
+                branch="z9hG4bK" + secrets.token_hex(8),
+                cseq=call.cseq,
+                call_id=call.call_id,
+                from_header=call.from_header,
+                to_header=call.to_header,
+                extra=[f"Route: {route}" for route in call.route_set],
+            )
+        )
 
     def _ack_error(self, call: Call, branch: str) -> None:
         """ACK an error reply: same branch and CSeq number as the INVITE, hop by hop."""
-        self._send(self._message(
-            "ACK", call.request_uri, branch=branch, cseq=call.cseq, call_id=call.call_id,
-            from_header=call.from_header, to_header=call.to_header, extra=[],
-        ))
-
-    def _transaction(self, method: str, request_uri: str, *, to_uri: str, from_uri: str,
-                     extra: list[str]) -> Response:
-        self.cseq += 1
-        return self._request(
-            method, request_uri, branch="z9hG4bK" + secrets.token_hex(8), cseq=self.cseq,
-            call_id=self.call_id, from_header=f"<{from_uri}>;tag={self.tag}",
-            to_header=f"<{to_uri}>", extra=extra,
+        self._send(
+            self._message(
+                "ACK",
+                call.request_uri,
+                branch=branch,
+                cseq=call.cseq,
+                call_id=call.call_id,
+                from_header=call.from_header,
+                to_header=call.to_header,
+                extra=[],
+            )
         )
 
-    def _message(self, method: str, request_uri: str, *, branch: str, cseq: int, call_id: str,
-                 from_header: str, to_header: str, extra: list[str]) -> bytes:
+    def _transaction(
+        self, method: str, request_uri: str, *, to_uri: str, from_uri: str, extra: list[str]
+    ) -> Response:
+        self.cseq += 1
+        return self._request(
+            method,
+            request_uri,
+            branch="z9hG4bK" + secrets.token_hex(8),
+            cseq=self.cseq,
+            call_id=self.call_id,
+            from_header=f"<{from_uri}>;tag={self.tag}",
+            to_header=f"<{to_uri}>",
+            extra=extra,
+        )
+
+    def _message(
+        self,
+        method: str,
+        request_uri: str,
+        *,
+        branch: str,
+        cseq: int,
+        call_id: str,
+        from_header: str,
+        to_header: str,
+        extra: list[str],
+    ) -> bytes:
         if self.sock is None:
             self.open()
         sent_by = self.ws_host if self.transport == "ws" else f"{self.local_ip}:{self.local_port}"

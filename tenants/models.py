@@ -28,9 +28,7 @@ class Tenant(models.Model):
 class Membership(models.Model):
     """A user's role in a tenant: a tenant admin, or an agent tied to one extension (máy lẻ)."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.ADMIN)
     extension = models.ForeignKey(
@@ -68,9 +66,7 @@ class ApiToken(models.Model):
     """A user's API token for `Authorization: Token <key>`. Only a SHA-256 hash of the key is
     stored (like a password), so a database dump or backup cannot be used to call the API."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_token")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(_("starts with"), max_length=8, editable=False)
     created = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -12,9 +12,7 @@ def membership_for(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
     if not user.is_authenticated:
         return None
     if not hasattr(user, "_membership_cache"):
-        user._membership_cache = (
-            Membership.objects.select_related("tenant").filter(user=user).first()
-        )
+        user._membership_cache = Membership.objects.select_related("tenant").filter(user=user).first()
     return user._membership_cache
 
 

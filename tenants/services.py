@@ -15,8 +15,12 @@ from .selectors import membership_for
 def _audit(action: Action, user) -> None:
     # Never the key itself: the record only says whose token was created or revoked.
     membership = membership_for(user)
-    audit_record(action=action, obj=user, tenant_id=membership.tenant_id if membership else None,
-                 object_repr=f"API token of {user.get_username()}")
+    audit_record(
+        action=action,
+        obj=user,
+        tenant_id=membership.tenant_id if membership else None,
+        object_repr=f"API token of {user.get_username()}",
+    )
 
 
 @transaction.atomic

@@ -36,7 +36,12 @@ class ApiTokenView(TenantAdminRequiredMixin, View):
         return response
 
     def render(self, request, *, new_key: str | None = None, status: int = 200):
-        return render(request, self.template_name, {
-            "token": api_token_for(user=request.user),
-            "new_key": new_key,
-        }, status=status)
+        return render(
+            request,
+            self.template_name,
+            {
+                "token": api_token_for(user=request.user),
+                "new_key": new_key,
+            },
+            status=status,
+        )

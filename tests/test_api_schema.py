@@ -32,14 +32,18 @@ def test_schema_is_valid_and_generates_without_warnings(tmp_path):
 def test_the_contract_paths(schema):
     # Every operation of the contract in shared/DESIGN.md is there (later issues add more).
     assert {(p, m) for p, m, _ in operations(schema)} >= {
-        ("/api/v1/hotlines/", "get"), ("/api/v1/hotlines/{id}/", "get"),
-        ("/api/v1/number-groups/", "get"), ("/api/v1/number-groups/", "post"),
+        ("/api/v1/hotlines/", "get"),
+        ("/api/v1/hotlines/{id}/", "get"),
+        ("/api/v1/number-groups/", "get"),
+        ("/api/v1/number-groups/", "post"),
         *{("/api/v1/number-groups/{id}/", m) for m in ("get", "put", "patch", "delete")},
-        ("/api/v1/extensions/", "get"), ("/api/v1/extensions/", "post"),
+        ("/api/v1/extensions/", "get"),
+        ("/api/v1/extensions/", "post"),
         *{("/api/v1/extensions/{id}/", m) for m in ("get", "put", "patch", "delete")},
         ("/api/v1/extensions/{id}/credentials/", "post"),
         ("/api/v1/extensions/{id}/rotate-password/", "post"),
-        ("/api/v1/audit-events/", "get"), ("/api/v1/audit-events/{id}/", "get"),
+        ("/api/v1/audit-events/", "get"),
+        ("/api/v1/audit-events/{id}/", "get"),
     }
 
 
@@ -67,22 +71,33 @@ def test_passwords_are_write_only_and_only_login_info_returns_one(schema):
             continue
         assert name.endswith("Request") and password.get("writeOnly"), name
     returning_login_info = {
-        (path, method) for path, method, operation in operations(schema)
+        (path, method)
+        for path, method, operation in operations(schema)
         if "LoginInfo" in str(operation["responses"])
     }
-    assert returning_login_info == {("/api/v1/extensions/{id}/credentials/", "post"),
-                                    ("/api/v1/extensions/{id}/rotate-password/", "post")}
+    assert returning_login_info == {
+        ("/api/v1/extensions/{id}/credentials/", "post"),
+        ("/api/v1/extensions/{id}/rotate-password/", "post"),
+    }
 
 
 def test_extension_fields_are_the_contract(schema):
     components = schema["components"]["schemas"]
     assert list(components["Extension"]["properties"]) == [
-        "id", "hotline", "number", "alias", "call_permission", "supervisor",
-        "outbound_hotlines", "outbound_groups", "description", "enabled", "created_at",
+        "id",
+        "hotline",
+        "number",
+        "alias",
+        "call_permission",
+        "supervisor",
+        "outbound_hotlines",
+        "outbound_groups",
+        "description",
+        "enabled",
+        "created_at",
         "updated_at",
     ]
-    assert components["CallPermissionEnum"]["enum"] == ["internal", "landline", "mobile",
-                                                         "international"]
+    assert components["CallPermissionEnum"]["enum"] == ["internal", "landline", "mobile", "international"]
     assert set(components["ExtensionUpdateRequest"]["properties"]).isdisjoint({"hotline", "number"})
     assert {"hotline", "number"} <= set(components["ExtensionCreateRequest"]["required"])
 

@@ -29,9 +29,20 @@ def test_pg_dump_holds_no_plaintext_password(world):
     db = connection.settings_dict
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
     dump = subprocess.run(
-        ["pg_dump", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432),
-         "-U", db["USER"] or "postgres", db["NAME"]],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            "pg_dump",
+            "-h",
+            db["HOST"] or "127.0.0.1",
+            "-p",
+            str(db["PORT"] or 5432),
+            "-U",
+            db["USER"] or "postgres",
+            db["NAME"],
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     assert world.ext_a["101"].alias in dump  # the dump really has the extensions
     assert world.ext_a["101"].ha1 in dump
@@ -42,13 +53,19 @@ def test_pg_dump_holds_no_plaintext_password(world):
 def test_check_deploy_reports_nothing():
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DJANGO_SETTINGS_MODULE": "pbx_admin.settings", "DJANGO_DEBUG": "0",
+        "DJANGO_SETTINGS_MODULE": "pbx_admin.settings",
+        "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",
         "SIP_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXNpcC1rZXktMzItYnl0ZXMtbG9uZyE=",
         "DJANGO_ALLOWED_HOSTS": "pbx.example.vn",
     }
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -58,26 +75,35 @@ def test_production_settings_refuse_to_start_without_secrets():
     env.update(DJANGO_SETTINGS_MODULE="pbx_admin.settings", DJANGO_DEBUG="0")
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     # The app server (WSGI entry point) does not start.
-    server = subprocess.run([sys.executable, "-c", "import pbx_admin.wsgi"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    server = subprocess.run(
+        [sys.executable, "-c", "import pbx_admin.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert server.returncode != 0
     assert "DJANGO_SECRET_KEY and SIP_ENCRYPTION_KEYS must be set" in server.stderr
     # The deploy check says so too.
-    deploy = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    deploy = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert deploy.returncode != 0
     assert "pbx.E001" in deploy.stderr
     # Commands that need no secret still work (a developer checking migrations).
-    migrations = subprocess.run([sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
-                                cwd=ROOT, env=env, capture_output=True, text=True)
+    migrations = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert migrations.returncode == 0, migrations.stderr
 
 
 @pytest.mark.django_db
 def test_pages_carry_a_strict_csp_and_no_inline_script(client, world):
     client.force_login(world.admin_a)
-    for url in (reverse("hotlines:hotline_list"),
-                reverse("extensions:extension_detail", kwargs={"pk": world.ext_a["101"].pk})):
+    for url in (
+        reverse("hotlines:hotline_list"),
+        reverse("extensions:extension_detail", kwargs={"pk": world.ext_a["101"].pk}),
+    ):
         response = client.get(url)
         policy = response["Content-Security-Policy"]
         assert "default-src 'self'" in policy and "'unsafe-inline'" not in policy
@@ -106,20 +132,33 @@ def test_twenty_parallel_creates_of_one_number_give_one_extension(live_server, w
         session = requests.Session()
         page = session.get(live_server.url + reverse("login"))
         assert page.status_code == 200
-        session.post(live_server.url + reverse("login"), data={
-            "username": world.admin_a.username, "password": "pw",
-            "csrfmiddlewaretoken": session.cookies["csrftoken"]}, headers={"Referer": live_server.url})
+        session.post(
+            live_server.url + reverse("login"),
+            data={
+                "username": world.admin_a.username,
+                "password": "pw",
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": live_server.url},
+        )
         sessions.append(session)
     barrier = threading.Barrier(20)
     statuses = []
 
     def create(session):
         barrier.wait()
-        response = session.post(url, data={
-            "number": "555", "alias": f"race{len(statuses)}{threading.get_ident() % 1000}",
-            "call_permission": 3, "enabled": "on",
-            "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            headers={"Referer": live_server.url}, allow_redirects=False)
+        response = session.post(
+            url,
+            data={
+                "number": "555",
+                "alias": f"race{len(statuses)}{threading.get_ident() % 1000}",
+                "call_permission": 3,
+                "enabled": "on",
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": live_server.url},
+            allow_redirects=False,
+        )
         statuses.append((response.status_code, response.text))
 
     threads = [threading.Thread(target=create, args=(s,)) for s in sessions]

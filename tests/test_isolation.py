@@ -37,7 +37,7 @@ SKIPPED = {
     "accounts/login/": "sign-in: public by design",
     "accounts/logout/": "sign-out: no data",
     "accounts/confirm-password/": "re-entering one's own password: no data, and wrong "
-                                  "passwords would count as failed sign-ins (django-axes)",
+    "passwords would count as failed sign-ins (django-axes)",
     "api/schema/": "the OpenAPI document: the same for everyone, no data",
     "api/docs/": "the API documentation page: the same for everyone, no data",
 }
@@ -50,9 +50,16 @@ PUBLIC = {
 
 # Routes an agent may use (for their own extension only); every other route is admin-only.
 AGENT_ROUTES = {
-    "home", "extensions:my_extension", "extensions:extension_detail",
-    "extensions:extension_reveal", "api:api-root", "api:extension-list", "api:extension-detail",
-    "api:extension-credentials", "extensions:extension_dial_check", "api:extension-dial-check",
+    "home",
+    "extensions:my_extension",
+    "extensions:extension_detail",
+    "extensions:extension_reveal",
+    "api:api-root",
+    "api:extension-list",
+    "api:extension-detail",
+    "api:extension-credentials",
+    "extensions:extension_dial_check",
+    "api:extension-dial-check",
 }
 
 # Query strings a route needs to answer at all (e.g. the number a dial check checks).
@@ -79,9 +86,16 @@ URL_ARGUMENTS = {
 # What a probing POST/PUT/PATCH sends: plausible values for every form and serializer, with
 # tenant A's ids wherever an id goes, so a route that forgot to scope one would take it.
 PROBE = {
-    "name": "probe-name", "alias": "probe", "number": "555", "description": "probe",
-    "call_permission": "international", "strategy": "first", "enabled": True,
-    "password": "Probe-Passw0rd-x", "action": "create", "version": 1,
+    "name": "probe-name",
+    "alias": "probe",
+    "number": "555",
+    "description": "probe",
+    "call_permission": "international",
+    "strategy": "first",
+    "enabled": True,
+    "password": "Probe-Passw0rd-x",
+    "action": "create",
+    "version": 1,
 }
 
 
@@ -103,8 +117,11 @@ def _methods(callback) -> tuple[str, ...]:
     view = getattr(callback, "view_class", None)
     if view is None:  # a function view: assume a form page
         return ("get", "post")
-    return tuple(m for m in ("get", "post", "put", "patch", "delete")
-                 if m in view.http_method_names and hasattr(view, m))
+    return tuple(
+        m
+        for m in ("get", "post", "put", "patch", "delete")
+        if m in view.http_method_names and hasattr(view, m)
+    )
 
 
 def walk(resolver=None, prefix: str = "", namespace: str = ""):
@@ -126,8 +143,7 @@ def walk(resolver=None, prefix: str = "", namespace: str = ""):
 
 
 def skip_reason(route: Route) -> str | None:
-    return next((why for start, why in SKIPPED.items() if route.template.startswith("/" + start)),
-                None)
+    return next((why for start, why in SKIPPED.items() if route.template.startswith("/" + start)), None)
 
 
 ROUTES = [route for route in walk() if skip_reason(route) is None]
@@ -157,7 +173,9 @@ class Objects:
         from extensions.imports import import_job_create
 
         return import_job_create(
-            hotline=self.hotline, user=self.world.admin_a, filename="probe.csv",
+            hotline=self.hotline,
+            user=self.world.admin_a,
+            filename="probe.csv",
             data=f"number,alias,enabled\r\n555,probe-x,true\r\n{self.extension.number},,false\r\n",
         )
 
@@ -183,8 +201,10 @@ def fill(route: Route, objects: Objects) -> str:
         before = route.template.split(f"%({argument})s")[0].rstrip("/").rsplit("/", 1)[-1]
         kind = URL_ARGUMENTS.get((before, argument)) or URL_ARGUMENTS.get(argument)
         if kind is None:
-            pytest.fail(f"{route} ({route.name}): this test does not know what the URL "
-                        f"argument {argument!r} names. Add it to URL_ARGUMENTS in {__file__}.")
+            pytest.fail(
+                f"{route} ({route.name}): this test does not know what the URL "
+                f"argument {argument!r} names. Add it to URL_ARGUMENTS in {__file__}."
+            )
         value = getattr(objects, kind)
         values[argument] = getattr(value, "pk", value)
     return route.template % values + QUERIES.get(route.name, "")
@@ -197,9 +217,14 @@ def body(response) -> str:
 
 
 def request(client, route: Route, method: str, url: str, world):
-    data = {**PROBE, "hotline": world.hotline_a.pk, "supervisor": world.ext_a["100"].pk,
-            "hotlines": [world.hotline_a.pk], "outbound_hotlines": [world.hotline_a.pk],
-            "outbound_groups": [world.group_a.pk]}
+    data = {
+        **PROBE,
+        "hotline": world.hotline_a.pk,
+        "supervisor": world.ext_a["100"].pk,
+        "hotlines": [world.hotline_a.pk],
+        "outbound_hotlines": [world.hotline_a.pk],
+        "outbound_groups": [world.group_a.pk],
+    }
     if method == "get":
         return client.get(url)
     if route.is_api:
@@ -214,8 +239,9 @@ def marked_world(world):
     """The world with tenant A's data made easy to spot in a page: if one of these strings
     shows up in an answer to someone who may not see it, it leaked."""
     for number, extension in world.ext_a.items():
-        extension_update(extension=extension, data={"alias": f"alpha-{number}-x7",
-                                                    "description": f"alpha secret {number}"})
+        extension_update(
+            extension=extension, data={"alias": f"alpha-{number}-x7", "description": f"alpha secret {number}"}
+        )
     number_group_update(group=world.group_a, name="alpha-group-x7")
     world.ext_a = {n: Extension.objects.get(pk=e.pk) for n, e in world.ext_a.items()}
     world.group_a.refresh_from_db()
@@ -244,14 +270,19 @@ def snapshot(world) -> dict:
         "extensions": list(Extension.objects.filter(hotline__tenant=a).order_by("pk").values()),
         "groups": list(NumberGroup.objects.filter(tenant=a).order_by("pk").values()),
         "members": list(NumberGroupMember.objects.filter(group__tenant=a).order_by("pk").values()),
-        "caller_ids": sorted(Extension.outbound_hotlines.through.objects
-                             .filter(extension__hotline__tenant=a).values_list("pk", "hotline_id")),
+        "caller_ids": sorted(
+            Extension.outbound_hotlines.through.objects.filter(extension__hotline__tenant=a).values_list(
+                "pk", "hotline_id"
+            )
+        ),
         "b_to_a": [
             NumberGroupMember.objects.filter(group__tenant=b, hotline__tenant=a).count(),
-            Extension.outbound_hotlines.through.objects
-            .filter(extension__hotline__tenant=b, hotline__tenant=a).count(),
-            Extension.outbound_groups.through.objects
-            .filter(extension__hotline__tenant=b, numbergroup__tenant=a).count(),
+            Extension.outbound_hotlines.through.objects.filter(
+                extension__hotline__tenant=b, hotline__tenant=a
+            ).count(),
+            Extension.outbound_groups.through.objects.filter(
+                extension__hotline__tenant=b, numbergroup__tenant=a
+            ).count(),
             Extension.objects.filter(hotline__tenant=b, supervisor__hotline__tenant=a).count(),
         ],
     }
@@ -259,9 +290,15 @@ def snapshot(world) -> dict:
 
 def test_the_walk_finds_the_dashboard_and_the_api():
     names = {route.name for route in ROUTES}
-    assert {"extensions:extension_detail", "hotlines:numbergroup_edit", "tenants:api_token",
-            "api:extension-detail", "api:extension-credentials", "api:numbergroup-detail",
-            "api:hotline-detail"} <= names
+    assert {
+        "extensions:extension_detail",
+        "hotlines:numbergroup_edit",
+        "tenants:api_token",
+        "api:extension-detail",
+        "api:extension-credentials",
+        "api:numbergroup-detail",
+        "api:hotline-detail",
+    } <= names
     assert not [r for r in ROUTES if "format" in r.arguments], "no .json suffix routes"
 
 
@@ -321,8 +358,11 @@ def test_agent_gets_404_for_extensions_not_their_own(client, marked_world, route
     for method in route.methods:
         response = request(client, route, method, url, world)
         assert response.status_code in (403, 404), f"{method.upper()} {url}: {response.status_code}"
-        assert_nothing_of([other.alias, other.description, other.get_sip_password()], response,
-                          f"{method.upper()} {url} as the agent of 101")
+        assert_nothing_of(
+            [other.alias, other.description, other.get_sip_password()],
+            response,
+            f"{method.upper()} {url} as the agent of 101",
+        )
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.name not in PUBLIC], ids=str)
@@ -359,6 +399,10 @@ def test_the_owner_can_open_every_object_route(client, marked_world, route):
     url = fill(route, Objects(world, world.ext_a["101"]))
     response = client.get(url)
     assert response.status_code < 400, f"GET {url}: {response.status_code}"
-    shown = [world.ext_a["101"].alias, world.hotline_a.number, world.hotline_a.display_number,
-             "alpha-group-x7"]
+    shown = [
+        world.ext_a["101"].alias,
+        world.hotline_a.number,
+        world.hotline_a.display_number,
+        "alpha-group-x7",
+    ]
     assert any(text in body(response) for text in shown), f"GET {url} shows no object"

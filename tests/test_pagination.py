@@ -80,8 +80,9 @@ def test_grouped_querysets_and_lists_are_paginated_the_usual_way(world, hotline)
     page = OneQueryPaginator(grouped, 1).get_page(2)
     assert page.paginator.count == Hotline.objects.count()
     assert page[0].n == Paginator(grouped, 1).get_page(2)[0].n
-    assert numbers(OneQueryPaginator(list(querysets(hotline)["models"]), 100).get_page(2)) == \
-        [str(n) for n in range(297, 307)]
+    assert numbers(OneQueryPaginator(list(querysets(hotline)["models"]), 100).get_page(2)) == [
+        str(n) for n in range(297, 307)
+    ]
     tuples = querysets(hotline)["models"].values_list("number", flat=True)
     assert list(OneQueryPaginator(tuples, 100).get_page(2)) == [str(n) for n in range(297, 307)]
 

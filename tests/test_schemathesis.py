@@ -21,24 +21,31 @@ from schemathesis.specs.openapi.checks import (
 
 from tenants.services import api_token_create
 
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance,
-          content_type_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
 EXAMPLES_PER_OPERATION = 30
 
 # Generated ids are random numbers, which would almost never name an object, so success
 # answers would hardly be checked. Non-negative numbers are therefore moved onto real objects
 # of the world (negative numbers and text stay unknown ids): `path or field → kind of object`.
 ID_KINDS = {
-    "/extensions/": "extension", "/hotlines/": "hotline", "/number-groups/": "group",
-    "hotline": "hotline", "supervisor": "extension", "outbound_hotlines": "hotline",
-    "outbound_groups": "group", "hotlines": "hotline", "ids": "extension",
+    "/extensions/": "extension",
+    "/hotlines/": "hotline",
+    "/number-groups/": "group",
+    "hotline": "hotline",
+    "supervisor": "extension",
+    "outbound_hotlines": "hotline",
+    "outbound_groups": "group",
+    "hotlines": "hotline",
+    "ids": "extension",
 }
 
 
 # Loaded while collecting, from the app itself (building the schema reads no database).
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
 schema.config.generation.update(
-    modes=["positive", "negative"], max_examples=EXAMPLES_PER_OPERATION, deterministic=True,
+    modes=["positive", "negative"],
+    max_examples=EXAMPLES_PER_OPERATION,
+    deterministic=True,
     database="none",
 )
 schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
@@ -62,8 +69,7 @@ def fuzz_context(world):
         "hotline": [world.hotline_a.pk, world.hotline_a2.pk],
         "group": [world.group_a.pk],
     }
-    return {"headers": {"Authorization": f"Token {api_token_create(user=world.admin_a).key}"},
-            "ids": ids}
+    return {"headers": {"Authorization": f"Token {api_token_create(user=world.admin_a).key}"}, "ids": ids}
 
 
 def _anchor(value, kind: str, ids: dict):

@@ -9,9 +9,16 @@ pytestmark = pytest.mark.django_db
 
 def test_create_update_delete_are_recorded_with_field_changes_and_no_secrets(client, world):
     client.force_login(world.admin_a)
-    client.post(reverse("extensions:extension_add", kwargs={"hotline_pk": world.hotline_a.pk}), {
-        "number": "150", "alias": "new150", "call_permission": 3, "enabled": "on",
-        "password": "Secret-Passw0rd-X"})
+    client.post(
+        reverse("extensions:extension_add", kwargs={"hotline_pk": world.hotline_a.pk}),
+        {
+            "number": "150",
+            "alias": "new150",
+            "call_permission": 3,
+            "enabled": "on",
+            "password": "Secret-Passw0rd-X",
+        },
+    )
     created = AuditEvent.objects.get(action="create", object_repr__startswith="150")
     assert created.changes["alias"] == [None, "new150"]
     assert created.actor_label == world.admin_a.username
@@ -36,8 +43,9 @@ def test_audit_row_rolls_back_with_a_failed_change(world):
 
 
 def test_failed_sign_in_is_recorded(client, world):
-    client.post(reverse("login"), {"username": world.admin_a.username, "password": "nope"},
-                REMOTE_ADDR="10.1.2.3")
+    client.post(
+        reverse("login"), {"username": world.admin_a.username, "password": "nope"}, REMOTE_ADDR="10.1.2.3"
+    )
     event = AuditEvent.objects.get(action="login_failed")
     assert event.tenant == world.tenant_a
     assert event.ip == "10.1.2.3"
@@ -81,15 +89,30 @@ def test_events_written_in_bulk_are_the_events_written_one_by_one(rf, world):
 
     request = rf.get("/", REMOTE_ADDR="10.9.8.7", HTTP_USER_AGENT="Bizfly Call/2.1")
     request.user = world.admin_a
-    changes = {"alias": ["a", "b"], "password": ["x", "y"], "outbound_groups": [[], [1, 2]],
-               "description": ["", "Nhân viên — ca sáng"]}
+    changes = {
+        "alias": ["a", "b"],
+        "password": ["x", "y"],
+        "outbound_groups": [[], [1, 2]],
+        "description": ["", "Nhân viên — ca sáng"],
+    }
     token = current_request.set(request)
     try:
         started = timezone.now()
-        one = audit_record(action="update", obj=world.ext_a["100"], tenant_id=world.tenant_a.pk,
-                           changes=changes, object_repr="100 (bossa)")
-        assert audit_record_many(action="update", tenant_id=world.tenant_a.pk,
-                                 entries=[(world.ext_a["100"], changes, "100 (bossa)")]) == 1
+        one = audit_record(
+            action="update",
+            obj=world.ext_a["100"],
+            tenant_id=world.tenant_a.pk,
+            changes=changes,
+            object_repr="100 (bossa)",
+        )
+        assert (
+            audit_record_many(
+                action="update",
+                tenant_id=world.tenant_a.pk,
+                entries=[(world.ext_a["100"], changes, "100 (bossa)")],
+            )
+            == 1
+        )
     finally:
         current_request.reset(token)
     many = AuditEvent.objects.exclude(pk=one.pk).latest("id")

@@ -27,7 +27,7 @@ DESCRIPTIONS = {
     "400": "Invalid input: messages per field (or `detail` for a body that is not JSON).",
     "401": "No credentials, or an unknown or revoked token.",
     "403": "Not allowed: not a member of a customer, an agent on an admin-only route, or a "
-           "browser sign-in too old to reveal a password.",
+    "browser sign-in too old to reveal a password.",
     "404": "No such object among those you may see (other customers' objects included).",
     "412": "`If-Match` does not name the current version of the object.",
     "415": "The body is not `application/json`.",
@@ -36,16 +36,18 @@ DESCRIPTIONS = {
 
 
 IF_MATCH = OpenApiParameter(
-    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description='Optional: the `ETag` you read (e.g. `"3"`). If the object changed since, '
-                "nothing is saved and the answer is 412.",
+    "nothing is saved and the answer is 412.",
 )
 
 
 # The viewsets let any path segment through as the id (so a malformed one is a JSON 404, not
 # Django's HTML page); the documented type stays what a real id is.
-ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH,
-                      description="The object's id.")
+ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The object's id.")
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -66,9 +68,7 @@ class AutoSchema(openapi.AutoSchema):
         return dict(sorted(responses.items()))
 
     def error_codes(self) -> list[str]:
-        has_body = (
-            self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-        )
+        has_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
         is_list = self.method == "GET" and self._is_list_view()
         codes = ["401", "403"]
         if has_body or (is_list and getattr(self.view, "filterset_class", None)):

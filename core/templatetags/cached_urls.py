@@ -29,8 +29,9 @@ def _reversed(viewname: str, count: int, prefix: str, urlconf) -> tuple[str | in
         url = reverse(viewname, urlconf=urlconf, args=[int(p) for p in _PLACEHOLDERS[:count]])
     except NoReverseMatch:
         return None
-    return tuple(_PLACEHOLDERS.index(part) if i % 2 else part
-                 for i, part in enumerate(_PLACEHOLDER_RE.split(url)))
+    return tuple(
+        _PLACEHOLDERS.index(part) if i % 2 else part for i, part in enumerate(_PLACEHOLDER_RE.split(url))
+    )
 
 
 def cached_reverse(viewname: str, *args) -> str:

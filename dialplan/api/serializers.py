@@ -14,8 +14,10 @@ from ..validators import DIALLED_INPUT_MAX_LENGTH, validate_dialled
 class DialCheckQuerySerializer(serializers.Serializer):
     number = serializers.CharField(
         max_length=DIALLED_INPUT_MAX_LENGTH,
-        help_text=_("The number to check, as dialled: digits with + * #; spaces, dots, dashes "
-                    "and brackets are ignored (e.g. 0912 345 678, +84912345678, *33101)."),
+        help_text=_(
+            "The number to check, as dialled: digits with + * #; spaces, dots, dashes "
+            "and brackets are ignored (e.g. 0912 345 678, +84912345678, *33101)."
+        ),
     )
 
     def validate_number(self, value: str) -> str:
@@ -30,12 +32,15 @@ class DialRuleBriefSerializer(serializers.Serializer):
 
 class CallerIdSerializer(serializers.Serializer):
     strategy = serializers.ChoiceField(choices=GroupStrategy.choices)
-    pool = serializers.ListField(child=serializers.CharField(),
-                                 help_text=_("The caller-ID numbers, in the order used."))
+    pool = serializers.ListField(
+        child=serializers.CharField(), help_text=_("The caller-ID numbers, in the order used.")
+    )
     number = serializers.CharField(
         allow_null=True,
-        help_text=_("The number the carrier sees, when certain (strategy first, or same_carrier "
-                    "with a number on the callee's carrier); null: one of `candidates`."),
+        help_text=_(
+            "The number the carrier sees, when certain (strategy first, or same_carrier "
+            "with a number on the callee's carrier); null: one of `candidates`."
+        ),
     )
     candidates = serializers.ListField(child=serializers.CharField())
 
@@ -61,28 +66,38 @@ class DialCheckSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     reason = serializers.CharField()
     sip_reply = serializers.CharField(
-        help_text=_("The SIP server's refusal, e.g. “403 Call permission: mobile required”; "
-                    "empty when the call goes on."))
+        help_text=_(
+            "The SIP server's refusal, e.g. “403 Call permission: mobile required”; "
+            "empty when the call goes on."
+        )
+    )
     destination = serializers.ChoiceField(choices=DestinationClass.choices, allow_null=True)
     # Plain text, not a second enum of the same slugs (one CallPermissionEnum in the schema).
     required_permission = serializers.CharField(
         allow_null=True,
-        help_text=_("The call permission the destination needs (internal, landline, mobile or "
-                    "international); null: always allowed (emergency) or no destination."))
+        help_text=_(
+            "The call permission the destination needs (internal, landline, mobile or "
+            "international); null: always allowed (emergency) or no destination."
+        ),
+    )
     rule = DialRuleBriefSerializer(allow_null=True, help_text=_("The classify rule that decided."))
     normalised_by = DialRuleBriefSerializer(allow_null=True)
-    caller_id = CallerIdSerializer(allow_null=True,
-                                   help_text=_("For calls out through the carrier."))
-    target = serializers.CharField(allow_null=True,
-                                   help_text=_("The extension called, or the one supervised."))
+    caller_id = CallerIdSerializer(allow_null=True, help_text=_("For calls out through the carrier."))
+    target = serializers.CharField(
+        allow_null=True, help_text=_("The extension called, or the one supervised.")
+    )
     supervise_mode = serializers.ChoiceField(choices=SuperviseMode.choices, allow_null=True)
 
     def to_representation(self, check) -> dict:
         classification = check.classification
         extension = check.extension
         return {
-            "extension": {"id": extension.pk, "number": extension.number, "alias": extension.alias,
-                          "call_permission": _slug(extension.call_permission)},
+            "extension": {
+                "id": extension.pk,
+                "number": extension.number,
+                "alias": extension.alias,
+                "call_permission": _slug(extension.call_permission),
+            },
             "dialled": check.dialled,
             "number": check.number,
             "allowed": check.allowed,

@@ -21,9 +21,19 @@ def operator(client, vn_rules):
 
 
 def form_data(rule: DialRule, **changes) -> dict:
-    data = {name: getattr(rule, name) for name in
-            ("name", "stage", "priority", "pattern", "replacement", "destination", "carrier",
-             "description")}
+    data = {
+        name: getattr(rule, name)
+        for name in (
+            "name",
+            "stage",
+            "priority",
+            "pattern",
+            "replacement",
+            "destination",
+            "carrier",
+            "description",
+        )
+    }
     data["enabled"] = "on" if rule.enabled else ""
     return {**data, **changes}
 
@@ -37,8 +47,10 @@ def test_changelist_lists_rules_in_the_order_kamailio_tries_them(operator):
 def test_an_edit_goes_through_the_service(operator, django_capture_on_commit_callbacks):
     rule = DialRule.objects.get(name="premium")
     with mock.patch(RELOAD) as reload, django_capture_on_commit_callbacks(execute=True):
-        response = operator.post(reverse("admin:dialplan_dialrule_change", args=[rule.pk]),
-                                 form_data(rule, description="1900 numbers"))
+        response = operator.post(
+            reverse("admin:dialplan_dialrule_change", args=[rule.pk]),
+            form_data(rule, description="1900 numbers"),
+        )
     assert response.status_code == 302
     assert reload.call_count == 1
     assert AuditEvent.objects.filter(object_type="dialplan.dialrule", action="update").exists()
@@ -46,8 +58,9 @@ def test_an_edit_goes_through_the_service(operator, django_capture_on_commit_cal
 
 def test_an_unsafe_pattern_is_refused_with_a_clear_message(operator):
     rule = DialRule.objects.get(name="premium")
-    response = operator.post(reverse("admin:dialplan_dialrule_change", args=[rule.pk]),
-                             form_data(rule, pattern=r"^1900(?=\d)\d+$"))
+    response = operator.post(
+        reverse("admin:dialplan_dialrule_change", args=[rule.pk]), form_data(rule, pattern=r"^1900(?=\d)\d+$")
+    )
     assert response.status_code == 200
     assert "look-arounds" in response.content.decode()
     assert DialRule.objects.get(pk=rule.pk).pattern == r"^1900([0-9]{4}|[0-9]{6})$"
@@ -55,15 +68,27 @@ def test_an_unsafe_pattern_is_refused_with_a_clear_message(operator):
 
 def test_add_and_delete(operator, django_capture_on_commit_callbacks):
     with mock.patch(RELOAD), django_capture_on_commit_callbacks(execute=True):
-        operator.post(reverse("admin:dialplan_dialrule_add"), {
-            "name": "hotline-116", "stage": 2, "priority": 15, "pattern": "^116$",
-            "replacement": "", "destination": "landline", "carrier": "", "description": "",
-            "enabled": "on"})
+        operator.post(
+            reverse("admin:dialplan_dialrule_add"),
+            {
+                "name": "hotline-116",
+                "stage": 2,
+                "priority": 15,
+                "pattern": "^116$",
+                "replacement": "",
+                "destination": "landline",
+                "carrier": "",
+                "description": "",
+                "enabled": "on",
+            },
+        )
         rule = DialRule.objects.get(name="hotline-116")
         operator.post(reverse("admin:dialplan_dialrule_delete", args=[rule.pk]), {"post": "yes"})
     assert not DialRule.objects.filter(name="hotline-116").exists()
     assert [e.action for e in AuditEvent.objects.filter(object_type="dialplan.dialrule")] in (
-        ["create", "delete"], ["delete", "create"])
+        ["create", "delete"],
+        ["delete", "create"],
+    )
 
 
 def test_searching_a_number_shows_the_rules_that_decide_it(operator):

@@ -19,14 +19,19 @@ def admin(world, vn_rules):
 
 
 def test_allowed_number(admin, world):
-    number_group_update(group=world.group_a, strategy=GroupStrategy.FIRST,
-                        hotlines=[world.hotline_a2, world.hotline_a])
+    number_group_update(
+        group=world.group_a, strategy=GroupStrategy.FIRST, hotlines=[world.hotline_a2, world.hotline_a]
+    )
     response = admin.get(url(world.ext_a["101"]), {"number": "+84 912 345 678"})
     assert response.status_code == 200
     extension = world.ext_a["101"]
     assert response.json() == {
-        "extension": {"id": extension.pk, "number": "101", "alias": extension.alias,
-                      "call_permission": "mobile"},
+        "extension": {
+            "id": extension.pk,
+            "number": "101",
+            "alias": extension.alias,
+            "call_permission": "mobile",
+        },
         "dialled": "+84912345678",
         "number": "0912345678",
         "allowed": True,
@@ -35,14 +40,22 @@ def test_allowed_number(admin, world):
         "sip_reply": "",
         "destination": "mobile",
         "required_permission": "mobile",
-        "rule": {"name": "mobile-vinaphone",
-                 "description": "VinaPhone mobiles: 081–085, 087, 088, 091, 094",
-                 "pattern": "^0(8[1-5]|8[78]|9[14])[0-9]{7}$"},
-        "normalised_by": {"name": "plus84",
-                          "description": "+84 numbers: national form (+84 912 345 678 → 0912345678)",
-                          "pattern": r"^\+84([0-9]+)$"},
-        "caller_id": {"strategy": "first", "pool": [world.hotline_a2.number, world.hotline_a.number],
-                      "number": world.hotline_a2.number, "candidates": [world.hotline_a2.number]},
+        "rule": {
+            "name": "mobile-vinaphone",
+            "description": "VinaPhone mobiles: 081–085, 087, 088, 091, 094",
+            "pattern": "^0(8[1-5]|8[78]|9[14])[0-9]{7}$",
+        },
+        "normalised_by": {
+            "name": "plus84",
+            "description": "+84 numbers: national form (+84 912 345 678 → 0912345678)",
+            "pattern": r"^\+84([0-9]+)$",
+        },
+        "caller_id": {
+            "strategy": "first",
+            "pool": [world.hotline_a2.number, world.hotline_a.number],
+            "number": world.hotline_a2.number,
+            "candidates": [world.hotline_a2.number],
+        },
         "target": None,
         "supervise_mode": None,
     }
@@ -51,7 +64,11 @@ def test_allowed_number(admin, world):
 def test_refused_number(admin, world):
     body = admin.get(url(world.ext_a["102"]), {"number": "0012025550100"}).json()
     assert (body["allowed"], body["outcome"], body["sip_reply"], body["required_permission"]) == (
-        False, "denied", "403 Call permission: international required", "international")
+        False,
+        "denied",
+        "403 Call permission: international required",
+        "international",
+    )
     assert body["caller_id"] is None
 
 

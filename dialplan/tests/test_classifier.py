@@ -39,8 +39,22 @@ CASES = [
     ("+8613800138000", "008613800138000", "international", "international"),
 ]
 
-UNKNOWN = ["", "0", "1", "+", "+84", "091234567", "09123456789", "0212345678",
-           "1800123", "19001234567", "abc", "*99", "0412345678", "+0912345678"]
+UNKNOWN = [
+    "",
+    "0",
+    "1",
+    "+",
+    "+84",
+    "091234567",
+    "09123456789",
+    "0212345678",
+    "1800123",
+    "19001234567",
+    "abc",
+    "*99",
+    "0412345678",
+    "+0912345678",
+]
 
 
 @pytest.mark.parametrize(("dialled", "number", "rule", "destination"), CASES)
@@ -73,12 +87,16 @@ def test_mobile_carriers_agree_with_phonenumbers(vn_rules):
 
 
 def test_first_match_in_priority_order_searching_anywhere():
-    rules = RuleSet([
-        Rule(id=1, name="late", stage=RuleStage.CLASSIFY, priority=20, pattern="5",
-             destination="landline"),
-        Rule(id=2, name="early", stage=RuleStage.CLASSIFY, priority=10, pattern="^12",
-             destination="mobile"),
-    ])
+    rules = RuleSet(
+        [
+            Rule(
+                id=1, name="late", stage=RuleStage.CLASSIFY, priority=20, pattern="5", destination="landline"
+            ),
+            Rule(
+                id=2, name="early", stage=RuleStage.CLASSIFY, priority=10, pattern="^12", destination="mobile"
+            ),
+        ]
+    )
     assert rules.classify("125").name == "early"
     assert rules.classify("345").name == "late"  # unanchored: matches anywhere, as PCRE does
     assert rules.classify("") is None
@@ -86,10 +104,18 @@ def test_first_match_in_priority_order_searching_anywhere():
 
 def test_normalising_keeps_only_the_replacement():
     """Kamailio's result is the replacement alone, not the number with the match replaced."""
-    rules = RuleSet([
-        Rule(id=1, name="strip", stage=RuleStage.NORMALISE, priority=10, pattern="9([0-9]{2})",
-             replacement=r"0\1"),
-    ])
+    rules = RuleSet(
+        [
+            Rule(
+                id=1,
+                name="strip",
+                stage=RuleStage.NORMALISE,
+                priority=10,
+                pattern="9([0-9]{2})",
+                replacement=r"0\1",
+            ),
+        ]
+    )
     assert rules.normalise("1234956") == ("056", rules.normalise_rules[0])
     assert rules.normalise("1234") == ("1234", None)
 

@@ -9,8 +9,13 @@ from extensions.choices import CallPermission
 
 
 def rule(**fields) -> DialRule:
-    defaults = {"name": "test-rule", "stage": RuleStage.CLASSIFY, "priority": 999,
-                "pattern": r"^9[0-9]{3}$", "destination": DestinationClass.LANDLINE}
+    defaults = {
+        "name": "test-rule",
+        "stage": RuleStage.CLASSIFY,
+        "priority": 999,
+        "pattern": r"^9[0-9]{3}$",
+        "destination": DestinationClass.LANDLINE,
+    }
     return DialRule(**{**defaults, **fields})
 
 
@@ -26,8 +31,9 @@ def test_a_valid_classify_rule(db):
 
 def test_a_normalise_rule_needs_a_replacement_and_no_class(db):
     assert set(errors(rule(stage=RuleStage.NORMALISE))) == {"replacement", "destination"}
-    rule(stage=RuleStage.NORMALISE, destination="", pattern=r"^\+84([0-9]+)$",
-         replacement=r"0\1").full_clean()
+    rule(
+        stage=RuleStage.NORMALISE, destination="", pattern=r"^\+84([0-9]+)$", replacement=r"0\1"
+    ).full_clean()
 
 
 def test_a_classify_rule_needs_a_class_and_no_replacement(db):
@@ -35,8 +41,9 @@ def test_a_classify_rule_needs_a_class_and_no_replacement(db):
 
 
 def test_the_replacement_may_only_name_groups_the_pattern_has(db):
-    found = errors(rule(stage=RuleStage.NORMALISE, destination="", pattern=r"^\+84([0-9]+)$",
-                        replacement=r"0\2"))
+    found = errors(
+        rule(stage=RuleStage.NORMALISE, destination="", pattern=r"^\+84([0-9]+)$", replacement=r"0\2")
+    )
     assert found == {"replacement": ["The replacement refers to group \\2 but the pattern has 1."]}
 
 
@@ -47,9 +54,9 @@ def test_an_invalid_pattern_is_reported_on_the_pattern(db):
 def test_priority_is_unique_per_stage(vn_rules):
     taken = DialRule.objects.get(name="international")
     assert errors(rule(priority=taken.priority)) == {
-        "priority": ["Another rule of this stage has this priority."]}
-    rule(priority=taken.priority, stage=RuleStage.NORMALISE, destination="",
-         replacement="0").full_clean()
+        "priority": ["Another rule of this stage has this priority."]
+    }
+    rule(priority=taken.priority, stage=RuleStage.NORMALISE, destination="", replacement="0").full_clean()
 
 
 def test_the_database_refuses_a_rule_without_its_stage_fields(db):

@@ -26,11 +26,18 @@ RELOAD = "dialplan.services.sip_dialplan_reload"
 
 # --- Dial rule writes --------------------------------------------------------------------------
 
+
 def test_create_update_delete_audit_and_reload_kamailio_after_commit(
-        vn_rules, django_capture_on_commit_callbacks):
+    vn_rules, django_capture_on_commit_callbacks
+):
     with mock.patch(RELOAD) as reload, django_capture_on_commit_callbacks(execute=True):
-        rule = dial_rule_create(name="premium-block", stage=RuleStage.CLASSIFY, priority=35,
-                                pattern=r"^1900", destination=DestinationClass.INTERNATIONAL)
+        rule = dial_rule_create(
+            name="premium-block",
+            stage=RuleStage.CLASSIFY,
+            priority=35,
+            pattern=r"^1900",
+            destination=DestinationClass.INTERNATIONAL,
+        )
     assert reload.call_count == 1
 
     with mock.patch(RELOAD) as reload, django_capture_on_commit_callbacks(execute=True):
@@ -44,10 +51,18 @@ def test_create_update_delete_audit_and_reload_kamailio_after_commit(
 
 
 def test_an_invalid_rule_is_refused_and_nothing_is_reloaded(vn_rules, django_capture_on_commit_callbacks):
-    with (mock.patch(RELOAD) as reload, django_capture_on_commit_callbacks(execute=True),
-          pytest.raises(ValidationError) as error):
-        dial_rule_create(name="bad", stage=RuleStage.CLASSIFY, priority=36,
-                         pattern=r"^(?<=1)900", destination=DestinationClass.PREMIUM)
+    with (
+        mock.patch(RELOAD) as reload,
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(ValidationError) as error,
+    ):
+        dial_rule_create(
+            name="bad",
+            stage=RuleStage.CLASSIFY,
+            priority=36,
+            pattern=r"^(?<=1)900",
+            destination=DestinationClass.PREMIUM,
+        )
     assert "pattern" in error.value.message_dict
     assert reload.call_count == 0
     assert not DialRule.objects.filter(name="bad").exists()
@@ -55,12 +70,15 @@ def test_an_invalid_rule_is_refused_and_nothing_is_reloaded(vn_rules, django_cap
 
 def test_a_taken_priority_is_a_field_error(vn_rules):
     with pytest.raises(ValidationError) as error:
-        dial_rule_update(rule=DialRule.objects.get(name="premium"),
-                         data={"priority": DialRule.objects.get(name="landline").priority})
+        dial_rule_update(
+            rule=DialRule.objects.get(name="premium"),
+            data={"priority": DialRule.objects.get(name="landline").priority},
+        )
     assert list(error.value.message_dict) == ["priority"]
 
 
 # --- The dial check ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def hotline(db):
@@ -78,17 +96,20 @@ def test_clean_dialled_drops_what_people_type_between_digits():
     assert clean_dialled("+84 912 345 678") == "+84912345678"
 
 
-@pytest.mark.parametrize(("dialled", "outcome", "reply"), [
-    ("0912345678", Outcome.GATEWAY, ""),
-    ("+84912345678", Outcome.GATEWAY, ""),
-    ("19001234", Outcome.GATEWAY, ""),
-    ("02473001234", Outcome.GATEWAY, ""),
-    ("115", Outcome.GATEWAY, ""),
-    ("0012025550100", Outcome.DENIED, "403 Call permission: international required"),
-    ("999", Outcome.NOT_FOUND, "404 No such extension"),
-    ("12345678901", Outcome.NOT_FOUND, "404 No dial rule for this number"),
-    ("*33102", Outcome.DENIED, "403 Not the supervisor"),
-])
+@pytest.mark.parametrize(
+    ("dialled", "outcome", "reply"),
+    [
+        ("0912345678", Outcome.GATEWAY, ""),
+        ("+84912345678", Outcome.GATEWAY, ""),
+        ("19001234", Outcome.GATEWAY, ""),
+        ("02473001234", Outcome.GATEWAY, ""),
+        ("115", Outcome.GATEWAY, ""),
+        ("0012025550100", Outcome.DENIED, "403 Call permission: international required"),
+        ("999", Outcome.NOT_FOUND, "404 No such extension"),
+        ("12345678901", Outcome.NOT_FOUND, "404 No dial rule for this number"),
+        ("*33102", Outcome.DENIED, "403 Not the supervisor"),
+    ],
+)
 def test_decisions_for_a_mobile_extension(vn_rules, caller, dialled, outcome, reply):
     check = dial_check(extension=caller, dialled=dialled)
     assert (check.outcome, check.sip_reply) == (outcome, reply)
@@ -97,15 +118,23 @@ def test_decisions_for_a_mobile_extension(vn_rules, caller, dialled, outcome, re
 
 
 def test_each_level_includes_the_ones_before(vn_rules, hotline):
-    numbers = {"102": "internal", "02473001234": "landline", "18001234": "toll_free",
-               "0912345678": "mobile", "19001234": "premium", "0012025550100": "international"}
+    numbers = {
+        "102": "internal",
+        "02473001234": "landline",
+        "18001234": "toll_free",
+        "0912345678": "mobile",
+        "19001234": "premium",
+        "0012025550100": "international",
+    }
     make_extension(hotline, "102", "kd01")
     allowed = {}
     for level in CallPermission:
         extension = make_extension(hotline, str(200 + level), f"lvl{level}", call_permission=level)
         allowed[level.slug] = sorted(
-            destination for number, destination in numbers.items()
-            if dial_check(extension=extension, dialled=number).allowed)
+            destination
+            for number, destination in numbers.items()
+            if dial_check(extension=extension, dialled=number).allowed
+        )
     assert allowed == {
         "internal": ["internal"],
         "landline": ["internal", "landline", "toll_free"],
@@ -138,6 +167,7 @@ def test_supervision_needs_the_supervisor(vn_rules, hotline):
 
 # --- The caller-ID pool (the sip_caller_id view, read by Kamailio and the dial check) ---------
 
+
 @pytest.fixture
 def numbers(hotline):
     tenant = hotline.tenant
@@ -158,15 +188,23 @@ def test_no_pool_means_the_own_hotline(vn_rules, caller):
     assert pool_of(caller).number == "19001234"
 
 
-def test_pool_order_direct_hotlines_then_groups_by_name_then_members_by_position(
-        vn_rules, caller, numbers):
+def test_pool_order_direct_hotlines_then_groups_by_name_then_members_by_position(vn_rules, caller, numbers):
     tenant = caller.hotline.tenant
-    b = number_group_create(tenant=tenant, name="B group", strategy=GroupStrategy.ROUND_ROBIN,
-                            hotlines=[numbers["mobifone"], numbers["viettel"]])
-    a = number_group_create(tenant=tenant, name="A group", strategy=GroupStrategy.FIRST,
-                            hotlines=[numbers["vinaphone"], numbers["mobifone"]])
-    caller = extension_update(extension=caller, data={
-        "outbound_groups": [b, a], "outbound_hotlines": [numbers["landline"]]})
+    b = number_group_create(
+        tenant=tenant,
+        name="B group",
+        strategy=GroupStrategy.ROUND_ROBIN,
+        hotlines=[numbers["mobifone"], numbers["viettel"]],
+    )
+    a = number_group_create(
+        tenant=tenant,
+        name="A group",
+        strategy=GroupStrategy.FIRST,
+        hotlines=[numbers["vinaphone"], numbers["mobifone"]],
+    )
+    caller = extension_update(
+        extension=caller, data={"outbound_groups": [b, a], "outbound_hotlines": [numbers["landline"]]}
+    )
 
     choice = pool_of(caller)
     # Each hotline once, where it first appears; the strategy is the first group's (A: first).
@@ -175,16 +213,21 @@ def test_pool_order_direct_hotlines_then_groups_by_name_then_members_by_position
 
 
 def test_direct_hotlines_alone_rotate(vn_rules, caller, numbers):
-    caller = extension_update(extension=caller, data={
-        "outbound_hotlines": [numbers["viettel"], numbers["vinaphone"]]})
+    caller = extension_update(
+        extension=caller, data={"outbound_hotlines": [numbers["viettel"], numbers["vinaphone"]]}
+    )
     choice = pool_of(caller)
     assert (choice.strategy, choice.number) == ("round_robin", None)
     assert choice.candidates == ("0912222222", "0981111111")
 
 
 def test_disabled_hotlines_leave_the_pool_and_an_empty_pool_falls_back(vn_rules, caller, numbers):
-    group = number_group_create(tenant=caller.hotline.tenant, name="G", strategy=GroupStrategy.SAME_CARRIER,
-                                hotlines=[numbers["viettel"], numbers["vinaphone"]])
+    group = number_group_create(
+        tenant=caller.hotline.tenant,
+        name="G",
+        strategy=GroupStrategy.SAME_CARRIER,
+        hotlines=[numbers["viettel"], numbers["vinaphone"]],
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
     assert pool_of(caller).number == "0981111111"  # Viettel callee, Viettel number
 
@@ -198,8 +241,12 @@ def test_disabled_hotlines_leave_the_pool_and_an_empty_pool_falls_back(vn_rules,
 
 
 def test_same_carrier_uses_the_carrier_of_the_callees_rule(vn_rules, caller, numbers):
-    group = number_group_create(tenant=caller.hotline.tenant, name="G", strategy=GroupStrategy.SAME_CARRIER,
-                                hotlines=[numbers["viettel"], numbers["vinaphone"], numbers["mobifone"]])
+    group = number_group_create(
+        tenant=caller.hotline.tenant,
+        name="G",
+        strategy=GroupStrategy.SAME_CARRIER,
+        hotlines=[numbers["viettel"], numbers["vinaphone"], numbers["mobifone"]],
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
     assert pool_of(caller, "+84941234567").number == "0912222222"
     assert pool_of(caller, "0771234567").number == "0903333333"

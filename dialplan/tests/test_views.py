@@ -45,8 +45,9 @@ def test_a_refused_number_says_which_permission_it_needs(admin_client, world):
 
 
 def test_a_permission_change_shows_at_once(admin_client, world):
-    extension = extension_update(extension=world.ext_a["101"],
-                                 data={"call_permission": CallPermission.INTERNATIONAL})
+    extension = extension_update(
+        extension=world.ext_a["101"], data={"call_permission": CallPermission.INTERNATIONAL}
+    )
     assert "alert-success" in admin_client.get(url(extension, "0012025550100")).content.decode()
 
 

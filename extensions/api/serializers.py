@@ -26,8 +26,9 @@ def _iso_datetime(value, tz) -> str:
 
 
 # A list row's columns (extension_api_list) and the attributes of an extension holding them.
-INSTANCE_ATTRIBUTES = [(name, Extension._meta.get_field(name).attname)
-                       for name in API_LIST_FIELDS if name not in CALLER_ID_IDS]
+INSTANCE_ATTRIBUTES = [
+    (name, Extension._meta.get_field(name).attname) for name in API_LIST_FIELDS if name not in CALLER_ID_IDS
+]
 
 
 class CallPermissionField(serializers.ChoiceField):
@@ -48,9 +49,11 @@ class ExtensionSerializer(serializers.ModelSerializer):
 
     call_permission = CallPermissionField(read_only=True)
     outbound_hotlines = serializers.SerializerMethodField(
-        help_text=_("Ids of the hotlines it may show as caller ID, ascending."))
+        help_text=_("Ids of the hotlines it may show as caller ID, ascending.")
+    )
     outbound_groups = serializers.SerializerMethodField(
-        help_text=_("Ids of its caller-ID number groups, ascending."))
+        help_text=_("Ids of its caller-ID number groups, ascending.")
+    )
 
     # The declared fields' reading of one extension (its relations prefetched); a list page's
     # dicts are read by to_representation.
@@ -65,9 +68,18 @@ class ExtensionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Extension
         fields = [
-            "id", "hotline", "number", "alias", "call_permission", "supervisor",
-            "outbound_hotlines", "outbound_groups", "description", "enabled",
-            "created_at", "updated_at",
+            "id",
+            "hotline",
+            "number",
+            "alias",
+            "call_permission",
+            "supervisor",
+            "outbound_hotlines",
+            "outbound_groups",
+            "description",
+            "enabled",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -78,7 +90,8 @@ class ExtensionSerializer(serializers.ModelSerializer):
         declared fields (`test_fast_representation_is_the_declared_one`)."""
         # One list serializer's child renders every item of the page: look the zone up once.
         tz = self.__dict__.get("_timezone") or self.__dict__.setdefault(
-            "_timezone", timezone.get_current_timezone())
+            "_timezone", timezone.get_current_timezone()
+        )
         if isinstance(extension, dict):
             row = extension
             outbound_hotlines = split_ids(row["outbound_hotline_ids"])
@@ -109,27 +122,40 @@ class ExtensionUpdateSerializer(serializers.Serializer):
     alias = serializers.CharField(max_length=ALIAS_MAX_LENGTH, help_text=_("ASCII, e.g. sale01."))
     call_permission = CallPermissionField(required=False)
     supervisor = TenantScopedPrimaryKeyRelatedField(
-        scope=extension_choices, queryset=Extension.objects.none(), required=False, allow_null=True,
+        scope=extension_choices,
+        queryset=Extension.objects.none(),
+        required=False,
+        allow_null=True,
         help_text=_("An extension of the same hotline, or null."),
     )
     outbound_hotlines = TenantScopedPrimaryKeyRelatedField(
-        scope=hotline_choices, queryset=Hotline.objects.none(), many=True, required=False,
+        scope=hotline_choices,
+        queryset=Hotline.objects.none(),
+        many=True,
+        required=False,
         help_text=_("Hotlines this extension may show as caller ID; none: its own hotline."),
     )
     outbound_groups = TenantScopedPrimaryKeyRelatedField(
-        scope=number_group_choices, queryset=NumberGroup.objects.none(), many=True, required=False,
+        scope=number_group_choices,
+        queryset=NumberGroup.objects.none(),
+        many=True,
+        required=False,
         help_text=_("Number groups whose hotlines it may show as caller ID."),
     )
-    description = serializers.CharField(
-        max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False
-    )
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     enabled = serializers.BooleanField(required=False)
     password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False, max_length=128,
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=128,
         style={"input_type": "password"},
-        help_text=_("Optional. Absent or empty: keep it (on create: generate a strong one). "
-                    "Otherwise ≥ 10 characters with upper case, lower case and a digit, not "
-                    "containing the number or alias."),
+        help_text=_(
+            "Optional. Absent or empty: keep it (on create: generate a strong one). "
+            "Otherwise ≥ 10 characters with upper case, lower case and a digit, not "
+            "containing the number or alias."
+        ),
     )
 
 

@@ -39,7 +39,10 @@ from .serializers import (
 )
 
 ETAG = OpenApiParameter(
-    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 201],
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
     description="The extension's version, for `If-Match` on a later update.",
 )
 ETAG_RE = re.compile(r'"(\d{1,10})"')
@@ -84,18 +87,31 @@ def reveal_guard():
 @extend_schema_view(
     list=extend_schema(summary="List extensions (máy lẻ)"),
     retrieve=extend_schema(summary="One extension", parameters=[ETAG]),
-    create=extend_schema(summary="Create an extension", request=ExtensionCreateSerializer,
-                         responses={201: ExtensionSerializer}, parameters=[ETAG]),
-    update=extend_schema(summary="Change an extension", request=ExtensionUpdateSerializer,
-                         responses={200: ExtensionSerializer}, parameters=[IF_MATCH, ETAG]),
-    partial_update=extend_schema(summary="Change some fields of an extension",
-                                 request=ExtensionUpdateSerializer,
-                                 responses={200: ExtensionSerializer}, parameters=[IF_MATCH, ETAG]),
+    create=extend_schema(
+        summary="Create an extension",
+        request=ExtensionCreateSerializer,
+        responses={201: ExtensionSerializer},
+        parameters=[ETAG],
+    ),
+    update=extend_schema(
+        summary="Change an extension",
+        request=ExtensionUpdateSerializer,
+        responses={200: ExtensionSerializer},
+        parameters=[IF_MATCH, ETAG],
+    ),
+    partial_update=extend_schema(
+        summary="Change some fields of an extension",
+        request=ExtensionUpdateSerializer,
+        responses={200: ExtensionSerializer},
+        parameters=[IF_MATCH, ETAG],
+    ),
     destroy=extend_schema(summary="Delete an extension"),
 )
 class ExtensionViewSet(
     ExtensionBulkActionsMixin,
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
     """Extensions of the caller's tenant; an agent sees only their own and may not write."""
@@ -135,8 +151,10 @@ class ExtensionViewSet(
         if hotline_id is None:
             return
         membership = membership_for(self.request.user)
-        if membership is None or not hotline_choices(tenant_id=membership.tenant_id).filter(
-                pk=hotline_id).exists():
+        if (
+            membership is None
+            or not hotline_choices(tenant_id=membership.tenant_id).filter(pk=hotline_id).exists()
+        ):
             raise serializers.ValidationError(
                 {"hotline": [ModelChoiceField.default_error_messages["invalid_choice"]]},
                 code="invalid_choice",
@@ -166,7 +184,9 @@ class ExtensionViewSet(
         data = dict(serializer.validated_data)
         try:
             services.extension_update(
-                extension=extension, data=data, expected_version=expected_version,
+                extension=extension,
+                data=data,
+                expected_version=expected_version,
                 password=data.pop("password", None) or None,
             )
         except ValidationError as exc:
@@ -181,8 +201,11 @@ class ExtensionViewSet(
     def perform_destroy(self, instance: Extension) -> None:
         services.extension_delete(extension=instance)
 
-    @extend_schema(summary="Reveal the login info (password included)", request=None,
-                   responses={200: LoginInfoSerializer, 429: None})
+    @extend_schema(
+        summary="Reveal the login info (password included)",
+        request=None,
+        responses={200: LoginInfoSerializer, 429: None},
+    )
     @action(detail=True, methods=["post"])
     def credentials(self, request, pk=None):
         """A POST, not a GET, so the password never sits in a URL, a cache or a crawler's path.
@@ -194,8 +217,11 @@ class ExtensionViewSet(
             )
         return self._login_info_response(info)
 
-    @extend_schema(summary="Replace the password with a generated one", request=None,
-                   responses={200: LoginInfoSerializer, 429: None})
+    @extend_schema(
+        summary="Replace the password with a generated one",
+        request=None,
+        responses={200: LoginInfoSerializer, 429: None},
+    )
     @action(detail=True, methods=["post"], url_path="rotate-password")
     def rotate_password(self, request, pk=None):
         extension = self.get_object()
@@ -208,9 +234,10 @@ class ExtensionViewSet(
     @extend_schema(
         summary="Check a number against the call permission (kiểm tra quyền gọi)",
         description="What the SIP server does when this extension dials `number`: allowed or "
-                    "not, the dial rule that decided, and the caller ID the carrier would see. "
-                    "Nothing is dialled.",
-        parameters=[DialCheckQuerySerializer], responses={200: DialCheckSerializer, 400: None},
+        "not, the dial rule that decided, and the caller ID the carrier would see. "
+        "Nothing is dialled.",
+        parameters=[DialCheckQuerySerializer],
+        responses={200: DialCheckSerializer, 400: None},
     )
     @action(detail=True, methods=["get"], url_path="dial-check")
     def dial_check(self, request, pk=None):

@@ -20,11 +20,27 @@ from tests.factories import HotlineFactory, NumberGroupFactory, TenantFactory, m
 pytestmark = pytest.mark.django_db
 
 FIELDS = {
-    "id", "hotline", "number", "alias", "call_permission", "supervisor", "outbound_hotlines",
-    "outbound_groups", "description", "enabled", "created_at", "updated_at",
+    "id",
+    "hotline",
+    "number",
+    "alias",
+    "call_permission",
+    "supervisor",
+    "outbound_hotlines",
+    "outbound_groups",
+    "description",
+    "enabled",
+    "created_at",
+    "updated_at",
 }
 LOGIN_INFO_FIELDS = {
-    "username", "password", "domain", "sip_uri", "display_name", "proxy", "transports",
+    "username",
+    "password",
+    "domain",
+    "sip_uri",
+    "display_name",
+    "proxy",
+    "transports",
     "websocket_url",
 }
 
@@ -62,6 +78,7 @@ def agent(world):
 
 # --- reading ------------------------------------------------------------------------------
 
+
 def test_list_is_paginated_and_has_the_contract_fields(admin, world):
     response = admin.get(list_url())
     body = response.json()
@@ -73,9 +90,15 @@ def test_list_is_paginated_and_has_the_contract_fields(admin, world):
     e100, e101 = world.ext_a["100"], world.ext_a["101"]
     assert item == {
         **item,
-        "id": e101.pk, "hotline": world.hotline_a.pk, "alias": "salea",
-        "call_permission": "mobile", "supervisor": e100.pk, "outbound_hotlines": [],
-        "outbound_groups": [world.group_a.pk], "description": "", "enabled": True,
+        "id": e101.pk,
+        "hotline": world.hotline_a.pk,
+        "alias": "salea",
+        "call_permission": "mobile",
+        "supervisor": e100.pk,
+        "outbound_hotlines": [],
+        "outbound_groups": [world.group_a.pk],
+        "description": "",
+        "enabled": True,
     }
 
 
@@ -89,9 +112,15 @@ def test_fast_representation_is_the_declared_one(admin, world):
     from extensions.selectors import extension_api_list, extension_list
 
     e102 = world.ext_a["102"]
-    extension_update(extension=e102, data={
-        "supervisor": world.ext_a["100"], "outbound_hotlines": [world.hotline_a2, world.hotline_a],
-        "outbound_groups": [world.group_a], "description": "Trưởng nhóm <b>"})
+    extension_update(
+        extension=e102,
+        data={
+            "supervisor": world.ext_a["100"],
+            "outbound_hotlines": [world.hotline_a2, world.hotline_a],
+            "outbound_groups": [world.group_a],
+            "description": "Trưởng nhóm <b>",
+        },
+    )
     declared = serializers.ModelSerializer.to_representation
     extensions = {e.pk: e for e in extension_list(user=world.admin_a)}
     rows = list(extension_api_list(user=world.admin_a))  # a list page's dicts
@@ -121,18 +150,21 @@ def test_passwords_never_appear_in_list_or_detail(admin, world):
         assert "password" not in text
 
 
-@pytest.mark.parametrize("query, expected", [
-    ({"hotline": "second"}, []),
-    ({"hotline": "first"}, ["100", "101", "102"]),
-    ({"call_permission": "internal"}, ["102"]),
-    ({"call_permission": "mobile"}, ["100", "101"]),
-    ({"enabled": "false"}, ["100"]),
-    ({"enabled": "true"}, ["101", "102"]),
-    ({"search": "sale"}, ["101"]),
-    ({"search": "10"}, ["100", "101", "102"]),
-    ({"search": "02"}, []),  # the number matches by prefix only
-    ({"search": "KD"}, ["102"]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ({"hotline": "second"}, []),
+        ({"hotline": "first"}, ["100", "101", "102"]),
+        ({"call_permission": "internal"}, ["102"]),
+        ({"call_permission": "mobile"}, ["100", "101"]),
+        ({"enabled": "false"}, ["100"]),
+        ({"enabled": "true"}, ["101", "102"]),
+        ({"search": "sale"}, ["101"]),
+        ({"search": "10"}, ["100", "101", "102"]),
+        ({"search": "02"}, []),  # the number matches by prefix only
+        ({"search": "KD"}, ["102"]),
+    ],
+)
 def test_filters(admin, world, query, expected):
     extension_update(extension=world.ext_a["102"], data={"call_permission": CallPermission.INTERNAL})
     extension_update(extension=world.ext_a["100"], data={"enabled": False})
@@ -142,14 +174,17 @@ def test_filters(admin, world, query, expected):
     assert numbers(admin.get(list_url(), query)) == expected
 
 
-@pytest.mark.parametrize("query, field", [
-    ({"call_permission": "superuser"}, "call_permission"),
-    ({"hotline": "abc"}, "hotline"),
-    ({"hotline": "999999"}, "hotline"),
-    ({"hotline": "0"}, "hotline"),
-    ({"hotline": "99999999999999999999999"}, "hotline"),  # past bigint: 400, not a database error
-    ({"hotline": "999999", "page": "2"}, "hotline"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"call_permission": "superuser"}, "call_permission"),
+        ({"hotline": "abc"}, "hotline"),
+        ({"hotline": "999999"}, "hotline"),
+        ({"hotline": "0"}, "hotline"),
+        ({"hotline": "99999999999999999999999"}, "hotline"),  # past bigint: 400, not a database error
+        ({"hotline": "999999", "page": "2"}, "hotline"),
+    ],
+)
 def test_invalid_filter_values_are_400(admin, query, field):
     assert errors(admin.get(list_url(), query), field)
 
@@ -165,8 +200,9 @@ def test_filtering_by_another_tenants_hotline_is_refused_like_an_unknown_id(admi
     foreign = admin.get(list_url(), {"hotline": world.hotline_b.pk})
     unknown = admin.get(list_url(), {"hotline": 999999})
     assert foreign.status_code == unknown.status_code == 400
-    assert foreign.json()["hotline"] == [m.replace("999999", str(world.hotline_b.pk))
-                                         for m in unknown.json()["hotline"]]
+    assert foreign.json()["hotline"] == [
+        m.replace("999999", str(world.hotline_b.pk)) for m in unknown.json()["hotline"]
+    ]
 
 
 def test_pagination(admin):
@@ -192,9 +228,9 @@ def test_ids_that_are_not_known_numbers_are_404_json(admin, pk):
 
 # --- creating -----------------------------------------------------------------------------
 
+
 def test_create_generates_a_strong_password_when_none_is_given(admin, world):
-    response = admin.post(list_url(), {"hotline": world.hotline_a.pk, "number": "103",
-                                       "alias": "sale03"})
+    response = admin.post(list_url(), {"hotline": world.hotline_a.pk, "number": "103", "alias": "sale03"})
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == FIELDS
@@ -209,13 +245,21 @@ def test_create_generates_a_strong_password_when_none_is_given(admin, world):
 
 
 def test_create_with_every_field(admin, world):
-    response = admin.post(list_url(), {
-        "hotline": world.hotline_a.pk, "number": "103", "alias": "sale03",
-        "call_permission": "international", "supervisor": world.ext_a["100"].pk,
-        "outbound_hotlines": [world.hotline_a2.pk, world.hotline_a.pk],
-        "outbound_groups": [world.group_a.pk], "description": "Nhân viên mới",
-        "enabled": False, "password": "Giong-Noi-2024",
-    })
+    response = admin.post(
+        list_url(),
+        {
+            "hotline": world.hotline_a.pk,
+            "number": "103",
+            "alias": "sale03",
+            "call_permission": "international",
+            "supervisor": world.ext_a["100"].pk,
+            "outbound_hotlines": [world.hotline_a2.pk, world.hotline_a.pk],
+            "outbound_groups": [world.group_a.pk],
+            "description": "Nhân viên mới",
+            "enabled": False,
+            "password": "Giong-Noi-2024",
+        },
+    )
     assert response.status_code == 201, response.content
     extension = Extension.objects.get(pk=response.json()["id"])
     assert extension.call_permission == CallPermission.INTERNATIONAL
@@ -228,21 +272,24 @@ def test_create_with_every_field(admin, world):
 
 # The same rules as the dashboard's create form (extensions/tests/test_views.py), each
 # reaching the API user as a 400 on the field to fix.
-@pytest.mark.parametrize("overrides, field, fragment", [
-    ({"number": "101"}, "number", "already exists"),
-    ({"number": "1"}, "number", "2 to 6 digits"),
-    ({"number": "１０３"}, "number", "2 to 6 digits"),  # full-width digits are not digits here
-    ({"alias": "Đức"}, "alias", "diacritics"),
-    ({"alias": "sale 03"}, "alias", "spaces"),
-    ({"alias": "salea"}, "alias", "already used"),
-    ({"alias": "-sale"}, "alias", "start with a letter or a digit"),
-    ({"password": "weakpass"}, "password", "at least 10"),
-    ({"password": "Sale03Abcdefg"}, "password", "alias"),
-    ({"password": "X103abcdefgH"}, "password", "extension number"),
-    ({"password": "Password123"}, "password", "too common"),
-    ({"call_permission": "superuser"}, "call_permission", "not a valid choice"),
-    ({"call_permission": 3}, "call_permission", "not a valid choice"),  # slugs, not levels
-])
+@pytest.mark.parametrize(
+    "overrides, field, fragment",
+    [
+        ({"number": "101"}, "number", "already exists"),
+        ({"number": "1"}, "number", "2 to 6 digits"),
+        ({"number": "１０３"}, "number", "2 to 6 digits"),  # full-width digits are not digits here
+        ({"alias": "Đức"}, "alias", "diacritics"),
+        ({"alias": "sale 03"}, "alias", "spaces"),
+        ({"alias": "salea"}, "alias", "already used"),
+        ({"alias": "-sale"}, "alias", "start with a letter or a digit"),
+        ({"password": "weakpass"}, "password", "at least 10"),
+        ({"password": "Sale03Abcdefg"}, "password", "alias"),
+        ({"password": "X103abcdefgH"}, "password", "extension number"),
+        ({"password": "Password123"}, "password", "too common"),
+        ({"call_permission": "superuser"}, "call_permission", "not a valid choice"),
+        ({"call_permission": 3}, "call_permission", "not a valid choice"),  # slugs, not levels
+    ],
+)
 def test_create_refuses_what_the_dashboard_refuses(admin, world, overrides, field, fragment):
     data = {"hotline": world.hotline_a.pk, "number": "103", "alias": "sale03", **overrides}
     response = admin.post(list_url(), data)
@@ -252,20 +299,24 @@ def test_create_refuses_what_the_dashboard_refuses(admin, world, overrides, fiel
 
 def test_supervisor_must_be_on_the_same_hotline(admin, world):
     elsewhere = make_extension(world.hotline_a2, "200", "other")
-    response = admin.post(list_url(), {"hotline": world.hotline_a.pk, "number": "103",
-                                       "alias": "sale03", "supervisor": elsewhere.pk})
+    response = admin.post(
+        list_url(),
+        {"hotline": world.hotline_a.pk, "number": "103", "alias": "sale03", "supervisor": elsewhere.pk},
+    )
     assert "same hotline" in errors(response, "supervisor")
 
 
-@pytest.mark.parametrize("field, foreign", [
-    ("hotline", lambda w: w.hotline_b.pk),
-    ("supervisor", lambda w: w.ext_b["100"].pk),
-    ("outbound_hotlines", lambda w: [w.hotline_a.pk, w.hotline_b.pk]),
-    ("outbound_groups", lambda w: [w.group_b.pk]),
-])
+@pytest.mark.parametrize(
+    "field, foreign",
+    [
+        ("hotline", lambda w: w.hotline_b.pk),
+        ("supervisor", lambda w: w.ext_b["100"].pk),
+        ("outbound_hotlines", lambda w: [w.hotline_a.pk, w.hotline_b.pk]),
+        ("outbound_groups", lambda w: [w.group_b.pk]),
+    ],
+)
 def test_another_tenants_ids_do_not_exist(admin, world, field, foreign):
-    data = {"hotline": world.hotline_a.pk, "number": "103", "alias": "sale03",
-            field: foreign(world)}
+    data = {"hotline": world.hotline_a.pk, "number": "103", "alias": "sale03", field: foreign(world)}
     response = admin.post(list_url(), data)
     assert "does not exist" in errors(response, field)
     assert world.hotline_b.sip_domain not in response.content.decode()
@@ -291,13 +342,18 @@ def test_a_body_that_is_not_json_is_400_or_415(admin):
 
 # --- updating -----------------------------------------------------------------------------
 
+
 def test_patch_changes_only_what_is_sent(admin, world):
     extension = world.ext_a["101"]
     before = admin.get(detail_url(extension))
     response = admin.patch(detail_url(extension), {"alias": "sale-01", "call_permission": "landline"})
     assert response.status_code == 200, response.content
-    assert response.json() == {**before.json(), "alias": "sale-01", "call_permission": "landline",
-                               "updated_at": response.json()["updated_at"]}
+    assert response.json() == {
+        **before.json(),
+        "alias": "sale-01",
+        "call_permission": "landline",
+        "updated_at": response.json()["updated_at"],
+    }
     assert response["ETag"] != before["ETag"]
     extension.refresh_from_db()
     assert (extension.alias, extension.call_permission) == ("sale-01", CallPermission.LANDLINE)
@@ -323,27 +379,33 @@ def test_put_needs_the_alias_and_keeps_fields_it_does_not_name(admin, world):
 
 def test_update_replaces_the_caller_id_pool(admin, world):
     extension = world.ext_a["101"]
-    response = admin.patch(detail_url(extension), {"outbound_hotlines": [world.hotline_a2.pk],
-                                                   "outbound_groups": []})
+    response = admin.patch(
+        detail_url(extension), {"outbound_hotlines": [world.hotline_a2.pk], "outbound_groups": []}
+    )
     assert response.json()["outbound_hotlines"] == [world.hotline_a2.pk]
     assert response.json()["outbound_groups"] == []
 
 
-@pytest.mark.parametrize("extension, supervisor, fragment", [
-    ("100", "100", "cannot supervise itself"),
-    ("100", "101", "cycle"),  # 101 is already supervised by 100
-])
+@pytest.mark.parametrize(
+    "extension, supervisor, fragment",
+    [
+        ("100", "100", "cannot supervise itself"),
+        ("100", "101", "cycle"),  # 101 is already supervised by 100
+    ],
+)
 def test_supervision_rules_on_update(admin, world, extension, supervisor, fragment):
-    response = admin.patch(detail_url(world.ext_a[extension]),
-                           {"supervisor": world.ext_a[supervisor].pk})
+    response = admin.patch(detail_url(world.ext_a[extension]), {"supervisor": world.ext_a[supervisor].pk})
     assert fragment in errors(response, "supervisor")
 
 
-@pytest.mark.parametrize("field, foreign", [
-    ("supervisor", lambda w: w.ext_b["100"].pk),
-    ("outbound_hotlines", lambda w: [w.hotline_b.pk]),
-    ("outbound_groups", lambda w: [w.group_b.pk]),
-])
+@pytest.mark.parametrize(
+    "field, foreign",
+    [
+        ("supervisor", lambda w: w.ext_b["100"].pk),
+        ("outbound_hotlines", lambda w: [w.hotline_b.pk]),
+        ("outbound_groups", lambda w: [w.group_b.pk]),
+    ],
+)
 def test_update_refuses_another_tenants_ids(admin, world, field, foreign):
     response = admin.patch(detail_url(world.ext_a["102"]), {field: foreign(world)})
     assert "does not exist" in errors(response, field)
@@ -352,8 +414,7 @@ def test_update_refuses_another_tenants_ids(admin, world, field, foreign):
 def test_update_password(admin, world):
     extension = world.ext_a["102"]
     old = extension.get_sip_password()
-    assert "at least 10" in errors(admin.patch(detail_url(extension), {"password": "short"}),
-                                   "password")
+    assert "at least 10" in errors(admin.patch(detail_url(extension), {"password": "short"}), "password")
     assert admin.patch(detail_url(extension), {"password": ""}).status_code == 200
     extension.refresh_from_db()
     assert extension.get_sip_password() == old  # empty: keep it
@@ -380,6 +441,7 @@ def test_if_match_refuses_a_stale_update(admin, world):
 
 # --- deleting -----------------------------------------------------------------------------
 
+
 def test_delete(admin, world):
     extension = world.ext_a["100"]
     assert admin.delete(detail_url(extension)).status_code == 204
@@ -390,6 +452,7 @@ def test_delete(admin, world):
 
 # --- login info ---------------------------------------------------------------------------
 
+
 def test_credentials_are_revealed_by_post_only(admin, world):
     extension = world.ext_a["101"]
     domain = world.hotline_a.sip_domain
@@ -397,9 +460,13 @@ def test_credentials_are_revealed_by_post_only(admin, world):
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     assert response.json() == {
-        "username": "101", "password": extension.get_sip_password(), "domain": domain,
-        "sip_uri": f"sip:101@{domain}", "display_name": "salea",
-        "proxy": settings.SIP_OUTBOUND_PROXY, "transports": list(settings.SIP_TRANSPORTS),
+        "username": "101",
+        "password": extension.get_sip_password(),
+        "domain": domain,
+        "sip_uri": f"sip:101@{domain}",
+        "display_name": "salea",
+        "proxy": settings.SIP_OUTBOUND_PROXY,
+        "transports": list(settings.SIP_TRANSPORTS),
         "websocket_url": settings.SIP_WEBSOCKET_URL,
     }
     assert admin.get(credentials_url(extension)).status_code == 405
@@ -424,8 +491,11 @@ def test_reveals_and_rotations_are_audited(admin, world):
     extension = world.ext_a["101"]
     admin.post(credentials_url(extension))
     admin.post(rotate_url(extension))
-    events = AuditEvent.objects.filter(object_type="extensions.extension", object_id=str(extension.pk),
-                                       action__in=[Action.REVEAL, Action.ROTATE_PASSWORD])
+    events = AuditEvent.objects.filter(
+        object_type="extensions.extension",
+        object_id=str(extension.pk),
+        action__in=[Action.REVEAL, Action.ROTATE_PASSWORD],
+    )
     assert sorted(e.action for e in events) == [Action.REVEAL, Action.ROTATE_PASSWORD]
     assert all(e.actor == world.admin_a and e.tenant == world.tenant_a for e in events)
 
@@ -455,6 +525,7 @@ def test_a_browser_session_must_have_signed_in_recently_to_reveal(client, world,
 
 # --- who may do what ----------------------------------------------------------------------
 
+
 def test_agent_sees_only_their_own_extension_and_its_login_info(agent, world):
     own, other = world.ext_a["101"], world.ext_a["102"]
     assert numbers(agent.get(list_url())) == ["101"]
@@ -466,27 +537,38 @@ def test_agent_sees_only_their_own_extension_and_its_login_info(agent, world):
     assert other.get_sip_password() not in response.content.decode()
 
 
-@pytest.mark.parametrize("method, url", [
-    ("post", lambda w: list_url()),
-    ("patch", lambda w: detail_url(w.ext_a["101"])),
-    ("put", lambda w: detail_url(w.ext_a["101"])),
-    ("delete", lambda w: detail_url(w.ext_a["101"])),
-    ("post", lambda w: rotate_url(w.ext_a["101"])),
-])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("post", lambda w: list_url()),
+        ("patch", lambda w: detail_url(w.ext_a["101"])),
+        ("put", lambda w: detail_url(w.ext_a["101"])),
+        ("delete", lambda w: detail_url(w.ext_a["101"])),
+        ("post", lambda w: rotate_url(w.ext_a["101"])),
+    ],
+)
 def test_agent_may_not_write_even_their_own_extension(agent, world, method, url):
     before = Extension.objects.get(pk=world.ext_a["101"].pk)
-    response = getattr(agent, method)(url(world), {"alias": "agent-was-here", "number": "555",
-                                                   "hotline": world.hotline_a.pk})
+    response = getattr(agent, method)(
+        url(world), {"alias": "agent-was-here", "number": "555", "hotline": world.hotline_a.pk}
+    )
     assert response.status_code == 403
     after = Extension.objects.get(pk=before.pk)
     assert (after.alias, after.version, after.ha1) == (before.alias, before.version, before.ha1)
     assert not Extension.objects.filter(number="555").exists()
 
 
-@pytest.mark.parametrize("method, url", [
-    ("get", detail_url), ("patch", detail_url), ("put", detail_url), ("delete", detail_url),
-    ("post", credentials_url), ("post", rotate_url),
-])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("get", detail_url),
+        ("patch", detail_url),
+        ("put", detail_url),
+        ("delete", detail_url),
+        ("post", credentials_url),
+        ("post", rotate_url),
+    ],
+)
 def test_other_tenant_gets_404(world, method, url):
     extension = world.ext_a["101"]
     before = Extension.objects.get(pk=extension.pk)
@@ -530,13 +612,20 @@ def test_user_without_a_tenant_gets_403(world, django_user_model):
 
 # --- queries ------------------------------------------------------------------------------
 
+
 def _bulk_extensions(hotline, template, start: int, count: int) -> None:
     """`count` more extensions, written in bulk (the list only reads them), each with a
     supervisor and a caller-ID pool so every relation the list shows is exercised."""
     extensions = Extension.objects.bulk_create(
-        Extension(hotline=hotline, number=str(i), alias=f"bulk{i}", supervisor=template,
-                  password_encrypted=template.password_encrypted, ha1=template.ha1,
-                  ha1b=template.ha1b)
+        Extension(
+            hotline=hotline,
+            number=str(i),
+            alias=f"bulk{i}",
+            supervisor=template,
+            password_encrypted=template.password_encrypted,
+            ha1=template.ha1,
+            ha1b=template.ha1b,
+        )
         for i in range(start, start + count)
     )
     group = template.outbound_groups.get()
@@ -552,8 +641,7 @@ def test_list_query_count_does_not_grow_with_the_number_of_extensions():
     tenant = TenantFactory()
     hotline = HotlineFactory(tenant=tenant)
     group = NumberGroupFactory(tenant=tenant)
-    template = make_extension(hotline, "99", "template", outbound_groups=[group],
-                              outbound_hotlines=[hotline])
+    template = make_extension(hotline, "99", "template", outbound_groups=[group], outbound_hotlines=[hotline])
     client = api_client(make_admin(tenant))
 
     def count_queries(expected_rows: int) -> int:
@@ -562,8 +650,9 @@ def test_list_query_count_does_not_grow_with_the_number_of_extensions():
         results = response.json()["results"]
         assert len(results) == expected_rows
         # The caller IDs come with the rows, right.
-        assert all(r["outbound_groups"] == [group.pk] and r["outbound_hotlines"] == [hotline.pk]
-                   for r in results)
+        assert all(
+            r["outbound_groups"] == [group.pk] and r["outbound_hotlines"] == [hotline.pk] for r in results
+        )
         return len(queries)
 
     _bulk_extensions(hotline, template, 1000, 4)

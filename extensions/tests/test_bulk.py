@@ -28,13 +28,19 @@ def extension_audits(action):
 
 # --- range create -------------------------------------------------------------------------------
 
+
 def test_range_create_makes_every_number_with_shared_settings(world):
     hotline = world.hotline_a
     supervisor = world.ext_a["100"]
     created = extension_range_create(
-        hotline=hotline, first="200", last="249", alias_pattern="sale{n}",
-        call_permission=CallPermission.LANDLINE, supervisor=supervisor,
-        outbound_hotlines=[world.hotline_a2], outbound_groups=[world.group_a],
+        hotline=hotline,
+        first="200",
+        last="249",
+        alias_pattern="sale{n}",
+        call_permission=CallPermission.LANDLINE,
+        supervisor=supervisor,
+        outbound_hotlines=[world.hotline_a2],
+        outbound_groups=[world.group_a],
         description="Phòng kinh doanh",
     )
     assert [e.number for e in created] == [str(n) for n in range(200, 250)]
@@ -62,8 +68,13 @@ def test_range_create_makes_every_number_with_shared_settings(world):
 def test_range_create_writes_in_a_constant_number_of_queries(world):
     def queries(first, last):
         with CaptureQueriesContext(connection) as ctx:
-            extension_range_create(hotline=world.hotline_a, first=first, last=last,
-                                   alias_pattern="r{n}", outbound_groups=[world.group_a])
+            extension_range_create(
+                hotline=world.hotline_a,
+                first=first,
+                last=last,
+                alias_pattern="r{n}",
+                outbound_groups=[world.group_a],
+            )
         return len(ctx.captured_queries)
 
     assert queries("300", "304") == queries("400", "699")
@@ -85,21 +96,23 @@ def test_range_create_reports_every_clashing_number_and_writes_nothing(world):
 
 def test_range_create_checks_the_batch_with_one_query_for_clashes(world):
     with CaptureQueriesContext(connection) as ctx, pytest.raises(ValidationError):
-        extension_range_create(hotline=world.hotline_a, first="100", last="199",
-                               alias_pattern="x{n}")
+        extension_range_create(hotline=world.hotline_a, first="100", last="199", alias_pattern="x{n}")
     # The savepoint and the one SELECT; nothing per number.
     selects = [q for q in ctx.captured_queries if q["sql"].startswith("SELECT")]
     assert len(selects) == 1
 
 
-@pytest.mark.parametrize("kwargs, key, fragment", [
-    ({"first": "100", "last": str(100 + MAX_BATCH)}, "last", "at most 1000"),
-    ({"first": "150", "last": "140"}, "last", "smaller"),
-    ({"first": "1", "last": "20"}, "first", "2 to 6 digits"),
-    ({"alias_pattern": "sale"}, "alias_pattern", "{n}"),
-    ({"alias_pattern": "bán{n}"}, "500", "diacritics"),
-    ({"alias_pattern": "sale {n}"}, "500", "spaces"),
-])
+@pytest.mark.parametrize(
+    "kwargs, key, fragment",
+    [
+        ({"first": "100", "last": str(100 + MAX_BATCH)}, "last", "at most 1000"),
+        ({"first": "150", "last": "140"}, "last", "smaller"),
+        ({"first": "1", "last": "20"}, "first", "2 to 6 digits"),
+        ({"alias_pattern": "sale"}, "alias_pattern", "{n}"),
+        ({"alias_pattern": "bán{n}"}, "500", "diacritics"),
+        ({"alias_pattern": "sale {n}"}, "500", "spaces"),
+    ],
+)
 def test_range_create_refuses_bad_requests_clearly(world, kwargs, key, fragment):
     args = {"hotline": world.hotline_a, "first": "500", "last": "510", "alias_pattern": "s{n}", **kwargs}
     with pytest.raises(ValidationError) as err:
@@ -110,9 +123,14 @@ def test_range_create_refuses_bad_requests_clearly(world, kwargs, key, fragment)
 
 def test_range_create_reuses_the_supervisor_and_caller_id_rules(world):
     with pytest.raises(ValidationError) as err:
-        extension_range_create(hotline=world.hotline_a, first="500", last="502", alias_pattern="s{n}",
-                               supervisor=make_extension(world.hotline_a2, "100"),
-                               outbound_groups=[world.group_b])
+        extension_range_create(
+            hotline=world.hotline_a,
+            first="500",
+            last="502",
+            alias_pattern="s{n}",
+            supervisor=make_extension(world.hotline_a2, "100"),
+            outbound_groups=[world.group_b],
+        )
     errors = err.value.message_dict
     assert "same hotline" in errors["supervisor"][0]  # said once, not per number
     assert "another customer" in errors["outbound_groups"][0]
@@ -126,13 +144,19 @@ def test_range_keeps_leading_zeros_of_same_width_bounds():
 
 # --- bulk edit ----------------------------------------------------------------------------------
 
+
 def test_bulk_update_changes_every_selected_extension_with_one_audit_each(world):
     exts = [world.ext_a["101"], world.ext_a["102"]]
     group = NumberGroupFactory(tenant=world.tenant_a, name="Sales")
-    changed = extension_bulk_update(extensions=exts, data={
-        "call_permission": CallPermission.INTERNATIONAL, "supervisor": world.ext_a["100"],
-        "outbound_groups": [group], "enabled": False,
-    })
+    changed = extension_bulk_update(
+        extensions=exts,
+        data={
+            "call_permission": CallPermission.INTERNATIONAL,
+            "supervisor": world.ext_a["100"],
+            "outbound_groups": [group],
+            "enabled": False,
+        },
+    )
     assert {e.number for e in changed} == {"101", "102"}
     for ext in exts:
         ext.refresh_from_db()
@@ -172,8 +196,10 @@ def test_bulk_update_refuses_a_supervisor_of_another_hotline(world):
 
 
 def test_preview_lists_changes_in_readable_terms_and_writes_nothing(world):
-    plan = preview_bulk_update(extensions=[world.ext_a["101"], world.ext_a["102"]],
-                               data={"supervisor": world.ext_a["100"], "enabled": False})
+    plan = preview_bulk_update(
+        extensions=[world.ext_a["101"], world.ext_a["102"]],
+        data={"supervisor": world.ext_a["100"], "enabled": False},
+    )
     by_number = {ext.number: changes for ext, changes in plan}
     assert by_number["102"]["Supervisor extension"] == ["—", "100"]
     assert by_number["101"]["Enabled"] == ["Yes", "No"]
@@ -186,6 +212,7 @@ def test_bulk_update_caps_the_selection():
 
 
 # --- bulk password regeneration -------------------------------------------------------------------
+
 
 def test_bulk_regenerate_gives_each_a_new_password_and_audits_each(world):
     exts = [world.ext_a["100"], world.ext_a["102"]]
@@ -205,8 +232,9 @@ def test_bulk_regenerate_for_a_user_goes_through_the_reveal_guard(world, client)
 
     session = client.session  # no recent sign-in recorded
     with pytest.raises(ReauthenticationRequired):
-        extension_bulk_regenerate_passwords(extensions=[world.ext_a["100"]], user=world.admin_a,
-                                            session=session)
+        extension_bulk_regenerate_passwords(
+            extensions=[world.ext_a["100"]], user=world.admin_a, session=session
+        )
     assert not extension_audits(Action.ROTATE_PASSWORD).exists()
     extension_bulk_regenerate_passwords(extensions=[world.ext_a["100"]], user=world.admin_a)
     assert extension_audits(Action.REVEAL).get().actor == world.admin_a

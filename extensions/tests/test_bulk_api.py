@@ -32,13 +32,22 @@ def test_the_routes_are_where_the_contract_says():
 
 # --- bulk ---------------------------------------------------------------------------------------
 
+
 def test_range_create(admin, world):
-    response = admin.post(BULK, {
-        "action": "create_range", "hotline": world.hotline_a.pk, "first": "200", "last": "299",
-        "alias_pattern": "sale{n}", "call_permission": "landline",
-        "supervisor": world.ext_a["100"].pk, "outbound_groups": [world.group_a.pk],
-        "description": "Ca chiều",
-    })
+    response = admin.post(
+        BULK,
+        {
+            "action": "create_range",
+            "hotline": world.hotline_a.pk,
+            "first": "200",
+            "last": "299",
+            "alias_pattern": "sale{n}",
+            "call_permission": "landline",
+            "supervisor": world.ext_a["100"].pk,
+            "outbound_groups": [world.group_a.pk],
+            "description": "Ca chiều",
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["count"] == 100 and len(body["results"]) == 100
@@ -49,39 +58,65 @@ def test_range_create(admin, world):
 
 
 def test_range_create_errors_are_per_number(admin, world):
-    response = admin.post(BULK, {"action": "create_range", "hotline": world.hotline_a.pk,
-                                 "first": "099", "last": "103", "alias_pattern": "x{n}"})
+    response = admin.post(
+        BULK,
+        {
+            "action": "create_range",
+            "hotline": world.hotline_a.pk,
+            "first": "099",
+            "last": "103",
+            "alias_pattern": "x{n}",
+        },
+    )
     assert "already exists" in errors(response, "101")
     assert set(response.json()) == {"100", "101", "102"}
-    response = admin.post(BULK, {"action": "create_range", "hotline": world.hotline_a.pk,
-                                 "first": "100", "last": "5000", "alias_pattern": "x{n}"})
+    response = admin.post(
+        BULK,
+        {
+            "action": "create_range",
+            "hotline": world.hotline_a.pk,
+            "first": "100",
+            "last": "5000",
+            "alias_pattern": "x{n}",
+        },
+    )
     assert "at most 1000" in errors(response, "last")
     assert not Extension.objects.filter(alias__startswith="x").exists()
 
 
 def test_range_create_on_another_tenants_hotline_is_refused(admin, world):
-    response = admin.post(BULK, {"action": "create_range", "hotline": world.hotline_b.pk,
-                                 "first": "500", "last": "501", "alias_pattern": "x{n}"})
+    response = admin.post(
+        BULK,
+        {
+            "action": "create_range",
+            "hotline": world.hotline_b.pk,
+            "first": "500",
+            "last": "501",
+            "alias_pattern": "x{n}",
+        },
+    )
     assert "does not exist" in errors(response, "hotline")
 
 
 def test_bulk_update_and_cycle_refusal(admin, world):
     ids = [world.ext_a["101"].pk, world.ext_a["102"].pk]
-    response = admin.post(BULK, {"action": "update", "ids": ids, "call_permission": "internal",
-                                 "enabled": False})
+    response = admin.post(
+        BULK, {"action": "update", "ids": ids, "call_permission": "internal", "enabled": False}
+    )
     assert response.status_code == 200, response.content
     assert response.json()["count"] == 2
     assert set(Extension.objects.filter(pk__in=ids).values_list("call_permission", "enabled")) == {
-        (CallPermission.INTERNAL, False)}
+        (CallPermission.INTERNAL, False)
+    }
     assert AuditEvent.objects.filter(action=Action.UPDATE, object_id__in=map(str, ids)).count() == 2
-    response = admin.post(BULK, {"action": "update", "ids": [world.ext_a["100"].pk],
-                                 "supervisor": world.ext_a["101"].pk})
+    response = admin.post(
+        BULK, {"action": "update", "ids": [world.ext_a["100"].pk], "supervisor": world.ext_a["101"].pk}
+    )
     assert "supervision cycle (100 → 101 → 100)" in errors(response, "100")
 
 
 def test_bulk_update_of_other_tenants_ids_is_refused(admin, world):
-    response = admin.post(BULK, {"action": "update", "ids": [world.ext_b["100"].pk],
-                                 "enabled": False})
+    response = admin.post(BULK, {"action": "update", "ids": [world.ext_b["100"].pk], "enabled": False})
     assert "Unknown extension id(s)" in errors(response, "ids")
     assert Extension.objects.get(pk=world.ext_b["100"].pk).enabled
 
@@ -103,8 +138,9 @@ def test_bulk_regenerate_returns_passwords_only_when_revealed(admin, world):
 def test_bulk_regenerate_with_reveal_obeys_the_rate_limit(admin, world, settings):
     settings.REVEAL_RATE_LIMIT = (0, 600)
     before = Extension.objects.get(pk=world.ext_a["100"].pk).ha1
-    response = admin.post(BULK, {"action": "regenerate_passwords", "ids": [world.ext_a["100"].pk],
-                                 "reveal": True})
+    response = admin.post(
+        BULK, {"action": "regenerate_passwords", "ids": [world.ext_a["100"].pk], "reveal": True}
+    )
     assert response.status_code == 429
     assert Extension.objects.get(pk=world.ext_a["100"].pk).ha1 == before
 
@@ -115,6 +151,7 @@ def test_bulk_needs_a_known_action(admin):
 
 
 # --- import -------------------------------------------------------------------------------------
+
 
 def csv_post(client, world, text, *, dry_run=None, multipart=False, hotline=None):
     params = {"hotline": (hotline or world.hotline_a).pk}
@@ -153,13 +190,16 @@ def test_import_apply_with_an_error_row_writes_nothing(admin, world):
     assert [row["action"] for row in preview["rows"]] == ["create", "error"]
 
 
-@pytest.mark.parametrize("data, fragment", [
-    (b"", "Send the CSV"),
-    (b"number,alias\r\n", "header but no rows"),
-    ("number,description\r\n100,Nhân\r\n".encode("cp1252"), "not UTF-8"),
-    (b"number,number\r\n1,2\r\n", "more than once"),
-    (b"number,alias\r\n100,=cmd|' /C calc'!A0\r\n", "formula"),
-])
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"", "Send the CSV"),
+        (b"number,alias\r\n", "header but no rows"),
+        ("number,description\r\n100,Nhân\r\n".encode("cp1252"), "not UTF-8"),
+        (b"number,number\r\n1,2\r\n", "more than once"),
+        (b"number,alias\r\n100,=cmd|' /C calc'!A0\r\n", "formula"),
+    ],
+)
 def test_import_of_hostile_files_is_a_400_that_writes_nothing(admin, world, data, fragment):
     before = Extension.objects.count()
     response = csv_post(admin, world, data, dry_run=False)
@@ -169,7 +209,7 @@ def test_import_of_hostile_files_is_a_400_that_writes_nothing(admin, world, data
 
 
 def test_import_of_100000_rows_is_refused(admin, world):
-    data = (HEADER + "\r\n" + "".join(f"{100000 + i},a{i},mobile,,,,,true\r\n" for i in range(100_000)))
+    data = HEADER + "\r\n" + "".join(f"{100000 + i},a{i},mobile,,,,,true\r\n" for i in range(100_000))
     response = csv_post(admin, world, data, dry_run=False, multipart=True)
     assert "more than 20000 rows" in errors(response, "file")
 
@@ -181,6 +221,7 @@ def test_import_needs_an_own_hotline_and_a_csv_body(admin, world):
 
 
 # --- export -------------------------------------------------------------------------------------
+
 
 def test_export_round_trip_through_the_api(admin, world):
     response = admin.get(EXPORT, {"hotline": world.hotline_a.pk})
@@ -211,7 +252,11 @@ def test_bulk_routes_are_admin_only(world):
     agent = api_client(world.agent_a)
     anonymous = api_client()
     for client, expected in ((agent, 403), (anonymous, 401)):
-        assert client.post(BULK, {"action": "update", "ids": [world.ext_a["101"].pk],
-                                  "enabled": False}).status_code == expected
+        assert (
+            client.post(
+                BULK, {"action": "update", "ids": [world.ext_a["101"].pk], "enabled": False}
+            ).status_code
+            == expected
+        )
         assert client.get(EXPORT, {"hotline": world.hotline_a.pk}).status_code == expected
         assert csv_post(client, world, HEADER).status_code == expected

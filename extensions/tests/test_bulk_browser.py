@@ -17,10 +17,22 @@ def test_select_all_then_bulk_edit(live_server, world):
     hotline = world.hotline_a
     with chromium_page() as page:
         problems = []
-        page.on("console", lambda message: problems.append(message.text)
-                if message.type == "error" and "Failed to load resource" not in message.text else None)
-        page.on("response", lambda response: problems.append(response.url)
-                if response.status >= 400 and not response.url.endswith("/favicon.ico") else None)
+        page.on(
+            "console",
+            lambda message: (
+                problems.append(message.text)
+                if message.type == "error" and "Failed to load resource" not in message.text
+                else None
+            ),
+        )
+        page.on(
+            "response",
+            lambda response: (
+                problems.append(response.url)
+                if response.status >= 400 and not response.url.endswith("/favicon.ico")
+                else None
+            ),
+        )
         sign_in(page, live_server.url, world.admin_a.username, "pw")
         page.goto(f"{live_server.url}/hotlines/{hotline.pk}/extensions/")
         assert page.locator(".js-selected-count").inner_text() == "0"
@@ -44,13 +56,18 @@ def test_import_shows_progress_while_it_runs(live_server, world):
     rows = "".join(f"{10000 + i},nv{i},mobile,,,,Nhân viên {i},true\r\n" for i in range(10_000))
     with chromium_page() as page:
         polled = []
-        page.on("response", lambda response: polled.append(response.status)
-                if "/extensions/imports/progress/" in response.url else None)
+        page.on(
+            "response",
+            lambda response: (
+                polled.append(response.status) if "/extensions/imports/progress/" in response.url else None
+            ),
+        )
         sign_in(page, live_server.url, world.admin_a.username, "pw")
         page.goto(f"{live_server.url}/hotlines/{hotline.pk}/extensions/import/")
-        page.set_input_files("#id_file", files=[{
-            "name": "staff.csv", "mimeType": "text/csv",
-            "buffer": f"{HEADER}\r\n{rows}".encode()}])
+        page.set_input_files(
+            "#id_file",
+            files=[{"name": "staff.csv", "mimeType": "text/csv", "buffer": f"{HEADER}\r\n{rows}".encode()}],
+        )
         page.locator("form.js-progress button[type=submit]").click()
         page.wait_for_url("**/extensions/imports/*/", timeout=60_000)
         assert 200 in polled, polled  # the bar was drawn from the server's counters

@@ -34,11 +34,14 @@ def url(name, **kwargs):
 
 def upload(client, hotline, text, name="staff.csv", **extra):
     data = text.encode("utf-8") if isinstance(text, str) else text
-    return client.post(url("extension_import", hotline_pk=hotline.pk),
-                       {"file": SimpleUploadedFile(name, data, content_type="text/csv"), **extra})
+    return client.post(
+        url("extension_import", hotline_pk=hotline.pk),
+        {"file": SimpleUploadedFile(name, data, content_type="text/csv"), **extra},
+    )
 
 
 # --- the list page ------------------------------------------------------------------------------
+
 
 def test_list_page_has_checkboxes_and_the_bulk_bar(admin_client, world):
     html = admin_client.get(url("extension_list", hotline_pk=world.hotline_a.pk)).content.decode()
@@ -51,12 +54,21 @@ def test_list_page_has_checkboxes_and_the_bulk_bar(admin_client, world):
 
 # --- range create -------------------------------------------------------------------------------
 
+
 def test_range_create_through_the_form(admin_client, world):
-    response = admin_client.post(url("extension_add_range", hotline_pk=world.hotline_a.pk), {
-        "first": "200", "last": "219", "alias_pattern": "sale{n}",
-        "call_permission": CallPermission.LANDLINE, "supervisor": "100",
-        "outbound_groups": [world.group_a.pk], "description": "Ca sáng", "enabled": "on",
-    })
+    response = admin_client.post(
+        url("extension_add_range", hotline_pk=world.hotline_a.pk),
+        {
+            "first": "200",
+            "last": "219",
+            "alias_pattern": "sale{n}",
+            "call_permission": CallPermission.LANDLINE,
+            "supervisor": "100",
+            "outbound_groups": [world.group_a.pk],
+            "description": "Ca sáng",
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 302
     created = Extension.objects.filter(hotline=world.hotline_a, alias__startswith="sale2")
     assert created.count() == 20
@@ -64,24 +76,39 @@ def test_range_create_through_the_form(admin_client, world):
 
 
 def test_range_create_shows_per_number_errors(admin_client, world):
-    response = admin_client.post(url("extension_add_range", hotline_pk=world.hotline_a.pk), {
-        "first": "099", "last": "105", "alias_pattern": "x{n}",
-        "call_permission": CallPermission.MOBILE, "enabled": "on",
-    })
+    response = admin_client.post(
+        url("extension_add_range", hotline_pk=world.hotline_a.pk),
+        {
+            "first": "099",
+            "last": "105",
+            "alias_pattern": "x{n}",
+            "call_permission": CallPermission.MOBILE,
+            "enabled": "on",
+        },
+    )
     assert response.status_code == 400
     html = response.content.decode()
     assert 'id="per-number-errors"' in html
     for number in ("100", "101", "102"):
-        assert re.search(rf'<td class="fw-semibold">{number}</td><td>Extension number: This extension '
-                         r"number already exists", html)
+        assert re.search(
+            rf'<td class="fw-semibold">{number}</td><td>Extension number: This extension '
+            r"number already exists",
+            html,
+        )
     assert not Extension.objects.filter(alias__startswith="x").exists()
 
 
 def test_range_create_refuses_an_unknown_supervisor_and_too_many(admin_client, world):
-    response = admin_client.post(url("extension_add_range", hotline_pk=world.hotline_a.pk), {
-        "first": "1000", "last": "2000", "alias_pattern": "x{n}", "supervisor": "777",
-        "call_permission": CallPermission.MOBILE,
-    })
+    response = admin_client.post(
+        url("extension_add_range", hotline_pk=world.hotline_a.pk),
+        {
+            "first": "1000",
+            "last": "2000",
+            "alias_pattern": "x{n}",
+            "supervisor": "777",
+            "call_permission": CallPermission.MOBILE,
+        },
+    )
     form = response.context["form"]
     assert "There is no extension 777 on this hotline." in form.errors["supervisor"]
     assert response.status_code == 400
@@ -89,14 +116,21 @@ def test_range_create_refuses_an_unknown_supervisor_and_too_many(admin_client, w
 
 # --- bulk edit ----------------------------------------------------------------------------------
 
+
 def test_bulk_edit_asks_then_confirms_then_applies(admin_client, world):
     edit = url("extension_bulk_edit", hotline_pk=world.hotline_a.pk)
     ids = [world.ext_a["101"].pk, world.ext_a["102"].pk]
     step1 = admin_client.post(edit, {"pk": ids})
     assert step1.status_code == 200
     assert "101 (salea)" in step1.content.decode()
-    values = {"pk": ids, "call_permission": str(CallPermission.INTERNAL), "supervisor_action": "set",
-              "supervisor": "100", "groups_action": "", "enabled": "false"}
+    values = {
+        "pk": ids,
+        "call_permission": str(CallPermission.INTERNAL),
+        "supervisor_action": "set",
+        "supervisor": "100",
+        "groups_action": "",
+        "enabled": "false",
+    }
     step2 = admin_client.post(edit, {**values, "step": "preview"})
     html = step2.content.decode()
     assert step2.status_code == 200 and 'id="bulk-changes"' in html
@@ -106,15 +140,23 @@ def test_bulk_edit_asks_then_confirms_then_applies(admin_client, world):
     assert step3.status_code == 302
     for ext in Extension.objects.filter(pk__in=ids):
         assert (ext.call_permission, ext.supervisor_id, ext.enabled) == (
-            CallPermission.INTERNAL, world.ext_a["100"].pk, False)
+            CallPermission.INTERNAL,
+            world.ext_a["100"].pk,
+            False,
+        )
     assert AuditEvent.objects.filter(action=Action.UPDATE, object_id__in=map(str, ids)).count() == 2
 
 
 def test_bulk_edit_refuses_a_cycle_with_the_extension_named(admin_client, world):
-    response = admin_client.post(url("extension_bulk_edit", hotline_pk=world.hotline_a.pk), {
-        "pk": [world.ext_a["100"].pk], "supervisor_action": "set", "supervisor": "101",
-        "step": "preview",
-    })
+    response = admin_client.post(
+        url("extension_bulk_edit", hotline_pk=world.hotline_a.pk),
+        {
+            "pk": [world.ext_a["100"].pk],
+            "supervisor_action": "set",
+            "supervisor": "101",
+            "step": "preview",
+        },
+    )
     assert response.status_code == 400
     assert "supervision cycle (100 → 101 → 100)" in response.content.decode()
     assert Extension.objects.get(pk=world.ext_a["100"].pk).supervisor_id is None
@@ -130,16 +172,21 @@ def test_bulk_edit_needs_a_selection_and_a_change(admin_client, world):
 
 
 def test_bulk_edit_cannot_reach_another_tenants_extensions(admin_client, world):
-    response = admin_client.post(url("extension_bulk_edit", hotline_pk=world.hotline_a.pk), {
-        "pk": [world.ext_b["100"].pk], "enabled": "false", "step": "apply"}, follow=True)
+    response = admin_client.post(
+        url("extension_bulk_edit", hotline_pk=world.hotline_a.pk),
+        {"pk": [world.ext_b["100"].pk], "enabled": "false", "step": "apply"},
+        follow=True,
+    )
     assert "not one of the available choices" in response.content.decode()
     assert Extension.objects.get(pk=world.ext_b["100"].pk).enabled
-    response = admin_client.post(url("extension_bulk_edit", hotline_pk=world.hotline_b.pk),
-                                 {"pk": [world.ext_b["100"].pk]})
+    response = admin_client.post(
+        url("extension_bulk_edit", hotline_pk=world.hotline_b.pk), {"pk": [world.ext_b["100"].pk]}
+    )
     assert response.status_code == 404
 
 
 # --- bulk passwords -----------------------------------------------------------------------------
+
 
 def test_bulk_regenerate_confirms_then_regenerates(admin_client, world):
     regenerate = url("extension_bulk_regenerate", hotline_pk=world.hotline_a.pk)
@@ -155,6 +202,7 @@ def test_bulk_regenerate_confirms_then_regenerates(admin_client, world):
 
 
 # --- import -------------------------------------------------------------------------------------
+
 
 def test_import_preview_then_apply(admin_client, world):
     text = f"\ufeff{HEADER}\r\n100,bossa,internal,,,,Trưởng phòng,true\r\n103,kd03,mobile,100,,,Mới,có\r\n"
@@ -185,12 +233,15 @@ def test_import_preview_lists_errors_and_offers_no_apply(admin_client, world):
     assert "cannot contain spaces" in page and "formula" in page
 
 
-@pytest.mark.parametrize("data, fragment", [
-    (b"", "The submitted file is empty."),
-    ("number,alias\r\n100,Nhân\r\n".encode("cp1252"), "not UTF-8"),
-    (b"foo,bar\r\n1,2\r\n", "Unknown column(s)"),
-    (HEADER.encode() + b"\r\n", "header but no rows"),
-])
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"", "The submitted file is empty."),
+        ("number,alias\r\n100,Nhân\r\n".encode("cp1252"), "not UTF-8"),
+        (b"foo,bar\r\n1,2\r\n", "Unknown column(s)"),
+        (HEADER.encode() + b"\r\n", "header but no rows"),
+    ],
+)
 def test_unreadable_uploads_are_refused_on_the_form(admin_client, world, data, fragment):
     response = upload(admin_client, world.hotline_a, data)
     assert response.status_code == 400
@@ -216,6 +267,7 @@ def test_someone_elses_import_is_not_found(client, world):
 
 
 # --- export -------------------------------------------------------------------------------------
+
 
 def test_export_without_passwords_is_a_download(admin_client, world):
     response = admin_client.get(url("extension_export", hotline_pk=world.hotline_a.pk))
@@ -252,10 +304,17 @@ def test_export_then_import_through_the_pages_changes_nothing(admin_client, worl
 
 # --- who may use the bulk pages ------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, method", [
-    ("extension_add_range", "get"), ("extension_import", "get"), ("extension_export", "get"),
-    ("extension_bulk_edit", "post"), ("extension_bulk_regenerate", "post"),
-])
+
+@pytest.mark.parametrize(
+    "name, method",
+    [
+        ("extension_add_range", "get"),
+        ("extension_import", "get"),
+        ("extension_export", "get"),
+        ("extension_bulk_edit", "post"),
+        ("extension_bulk_regenerate", "post"),
+    ],
+)
 def test_bulk_pages_are_for_tenant_admins_only(client, world, name, method):
     target = url(name, hotline_pk=world.hotline_a.pk)
     response = getattr(client, method)(target)
@@ -277,9 +336,18 @@ def test_bulk_edit_confirmation_page_carries_every_value(admin_client, world):
     """What the confirmation page posts back is what was reviewed (hidden fields)."""
     edit = url("extension_bulk_edit", hotline_pk=world.hotline_a.pk)
     ids = [world.ext_a["100"].pk, world.ext_a["102"].pk]
-    preview = admin_client.post(edit, {
-        "pk": ids, "step": "preview", "call_permission": "", "supervisor_action": "clear",
-        "groups_action": "set", "outbound_groups": [world.group_a.pk], "enabled": "false"})
+    preview = admin_client.post(
+        edit,
+        {
+            "pk": ids,
+            "step": "preview",
+            "call_permission": "",
+            "supervisor_action": "clear",
+            "groups_action": "set",
+            "outbound_groups": [world.group_a.pk],
+            "enabled": "false",
+        },
+    )
     data = hidden_inputs(preview.content.decode())
     assert data["step"] == ["apply"] and sorted(map(int, data["pk"])) == sorted(ids)
     assert admin_client.post(edit, data).status_code == 302

@@ -74,8 +74,11 @@ def test_rate_limit_counts_live_in_the_configured_cache(world, settings):
 def test_reveal_is_audited_without_the_password(client, world):
     ext = world.ext_a["101"]
     client.force_login(world.admin_a)
-    client.post(reverse("extensions:extension_reveal", kwargs={"pk": ext.pk}),
-                HTTP_USER_AGENT="BizflyTest/1.0", REMOTE_ADDR="10.9.8.7")
+    client.post(
+        reverse("extensions:extension_reveal", kwargs={"pk": ext.pk}),
+        HTTP_USER_AGENT="BizflyTest/1.0",
+        REMOTE_ADDR="10.9.8.7",
+    )
     event = AuditEvent.objects.get(action="reveal")
     assert event.actor == world.admin_a
     assert event.tenant == world.tenant_a

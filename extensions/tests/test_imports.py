@@ -36,9 +36,19 @@ def export_text(hotline, **kwargs) -> str:
 def snapshot_db():
     """Everything an import could touch."""
     return (
-        sorted(Extension.objects.values_list("hotline_id", "number", "alias", "call_permission",
-                                             "supervisor_id", "description", "enabled",
-                                             "password_encrypted", "version")),
+        sorted(
+            Extension.objects.values_list(
+                "hotline_id",
+                "number",
+                "alias",
+                "call_permission",
+                "supervisor_id",
+                "description",
+                "enabled",
+                "password_encrypted",
+                "version",
+            )
+        ),
         sorted(Extension.outbound_hotlines.through.objects.values_list("extension_id", "hotline_id")),
         sorted(Extension.outbound_groups.through.objects.values_list("extension_id", "numbergroup_id")),
         AuditEvent.objects.count(),
@@ -50,6 +60,7 @@ def by_number(result):
 
 
 # --- export and the round trip ------------------------------------------------------------------
+
 
 def test_export_has_the_columns_no_password_and_vietnamese_intact(world):
     world.ext_a["102"].description = "Nhân viên kinh doanh — Hà Nội"
@@ -64,9 +75,14 @@ def test_export_has_the_columns_no_password_and_vietnamese_intact(world):
 
 def test_export_neutralises_formula_cells(world):
     ext = world.ext_a["102"]
-    for description, expected in [("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
-                                  ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
-                                  ("'quoted", "'quoted"), ("'=x", "''=x")]:
+    for description, expected in [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("'quoted", "'quoted"),
+        ("'=x", "''=x"),
+    ]:
         ext.description = description
         ext.save()
         row = next(line for line in export_text(world.hotline_a).splitlines() if line.startswith("102,"))
@@ -76,7 +92,7 @@ def test_export_neutralises_formula_cells(world):
 def test_import_of_an_export_is_unchanged_every_row(world):
     hotline = world.hotline_a
     ext = world.ext_a["102"]
-    ext.description = "=HYPERLINK(\"x\") ; Ghi chú, có dấu phẩy\nvà xuống dòng"
+    ext.description = '=HYPERLINK("x") ; Ghi chú, có dấu phẩy\nvà xuống dòng'
     ext.save()
     ext.outbound_hotlines.set([world.hotline_a2, hotline])
     ext.outbound_groups.set([world.group_a])
@@ -99,6 +115,7 @@ def test_import_of_an_export_with_passwords_is_unchanged_too(world):
 
 # --- dry run and apply ----------------------------------------------------------------------------
 
+
 def test_preview_lists_every_row_and_writes_nothing(world):
     text = csv_text(
         "100,bossa,international,,,,Trưởng phòng,có",  # update: permission + description
@@ -113,8 +130,10 @@ def test_preview_lists_every_row_and_writes_nothing(world):
     rows = by_number(result)
     assert [r.line for r in result.rows] == [2, 3, 4, 5, 6]
     assert rows["100"].action == RowAction.UPDATE
-    assert rows["100"].changes == {"call_permission": ["mobile", "international"],
-                                   "description": ["", "Trưởng phòng"]}
+    assert rows["100"].changes == {
+        "call_permission": ["mobile", "international"],
+        "description": ["", "Trưởng phòng"],
+    }
     assert rows["101"].action == RowAction.UNCHANGED
     assert rows["103"].action == RowAction.CREATE
     assert rows["103"].changes["supervisor"] == ["", "105"]
@@ -156,13 +175,13 @@ def test_apply_creates_and_updates_with_audits(world):
 
 
 def test_apply_is_all_or_nothing(world):
-    text = csv_text("100,bossa,internal,,,,,true", "103,kd03,mobile,,,,,true",
-                    "104,kd04,mobile,,,,,maybe")
+    text = csv_text("100,bossa,internal,,,,,true", "103,kd03,mobile,,,,,true", "104,kd04,mobile,,,,,maybe")
     before = snapshot_db()
     result = import_apply(hotline=world.hotline_a, data=text)
     assert not result.applied
     assert by_number(result)["104"].errors == [
-        "Enabled: “maybe” is not yes or no; use true/false, 1/0, yes/no or có/không."]
+        "Enabled: “maybe” is not yes or no; use true/false, 1/0, yes/no or có/không."
+    ]
     assert snapshot_db() == before
 
 
@@ -182,9 +201,13 @@ def test_a_new_row_needs_an_alias(world):
 
 def test_typed_passwords_must_pass_the_policy(world):
     header = HEADER + ",password"
-    text = csv_text("100,bossa,mobile,,,,,true,short", "103,kd03,mobile,,,,,true,Kd03Kd03Kd03",
-                    "104,kd04,mobile,,,,,true,Xanh-Duong-2024", "105,kd05,mobile,,,,,true,",
-                    header=header)
+    text = csv_text(
+        "100,bossa,mobile,,,,,true,short",
+        "103,kd03,mobile,,,,,true,Kd03Kd03Kd03",
+        "104,kd04,mobile,,,,,true,Xanh-Duong-2024",
+        "105,kd05,mobile,,,,,true,",
+        header=header,
+    )
     rows = by_number(import_preview(hotline=world.hotline_a, data=text))
     assert any("at least 10" in e for e in rows["100"].errors)
     assert any("alias" in e for e in rows["103"].errors)
@@ -199,12 +222,18 @@ def test_typed_passwords_must_pass_the_policy(world):
 
 
 def test_supervisor_rules_apply_across_rows(world):
-    rows = by_number(import_preview(hotline=world.hotline_a, data=csv_text(
-        "100,bossa,mobile,101,,,,true",  # 101 is supervised by 100: a cycle
-        "103,kd03,mobile,103,,,,true",  # itself (a new row)
-        "104,kd04,mobile,999,,,,true",  # unknown
-        "105,kd05,mobile,106,,,,true", "106,kd06,mobile,105,,,,true",  # a cycle of new rows
-    )))
+    rows = by_number(
+        import_preview(
+            hotline=world.hotline_a,
+            data=csv_text(
+                "100,bossa,mobile,101,,,,true",  # 101 is supervised by 100: a cycle
+                "103,kd03,mobile,103,,,,true",  # itself (a new row)
+                "104,kd04,mobile,999,,,,true",  # unknown
+                "105,kd05,mobile,106,,,,true",
+                "106,kd06,mobile,105,,,,true",  # a cycle of new rows
+            ),
+        )
+    )
     assert "cycle" in rows["100"].errors[0]
     assert "itself" in rows["103"].errors[0]
     assert "not an extension of this hotline" in rows["104"].errors[0]
@@ -212,44 +241,62 @@ def test_supervisor_rules_apply_across_rows(world):
 
 
 def test_unknown_caller_ids_and_other_tenants_are_refused(world):
-    rows = by_number(import_preview(hotline=world.hotline_a, data=csv_text(
-        f"100,bossa,mobile,,{world.hotline_b.number},Group B,,true",
-        f"102,kda,mobile,,{world.hotline_a2.display_number};{world.hotline_a.number},group a,,true",
-    )))
+    rows = by_number(
+        import_preview(
+            hotline=world.hotline_a,
+            data=csv_text(
+                f"100,bossa,mobile,,{world.hotline_b.number},Group B,,true",
+                f"102,kda,mobile,,{world.hotline_a2.display_number};{world.hotline_a.number},group a,,true",
+            ),
+        )
+    )
     assert rows["100"].errors == [
         f"Caller-ID hotlines: “{world.hotline_b.number}” is not one of your hotlines.",
-        "Caller-ID number groups: “Group B” is not one of your number groups."]
+        "Caller-ID number groups: “Group B” is not one of your number groups.",
+    ]
     assert rows["102"].action == RowAction.UPDATE  # any spelling, any case
 
 
 def test_aliases_must_stay_unique_on_the_hotline(world):
-    rows = by_number(import_preview(hotline=world.hotline_a, data=csv_text(
-        "103,salea,mobile,,,,,true",  # taken by 101
-        "104,new1,mobile,,,,,true", "105,new1,mobile,,,,,true",  # twice in the file
-    )))
+    rows = by_number(
+        import_preview(
+            hotline=world.hotline_a,
+            data=csv_text(
+                "103,salea,mobile,,,,,true",  # taken by 101
+                "104,new1,mobile,,,,,true",
+                "105,new1,mobile,,,,,true",  # twice in the file
+            ),
+        )
+    )
     assert "already used" in rows["103"].errors[0]
     assert "already used" in rows["104"].errors[0] and "already used" in rows["105"].errors[0]
-    swap = import_preview(hotline=world.hotline_a, data=csv_text(
-        "101,kda,mobile,100,,Group A,,true", "102,salea,mobile,,,,,true"))
+    swap = import_preview(
+        hotline=world.hotline_a,
+        data=csv_text("101,kda,mobile,100,,Group A,,true", "102,salea,mobile,,,,,true"),
+    )
     assert swap.ok
 
 
 # --- hostile files --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data, fragment", [
-    (b"", "empty"),
-    (b"   \r\n", "empty"),
-    (HEADER.encode(), "header but no rows"),
-    ((HEADER + "\r\n\r\n").encode(), "header but no rows"),
-    ("number,alias,description\r\n100,a,Nhân viên\r\n".encode("cp1252"), "not UTF-8"),
-    ("number,alias\r\n100,Nguyễn\r\n".encode("utf-16"), "not UTF-8"),
-    (b"numero,alias\r\n100,a\r\n", "Unknown column(s): “numero”"),
-    (b"alias,enabled\r\nsale1,true\r\n", "name the column(s) number"),
-    (b"number,alias,alias\r\n100,a,b\r\n", "more than once: alias"),
-    (b"number,alias,colour\r\n100,a,red\r\n", "colour"),
-    (b'number,alias\r\n100,"unterminated\r\n', "not valid CSV"),
-    (b"number,alias\r\n100,a\x00b\r\n", "NUL characters"),
-])
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        (b"", "empty"),
+        (b"   \r\n", "empty"),
+        (HEADER.encode(), "header but no rows"),
+        ((HEADER + "\r\n\r\n").encode(), "header but no rows"),
+        ("number,alias,description\r\n100,a,Nhân viên\r\n".encode("cp1252"), "not UTF-8"),
+        ("number,alias\r\n100,Nguyễn\r\n".encode("utf-16"), "not UTF-8"),
+        (b"numero,alias\r\n100,a\r\n", "Unknown column(s): “numero”"),
+        (b"alias,enabled\r\nsale1,true\r\n", "name the column(s) number"),
+        (b"number,alias,alias\r\n100,a,b\r\n", "more than once: alias"),
+        (b"number,alias,colour\r\n100,a,red\r\n", "colour"),
+        (b'number,alias\r\n100,"unterminated\r\n', "not valid CSV"),
+        (b"number,alias\r\n100,a\x00b\r\n", "NUL characters"),
+    ],
+)
 def test_unreadable_files_are_refused_whole(world, data, fragment):
     before = snapshot_db()
     result = import_apply(hotline=world.hotline_a, data=data)
@@ -259,7 +306,7 @@ def test_unreadable_files_are_refused_whole(world, data, fragment):
 
 
 def test_bom_and_semicolons_are_read(world):
-    text = "\ufeffnumber;alias;description\r\n103;kd03;\"Phòng A; tầng 2\"\r\n"
+    text = '\ufeffnumber;alias;description\r\n103;kd03;"Phòng A; tầng 2"\r\n'
     rows = by_number(import_preview(hotline=world.hotline_a, data=text.encode("utf-8")))
     assert rows["103"].changes["description"] == ["", "Phòng A; tầng 2"]
 
@@ -281,8 +328,10 @@ def test_a_quoted_formula_is_text(world):
 
 def test_duplicate_numbers_in_the_file_are_errors_on_every_line(world):
     before = snapshot_db()
-    result = import_apply(hotline=world.hotline_a, data=csv_text(
-        "103,kd03,mobile,,,,,true", "104,kd04,mobile,,,,,true", "103,kd033,mobile,,,,,true"))
+    result = import_apply(
+        hotline=world.hotline_a,
+        data=csv_text("103,kd03,mobile,,,,,true", "104,kd04,mobile,,,,,true", "103,kd033,mobile,,,,,true"),
+    )
     assert not result.applied
     rows = result.rows
     assert "lines 2, 4" in rows[0].errors[0] and "lines 2, 4" in rows[2].errors[0]
@@ -291,15 +340,17 @@ def test_duplicate_numbers_in_the_file_are_errors_on_every_line(world):
 
 
 def test_rows_with_the_wrong_number_of_cells_are_errors(world):
-    result = import_preview(hotline=world.hotline_a,
-                            data=csv_text("103,kd03", "104,kd04,mobile,,,,,true,extra"))
+    result = import_preview(
+        hotline=world.hotline_a, data=csv_text("103,kd03", "104,kd04,mobile,,,,,true,extra")
+    )
     assert "has 2 cells; the header has 8" in result.rows[0].errors[0]
     assert "has 9 cells" in result.rows[1].errors[0]
 
 
 def test_100000_rows_are_refused_before_being_read(world):
-    data = (HEADER + "\r\n" + "".join(f"{100000 + i},a{i},mobile,,,,,true\r\n"
-                                      for i in range(100_000))).encode()
+    data = (
+        HEADER + "\r\n" + "".join(f"{100000 + i},a{i},mobile,,,,,true\r\n" for i in range(100_000))
+    ).encode()
     assert len(data) < csvio.MAX_BYTES  # refused for its rows, not its size
     before = snapshot_db()
     result = import_apply(hotline=world.hotline_a, data=data)
@@ -315,10 +366,10 @@ def test_files_over_5_mb_are_refused(world):
 
 # --- jobs ----------------------------------------------------------------------------------------
 
+
 def test_a_job_keeps_the_file_encrypted_until_applied(world):
     text = csv_text("103,kd03,mobile,,,,Ghi chú,true", header=HEADER)
-    job = import_job_create(hotline=world.hotline_a, user=world.admin_a, filename="a.csv",
-                            data=text.encode())
+    job = import_job_create(hotline=world.hotline_a, user=world.admin_a, filename="a.csv", data=text.encode())
     assert "Ghi chú" not in job.csv_encrypted and job.get_csv() == text
     assert job.summary["counts"]["create"] == 1
     result = import_job_apply(job=job)
@@ -328,8 +379,12 @@ def test_a_job_keeps_the_file_encrypted_until_applied(world):
 
 
 def test_a_job_refused_on_apply_writes_nothing(world):
-    job = import_job_create(hotline=world.hotline_a, user=world.admin_a, filename="a.csv",
-                            data=csv_text("103,kd03,mobile,,,,,true").encode())
+    job = import_job_create(
+        hotline=world.hotline_a,
+        user=world.admin_a,
+        filename="a.csv",
+        data=csv_text("103,kd03,mobile,,,,,true").encode(),
+    )
     Extension.objects.create(hotline=world.hotline_a, number="999", alias="kd03")  # meanwhile
     before = snapshot_db()
     result = import_job_apply(job=job)
@@ -359,8 +414,9 @@ def test_import_scales_by_batches_not_rows():
         assert result.applied, result.rows[:3]
         return len(ctx.captured_queries)
 
-    create = run(csv_text(*(f"{1000 + i},a{i},mobile,{1000 if i else ''},,,Nhân viên {i},true"
-                            for i in range(2000))))
+    create = run(
+        csv_text(*(f"{1000 + i},a{i},mobile,{1000 if i else ''},,,Nhân viên {i},true" for i in range(2000)))
+    )
     assert create < 40
     update = run(csv_text(*(f"{1000 + i},a{i},landline,,,,,false" for i in range(2000))))
     assert update < 40

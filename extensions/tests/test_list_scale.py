@@ -31,12 +31,23 @@ def hotlines(world):
     big = HotlineFactory(tenant=world.tenant_a)
     group = NumberGroupFactory(tenant=world.tenant_a, name="Sales")
     for first in range(1000, 6000, 1000):
-        extension_range_create(hotline=big, first=str(first), last=str(first + 999),
-                               alias_pattern="sale{n}", description="Nhân viên kinh doanh")
+        extension_range_create(
+            hotline=big,
+            first=str(first),
+            last=str(first + 999),
+            alias_pattern="sale{n}",
+            description="Nhân viên kinh doanh",
+        )
     extensions = list(Extension.objects.filter(hotline=big).order_by("number"))
-    extension_bulk_update(extensions=extensions[1:60], data={
-        "supervisor": extensions[0], "outbound_groups": [group, world.group_a],
-        "outbound_hotlines": [small, world.hotline_a2], "call_permission": CallPermission.INTERNAL})
+    extension_bulk_update(
+        extensions=extensions[1:60],
+        data={
+            "supervisor": extensions[0],
+            "outbound_groups": [group, world.group_a],
+            "outbound_hotlines": [small, world.hotline_a2],
+            "call_permission": CallPermission.INTERNAL,
+        },
+    )
     assert Extension.objects.filter(hotline=small).count() == 5
     assert Extension.objects.filter(hotline=big).count() == 5000
     return small, big
@@ -50,15 +61,15 @@ def queries(client, url) -> tuple[int, str]:
 
 
 # Each query finds rows on both hotlines.
-@pytest.mark.parametrize("query", ["", "?search=10", "?call_permission=mobile",
-                                   "?enabled=true&page=1"])
+@pytest.mark.parametrize("query", ["", "?search=10", "?call_permission=mobile", "?enabled=true&page=1"])
 def test_list_page_queries_are_the_same_for_5_and_5000(client, world, hotlines, query):
     client.force_login(world.admin_a)
     small, big = hotlines
     counts = []
     for hotline in (small, big):
-        count, html = queries(client, reverse("extensions:extension_list",
-                                              kwargs={"hotline_pk": hotline.pk}) + query)
+        count, html = queries(
+            client, reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk}) + query
+        )
         counts.append(count)
     assert counts[0] == counts[1] == PAGE_QUERIES, counts
 
@@ -85,12 +96,14 @@ def test_a_later_page_costs_the_same_and_a_page_past_the_end_shows_the_last(clie
 def test_list_page_rows_show_caller_ids_and_supervisors(client, world, hotlines):
     client.force_login(world.admin_a)
     small, big = hotlines
-    _count, html = queries(client, reverse("extensions:extension_list", kwargs={"hotline_pk": big.pk})
-                           + "?call_permission=internal")
+    _count, html = queries(
+        client,
+        reverse("extensions:extension_list", kwargs={"hotline_pk": big.pk}) + "?call_permission=internal",
+    )
     assert html.count('class="form-check-input js-select-row"') == 50
     assert small.display_number in html and world.hotline_a2.display_number in html
     assert "Group A" in html and "Sales" in html
-    assert "1000 <span class=\"text-muted\">sale1000</span>" in html
+    assert '1000 <span class="text-muted">sale1000</span>' in html
 
 
 @pytest.mark.parametrize("query", ["", "&search=10", "&call_permission=mobile"])
@@ -118,8 +131,9 @@ def test_list_page_rows_show_registration_status_and_escape_values(client, world
     e102.save()
     client.force_login(world.admin_a)
     client.cookies["django_language"] = "en"
-    _count, html = queries(client, reverse("extensions:extension_list",
-                                           kwargs={"hotline_pk": world.hotline_a.pk}))
+    _count, html = queries(
+        client, reverse("extensions:extension_list", kwargs={"hotline_pk": world.hotline_a.pk})
+    )
     row100 = next(row for row in html.split("<tr>") if f'value="{e100.pk}"' in row)
     assert "● Online" in row100 and "×2" in row100
     row102 = next(row for row in html.split("<tr>") if f'value="{e102.pk}"' in row)

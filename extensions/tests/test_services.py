@@ -65,8 +65,13 @@ def test_caller_id_pool_must_belong_to_the_same_tenant():
     foreign_hotline = HotlineFactory(tenant=TenantFactory())
     foreign_group = NumberGroupFactory(tenant=foreign_hotline.tenant)
     with pytest.raises(ValidationError) as err:
-        extension_create(hotline=hotline, number="101", alias="s",
-                         outbound_hotlines=[foreign_hotline], outbound_groups=[foreign_group])
+        extension_create(
+            hotline=hotline,
+            number="101",
+            alias="s",
+            outbound_hotlines=[foreign_hotline],
+            outbound_groups=[foreign_group],
+        )
     assert {"outbound_hotlines", "outbound_groups"} <= set(err.value.message_dict)
     assert not Extension.objects.exists()
 
@@ -76,13 +81,25 @@ def test_update_changes_fields_and_bumps_the_version():
     boss = make_extension(hotline, "100")
     group = NumberGroupFactory(tenant=hotline.tenant)
     ext = make_extension(hotline, "101", "sale01")
-    updated = extension_update(extension=ext, expected_version=ext.version, data={
-        "alias": "sale99", "call_permission": CallPermission.INTERNATIONAL, "supervisor": boss,
-        "outbound_groups": [group], "description": "Trưởng nhóm", "enabled": False,
-    })
+    updated = extension_update(
+        extension=ext,
+        expected_version=ext.version,
+        data={
+            "alias": "sale99",
+            "call_permission": CallPermission.INTERNATIONAL,
+            "supervisor": boss,
+            "outbound_groups": [group],
+            "description": "Trưởng nhóm",
+            "enabled": False,
+        },
+    )
     ext.refresh_from_db()
     assert (ext.alias, ext.call_permission, ext.supervisor, ext.enabled) == (
-        "sale99", CallPermission.INTERNATIONAL, boss, False)
+        "sale99",
+        CallPermission.INTERNATIONAL,
+        boss,
+        False,
+    )
     assert list(ext.outbound_groups.all()) == [group]
     assert ext.version == updated.version == 2
 

@@ -23,8 +23,14 @@ def create_url(hotline):
 
 
 def post_create(client, hotline, **overrides):
-    data = {"number": "103", "alias": "sale03", "call_permission": CallPermission.MOBILE,
-            "description": "", "enabled": "on", "password": ""}
+    data = {
+        "number": "103",
+        "alias": "sale03",
+        "call_permission": CallPermission.MOBILE,
+        "description": "",
+        "enabled": "on",
+        "password": "",
+    }
     data.update(overrides)
     return client.post(create_url(hotline), data)
 
@@ -37,9 +43,14 @@ def test_create_form_defaults_to_mobile_and_explains_the_levels(admin_client, wo
 
 
 def test_create_extension_through_the_form(admin_client, world):
-    response = post_create(admin_client, world.hotline_a, supervisor=world.ext_a["100"].pk,
-                           outbound_groups=[world.group_a.pk], outbound_hotlines=[world.hotline_a2.pk],
-                           description="Nhân viên mới")
+    response = post_create(
+        admin_client,
+        world.hotline_a,
+        supervisor=world.ext_a["100"].pk,
+        outbound_groups=[world.group_a.pk],
+        outbound_hotlines=[world.hotline_a2.pk],
+        description="Nhân viên mới",
+    )
     ext = Extension.objects.get(hotline=world.hotline_a, number="103")
     assert response.status_code == 302
     assert response.url == reverse("extensions:extension_detail", kwargs={"pk": ext.pk})
@@ -76,8 +87,12 @@ def test_supervisor_of_another_hotline_cannot_be_chosen(admin_client, world):
 
 
 def test_caller_id_of_another_tenant_cannot_be_chosen(admin_client, world):
-    response = post_create(admin_client, world.hotline_a, outbound_hotlines=[world.hotline_b.pk],
-                           outbound_groups=[world.group_b.pk])
+    response = post_create(
+        admin_client,
+        world.hotline_a,
+        outbound_hotlines=[world.hotline_b.pk],
+        outbound_groups=[world.group_b.pk],
+    )
     assert response.status_code == 400
     assert {"outbound_hotlines", "outbound_groups"} <= set(response.context["form"].errors)
 
@@ -93,23 +108,37 @@ def test_password_is_hidden_until_reveal(admin_client, world):
     revealed = admin_client.post(reverse("extensions:extension_reveal", kwargs={"pk": ext.pk}))
     html = revealed.content.decode()
     assert revealed["Cache-Control"] == "no-store"
-    for value in (password, f"sip:101@{ext.hotline.sip_domain}", "127.0.0.1:5060",
-                  "ws://127.0.0.1:8088/ws", "sale"):
+    for value in (
+        password,
+        f"sip:101@{ext.hotline.sip_domain}",
+        "127.0.0.1:5060",
+        "ws://127.0.0.1:8088/ws",
+        "sale",
+    ):
         assert value in html
 
 
 def test_list_pages_never_show_passwords(admin_client, world):
     passwords = [e.get_sip_password() for e in world.ext_a.values()]
-    for url in (reverse("extensions:extension_list", kwargs={"hotline_pk": world.hotline_a.pk}),
-                reverse("hotlines:hotline_list"), reverse("hotlines:numbergroup_list")):
+    for url in (
+        reverse("extensions:extension_list", kwargs={"hotline_pk": world.hotline_a.pk}),
+        reverse("hotlines:hotline_list"),
+        reverse("hotlines:numbergroup_list"),
+    ):
         html = admin_client.get(url).content.decode()
         assert not any(p in html for p in passwords)
 
 
 def edit_data(ext, **overrides):
-    data = {"alias": ext.alias, "call_permission": ext.call_permission,
-            "supervisor": ext.supervisor_id or "", "description": ext.description,
-            "enabled": "on" if ext.enabled else "", "password": "", "version": ext.version}
+    data = {
+        "alias": ext.alias,
+        "call_permission": ext.call_permission,
+        "supervisor": ext.supervisor_id or "",
+        "description": ext.description,
+        "enabled": "on" if ext.enabled else "",
+        "password": "",
+        "version": ext.version,
+    }
     data.update(overrides)
     return {k: v for k, v in data.items() if v != "" or k in ("password", "supervisor")}
 
@@ -119,10 +148,18 @@ def test_edit_changes_the_password_and_everything_else(admin_client, world):
     url = reverse("extensions:extension_edit", kwargs={"pk": ext.pk})
     form = admin_client.get(url)
     assert form.status_code == 200
-    response = admin_client.post(url, edit_data(
-        ext, alias="kd99", call_permission=CallPermission.INTERNATIONAL,
-        supervisor=world.ext_a["101"].pk, password="N3w-Passw0rd-Xyz", enabled="",
-        outbound_groups=[world.group_a.pk]))
+    response = admin_client.post(
+        url,
+        edit_data(
+            ext,
+            alias="kd99",
+            call_permission=CallPermission.INTERNATIONAL,
+            supervisor=world.ext_a["101"].pk,
+            password="N3w-Passw0rd-Xyz",
+            enabled="",
+            outbound_groups=[world.group_a.pk],
+        ),
+    )
     assert response.status_code == 302, response.context["form"].errors
     ext.refresh_from_db()
     assert ext.alias == "kd99"
@@ -135,8 +172,9 @@ def test_edit_changes_the_password_and_everything_else(admin_client, world):
 def test_edit_can_regenerate_the_password(admin_client, world):
     ext = world.ext_a["102"]
     old = ext.get_sip_password()
-    response = admin_client.post(reverse("extensions:extension_edit", kwargs={"pk": ext.pk}),
-                                 edit_data(ext, regenerate_password="on"))
+    response = admin_client.post(
+        reverse("extensions:extension_edit", kwargs={"pk": ext.pk}), edit_data(ext, regenerate_password="on")
+    )
     assert response.status_code == 302
     ext.refresh_from_db()
     assert ext.get_sip_password() != old
@@ -212,12 +250,19 @@ def test_list_query_count_does_not_grow_with_rows(client, route):
     client.force_login(make_admin(hotline.tenant))
     for n in range(100, 105):
         make_extension(hotline, str(n))
-    url = (reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk})
-           if route == "extension_list" else reverse("hotlines:hotline_list"))
+    url = (
+        reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk})
+        if route == "extension_list"
+        else reverse("hotlines:hotline_list")
+    )
     small = count_queries(client, url)
-    Extension.objects.bulk_create([
-        Extension(hotline=hotline, number=str(n), alias=f"x{n}", password_encrypted="x", ha1="x", ha1b="x")
-        for n in range(1000, 1495)
-    ])
+    Extension.objects.bulk_create(
+        [
+            Extension(
+                hotline=hotline, number=str(n), alias=f"x{n}", password_encrypted="x", ha1="x", ha1b="x"
+            )
+            for n in range(1000, 1495)
+        ]
+    )
     assert count_queries(client, url) == small
     assert small <= 8

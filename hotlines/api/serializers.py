@@ -45,6 +45,9 @@ class NumberGroupWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=NumberGroup._meta.get_field("name").max_length)
     strategy = serializers.ChoiceField(choices=GroupStrategy.choices, required=False)
     hotlines = TenantScopedPrimaryKeyRelatedField(
-        scope=hotline_choices, queryset=Hotline.objects.none(), many=True, required=False,
+        scope=hotline_choices,
+        queryset=Hotline.objects.none(),
+        many=True,
+        required=False,
         help_text=_("Ids of the tenant's hotlines, in the order the strategy uses them."),
     )

@@ -36,13 +36,21 @@ class HotlineViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     list=extend_schema(summary="List number groups (nhóm đầu số)"),
     retrieve=extend_schema(summary="One number group"),
-    create=extend_schema(summary="Create a number group", request=NumberGroupWriteSerializer,
-                         responses={201: NumberGroupSerializer}),
-    update=extend_schema(summary="Change a number group", request=NumberGroupWriteSerializer,
-                         responses={200: NumberGroupSerializer}),
-    partial_update=extend_schema(summary="Change some fields of a number group",
-                                 request=NumberGroupWriteSerializer,
-                                 responses={200: NumberGroupSerializer}),
+    create=extend_schema(
+        summary="Create a number group",
+        request=NumberGroupWriteSerializer,
+        responses={201: NumberGroupSerializer},
+    ),
+    update=extend_schema(
+        summary="Change a number group",
+        request=NumberGroupWriteSerializer,
+        responses={200: NumberGroupSerializer},
+    ),
+    partial_update=extend_schema(
+        summary="Change some fields of a number group",
+        request=NumberGroupWriteSerializer,
+        responses={200: NumberGroupSerializer},
+    ),
     destroy=extend_schema(summary="Delete a number group"),
 )
 class NumberGroupViewSet(viewsets.ModelViewSet):

@@ -26,8 +26,11 @@ def group_url(group=None) -> str:
 
 
 def member_ids(group) -> list[int]:
-    return list(NumberGroupMember.objects.filter(group=group).order_by("position")
-                .values_list("hotline_id", flat=True))
+    return list(
+        NumberGroupMember.objects.filter(group=group)
+        .order_by("position")
+        .values_list("hotline_id", flat=True)
+    )
 
 
 @pytest.fixture
@@ -37,14 +40,20 @@ def admin(world):
 
 # --- hotlines -----------------------------------------------------------------------------
 
+
 def test_hotlines_of_the_tenant_with_their_extension_count(admin, world):
     body = admin.get(hotline_url()).json()
     assert body["count"] == 2
     first = body["results"][0]
     hotline = world.hotline_a
     assert first == {
-        "id": hotline.pk, "number": hotline.number, "name": hotline.name, "kind": "1900",
-        "carrier": hotline.carrier, "sip_domain": hotline.sip_domain, "extension_count": 3,
+        "id": hotline.pk,
+        "number": hotline.number,
+        "name": hotline.name,
+        "kind": "1900",
+        "carrier": hotline.carrier,
+        "sip_domain": hotline.sip_domain,
+        "extension_count": 3,
     }
     assert body["results"][1]["extension_count"] == 0
     assert world.hotline_b.sip_domain not in str(body)
@@ -65,25 +74,40 @@ def test_hotlines_are_read_only(admin, world, method):
 
 # --- number groups ------------------------------------------------------------------------
 
+
 def test_number_group_list(admin, world):
-    number_group_create(tenant=world.tenant_a, name="Outbound", strategy="round_robin",
-                        hotlines=[world.hotline_a2, world.hotline_a])
+    number_group_create(
+        tenant=world.tenant_a,
+        name="Outbound",
+        strategy="round_robin",
+        hotlines=[world.hotline_a2, world.hotline_a],
+    )
     body = admin.get(group_url()).json()
     assert body["count"] == 2
     assert body["results"] == [
         {"id": world.group_a.pk, "name": "Group A", "strategy": "same_carrier", "hotlines": []},
-        {"id": NumberGroup.objects.get(name="Outbound").pk, "name": "Outbound",
-         "strategy": "round_robin", "hotlines": [world.hotline_a2.pk, world.hotline_a.pk]},
+        {
+            "id": NumberGroup.objects.get(name="Outbound").pk,
+            "name": "Outbound",
+            "strategy": "round_robin",
+            "hotlines": [world.hotline_a2.pk, world.hotline_a.pk],
+        },
     ]
 
 
 def test_create_keeps_the_order_of_the_hotlines(admin, world):
-    response = admin.post(group_url(), {"name": "Gọi ra", "strategy": "first",
-                                        "hotlines": [world.hotline_a2.pk, world.hotline_a.pk]})
+    response = admin.post(
+        group_url(),
+        {"name": "Gọi ra", "strategy": "first", "hotlines": [world.hotline_a2.pk, world.hotline_a.pk]},
+    )
     assert response.status_code == 201, response.content
     group = NumberGroup.objects.get(pk=response.json()["id"])
-    assert response.json() == {"id": group.pk, "name": "Gọi ra", "strategy": "first",
-                               "hotlines": [world.hotline_a2.pk, world.hotline_a.pk]}
+    assert response.json() == {
+        "id": group.pk,
+        "name": "Gọi ra",
+        "strategy": "first",
+        "hotlines": [world.hotline_a2.pk, world.hotline_a.pk],
+    }
     assert group.tenant == world.tenant_a
     assert member_ids(group) == [world.hotline_a2.pk, world.hotline_a.pk]
 
@@ -101,22 +125,31 @@ def test_update_reorders_and_renames(admin, world):
     assert response.json()["hotlines"] == [world.hotline_a2.pk, world.hotline_a.pk]
     response = admin.put(group_url(group), {"name": "Renamed", "strategy": "random"})
     assert response.status_code == 200
-    assert response.json() == {"id": group.pk, "name": "Renamed", "strategy": "random",
-                               "hotlines": [world.hotline_a2.pk, world.hotline_a.pk]}
+    assert response.json() == {
+        "id": group.pk,
+        "name": "Renamed",
+        "strategy": "random",
+        "hotlines": [world.hotline_a2.pk, world.hotline_a.pk],
+    }
 
 
 # The same rules as the dashboard's number group form (hotlines/tests/test_views.py).
-@pytest.mark.parametrize("data, field, fragment", [
-    ({"name": "group a"}, "name", "already exists"),  # case-insensitive, per tenant
-    ({"name": ""}, "name", "blank"),
-    ({"name": "G", "strategy": "cheapest"}, "strategy", "not a valid choice"),
-    ({"name": "G", "hotlines": "twice"}, "hotlines", "listed twice"),
-    ({"name": "G", "hotlines": "foreign"}, "hotlines", "does not exist"),
-    ({"name": "G", "hotlines": [999999]}, "hotlines", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "data, field, fragment",
+    [
+        ({"name": "group a"}, "name", "already exists"),  # case-insensitive, per tenant
+        ({"name": ""}, "name", "blank"),
+        ({"name": "G", "strategy": "cheapest"}, "strategy", "not a valid choice"),
+        ({"name": "G", "hotlines": "twice"}, "hotlines", "listed twice"),
+        ({"name": "G", "hotlines": "foreign"}, "hotlines", "does not exist"),
+        ({"name": "G", "hotlines": [999999]}, "hotlines", "does not exist"),
+    ],
+)
 def test_create_refuses_what_the_dashboard_refuses(admin, world, data, field, fragment):
-    hotlines = {"twice": [world.hotline_a.pk, world.hotline_a.pk],
-                "foreign": [world.hotline_a.pk, world.hotline_b.pk]}
+    hotlines = {
+        "twice": [world.hotline_a.pk, world.hotline_a.pk],
+        "foreign": [world.hotline_a.pk, world.hotline_b.pk],
+    }
     if isinstance(data.get("hotlines"), str):
         data = {**data, "hotlines": hotlines[data["hotlines"]]}
     response = admin.post(group_url(), data)
@@ -143,12 +176,20 @@ def test_delete_leaves_the_extensions_that_used_it(admin, world):
 
 # --- who may do what ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("method, url", [
-    ("get", lambda w: hotline_url()), ("get", lambda w: hotline_url(w.hotline_a)),
-    ("get", lambda w: group_url()), ("post", lambda w: group_url()),
-    ("get", lambda w: group_url(w.group_a)), ("patch", lambda w: group_url(w.group_a)),
-    ("put", lambda w: group_url(w.group_a)), ("delete", lambda w: group_url(w.group_a)),
-])
+
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("get", lambda w: hotline_url()),
+        ("get", lambda w: hotline_url(w.hotline_a)),
+        ("get", lambda w: group_url()),
+        ("post", lambda w: group_url()),
+        ("get", lambda w: group_url(w.group_a)),
+        ("patch", lambda w: group_url(w.group_a)),
+        ("put", lambda w: group_url(w.group_a)),
+        ("delete", lambda w: group_url(w.group_a)),
+    ],
+)
 def test_agents_get_403(world, method, url):
     response = getattr(api_client(world.agent_a), method)(url(world), {"name": "agent"})
     assert response.status_code == 403
@@ -170,10 +211,14 @@ def test_anonymous_gets_401(world):
 
 # --- queries ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, expected", [
-    (hotline_url, 3),  # the token with its user and membership, count, page (extension counts annotated)
-    (group_url, 4),  # … and the members, prefetched in order
-])
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (hotline_url, 3),  # the token with its user and membership, count, page (extension counts annotated)
+        (group_url, 4),  # … and the members, prefetched in order
+    ],
+)
 def test_list_query_counts_do_not_grow(url, expected):
     tenant = TenantFactory()
     client = api_client(make_admin(tenant))
@@ -183,8 +228,9 @@ def test_list_query_counts_do_not_grow(url, expected):
         for _ in range(count):
             hotline = HotlineFactory(tenant=tenant)
             make_extension(hotline, "100")
-            number_group_create(tenant=tenant, name=f"G{hotline.number}", strategy="first",
-                                hotlines=[hotline])
+            number_group_create(
+                tenant=tenant, name=f"G{hotline.number}", strategy="first", hotlines=[hotline]
+            )
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url(), {"page_size": 500})
         assert response.status_code == 200

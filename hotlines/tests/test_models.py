@@ -26,11 +26,16 @@ def test_number_is_normalised_and_kind_derived(raw, number, display, kind):
     assert hotline.sip_domain == f"{number}.sip.example.vn"
 
 
-@pytest.mark.parametrize("number, carrier", [
-    ("0388888888", Carrier.VIETTEL), ("0912345678", Carrier.VINAPHONE),
-    ("0708123456", Carrier.MOBIFONE), ("0523123456", Carrier.VIETNAMOBILE),
-    ("0993123456", Carrier.GMOBILE),
-])
+@pytest.mark.parametrize(
+    "number, carrier",
+    [
+        ("0388888888", Carrier.VIETTEL),
+        ("0912345678", Carrier.VINAPHONE),
+        ("0708123456", Carrier.MOBIFONE),
+        ("0523123456", Carrier.VIETNAMOBILE),
+        ("0993123456", Carrier.GMOBILE),
+    ],
+)
 def test_mobile_carrier_comes_from_the_number(number, carrier):
     hotline = Hotline(tenant=TenantFactory(), number=number)
     hotline.full_clean()

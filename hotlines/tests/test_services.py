@@ -27,8 +27,9 @@ def test_group_names_are_unique_per_tenant_ignoring_case():
 def test_group_refuses_another_tenants_hotline():
     tenant = TenantFactory()
     with pytest.raises(ValidationError) as err:
-        number_group_create(tenant=tenant, name="X", strategy="first",
-                            hotlines=[HotlineFactory(tenant=TenantFactory())])
+        number_group_create(
+            tenant=tenant, name="X", strategy="first", hotlines=[HotlineFactory(tenant=TenantFactory())]
+        )
     assert "hotlines" in err.value.message_dict
 
 

@@ -16,8 +16,13 @@ pytestmark = [pytest.mark.sip, pytest.mark.browser]
 JSSIP_BUNDLE = Path(__file__).parent / "js" / "build" / "jssip.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 # Register with the login info; resolve with "registered" or "failed: <cause>".
@@ -42,6 +47,7 @@ async (info) => {
 
 def in_thread(function, *args, **kwargs):
     """Django refuses database calls in a thread that runs an event loop (Playwright's)."""
+
     def run():
         try:
             return function(*args, **kwargs)

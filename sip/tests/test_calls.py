@@ -24,16 +24,33 @@ from .uas import response_for
 pytestmark = pytest.mark.sip
 
 
-def call(info: LoginInfo, number: str, *, transport: str = "udp", password: str | None = None,
-         client: SipClient | None = None, hangup: bool = True) -> Call:
+def call(
+    info: LoginInfo,
+    number: str,
+    *,
+    transport: str = "udp",
+    password: str | None = None,
+    client: SipClient | None = None,
+    hangup: bool = True,
+) -> Call:
     """INVITE `number` as a softphone with this login info would (digest proxy auth)."""
     host, port = host_port(info.proxy, 5060)
     if client is not None:
-        return client.invite(number=number, domain=info.domain, username=info.username,
-                             password=password or info.password, hangup=hangup)
+        return client.invite(
+            number=number,
+            domain=info.domain,
+            username=info.username,
+            password=password or info.password,
+            hangup=hangup,
+        )
     with SipClient(host, port, transport=transport) as phone:
-        return phone.invite(number=number, domain=info.domain, username=info.username,
-                            password=password or info.password, hangup=hangup)
+        return phone.invite(
+            number=number,
+            domain=info.domain,
+            username=info.username,
+            password=password or info.password,
+            hangup=hangup,
+        )
 
 
 def register(info: LoginInfo, phone: SipClient) -> None:
@@ -59,6 +76,7 @@ def login(extension) -> LoginInfo:
 
 # --- Call permission -------------------------------------------------------------------------
 
+
 def test_allowed_number_reaches_the_gateway_normalised(kamailio, dial_rules, gateway, caller):
     result = call(login(caller), "+84912345678")
 
@@ -66,11 +84,15 @@ def test_allowed_number_reaches_the_gateway_normalised(kamailio, dial_rules, gat
     [invite] = gateway.invites
     assert invite.user == "0912345678"
     assert invite.params("x-pbx-dial") == {
-        "number": "0912345678", "rule": "mobile-vinaphone", "class": "mobile"}
+        "number": "0912345678",
+        "rule": "mobile-vinaphone",
+        "class": "mobile",
+    }
 
 
 def test_number_above_the_permission_is_refused_with_the_level_it_needs(
-        kamailio, dial_rules, gateway, caller):
+    kamailio, dial_rules, gateway, caller
+):
     result = call(login(caller), "0012025550100")
 
     assert (result.status, result.response.reason) == (403, "Call permission: international required")
@@ -103,8 +125,7 @@ def test_unknown_number_is_404(kamailio, dial_rules, gateway, caller):
     assert (result.status, result.response.reason) == (404, "No dial rule for this number")
 
 
-def test_answered_call_is_acknowledged_and_hung_up_through_the_proxy(
-        kamailio, dial_rules, gateway, caller):
+def test_answered_call_is_acknowledged_and_hung_up_through_the_proxy(kamailio, dial_rules, gateway, caller):
     gateway.answer = 200
 
     result = call(login(caller), "0912345678")
@@ -117,6 +138,7 @@ def test_answered_call_is_acknowledged_and_hung_up_through_the_proxy(
 
 
 # --- Caller ID -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def pool(hotline):
@@ -143,10 +165,13 @@ def test_without_a_pool_the_own_hotline_is_presented(kamailio, dial_rules, gatew
     assert dial_check(extension=caller, dialled="0912345678").caller_id.number == "19001234"
 
 
-def test_same_carrier_presents_a_number_on_the_callees_carrier(
-        kamailio, dial_rules, gateway, caller, pool):
-    group = number_group_create(tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.SAME_CARRIER,
-                                hotlines=[pool["viettel"], pool["vinaphone"], pool["mobifone"]])
+def test_same_carrier_presents_a_number_on_the_callees_carrier(kamailio, dial_rules, gateway, caller, pool):
+    group = number_group_create(
+        tenant=caller.hotline.tenant,
+        name="Out",
+        strategy=GroupStrategy.SAME_CARRIER,
+        hotlines=[pool["viettel"], pool["vinaphone"], pool["mobifone"]],
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
     info = login(caller)
     numbers = {"0961234567": "0981111111", "0941234567": "0912222222", "0771234567": "0903333333"}
@@ -160,10 +185,13 @@ def test_same_carrier_presents_a_number_on_the_callees_carrier(
         assert (check.caller_id.strategy, check.caller_id.number) == ("same_carrier", caller_id)
 
 
-def test_same_carrier_without_a_match_falls_back_to_round_robin(
-        kamailio, dial_rules, gateway, caller, pool):
-    group = number_group_create(tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.SAME_CARRIER,
-                                hotlines=[pool["viettel"], pool["vinaphone"]])
+def test_same_carrier_without_a_match_falls_back_to_round_robin(kamailio, dial_rules, gateway, caller, pool):
+    group = number_group_create(
+        tenant=caller.hotline.tenant,
+        name="Out",
+        strategy=GroupStrategy.SAME_CARRIER,
+        hotlines=[pool["viettel"], pool["vinaphone"]],
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
     info = login(caller)
 
@@ -179,10 +207,15 @@ def test_same_carrier_without_a_match_falls_back_to_round_robin(
 
 
 def test_round_robin_takes_the_pool_in_turn(kamailio, dial_rules, gateway, caller, pool):
-    group = number_group_create(tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.ROUND_ROBIN,
-                                hotlines=[pool["vinaphone"], pool["mobifone"]])
-    caller = extension_update(extension=caller, data={"outbound_groups": [group],
-                                                      "outbound_hotlines": [pool["viettel"]]})
+    group = number_group_create(
+        tenant=caller.hotline.tenant,
+        name="Out",
+        strategy=GroupStrategy.ROUND_ROBIN,
+        hotlines=[pool["vinaphone"], pool["mobifone"]],
+    )
+    caller = extension_update(
+        extension=caller, data={"outbound_groups": [group], "outbound_hotlines": [pool["viettel"]]}
+    )
     info = login(caller)
 
     for _ in range(6):
@@ -198,8 +231,12 @@ def test_round_robin_takes_the_pool_in_turn(kamailio, dial_rules, gateway, calle
 
 
 def test_first_always_presents_the_first_number(kamailio, dial_rules, gateway, caller, pool):
-    group = number_group_create(tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.FIRST,
-                                hotlines=[pool["mobifone"], pool["viettel"]])
+    group = number_group_create(
+        tenant=caller.hotline.tenant,
+        name="Out",
+        strategy=GroupStrategy.FIRST,
+        hotlines=[pool["mobifone"], pool["viettel"]],
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
 
     for callee in ("0961234567", "0912345678", "02838123456"):
@@ -210,8 +247,9 @@ def test_first_always_presents_the_first_number(kamailio, dial_rules, gateway, c
 
 
 def test_random_presents_numbers_of_the_pool(kamailio, dial_rules, gateway, caller, pool):
-    group = number_group_create(tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.RANDOM,
-                                hotlines=list(pool.values()))
+    group = number_group_create(
+        tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.RANDOM, hotlines=list(pool.values())
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
     info = login(caller)
 
@@ -227,8 +265,10 @@ def test_random_presents_numbers_of_the_pool(kamailio, dial_rules, gateway, call
 
 # --- Changes in the dashboard take effect on the next call --------------------------------------
 
+
 def test_permission_and_number_group_changes_apply_to_the_next_call(
-        kamailio, dial_rules, gateway, caller, pool):
+    kamailio, dial_rules, gateway, caller, pool
+):
     info = login(caller)
     assert call(info, "0012025550100").status == 403
 
@@ -236,8 +276,9 @@ def test_permission_and_number_group_changes_apply_to_the_next_call(
     assert call(info, "0012025550100").status == 486
     assert presented(gateway) == ["19001234"]
 
-    group = number_group_create(tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.FIRST,
-                                hotlines=[pool["vinaphone"]])
+    group = number_group_create(
+        tenant=caller.hotline.tenant, name="Out", strategy=GroupStrategy.FIRST, hotlines=[pool["vinaphone"]]
+    )
     caller = extension_update(extension=caller, data={"outbound_groups": [group]})
     call(info, "0012025550100")
     assert presented(gateway)[-1] == "0912222222"
@@ -262,15 +303,16 @@ def test_disabled_extension_cannot_call(kamailio, dial_rules, gateway, caller):
 
 # --- Internal calls --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("transport", ["udp", "ws"])
 def test_internal_call_rings_the_registered_extension(
-        kamailio, dial_rules, gateway, caller, hotline, transport):
+    kamailio, dial_rules, gateway, caller, hotline, transport
+):
     callee = make_extension(hotline, "102", "kd01")
     info = login(callee)
     host, port = host_port(info.proxy, 5060)
     if transport == "ws":
-        phone = SipClient(host, kamailio.config.ws_port, transport="ws",
-                          ws_path=kamailio.config.ws_path)
+        phone = SipClient(host, kamailio.config.ws_port, transport="ws", ws_path=kamailio.config.ws_path)
     else:
         phone = SipClient(host, port)
     with phone, ThreadPoolExecutor(max_workers=1) as pool:
@@ -307,6 +349,7 @@ def test_extensions_of_another_hotline_are_not_internal(kamailio, dial_rules, ca
 
 # --- Supervisor feature codes ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("code", "mode"), [("*33", "listen"), ("*34", "whisper"), ("*35", "barge")])
 def test_supervisor_codes_reach_the_media_server(kamailio, dial_rules, media, hotline, code, mode):
     supervisor = make_extension(hotline, "100", "boss", call_permission=CallPermission.INTERNAL)
@@ -337,8 +380,8 @@ def test_supervisor_of_nobody_is_refused(kamailio, dial_rules, media, hotline):
 
 # --- Dial rules are data: an edit reaches Kamailio once committed ------------------------------
 
-def test_dial_rule_changes_reach_kamailio_when_committed(
-        kamailio, dial_rules, gateway, caller, monkeypatch):
+
+def test_dial_rule_changes_reach_kamailio_when_committed(kamailio, dial_rules, gateway, caller, monkeypatch):
     # The services reload Kamailio through the control socket `make sip` would use.
     monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(kamailio.config.runtime_dir))
     info = login(caller)
@@ -347,15 +390,21 @@ def test_dial_rule_changes_reach_kamailio_when_committed(
     dial_rule_update(rule=DialRule.objects.get(name="premium"), data={"enabled": False})
     assert call(info, "19001234").status == 404
 
-    dial_rule_create(name="premium-abroad", stage=RuleStage.CLASSIFY, priority=45,
-                     pattern=r"^1900[0-9]{4}$", destination=DestinationClass.INTERNATIONAL)
+    dial_rule_create(
+        name="premium-abroad",
+        stage=RuleStage.CLASSIFY,
+        priority=45,
+        pattern=r"^1900[0-9]{4}$",
+        destination=DestinationClass.INTERNATIONAL,
+    )
     result = call(info, "19001234")
     assert (result.status, result.response.reason) == (403, "Call permission: international required")
     assert dial_check(extension=caller, dialled="19001234").rule.name == "premium-abroad"
 
 
 def test_a_pattern_kamailio_cannot_compile_is_refused_before_it_gets_there(
-        kamailio, dial_rules, gateway, caller):
+    kamailio, dial_rules, gateway, caller
+):
     landline = DialRule.objects.get(name="landline")
     with pytest.raises(ValidationError):
         dial_rule_update(rule=landline, data={"pattern": "^02([0-9]{9}$"})

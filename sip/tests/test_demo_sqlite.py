@@ -74,8 +74,13 @@ print(accounts())
 
 def manage(env: dict, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
-        timeout=180, check=False,
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -101,7 +106,9 @@ def demo(tmp_path_factory):
     manage(env, "migrate", "--noinput")
     manage(env, "seed_demo")
     config = KamailioConfig(
-        db_url=f"sqlite:///{tmp / 'db.sqlite3'}", sip_port=sip_port, ws_port=ws_port,
+        db_url=f"sqlite:///{tmp / 'db.sqlite3'}",
+        sip_port=sip_port,
+        ws_port=ws_port,
         runtime_dir=tmp / "kamailio",
     )
     return env, config, json.loads(manage(env, "shell", "--no-imports", "-c", LOGIN_INFO))
@@ -118,17 +125,29 @@ def test_make_sip_on_sqlite_accepts_the_demo_login_info(demo):
         assert (host, int(port)) == ("127.0.0.1", config.sip_port)
 
         with SipClient(host, int(port)) as phone:
-            assert phone.register(username=info["username"], domain=info["domain"],
-                                  password=info["password"]).status == 200
+            assert (
+                phone.register(
+                    username=info["username"], domain=info["domain"], password=info["password"]
+                ).status
+                == 200
+            )
         with SipClient(host, int(port), transport="tcp") as phone:
-            assert phone.register(username=info["username"], domain=info["domain"],
-                                  password="Wrong-password-1").status == 403
+            assert (
+                phone.register(
+                    username=info["username"], domain=info["domain"], password="Wrong-password-1"
+                ).status
+                == 403
+            )
 
         # Every demo extension at once, several times: SQLite must not answer "locked".
         def register_all(info: dict) -> list[int]:
             with SipClient(host, int(port), transport="tcp") as phone:
-                return [phone.register(username=info["username"], domain=info["domain"],
-                                       password=info["password"]).status for _ in range(5)]
+                return [
+                    phone.register(
+                        username=info["username"], domain=info["domain"], password=info["password"]
+                    ).status
+                    for _ in range(5)
+                ]
 
         with ThreadPoolExecutor(max_workers=len(infos)) as pool:
             statuses = [s for result in pool.map(register_all, infos) for s in result]
@@ -146,8 +165,9 @@ def test_make_sip_on_sqlite_accepts_the_demo_login_info(demo):
         deadline = time.monotonic() + 15
         with SipClient(host, int(port)) as phone:
             while True:
-                status = phone.register(username=new["username"], domain=new["domain"],
-                                        password=new["password"]).status
+                status = phone.register(
+                    username=new["username"], domain=new["domain"], password=new["password"]
+                ).status
                 if status == 200 or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
@@ -170,13 +190,19 @@ def test_make_sip_on_sqlite_routes_calls_by_the_dial_rules(demo):
     host, port = info["proxy"].split(":")
     with StandInUas() as gateway:
         server = Kamailio(config)
-        server.start(command=[sys.executable, "manage.py", "run_kamailio"],
-                     env={**env, "SIP_GATEWAY_URI": gateway.uri})
+        server.start(
+            command=[sys.executable, "manage.py", "run_kamailio"], env={**env, "SIP_GATEWAY_URI": gateway.uri}
+        )
         try:
             with SipClient(host, int(port)) as phone:
+
                 def dial(number: str):
-                    return phone.invite(number=number, domain=info["domain"],
-                                        username=info["username"], password=info["password"])
+                    return phone.invite(
+                        number=number,
+                        domain=info["domain"],
+                        username=info["username"],
+                        password=info["password"],
+                    )
 
                 denied = dial("+1 202 555 0100".replace(" ", ""))
                 viettel, vinaphone = dial("0961234567"), dial("+84941234567")
@@ -185,4 +211,6 @@ def test_make_sip_on_sqlite_routes_calls_by_the_dial_rules(demo):
     assert (denied.status, denied.response.reason) == (403, "Call permission: international required")
     assert (viettel.status, vinaphone.status) == (486, 486)
     assert [(i.user, i.header_user("p-asserted-identity")) for i in gateway.invites] == [
-        ("0961234567", "19001234"), ("0941234567", "0912345678")]
+        ("0961234567", "19001234"),
+        ("0941234567", "0912345678"),
+    ]

@@ -24,9 +24,39 @@ from tests.factories import HotlineFactory, make_extension
 pytestmark = pytest.mark.sip
 
 PER_CLASS = 60
-MOBILE_PREFIXES = ["032", "039", "086", "096", "098", "031", "081", "085", "087", "088", "091",
-                   "094", "070", "076", "079", "089", "090", "093", "030", "051", "052", "056",
-                   "058", "092", "059", "099", "055", "050", "053", "080", "095"]
+MOBILE_PREFIXES = [
+    "032",
+    "039",
+    "086",
+    "096",
+    "098",
+    "031",
+    "081",
+    "085",
+    "087",
+    "088",
+    "091",
+    "094",
+    "070",
+    "076",
+    "079",
+    "089",
+    "090",
+    "093",
+    "030",
+    "051",
+    "052",
+    "056",
+    "058",
+    "092",
+    "059",
+    "099",
+    "055",
+    "050",
+    "053",
+    "080",
+    "095",
+]
 COUNTRY_CODES = ["1", "7", "33", "44", "49", "61", "65", "66", "81", "82", "86", "855", "856", "886"]
 
 
@@ -53,7 +83,11 @@ def numbers_by_class() -> dict[str, list[str]]:
     numbers: dict[str, list[str]] = {
         "emergency": ["113", "114", "115"] * (PER_CLASS // 3),
         "internal": ["100", "101", "102", "103"] * 3,
-        "toll_free": [], "premium": [], "landline": [], "mobile": [], "international": [],
+        "toll_free": [],
+        "premium": [],
+        "landline": [],
+        "mobile": [],
+        "international": [],
     }
     while len(numbers["internal"]) < PER_CLASS:
         candidate = _digits(rng, rng.randint(2, 6))
@@ -68,12 +102,48 @@ def numbers_by_class() -> dict[str, list[str]]:
         country = rng.choice(COUNTRY_CODES)
         rest = _digits(rng, rng.randint(6, 10))
         numbers["international"].append(rng.choice(["00", "+"]) + country + rest)
-    garbage = ["0", "1", "00", "+", "+84", "+8412", "0084", "84", "8491234567", "091234567",
-               "09123456789", "0212345678", "021234567890", "1800123", "19001234567", "116",
-               "1080", "0412345678", "0612345678", "0012", "+0912345678", "++84912345678",
-               "abc", "sale01", "0912345678a", "12a34", "*", "*99", "*3310", "*34102", "*35",
-               "*3", "**33101", "0084084", "840912345678", "+1", "+8", "x" * 20, "9" * 20,
-               "0" * 12]
+    garbage = [
+        "0",
+        "1",
+        "00",
+        "+",
+        "+84",
+        "+8412",
+        "0084",
+        "84",
+        "8491234567",
+        "091234567",
+        "09123456789",
+        "0212345678",
+        "021234567890",
+        "1800123",
+        "19001234567",
+        "116",
+        "1080",
+        "0412345678",
+        "0612345678",
+        "0012",
+        "+0912345678",
+        "++84912345678",
+        "abc",
+        "sale01",
+        "0912345678a",
+        "12a34",
+        "*",
+        "*99",
+        "*3310",
+        "*34102",
+        "*35",
+        "*3",
+        "**33101",
+        "0084084",
+        "840912345678",
+        "+1",
+        "+8",
+        "x" * 20,
+        "9" * 20,
+        "0" * 12,
+    ]
     while len(garbage) < PER_CLASS:
         garbage.append(_digits(rng, rng.choice((1, 7, 9, 12, 13, 16, 17))))
     numbers["garbage"] = garbage
@@ -86,21 +156,25 @@ NUMBERS = numbers_by_class()
 def test_every_class_has_enough_numbers():
     """The sample itself: ≥ 60 numbers per class (garbage included)."""
     assert all(len(values) >= PER_CLASS for values in NUMBERS.values()), {
-        key: len(values) for key, values in NUMBERS.items()}
+        key: len(values) for key, values in NUMBERS.items()
+    }
 
 
 @pytest.fixture
 def callers(kamailio):
     """One extension per call permission level on a hotline, with a same-carrier pool."""
     hotline = HotlineFactory(number="19006600", carrier=Carrier.VIETTEL)
-    pool = [HotlineFactory(tenant=hotline.tenant, number=n)
-            for n in ("0981111111", "0912222222", "0903333333")]
-    group = number_group_create(tenant=hotline.tenant, name="Out",
-                                strategy=GroupStrategy.SAME_CARRIER, hotlines=pool)
+    pool = [
+        HotlineFactory(tenant=hotline.tenant, number=n) for n in ("0981111111", "0912222222", "0903333333")
+    ]
+    group = number_group_create(
+        tenant=hotline.tenant, name="Out", strategy=GroupStrategy.SAME_CARRIER, hotlines=pool
+    )
     kamailio.reload_domains()
     extensions = {
-        level: make_extension(hotline, str(100 + level), f"level{level}", call_permission=level,
-                              outbound_groups=[group])
+        level: make_extension(
+            hotline, str(100 + level), f"level{level}", call_permission=level, outbound_groups=[group]
+        )
         for level in CallPermission
     }
     return extensions
@@ -109,20 +183,30 @@ def callers(kamailio):
 def kamailio_decision(phone: SipClient, info, number: str, gateway, media) -> tuple:
     """What Kamailio did: the answer, and how it read the number (X-PBX-Dial)."""
     before_gateway, before_media = len(gateway.invites), len(media.invites)
-    result = phone.invite(number=number, domain=info.domain, username=info.username,
-                          password=info.password)
+    result = phone.invite(number=number, domain=info.domain, username=info.username, password=info.password)
     if len(media.invites) > before_media:
         invite = media.invites[-1]
         return ("media_server", invite.header("x-pbx-supervise-mode"), "", "", "")
     if len(gateway.invites) > before_gateway:
         invite = gateway.invites[-1]
         dial = invite.params("x-pbx-dial")
-        return ("gateway", dial.get("number"), dial.get("rule"), dial.get("class"),
-                invite.header_user("p-asserted-identity"))
-    dial = dict(part.split("=", 1) for part in (result.response.header("x-pbx-dial") or "").split(";")
-                if "=" in part)
-    return (f"{result.status} {result.response.reason}", dial.get("number", ""),
-            dial.get("rule", ""), dial.get("class", ""), "")
+        return (
+            "gateway",
+            dial.get("number"),
+            dial.get("rule"),
+            dial.get("class"),
+            invite.header_user("p-asserted-identity"),
+        )
+    dial = dict(
+        part.split("=", 1) for part in (result.response.header("x-pbx-dial") or "").split(";") if "=" in part
+    )
+    return (
+        f"{result.status} {result.response.reason}",
+        dial.get("number", ""),
+        dial.get("rule", ""),
+        dial.get("class", ""),
+        "",
+    )
 
 
 def python_decision(check) -> tuple:
@@ -165,13 +249,24 @@ def test_python_and_kamailio_decide_the_same(kamailio, dial_rules, gateway, medi
 
 # --- The pattern subset: what Django accepts, Kamailio compiles and matches the same way ------
 
+
 def _random_pattern(rng: random.Random, depth: int = 0) -> str:
-    atoms = [lambda: rng.choice("0123456789"), lambda: r"\d", lambda: ".", lambda: "[0-9]",
-             lambda: "[^5]", lambda: "[1-3]", lambda: "[+*]", lambda: r"\+", lambda: r"\*"]
+    atoms = [
+        lambda: rng.choice("0123456789"),
+        lambda: r"\d",
+        lambda: ".",
+        lambda: "[0-9]",
+        lambda: "[^5]",
+        lambda: "[1-3]",
+        lambda: "[+*]",
+        lambda: r"\+",
+        lambda: r"\*",
+    ]
     if depth < 2:
-        atoms += [lambda: "(" + _random_pattern(rng, depth + 1) + ")",
-                  lambda: "(?:" + _random_pattern(rng, depth + 1) + "|"
-                  + _random_pattern(rng, depth + 1) + ")"]
+        atoms += [
+            lambda: "(" + _random_pattern(rng, depth + 1) + ")",
+            lambda: "(?:" + _random_pattern(rng, depth + 1) + "|" + _random_pattern(rng, depth + 1) + ")",
+        ]
     quantifiers = ["", "", "", "?", "*", "+", "{2}", "{1,}", "{1,3}", "??", "*?", "+?", "{0,2}?"]
     body = "".join(rng.choice(atoms)() + rng.choice(quantifiers) for _ in range(rng.randint(1, 4)))
     if depth == 0:
@@ -182,7 +277,11 @@ def _random_pattern(rng: random.Random, depth: int = 0) -> str:
 def _samples(rng: random.Random) -> list[str]:
     alphabet = "0123456789+*"
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(6)] + [
-        "5", "12", "+84", "*33"]
+        "5",
+        "12",
+        "+84",
+        "*33",
+    ]
 
 
 def test_patterns_django_accepts_compile_and_match_the_same_in_kamailio(kamailio):
@@ -196,8 +295,9 @@ def test_patterns_django_accepts_compile_and_match_the_same_in_kamailio(kamailio
 
     rng = random.Random(5060)
     DialRule.objects.all().delete()
-    rule = DialRule.objects.create(name="fuzz", stage=RuleStage.CLASSIFY, priority=1,
-                                   pattern="^0$", destination="landline")
+    rule = DialRule.objects.create(
+        name="fuzz", stage=RuleStage.CLASSIFY, priority=1, pattern="^0$", destination="landline"
+    )
     mismatches, tried, matched = [], 0, 0
     while tried < 60:
         pattern = _random_pattern(rng)

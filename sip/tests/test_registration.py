@@ -22,15 +22,24 @@ pytestmark = pytest.mark.sip
 NEW_PASSWORD = "Sang-Tao-2025xyz"
 
 
-def register(info: LoginInfo, *, password: str | None = None, domain: str | None = None,
-             username: str | None = None, transport: str = "udp", expires: int = 300,
-             auth_username: str | None = None) -> int:
+def register(
+    info: LoginInfo,
+    *,
+    password: str | None = None,
+    domain: str | None = None,
+    username: str | None = None,
+    transport: str = "udp",
+    expires: int = 300,
+    auth_username: str | None = None,
+) -> int:
     """REGISTER with login info as a softphone would (proxy from the info), return the status."""
     host, port = host_port(info.proxy, 5060)
     with SipClient(host, port, transport=transport) as client:
         response = client.register(
-            username=username or info.username, domain=domain or info.domain,
-            password=info.password if password is None else password, expires=expires,
+            username=username or info.username,
+            domain=domain or info.domain,
+            password=info.password if password is None else password,
+            expires=expires,
             auth_username=auth_username,
         )
     return response.status
@@ -192,8 +201,9 @@ def test_unregister_removes_the_contact(kamailio, hotline):
         assert len(contacts_for(extension)) == 1
 
         # The same contact with Expires: 0 signs out.
-        response = phone.register(username=info.username, domain=info.domain, password=info.password,
-                                  expires=0)
+        response = phone.register(
+            username=info.username, domain=info.domain, password=info.password, expires=0
+        )
 
     assert response.status == 200
     assert contacts_for(extension) == []

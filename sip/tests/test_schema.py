@@ -23,16 +23,30 @@ def test_kamailio_role_reads_only_its_views_and_writes_only_location(kamailio_ro
             cursor.execute("SELECT has_table_privilege(%s, %s, %s)", [kamailio_role, table, privilege])
             return cursor.fetchone()[0]
 
-    for table in ("version", "sip_subscriber", "sip_domain", "sip_domain_attrs", "location",
-                  "sip_dialplan", "sip_caller_id", "sip_supervision"):
+    for table in (
+        "version",
+        "sip_subscriber",
+        "sip_domain",
+        "sip_domain_attrs",
+        "location",
+        "sip_dialplan",
+        "sip_caller_id",
+        "sip_supervision",
+    ):
         assert can("SELECT", table), table
     for privilege in ("INSERT", "UPDATE", "DELETE"):
         assert can(privilege, "location")
         assert not can(privilege, "version")
         assert not can(privilege, "sip_subscriber")
     # The real tables, with the encrypted passwords, stay out of reach.
-    for table in ("extensions_extension", "hotlines_hotline", "auth_user", "django_session",
-                  "dialplan_dialrule", "hotlines_numbergroup"):
+    for table in (
+        "extensions_extension",
+        "hotlines_hotline",
+        "auth_user",
+        "django_session",
+        "dialplan_dialrule",
+        "hotlines_numbergroup",
+    ):
         assert not can("SELECT", table), table
 
 

@@ -21,8 +21,14 @@ from tests.factories import HotlineFactory, make_extension
 _ruids = itertools.count()
 
 
-def add_contact(extension_or_pair, *, seconds: int = 300, transport: str = "udp",
-                user_agent: str = "Zoiper 5", source: str = "203.0.113.7:5062") -> Location:
+def add_contact(
+    extension_or_pair,
+    *,
+    seconds: int = 300,
+    transport: str = "udp",
+    user_agent: str = "Zoiper 5",
+    source: str = "203.0.113.7:5062",
+) -> Location:
     """A row as Kamailio's usrloc writes it (received / socket / contact per transport)."""
     if isinstance(extension_or_pair, Extension):
         username, domain = extension_or_pair.number, extension_or_pair.hotline.sip_domain
@@ -32,10 +38,16 @@ def add_contact(extension_or_pair, *, seconds: int = 300, transport: str = "udp"
     param = "" if transport == "udp" else f";transport={transport}"
     socket_proto = "tcp" if transport == "ws" else transport
     return Location.objects.create(
-        ruid=f"uloc-{next(_ruids)}", username=username, domain=domain,
+        ruid=f"uloc-{next(_ruids)}",
+        username=username,
+        domain=domain,
         contact=f"sip:{username}@{'abc.invalid' if transport == 'ws' else source}{param}",
-        received=f"sip:{source}{param}", expires=now + dt.timedelta(seconds=seconds),
-        callid="c", cseq=1, last_modified=now, user_agent=user_agent,
+        received=f"sip:{source}{param}",
+        expires=now + dt.timedelta(seconds=seconds),
+        callid="c",
+        cseq=1,
+        last_modified=now,
+        user_agent=user_agent,
         socket=f"{socket_proto}:198.51.100.1:{8088 if transport == 'ws' else 5060}",
     )
 
@@ -44,7 +56,8 @@ def add_contact(extension_or_pair, *, seconds: int = 300, transport: str = "udp"
 def two_hotlines(db):
     a, b = HotlineFactory(), HotlineFactory()
     return (
-        a, b,
+        a,
+        b,
         {n: make_extension(a, n, f"a{n}") for n in ("100", "101", "102")},
         {n: make_extension(b, n, f"b{n}") for n in ("100", "101")},
     )
@@ -101,7 +114,8 @@ def test_contacts_for_shows_device_source_transport_and_expiry(two_hotlines):
 
     # Newest first; the expired one is gone.
     assert [(c.transport, c.source) for c in contacts] == [
-        ("tcp", "192.0.2.11:40000"), ("ws", "192.0.2.10:51234")
+        ("tcp", "192.0.2.11:40000"),
+        ("ws", "192.0.2.10:51234"),
     ]
     ws = next(c for c in contacts if c.transport == "ws")
     assert ws.user_agent == "JsSIP 3.13.8"

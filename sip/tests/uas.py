@@ -11,8 +11,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-REASONS = {200: "OK", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here",
-           487: "Request Terminated", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    404: "Not Found",
+    480: "Temporarily Unavailable",
+    486: "Busy Here",
+    487: "Request Terminated",
+    503: "Service Unavailable",
+}
 
 
 @dataclass
@@ -142,8 +148,12 @@ def response_for(request: Request | bytes, status: int, *, contact: str = "") ->
     lines = [f"SIP/2.0 {status} {REASONS.get(status, 'Whatever')}"]
     lines += [f"Via: {via}" for via in request.headers.get("via", [])]
     lines += [f"Record-Route: {rr}" for rr in request.headers.get("record-route", [])]
-    lines += [f"From: {request.header('from')}", f"To: {to}",
-              f"Call-ID: {request.header('call-id')}", f"CSeq: {request.header('cseq')}"]
+    lines += [
+        f"From: {request.header('from')}",
+        f"To: {to}",
+        f"Call-ID: {request.header('call-id')}",
+        f"CSeq: {request.header('cseq')}",
+    ]
     if status == 200 and request.method == "INVITE" and contact:
         lines.append(f"Contact: <{contact}>")
     lines.append("Content-Length: 0")

@@ -21,8 +21,11 @@ class Command(BaseCommand):
         ids = list(Extension.objects.order_by("pk").values_list("pk", flat=True))
         for start in range(0, len(ids), BATCH):
             with transaction.atomic():
-                batch = list(Extension.objects.select_for_update()
-                             .filter(pk__in=ids[start:start + BATCH]).only("pk", "password_encrypted"))
+                batch = list(
+                    Extension.objects.select_for_update()
+                    .filter(pk__in=ids[start : start + BATCH])
+                    .only("pk", "password_encrypted")
+                )
                 for extension in batch:
                     extension.password_encrypted = crypto.reencrypt(extension.password_encrypted)
                 Extension.objects.bulk_update(batch, ["password_encrypted"])

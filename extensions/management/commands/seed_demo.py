@@ -19,22 +19,34 @@ from tenants.models import Membership, Tenant
 
 TENANTS = [
     {
-        "slug": "demo", "name": "Demo Call Center", "admin": "admin",
-        "hotlines": [("19001234", "Tổng đài CSKH", Carrier.VIETTEL),
-                     ("02473001234", "Văn phòng Hà Nội", Carrier.VNPT),
-                     ("0912345678", "Di động kinh doanh", "")],
+        "slug": "demo",
+        "name": "Demo Call Center",
+        "admin": "admin",
+        "hotlines": [
+            ("19001234", "Tổng đài CSKH", Carrier.VIETTEL),
+            ("02473001234", "Văn phòng Hà Nội", Carrier.VNPT),
+            ("0912345678", "Di động kinh doanh", ""),
+        ],
         "group": ("Nhóm gọi ra", GroupStrategy.SAME_CARRIER),
-        "extensions": [("100", "admin01", CallPermission.INTERNATIONAL, None, "Quản trị viên"),
-                       ("101", "sale01", CallPermission.MOBILE, "100", "Nhân viên kinh doanh"),
-                       ("102", "kd01", CallPermission.LANDLINE, "100", "Kinh doanh miền Bắc")],
+        "extensions": [
+            ("100", "admin01", CallPermission.INTERNATIONAL, None, "Quản trị viên"),
+            ("101", "sale01", CallPermission.MOBILE, "100", "Nhân viên kinh doanh"),
+            ("102", "kd01", CallPermission.LANDLINE, "100", "Kinh doanh miền Bắc"),
+        ],
     },
     {
-        "slug": "acme", "name": "ACME Việt Nam", "admin": "acme-admin",
-        "hotlines": [("18005678", "Miễn phí", Carrier.VNPT),
-                     ("02838123456", "Văn phòng TP.HCM", Carrier.VIETTEL)],
+        "slug": "acme",
+        "name": "ACME Việt Nam",
+        "admin": "acme-admin",
+        "hotlines": [
+            ("18005678", "Miễn phí", Carrier.VNPT),
+            ("02838123456", "Văn phòng TP.HCM", Carrier.VIETTEL),
+        ],
         "group": ("ACME outbound", GroupStrategy.ROUND_ROBIN),
-        "extensions": [("100", "reception", CallPermission.LANDLINE, None, "Lễ tân"),
-                       ("101", "support01", CallPermission.MOBILE, "100", "")],
+        "extensions": [
+            ("100", "reception", CallPermission.LANDLINE, None, "Lễ tân"),
+            ("101", "support01", CallPermission.MOBILE, "100", ""),
+        ],
     },
 ]
 
@@ -49,10 +61,12 @@ class Command(BaseCommand):
         for spec in TENANTS:
             self.seed_tenant(spec)
         self.seed_user("agent", "demo", Role.AGENT, extension=("19001234", "101"))
-        self.stdout.write(self.style.SUCCESS(
-            "Demo data ready. Sign in as admin/admin (tenant demo), acme-admin/acme-admin "
-            "(tenant acme) or agent/agent (extension 101 of demo)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo data ready. Sign in as admin/admin (tenant demo), acme-admin/acme-admin "
+                "(tenant acme) or agent/agent (extension 101 of demo)."
+            )
+        )
 
     def seed_tenant(self, spec: dict) -> None:
         tenant, _ = Tenant.objects.get_or_create(slug=spec["slug"], defaults={"name": spec["name"]})
@@ -67,16 +81,19 @@ class Command(BaseCommand):
         group_name, strategy = spec["group"]
         group = NumberGroup.objects.filter(tenant=tenant, name=group_name).first()
         if group is None:
-            group = number_group_create(tenant=tenant, name=group_name, strategy=strategy,
-                                        hotlines=hotlines)
+            group = number_group_create(tenant=tenant, name=group_name, strategy=strategy, hotlines=hotlines)
         main = hotlines[0]
         for number, alias, permission, supervisor, description in spec["extensions"]:
             if Extension.objects.filter(hotline=main, number=number).exists():
                 continue
             extension_create(
-                hotline=main, number=number, alias=alias, call_permission=permission,
+                hotline=main,
+                number=number,
+                alias=alias,
+                call_permission=permission,
                 supervisor=Extension.objects.get(hotline=main, number=supervisor) if supervisor else None,
-                outbound_groups=[group] if supervisor else [], description=description,
+                outbound_groups=[group] if supervisor else [],
+                description=description,
             )
         self.seed_user(spec["admin"], spec["slug"], Role.ADMIN)
 
@@ -89,6 +106,6 @@ class Command(BaseCommand):
         if extension:
             ext = Extension.objects.get(hotline__number=extension[0], number=extension[1])
         Membership.objects.update_or_create(
-            user=user, defaults={"tenant": Tenant.objects.get(slug=tenant_slug), "role": role,
-                                 "extension": ext},
+            user=user,
+            defaults={"tenant": Tenant.objects.get(slug=tenant_slug), "role": role, "extension": ext},
         )

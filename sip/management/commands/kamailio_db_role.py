@@ -17,8 +17,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--role", default="kamailio", help="Role name (default: kamailio).")
         parser.add_argument("--password", help="Set this login password (else the role has none).")
-        parser.add_argument("--print", action="store_true", dest="print_only",
-                            help="Print the SQL instead of running it (e.g. for a DBA).")
+        parser.add_argument(
+            "--print",
+            action="store_true",
+            dest="print_only",
+            help="Print the SQL instead of running it (e.g. for a DBA).",
+        )
 
     def handle(self, *args, role: str, password: str | None, print_only: bool, **options):
         if connection.vendor != "postgresql":
@@ -33,7 +37,9 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             for statement in statements:
                 cursor.execute(statement)
-        self.stdout.write(self.style.SUCCESS(
-            f"Role {role} can now read what Kamailio reads and write `location`. Point Kamailio at "
-            f"it: KAMAILIO_DB_URL=postgres://{role}:…@host:5432/{connection.settings_dict['NAME']}"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Role {role} can now read what Kamailio reads and write `location`. Point Kamailio at "
+                f"it: KAMAILIO_DB_URL=postgres://{role}:…@host:5432/{connection.settings_dict['NAME']}"
+            )
+        )

@@ -8,9 +8,11 @@ from tenants.services import api_token_create
 
 
 class Command(BaseCommand):
-    help = ("Create and print a new API token for the user, for the header "
-            "'Authorization: Token <key>'. Keys are stored hashed, so an existing token cannot "
-            "be shown again: a new one replaces it (the old one stops working).")
+    help = (
+        "Create and print a new API token for the user, for the header "
+        "'Authorization: Token <key>'. Keys are stored hashed, so an existing token cannot "
+        "be shown again: a new one replaces it (the old one stops working)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("username")
