@@ -142,9 +142,9 @@ def build_world():
     from django.core.management import call_command
     from django.db import connection
 
-    from extensions.bulk import extension_bulk_update, extension_range_create
     from extensions.choices import CallPermission
     from extensions.models import Extension
+    from extensions.services.bulk import extension_bulk_update, extension_range_create
     from hotlines.models import Hotline
     from hotlines.services import number_group_create
     from tenants.choices import Role

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
 
-from extensions.guard import mark_authenticated
+from core.guard import mark_authenticated
 
 
 class ConfirmPasswordForm(forms.Form):

@@ -1,7 +1,7 @@
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-from extensions.guard import mark_authenticated
+from core.guard import mark_authenticated
 
 
 @receiver(user_logged_in)

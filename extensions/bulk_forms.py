@@ -11,9 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from hotlines.models import Hotline, NumberGroup
 
 from . import csvio
-from .bulk import MAX_BATCH
 from .choices import CALL_PERMISSION_HINT, CallPermission
 from .models import Extension
+from .services.bulk import MAX_BATCH
 
 KEEP = ""
 

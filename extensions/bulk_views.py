@@ -12,19 +12,20 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import urlencode
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
 
+from core.guard import RevealRefused
 from core.mixins import TenantAdminRequiredMixin
+from core.views import guard_refused_redirect
 from hotlines.selectors import hotline_choices, hotline_get, number_group_choices
 
-from . import bulk, imports
+from . import imports
 from .bulk_forms import BulkEditForm, ImportUploadForm, RangeCreateForm, SelectionForm
-from .guard import ReauthenticationRequired, RevealRefused
 from .selectors import import_job_get, import_job_list
+from .services import bulk
 
 PROGRESS_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 IMPORT_ROWS_PER_PAGE = 500  # of the preview: every row is listed, 500 to a page
@@ -251,16 +252,10 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
             rows = imports.export_rows_with_passwords(
                 hotline=hotline, user=request.user, session=request.session
             )
-        except ReauthenticationRequired as exc:
-            messages.info(request, exc.message)
-            next_url = reverse("extensions:extension_import", kwargs={"hotline_pk": hotline.pk})
-            return redirect(f"{reverse('confirm_password')}?{urlencode({'next': next_url})}")
         except RevealRefused as exc:
-            messages.error(request, exc.message)
-            response = redirect("extensions:extension_import", hotline_pk=hotline.pk)
-            if exc.retry_after:
-                response["Retry-After"] = str(exc.retry_after)
-            return response
+            return guard_refused_redirect(
+                request, exc, back=reverse("extensions:extension_import", kwargs={"hotline_pk": hotline.pk})
+            )
         return _csv_response(rows, hotline=hotline, with_passwords=True)
 
 
@@ -340,10 +335,16 @@ class ImportJobApplyView(TenantAdminRequiredMixin, View):
     def post(self, request, pk):
         job = import_job_get(user=request.user, pk=pk)
         try:
-            result = imports.import_job_apply(job=job, progress=_progress_reporter(request))
+            result = imports.import_job_apply(
+                job=job, progress=_progress_reporter(request), user=request.user, session=request.session
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("extensions:import_job", pk=job.pk)
+        except RevealRefused as exc:
+            return guard_refused_redirect(
+                request, exc, back=reverse("extensions:import_job", kwargs={"pk": job.pk})
+            )
         if result.applied:
             counts = result.counts
             messages.success(

@@ -21,28 +21,20 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from audit.choices import Action
-from audit.services import audit_record, audit_record_many, diff
-from core.services import bulk_update_values, integrity_as_validation
+from audit.services import audit_record, audit_record_many
+from core.guard import check_reveal_allowed
 from hotlines.models import Hotline, NumberGroup
 from hotlines.numbering import parse_vn_number
 
 from . import csvio
-from .bulk import (
-    audit_values,
-    constraint_message,
-    labelled,
-    m2m_ids,
-    replace_m2m,
-    rule_errors,
-)
 from .choices import CallPermission, ImportStatus, RowAction
-from .guard import check_reveal_allowed
 from .models import Extension, ImportJob
-from .passwords import generate_sip_password
-from .services import _validate_caller_id_pool
-from .validators import validate_extension_number, validate_sip_password
+from .services import batch
+from .services.rules import Draft, audit_values, labelled
+from .validators import validate_extension_number
 
 PROGRESS_EVERY = 500  # rows between two progress reports
 WRITE_BATCH = 1000
@@ -137,12 +129,12 @@ class _Hotline:
     def __init__(self, hotline: Hotline, *, lock: bool = False):
         self.hotline = hotline
         qs = hotline.extensions.order_by()  # the related manager: each .hotline is `hotline`
-        if lock:
-            qs = qs.select_for_update()
+        if lock:  # by primary key, in id order, as every writer locks (no deadlock between two)
+            qs = qs.select_for_update(of=("self",)).order_by("pk")
         self.extensions = list(qs)
         self.by_number = {e.number: e for e in self.extensions}
         self.by_pk = {e.pk: e for e in self.extensions}
-        self.hotlines_of, self.groups_of = m2m_ids(self.by_pk)
+        self.hotlines_of, self.groups_of = batch.m2m_ids(self.by_pk)
         self.tenant_hotlines = {h.pk: h for h in Hotline.objects.filter(tenant_id=hotline.tenant_id)}
         self.hotline_by_number = {h.number: h for h in self.tenant_hotlines.values()}
         self.tenant_groups = {g.pk: g for g in NumberGroup.objects.filter(tenant_id=hotline.tenant_id)}
@@ -213,19 +205,25 @@ def export_rows_with_passwords(*, hotline: Hotline, user, session=None) -> list[
 @dataclass
 class _Row:
     result: RowResult
-    extension: Extension | None = None
-    is_new: bool = False
+    draft: Draft | None = None
     columns: frozenset = frozenset()
-    before: dict[str, str] = field(default_factory=dict)
-    before_audit: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, str] = field(default_factory=dict)  # the CSV values as stored
     supervisor: str | None = None  # None: not in the file; "": none; else a number
-    hotline_ids: list[int] | None = None
-    group_ids: list[int] | None = None
-    password: str = ""
     errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def extension(self) -> Extension | None:
+        return self.draft.extension if self.draft is not None else None
+
+    @property
+    def is_new(self) -> bool:
+        return self.draft is not None and self.draft.is_new
 
 
 class _Planner:
+    """A file's rows as drafts of `services.batch`: parsed here (columns, names, numbers), then
+    checked by the same rules as every other write and written by the same writer."""
+
     def __init__(self, hotline: Hotline, data: bytes | str, *, lock: bool, progress: Progress | None):
         self.hotline = hotline
         self.progress = progress or (lambda phase, done, total: None)
@@ -238,9 +236,7 @@ class _Planner:
             self.result.file_errors = exc.messages
             return
         self.loaded = _Hotline(hotline, lock=lock)
-        self.next_temporary_pk = -1
 
-    # Each step looks at every row; each reports progress.
     def plan(self) -> ImportResult:
         if self.file is None:
             return self.result
@@ -251,17 +247,19 @@ class _Planner:
                 self.progress("checking", done // 2, total)
         self._find_duplicate_numbers()
         self._link_supervisors()
-        for done, row in enumerate(self.rows, start=1):
-            self._check(row)
-            if done % PROGRESS_EVERY == 0:
-                self.progress("checking", (total + done) // 2, total)
-        self._check_unique_aliases()
+        checked = [row.draft for row in self.rows if row.draft is not None and not row.errors.get("number")]
+        batch.check(checked, tenant_id=self.hotline.tenant_id)
+        self.progress("checking", total * 3 // 4, total)
         for row in self.rows:
+            if row.draft is not None:
+                for name, messages in row.draft.errors.items():
+                    row.errors[name].extend(m for m in messages if m not in row.errors[name])
             self._conclude(row)
         self.result.rows = [row.result for row in self.rows]
         self.progress("checking", total, total)
         return self.result
 
+    @sensitive_variables("cells", "csv_row")
     def _parse(self, csv_row: csvio.CsvRow) -> _Row:
         cells = csv_row.cells
         number = cells.get("number", "").strip()
@@ -275,17 +273,17 @@ class _Planner:
             return row
         extension = self.loaded.by_number.get(number)
         if extension is None:
-            extension = Extension(hotline=self.hotline, number=number, pk=self.next_temporary_pk)
-            self.next_temporary_pk -= 1
-            row.is_new = True
+            extension = Extension(hotline=self.hotline, number=number)
+            row.draft = Draft(extension=extension, key=number)
         else:
             row.before = self.loaded.csv_values(extension)
-            row.before_audit = audit_values(
-                extension,
-                self.loaded.hotlines_of.get(extension.pk, ()),
-                self.loaded.groups_of.get(extension.pk, ()),
+            row.draft = Draft(extension=extension, key=number)
+            row.draft.before = audit_values(
+                row.draft,
+                hotline_ids=self.loaded.hotlines_of.get(extension.pk, ()),
+                group_ids=self.loaded.groups_of.get(extension.pk, ()),
             )
-        row.extension = extension
+        draft = row.draft
 
         if "alias" in cells and (cells["alias"].strip() or row.is_new):
             extension.alias = cells["alias"].strip()
@@ -311,34 +309,35 @@ class _Planner:
         if "supervisor" in cells:
             row.supervisor = cells["supervisor"].strip()
         if "outbound_hotlines" in cells:
-            row.hotline_ids = []
+            draft.hotlines = []
             for text in csvio.split_list(cells["outbound_hotlines"]):
                 hotline = self.loaded.caller_id_hotline(text)
                 if hotline is None:
                     row.errors["outbound_hotlines"].append(
                         _("“%(value)s” is not one of your hotlines.") % {"value": text}
                     )
-                else:
-                    row.hotline_ids.append(hotline.pk)
+                elif hotline not in draft.hotlines:
+                    draft.hotlines.append(hotline)
         if "outbound_groups" in cells:
-            row.group_ids = []
+            draft.groups = []
             for text in csvio.split_list(cells["outbound_groups"]):
                 group = self.loaded.group_by_name.get(text.lower())
                 if group is None:
                     row.errors["outbound_groups"].append(
                         _("“%(value)s” is not one of your number groups.") % {"value": text}
                     )
-                else:
-                    row.group_ids.append(group.pk)
-        row.password = cells.get(csvio.PASSWORD_COLUMN, "")
-        if row.password and not row.is_new and row.password == extension.get_sip_password():
-            row.password = ""  # the current one (an export with passwords): no change
+                elif group not in draft.groups:
+                    draft.groups.append(group)
+        password = cells.get(csvio.PASSWORD_COLUMN, "")
+        if password and not row.is_new and password == extension.get_sip_password():
+            password = ""  # the current one (an export with passwords): no change
+        draft.password = password
         return row
 
     def _find_duplicate_numbers(self) -> None:
         lines: dict[str, list[int]] = defaultdict(list)
         for row in self.rows:
-            if row.extension is not None:
+            if row.draft is not None:
                 lines[row.result.number].append(row.result.line)
         for row in self.rows:
             seen = lines.get(row.result.number, [])
@@ -352,8 +351,8 @@ class _Planner:
                 )
 
     def _link_supervisors(self) -> None:
-        """Point every extension (stored or new) at its supervisor object, as the file leaves
-        them, so Extension.clean() can follow chains in memory."""
+        """Set the supervisor object of every row with a supervisor column: an extension of the
+        hotline, or a new row of this file (then it gets its id when both are written)."""
         by_number = dict(self.loaded.by_number)
         by_number.update(
             {
@@ -362,11 +361,8 @@ class _Planner:
                 if row.is_new and not row.errors.get("number")
             }
         )
-        for extension in self.loaded.extensions:
-            if extension.supervisor_id is not None:
-                extension.supervisor = self.loaded.by_pk.get(extension.supervisor_id)
         for row in self.rows:
-            if row.extension is None or row.supervisor is None:
+            if row.draft is None or row.supervisor is None:
                 continue
             if not row.supervisor:
                 row.extension.supervisor = None
@@ -377,42 +373,6 @@ class _Planner:
                     _("“%(value)s” is not an extension of this hotline nor a row of this file.")
                     % {"value": row.supervisor}
                 )
-
-    def _check(self, row: _Row) -> None:
-        extension = row.extension
-        if extension is None:
-            return
-        for name, messages in rule_errors(extension).items():
-            row.errors[name].extend(m for m in messages if m not in row.errors[name])
-        try:
-            _validate_caller_id_pool(
-                hotline=self.hotline,
-                outbound_hotlines=[self.loaded.tenant_hotlines[i] for i in row.hotline_ids or ()],
-                outbound_groups=[self.loaded.tenant_groups[i] for i in row.group_ids or ()],
-            )
-        except ValidationError as exc:
-            for name, messages in exc.message_dict.items():
-                row.errors[name].extend(messages)
-        if row.password:
-            try:
-                validate_sip_password(row.password, number=extension.number, alias=extension.alias)
-            except ValidationError as exc:
-                row.errors[csvio.PASSWORD_COLUMN].extend(exc.messages)
-
-    def _check_unique_aliases(self) -> None:
-        holders: dict[str, list[str]] = defaultdict(list)
-        in_file = {row.result.number for row in self.rows if row.extension is not None}
-        for extension in self.loaded.extensions:
-            if extension.number not in in_file:
-                holders[extension.alias].append(extension.number)
-        for row in self.rows:
-            if row.extension is not None and not row.errors.get("number"):
-                holders[row.extension.alias].append(row.result.number)
-        message = constraint_message("extension_unique_alias_per_hotline")
-        for row in self.rows:
-            if row.extension is not None and row.extension.alias and len(holders[row.extension.alias]) > 1:
-                others = [n for n in holders[row.extension.alias] if n != row.result.number]
-                row.errors["alias"].append(f"{message} ({row.extension.alias}: {', '.join(others)})")
 
     def _conclude(self, row: _Row) -> None:
         result = row.result
@@ -432,123 +392,44 @@ class _Planner:
                 if name in row.columns and after[name] != row.before[name]
             }
             result.action = RowAction.UPDATE if result.changes else RowAction.UNCHANGED
-        if row.password:
+        if row.draft.password:
             result.changes[csvio.PASSWORD_COLUMN] = ["", _("(new password)")]
             if result.action == RowAction.UNCHANGED:
                 result.action = RowAction.UPDATE
 
     def _after(self, row: _Row) -> dict[str, str]:
-        extension = row.extension
-        supervisor = extension.supervisor
+        extension, draft = row.extension, row.draft
+        supervisor = extension.supervisor if Extension.supervisor.is_cached(extension) else None
+        if supervisor is None and not Extension.supervisor.is_cached(extension) and extension.supervisor_id:
+            supervisor = self.loaded.by_pk.get(extension.supervisor_id)
+        if draft.hotlines is not None:
+            hotline_ids = {h.pk for h in draft.hotlines}
+        else:
+            hotline_ids = set(self.loaded.hotlines_of.get(extension.pk, ()) if not row.is_new else ())
+        if draft.groups is not None:
+            group_ids = {g.pk for g in draft.groups}
+        else:
+            group_ids = set(self.loaded.groups_of.get(extension.pk, ()) if not row.is_new else ())
         return _csv_values(
             extension,
             supervisor_number=supervisor.number if supervisor is not None else "",
-            hotline_numbers=(self.loaded.tenant_hotlines[i].number for i in self._hotline_ids(row)),
-            group_names=(self.loaded.tenant_groups[i].name for i in self._group_ids(row)),
+            hotline_numbers=(self.loaded.tenant_hotlines[i].number for i in hotline_ids),
+            group_names=(self.loaded.tenant_groups[i].name for i in group_ids),
         )
 
-    def _hotline_ids(self, row: _Row) -> list[int]:
-        if row.hotline_ids is not None:
-            return sorted(set(row.hotline_ids))
-        return self.loaded.hotlines_of.get(row.extension.pk, []) if not row.is_new else []
-
-    def _group_ids(self, row: _Row) -> list[int]:
-        if row.group_ids is not None:
-            return sorted(set(row.group_ids))
-        return self.loaded.groups_of.get(row.extension.pk, []) if not row.is_new else []
-
-    # --- writing (import_apply only, after a clean plan) --------------------------------------
+    def drafts_to_write(self) -> list[Draft]:
+        return [row.draft for row in self.rows if row.result.action in (RowAction.CREATE, RowAction.UPDATE)]
 
     def write(self) -> None:
-        created = [row for row in self.rows if row.result.action == RowAction.CREATE]
-        updated = [row for row in self.rows if row.result.action == RowAction.UPDATE]
-        total = len(created) + len(updated)
-        self.progress("writing", 0, total)
-        supervisors = {}
-        for row in created:
-            extension = row.extension
-            supervisors[row.result.number] = extension.supervisor
-            extension.supervisor = None  # may be a row not yet saved; set once it is
-            extension.pk = None
-            extension.set_sip_password(row.password or generate_sip_password())
-        with integrity_as_validation(Extension), transaction.atomic():
-            for start in range(0, len(created), WRITE_BATCH):
-                Extension.objects.bulk_create([row.extension for row in created[start : start + WRITE_BATCH]])
-                self.progress("writing", min(start + WRITE_BATCH, len(created)), total)
-            for row in created:
-                row.extension.supervisor = supervisors[row.result.number]
-            late = [row.extension for row in created if row.extension.supervisor_id is not None]
-            bulk_update_values(Extension, late, ["supervisor"], batch_size=WRITE_BATCH)
-
-            now = timezone.now()
-            fields = {"version", "updated_at"}
-            for row in updated:
-                extension = row.extension
-                if extension.supervisor is not None:
-                    extension.supervisor = extension.supervisor  # a new row's id is known now
-                fields.update(name for name in row.result.changes if name in self.UPDATED_COLUMNS)
-                if row.password:
-                    extension.set_sip_password(row.password)
-                    fields.update(("password_encrypted", "ha1", "ha1b"))
-                extension.version += 1
-                extension.updated_at = now
-            for start in range(0, len(updated), WRITE_BATCH):
-                bulk_update_values(
-                    Extension,
-                    [row.extension for row in updated[start : start + WRITE_BATCH]],
-                    sorted(fields),
-                    batch_size=WRITE_BATCH,
-                )
-                self.progress("writing", len(created) + min(start + WRITE_BATCH, len(updated)), total)
-
-        for name, attr, getter in (
-            ("outbound_hotlines", "hotline_ids", self._hotline_ids),
-            ("outbound_groups", "group_ids", self._group_ids),
-        ):
-            rows = [row for row in created if getattr(row, attr)] + [
-                row for row in updated if name in row.result.changes
-            ]
-            if rows:
-                mapping = {row.extension.pk: getter(row) for row in rows}
-                replace_m2m(
-                    extension_ids=list(mapping),
-                    **{"hotlines" if name == "outbound_hotlines" else "groups": mapping},
-                )
-        tenant_id = self.hotline.tenant_id
-        audit_record_many(
-            action=Action.CREATE,
-            tenant_id=tenant_id,
-            entries=(
-                (
-                    row.extension,
-                    {**diff({}, self._audit_after(row)), "password": ["", "set"]},
-                    f"{row.extension.number} ({row.extension.alias})",
-                )
-                for row in created
-            ),
-        )
-        audit_record_many(
-            action=Action.UPDATE,
-            tenant_id=tenant_id,
-            entries=(
-                (
-                    row.extension,
-                    {
-                        **diff(row.before_audit, self._audit_after(row)),
-                        **({"password": ["", "set"]} if row.password else {}),
-                    },
-                    f"{row.extension.number} ({row.extension.alias})",
-                )
-                for row in updated
-            ),
+        """Write every row that creates or changes (after a clean plan): one batch."""
+        drafts = self.drafts_to_write()
+        self.progress("writing", 0, len(drafts))
+        batch.write(
+            drafts,
+            tenant_id=self.hotline.tenant_id,
+            progress=lambda done, total: self.progress("writing", done, total),
         )
         self.result.applied = True
-
-    # The CSV columns that are Extension columns an update may change.
-    UPDATED_COLUMNS = ("alias", "call_permission", "supervisor", "description", "enabled")
-
-    def _audit_after(self, row: _Row) -> dict[str, Any]:
-        return audit_values(row.extension, self._hotline_ids(row), self._group_ids(row))
 
 
 def import_preview(*, hotline: Hotline, data: bytes | str, progress: Progress | None = None) -> ImportResult:
@@ -556,9 +437,16 @@ def import_preview(*, hotline: Hotline, data: bytes | str, progress: Progress | 
     return _Planner(hotline, data, lock=False, progress=progress).plan()
 
 
+@sensitive_variables("data")
 @transaction.atomic
 def import_apply(
-    *, hotline: Hotline, data: bytes | str, filename: str = "", progress: Progress | None = None
+    *,
+    hotline: Hotline,
+    data: bytes | str,
+    filename: str = "",
+    progress: Progress | None = None,
+    user=None,
+    session=None,
 ) -> ImportResult:
     """Check `data` again and, only if no row has an error, apply every row in this
     transaction; an audit record per extension created or changed, and one for the file.
@@ -566,6 +454,8 @@ def import_apply(
     planner = _Planner(hotline, data, lock=True, progress=progress)
     result = planner.plan()
     if result.ok:
+        # Passwords chosen in the file: counted and audited like reveals (raises if refused).
+        batch.guard_chosen(planner.drafts_to_write(), user=user, session=session)
         planner.write()
         counts = result.counts
         audit_record(
@@ -612,15 +502,24 @@ def import_job_create(
 
 
 @transaction.atomic
-def import_job_apply(*, job: ImportJob, progress: Progress | None = None) -> ImportResult:
-    """Apply a checked upload (all or nothing); the stored file is wiped either way."""
+def import_job_apply(
+    *, job: ImportJob, progress: Progress | None = None, user=None, session=None
+) -> ImportResult:
+    """Apply a checked upload (all or nothing); the stored file is wiped either way — unless
+    the guard refuses the passwords it sets (`RevealRefused`): then nothing changes and the
+    upload can be applied after signing in again."""
     job = ImportJob.objects.select_for_update().select_related("hotline").get(pk=job.pk)
     if job.status != ImportStatus.PREVIEWED:
         raise ValidationError(_("This import was already applied or refused."), code="done")
     try:
         with transaction.atomic():
             result = import_apply(
-                hotline=job.hotline, data=job.get_csv(), filename=job.filename, progress=progress
+                hotline=job.hotline,
+                data=job.get_csv(),
+                filename=job.filename,
+                progress=progress,
+                user=user,
+                session=session,
             )
             if not result.ok:
                 transaction.set_rollback(True)

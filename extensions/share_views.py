@@ -7,10 +7,10 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from audit.context import client_ip
+from core.guard import RevealRefused
 from core.mixins import TenantAdminRequiredMixin
 
 from . import sharing
-from .guard import RevealRefused
 from .selectors import extension_get
 
 

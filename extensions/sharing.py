@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 
 from audit.choices import Action
 from audit.services import audit_record
+from core.guard import check_reveal_allowed
 
 from .credentials import LoginInfo, login_info
-from .guard import check_reveal_allowed
 from .models import Extension, ShareLink
 
 

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 
 from core.forms import add_service_errors
+from core.guard import ReauthenticationRequired, RevealRefused
 from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
 from core.pagination import OneQueryPaginator
 from hotlines.models import NumberGroup
@@ -16,7 +17,6 @@ from sip.selectors import contacts_for, with_online_status
 
 from . import services
 from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
-from .guard import ReauthenticationRequired, RevealRefused
 from .models import Extension
 from .selectors import extension_get, extension_table, supervisor_choices
 
@@ -63,6 +63,18 @@ class ExtensionCreateView(TenantAdminRequiredMixin, View):
 
     template_name = "extensions/extension_form.html"
 
+    @staticmethod
+    def refused(request, form, refused: RevealRefused, context: dict):
+        """The guard refused the password the admin chose: the form comes back with every other
+        value kept, the reason, and (for an old sign-in) a link to confirm the password."""
+        form.add_error("password", refused.message)
+        if isinstance(refused, ReauthenticationRequired):
+            context["reauth_url"] = f"{reverse('confirm_password')}?{urlencode({'next': request.path})}"
+        response = render(request, "extensions/extension_form.html", context, status=refused.status_code)
+        if refused.retry_after:
+            response["Retry-After"] = str(refused.retry_after)
+        return response
+
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk)
         form = ExtensionCreateForm(**_form_kwargs(hotline))
@@ -73,9 +85,13 @@ class ExtensionCreateView(TenantAdminRequiredMixin, View):
         form = ExtensionCreateForm(request.POST, **_form_kwargs(hotline))
         if form.is_valid():
             try:
-                extension = services.extension_create(hotline=hotline, **form.cleaned_data)
+                extension = services.extension_create(
+                    hotline=hotline, **form.cleaned_data, user=request.user, session=request.session
+                )
             except ValidationError as exc:
                 add_service_errors(form, exc)
+            except RevealRefused as exc:
+                return self.refused(request, form, exc, {"form": form, "hotline": hotline})
             else:
                 messages.success(
                     request, _("Extension %(number)s was created.") % {"number": extension.number}
@@ -186,7 +202,11 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
                     expected_version=data.pop("version"),
                     password=data.pop("password") or None,
                     regenerate_password=data.pop("regenerate_password"),
+                    user=request.user,
+                    session=request.session,
                 )
+            except RevealRefused as exc:
+                return ExtensionCreateView.refused(request, form, exc, self.context(form, extension))
             except ValidationError as exc:
                 add_service_errors(form, exc)
                 if getattr(exc, "code", None) == "stale":

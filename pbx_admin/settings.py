@@ -261,12 +261,19 @@ SIP_WEBSOCKET_URL = os.environ.get("SIP_WEBSOCKET_URL", "ws://127.0.0.1:8088/ws"
 SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
 SIP_MEDIA_SERVER_URI = os.environ.get("SIP_MEDIA_SERVER_URI", "")
 
-# The reveal guard (extensions.guard): re-enter the password when the last sign-in is older
-# than this; at most N reveals per user per window (seconds); revealed info hides after.
+# The guard in front of SIP access (core.guard, DESIGN.md's table): re-enter the password when
+# the last sign-in is older than this; at most N secrets per user per sliding window (seconds).
 REVEAL_REAUTH_SECONDS = int(os.environ.get("REVEAL_REAUTH_SECONDS", str(15 * 60)))
 REVEAL_RATE_LIMIT = (
     int(os.environ.get("REVEAL_RATE_LIMIT", "20")),
     int(os.environ.get("REVEAL_RATE_WINDOW", "600")),
+)
+# Bulk routes (export with passwords, many at once): a fresher sign-in, and N operations of any
+# size per user per sliding window.
+BULK_REAUTH_SECONDS = int(os.environ.get("BULK_REAUTH_SECONDS", str(5 * 60)))
+BULK_RATE_LIMIT = (
+    int(os.environ.get("BULK_RATE_LIMIT", "5")),
+    int(os.environ.get("BULK_RATE_WINDOW", "3600")),
 )
 REVEAL_VISIBLE_SECONDS = int(os.environ.get("REVEAL_VISIBLE_SECONDS", "60"))
 SHARE_LINK_HOURS = int(os.environ.get("SHARE_LINK_HOURS", "24"))

@@ -9,8 +9,8 @@ from django.db.models.functions import Length
 from django.test.utils import CaptureQueriesContext
 
 from core.pagination import OneQueryPaginator
-from extensions.bulk import extension_range_create
 from extensions.models import Extension
+from extensions.services.bulk import extension_range_create
 from hotlines.models import Hotline
 from tests.api import api_client
 

@@ -28,11 +28,12 @@ from hotlines.models import Hotline, NumberGroup
 from hotlines.selectors import hotline_choices, number_group_choices
 from tenants.selectors import admin_tenant_id
 
-from .. import bulk, csvio, imports
+from .. import csvio, imports
 from ..choices import RowAction
 from ..credentials import login_info
 from ..models import Extension
 from ..selectors import extension_choices, extension_list
+from ..services import bulk
 from .serializers import CallPermissionField, ExtensionSerializer, LoginInfoSerializer
 
 DESCRIPTION_MAX_LENGTH = Extension._meta.get_field("description").max_length
@@ -302,10 +303,19 @@ class ExtensionBulkActionsMixin:
         query.is_valid(raise_exception=True)
         hotline, dry_run = query.validated_data["hotline"], query.validated_data["dry_run"]
         data, filename = self._upload(request)
+        from .views import reveal_guard  # the views module mixes this class in
+
         if dry_run:
             result = imports.import_preview(hotline=hotline, data=data)
         else:
-            result = imports.import_apply(hotline=hotline, data=data, filename=filename)
+            with reveal_guard():
+                result = imports.import_apply(
+                    hotline=hotline,
+                    data=data,
+                    filename=filename,
+                    user=request.user,
+                    session=self._browser_session(),
+                )
         if result.file_errors:
             raise ValidationError({"file": result.file_errors})
         if not dry_run and not result.applied:

@@ -19,6 +19,7 @@ from core.api.pagination import LargeListPagination
 from core.api.permissions import IsTenantAdmin, IsTenantMember
 from core.api.schema import IF_MATCH
 from core.api.views import parse_pk
+from core.guard import RevealRefused
 from dialplan import services as dialplan_services
 from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
 from hotlines.selectors import hotline_choices
@@ -27,7 +28,6 @@ from tenants.selectors import membership_for
 from .. import services
 from ..credentials import LoginInfo, login_info
 from ..filtersets import ExtensionFilterSet
-from ..guard import RevealRefused
 from ..models import Extension
 from ..selectors import extension_api_list, extension_get, extension_list
 from .bulk import ExtensionBulkActionsMixin
@@ -171,7 +171,10 @@ class ExtensionViewSet(
     def create(self, request):
         serializer = ExtensionCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        extension = services.extension_create(**serializer.validated_data)
+        with reveal_guard():
+            extension = services.extension_create(
+                **serializer.validated_data, user=request.user, session=self._browser_session()
+            )
         return self._extension_response(extension, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):
@@ -188,7 +191,11 @@ class ExtensionViewSet(
                 data=data,
                 expected_version=expected_version,
                 password=data.pop("password", None) or None,
+                user=request.user,
+                session=self._browser_session(),
             )
+        except RevealRefused as refused:
+            raise RevealNotAllowed(refused) from refused
         except ValidationError as exc:
             if getattr(exc, "code", None) == "stale":
                 raise PreconditionFailed(exc.messages[0]) from exc

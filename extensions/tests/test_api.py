@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from audit.choices import Action
 from audit.models import AuditEvent
+from core.guard import SESSION_AUTH_TIME
 from extensions.choices import CallPermission
-from extensions.guard import SESSION_AUTH_TIME
 from extensions.models import Extension
 from extensions.passwords import digest_ha1, digest_ha1b
 from extensions.services import extension_update

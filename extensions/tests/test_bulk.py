@@ -7,16 +7,16 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.choices import Action
 from audit.models import AuditEvent
-from extensions.bulk import (
+from extensions.choices import CallPermission
+from extensions.models import Extension
+from extensions.passwords import digest_ha1
+from extensions.services.bulk import (
     MAX_BATCH,
     extension_bulk_regenerate_passwords,
     extension_bulk_update,
     extension_range_create,
     preview_bulk_update,
 )
-from extensions.choices import CallPermission
-from extensions.models import Extension
-from extensions.passwords import digest_ha1
 from tests.factories import HotlineFactory, NumberGroupFactory, make_extension
 
 pytestmark = pytest.mark.django_db
@@ -228,7 +228,7 @@ def test_bulk_regenerate_gives_each_a_new_password_and_audits_each(world):
 
 
 def test_bulk_regenerate_for_a_user_goes_through_the_reveal_guard(world, client):
-    from extensions.guard import ReauthenticationRequired
+    from core.guard import ReauthenticationRequired
 
     session = client.session  # no recent sign-in recorded
     with pytest.raises(ReauthenticationRequired):

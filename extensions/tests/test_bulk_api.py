@@ -136,7 +136,7 @@ def test_bulk_regenerate_returns_passwords_only_when_revealed(admin, world):
 
 
 def test_bulk_regenerate_with_reveal_obeys_the_rate_limit(admin, world, settings):
-    settings.REVEAL_RATE_LIMIT = (0, 600)
+    settings.BULK_RATE_LIMIT = (0, 3600)  # a bulk operation of the guard: the bulk budget
     before = Extension.objects.get(pk=world.ext_a["100"].pk).ha1
     response = admin.post(
         BULK, {"action": "regenerate_passwords", "ids": [world.ext_a["100"].pk], "reveal": True}

@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from audit.choices import Action
 from audit.models import AuditEvent
+from core.guard import SESSION_AUTH_TIME
 from extensions.bulk_views import progress_reporter
 from extensions.choices import CallPermission, ImportStatus
-from extensions.guard import SESSION_AUTH_TIME
 from extensions.models import Extension, ImportJob
 
 pytestmark = pytest.mark.django_db

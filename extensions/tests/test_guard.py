@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from extensions.guard import SESSION_AUTH_TIME
+from core.guard import SESSION_AUTH_TIME
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from extensions.bulk import extension_bulk_update, extension_range_create
 from extensions.choices import CallPermission
 from extensions.models import Extension
+from extensions.services.bulk import extension_bulk_update, extension_range_create
 from tests.api import api_client
 from tests.factories import HotlineFactory, NumberGroupFactory
 
