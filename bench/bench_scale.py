@@ -193,7 +193,7 @@ def build_world():
     admin = User.objects.create_user("bench-admin", password="bench")
     Membership.objects.create(user=admin, tenant=tenant, role=Role.ADMIN)
     superuser = User.objects.create_superuser("bench-root", password="bench")
-    token = api_token_create(user=admin).key
+    token = api_token_create(user=admin, replace=True).key
     return types.SimpleNamespace(
         tenant=tenant, big=big, small=small, scratch=scratch, admin=admin, superuser=superuser, token=token
     )

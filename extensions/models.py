@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models.functions import Length
 from django.utils.translation import gettext_lazy as _
@@ -9,7 +10,7 @@ from core.models import ConstraintErrorsOnFieldsMixin
 
 from .choices import CallPermission, ImportStatus
 from .passwords import digest_ha1, digest_ha1b
-from .validators import ALIAS_MAX_LENGTH, validate_alias, validate_extension_number
+from .validators import ALIAS_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, validate_alias, validate_extension_number
 
 
 class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
@@ -64,7 +65,14 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         blank=True,
         related_name="extensions",
     )
-    description = models.TextField(_("description"), blank=True, max_length=1000)
+    # A TextField's max_length is not checked by full_clean(); the validator makes it a rule of
+    # the model, so every entry point (form, API, range, bulk, CSV) refuses the same text.
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)],
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     password_encrypted = models.TextField(editable=False)
     ha1 = models.CharField(max_length=32, editable=False)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 NUMBER_RE = re.compile(r"^[0-9]{2,6}$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 ALIAS_MAX_LENGTH = 32
+DESCRIPTION_MAX_LENGTH = 1000
 SIP_PASSWORD_MIN_LENGTH = 10
 
 

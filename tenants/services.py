@@ -2,7 +2,9 @@
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from audit.choices import Action
 from audit.services import audit_record
@@ -24,12 +26,19 @@ def _audit(action: Action, user) -> None:
 
 
 @transaction.atomic
-def api_token_create(*, user) -> ApiToken:
-    """A new API token for the user; an old one stops working at once (one token per user).
+def api_token_create(*, user, replace: bool = False) -> ApiToken:
+    """A new API token for the user (one token per user). With `replace`, an old one stops
+    working at once; without it, a user who has one is refused rather than silently losing it.
 
     The returned object carries the key in `.key` for this once; only its hash is stored.
     """
-    ApiToken.objects.filter(user=user).delete()
+    existing = ApiToken.objects.select_for_update().filter(user=user)
+    if existing.exists() and not replace:
+        raise ValidationError(
+            _("You already have an API token. Replace it (the old one stops working) or revoke it first."),
+            code="token_exists",
+        )
+    existing.delete()
     key = secrets.token_hex(20)
     token = ApiToken.objects.create(user=user, key_hash=hash_key(key), prefix=key[:8])
     token.key = key

@@ -1,9 +1,13 @@
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 
+from core.guard import Access, RevealRefused, guard_access
 from core.mixins import TenantAdminRequiredMixin
+from core.views import guard_refused_redirect
 
 from . import services
 from .forms import ApiTokenForm
@@ -30,7 +34,17 @@ class ApiTokenView(TenantAdminRequiredMixin, View):
             if services.api_token_revoke(user=request.user):
                 messages.success(request, _("Your API token was revoked; it no longer works."))
             return redirect("tenants:api_token")
-        token = services.api_token_create(user=request.user)
+        # Minting a token yields API access to every login info: the guard's TOKEN row.
+        try:
+            guard_access(user=request.user, session=request.session, access=Access.TOKEN)
+            token = services.api_token_create(
+                user=request.user, replace=form.cleaned_data["action"] == "replace"
+            )
+        except RevealRefused as exc:
+            return guard_refused_redirect(request, exc, back=reverse("tenants:api_token"))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return self.render(request, status=409)
         response = self.render(request, new_key=token.key)
         response["Cache-Control"] = "no-store"
         return response

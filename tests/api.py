@@ -13,7 +13,7 @@ def api_client(user=None) -> APIClient:
     client.default_format = "json"  # the API parses JSON only
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, replace=True).key}")
     return client
 
 

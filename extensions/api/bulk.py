@@ -36,9 +36,6 @@ from ..selectors import extension_choices, extension_list
 from ..services import bulk
 from .serializers import CallPermissionField, ExtensionSerializer, LoginInfoSerializer
 
-DESCRIPTION_MAX_LENGTH = Extension._meta.get_field("description").max_length
-
-
 # --- parsing and rendering CSV ------------------------------------------------------------------
 
 
@@ -109,7 +106,8 @@ class BulkCreateRangeSerializer(serializers.Serializer):
     outbound_groups = TenantScopedPrimaryKeyRelatedField(
         scope=number_group_choices, queryset=NumberGroup.objects.none(), many=True, required=False
     )
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    # No max_length here: the model owns the limit, so the API answers as every other entry point.
+    description = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
     enabled = serializers.BooleanField(required=False)
 
 

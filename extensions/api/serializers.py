@@ -15,8 +15,6 @@ from ..models import Extension
 from ..selectors import API_LIST_FIELDS, CALLER_ID_IDS, extension_choices, split_ids
 from ..validators import ALIAS_MAX_LENGTH
 
-DESCRIPTION_MAX_LENGTH = Extension._meta.get_field("description").max_length
-
 
 def _iso_datetime(value, tz) -> str:
     """What serializers.DateTimeField makes of an aware datetime: ISO 8601 in the current time
@@ -142,7 +140,8 @@ class ExtensionUpdateSerializer(serializers.Serializer):
         required=False,
         help_text=_("Number groups whose hotlines it may show as caller ID."),
     )
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    # No max_length here: the model owns the limit, so the API answers as every other entry point.
+    description = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
     enabled = serializers.BooleanField(required=False)
     password = serializers.CharField(
         write_only=True,

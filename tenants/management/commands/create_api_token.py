@@ -27,4 +27,4 @@ class Command(BaseCommand):
             raise CommandError(f"{username!r} is not an admin or agent of any tenant.")
         if api_token_for(user=user) is not None:
             self.stderr.write(f"{username} had an API token; it is replaced and stops working now.")
-        self.stdout.write(api_token_create(user=user).key)
+        self.stdout.write(api_token_create(user=user, replace=True).key)
