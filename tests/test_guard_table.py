@@ -1,0 +1,241 @@
+"""DESIGN.md's table "Who may obtain SIP access", row by row, against the routes themselves:
+a stale sign-in is refused on every route that yields SIP access, choosing a password counts
+and is audited like a reveal, bulk routes have their own budget and a fresher sign-in, and the
+budgets slide and are shared by every process."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from audit.choices import Action
+from audit.models import AuditEvent
+from core import ratelimit
+from core.guard import SESSION_AUTH_TIME
+from extensions.models import Extension, ImportJob
+from tenants.models import ApiToken
+from tests.api import api_client
+
+pytestmark = pytest.mark.django_db
+
+STRONG = "Str0ngPassw0rdX"
+
+
+@pytest.fixture
+def admin_page(client, world):
+    client.force_login(world.admin_a)
+    client.cookies["django_language"] = "en"
+    return client
+
+
+def age_sign_in(client, seconds: int) -> None:
+    session = client.session
+    session[SESSION_AUTH_TIME] = int(time.time()) - seconds
+    session.save()
+
+
+def ha1(extension) -> str:
+    return Extension.objects.get(pk=extension.pk).ha1
+
+
+# --- a sign-in older than the window: refused on every route --------------------------------
+
+
+def test_minting_an_api_token_needs_a_recent_sign_in(admin_page, settings):
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    response = admin_page.post(reverse("tenants:api_token"), {"action": "create"})
+    assert response.status_code == 302 and response.url.startswith(reverse("confirm_password"))
+    assert not ApiToken.objects.exists()
+
+
+def test_an_api_token_is_never_replaced_silently(admin_page, world):
+    first = admin_page.post(reverse("tenants:api_token"), {"action": "create"})
+    assert first.status_code == 200 and ApiToken.objects.filter(user=world.admin_a).count() == 1
+    kept = ApiToken.objects.get(user=world.admin_a).key_hash
+    again = admin_page.post(reverse("tenants:api_token"), {"action": "create"})
+    assert again.status_code == 409
+    assert ApiToken.objects.get(user=world.admin_a).key_hash == kept
+    replaced = admin_page.post(reverse("tenants:api_token"), {"action": "replace"})
+    assert replaced.status_code == 200
+    assert ApiToken.objects.get(user=world.admin_a).key_hash != kept
+
+
+def test_choosing_a_password_by_api_patch_needs_a_recent_sign_in(admin_page, world, settings):
+    extension = world.ext_a["102"]
+    before = ha1(extension)
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    url = f"/api/v1/extensions/{extension.pk}/"
+    refused = admin_page.patch(url, {"password": STRONG}, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["detail"]
+    assert ha1(extension) == before
+    # The rest of the API still works with that session; only the secret needs the sign-in.
+    assert admin_page.patch(url, {"description": "ok"}, content_type="application/json").status_code == 200
+
+
+def test_choosing_a_password_in_the_edit_form_needs_a_recent_sign_in(admin_page, world, settings):
+    extension = world.ext_a["102"]
+    before = ha1(extension)
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    response = admin_page.post(
+        reverse("extensions:extension_edit", kwargs={"pk": extension.pk}),
+        {
+            "alias": "typed-kept",
+            "call_permission": 3,
+            "description": "",
+            "enabled": "on",
+            "version": extension.version,
+            "password": STRONG,
+        },
+    )
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert 'id="reauth-needed"' in html and "typed-kept" in html and STRONG not in html
+    stored = Extension.objects.get(pk=extension.pk)
+    assert stored.ha1 == before and stored.alias == extension.alias
+
+
+def _upload(page, world, text: str) -> str:
+    response = page.post(
+        reverse("extensions:extension_import", kwargs={"hotline_pk": world.hotline_a.pk}),
+        {"file": SimpleUploadedFile("p.csv", text.encode(), content_type="text/csv")},
+    )
+    assert response.status_code == 302
+    return response.url
+
+
+def test_a_csv_that_sets_passwords_needs_a_recent_sign_in(admin_page, world, settings):
+    job_url = _upload(admin_page, world, f"number,password\r\n102,{STRONG}\r\n")
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    before = ha1(world.ext_a["102"])
+    response = admin_page.post(job_url.rstrip("/") + "/apply/")
+    assert response.status_code == 302 and response.url.startswith(reverse("confirm_password"))
+    assert ha1(world.ext_a["102"]) == before
+    assert ImportJob.objects.get().status == "previewed"  # applied once the admin signs in again
+    age_sign_in(admin_page, 0)
+    admin_page.post(job_url.rstrip("/") + "/apply/")
+    assert ha1(world.ext_a["102"]) != before
+
+
+def test_a_csv_without_passwords_needs_no_recent_sign_in(admin_page, world, settings):
+    job_url = _upload(admin_page, world, "number,description\r\n102,hello\r\n")
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    admin_page.post(job_url.rstrip("/") + "/apply/")
+    assert Extension.objects.get(pk=world.ext_a["102"].pk).description == "hello"
+
+
+def test_the_csv_api_with_a_session_needs_a_recent_sign_in_for_passwords(admin_page, world, settings):
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    before = ha1(world.ext_a["102"])
+    response = admin_page.post(
+        f"/api/v1/extensions/import/?hotline={world.hotline_a.pk}&dry_run=false",
+        data=f"number,password\r\n102,{STRONG}\r\n",
+        content_type="text/csv",
+    )
+    assert response.status_code == 403
+    assert ha1(world.ext_a["102"]) == before
+
+
+def test_share_links_need_a_recent_sign_in(admin_page, world, settings):
+    age_sign_in(admin_page, settings.REVEAL_REAUTH_SECONDS + 5)
+    admin_page.post(reverse("extensions:sharelink_add", kwargs={"pk": world.ext_a["101"].pk}))
+    assert not world.ext_a["101"].share_links.exists()
+
+
+# --- chosen passwords count against the single budget and are audited as reveals --------------
+
+
+def test_a_chosen_password_counts_and_is_audited_like_a_reveal(world, settings):
+    settings.REVEAL_RATE_LIMIT = (2, 600)
+    api = api_client(world.admin_a)  # a token: no sign-in time, the owner's budgets
+    extension = world.ext_a["102"]
+    assert api.post(f"/api/v1/extensions/{world.ext_a['101'].pk}/credentials/").status_code == 200
+    assert api.patch(f"/api/v1/extensions/{extension.pk}/", {"password": STRONG}).status_code == 200
+    reveal = AuditEvent.objects.filter(action=Action.REVEAL, object_id=str(extension.pk)).get()
+    assert reveal.actor_id == world.admin_a.pk and STRONG not in str(reveal.changes)
+    before = ha1(extension)
+    refused = api.patch(f"/api/v1/extensions/{extension.pk}/", {"password": STRONG + "2"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "minute" in refused.json()["detail"]
+    assert ha1(extension) == before
+
+
+def test_a_csv_with_more_passwords_than_the_budget_is_refused_whole(world, settings):
+    settings.REVEAL_RATE_LIMIT = (2, 600)
+    api = api_client(world.admin_a)
+    rows = "".join(f"{n},{STRONG}{tail}\r\n" for n, tail in (("100", "a"), ("101", "b"), ("102", "c")))
+    before = [ha1(e) for e in world.ext_a.values()]
+    response = api.post(
+        f"/api/v1/extensions/import/?hotline={world.hotline_a.pk}&dry_run=false",
+        data=f"number,password\r\n{rows}",
+        content_type="text/csv",
+    )
+    assert response.status_code == 429
+    assert "3 passwords" in response.json()["detail"]
+    assert [ha1(e) for e in world.ext_a.values()] == before
+
+
+# --- bulk: a fresher sign-in and a budget of operations ---------------------------------------
+
+
+def test_bulk_routes_need_a_sign_in_within_five_minutes(admin_page, world, settings):
+    age_sign_in(admin_page, settings.BULK_REAUTH_SECONDS + 30)  # 5½ minutes: fine for one secret
+    reveal = admin_page.post(reverse("extensions:extension_reveal", kwargs={"pk": world.ext_a["101"].pk}))
+    assert reveal.status_code == 200
+    export = admin_page.post(
+        reverse("extensions:extension_export", kwargs={"hotline_pk": world.hotline_a.pk})
+    )
+    assert export.status_code == 302 and export.url.startswith(reverse("confirm_password"))
+    regenerate = admin_page.post(
+        "/api/v1/extensions/bulk/",
+        {"action": "regenerate_passwords", "ids": [world.ext_a["100"].pk], "reveal": True},
+        content_type="application/json",
+    )
+    assert regenerate.status_code == 403
+
+
+def test_bulk_operations_have_their_own_budget_of_any_size(world, settings):
+    settings.BULK_RATE_LIMIT = (2, 3600)
+    settings.REVEAL_RATE_LIMIT = (1, 600)  # an export of 3 passwords is one bulk operation
+    api = api_client(world.admin_a)
+    export = f"/api/v1/extensions/export/?hotline={world.hotline_a.pk}"
+    assert [api.post(export).status_code for _ in range(2)] == [200, 200]
+    refused = api.post(export)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 3000
+    assert "minutes" in refused.json()["detail"]
+    # The single budget is another one.
+    assert api.post(f"/api/v1/extensions/{world.ext_a['101'].pk}/credentials/").status_code == 200
+
+
+# --- the budgets slide and are shared -----------------------------------------------------------
+
+
+def test_windows_slide(settings):
+    key = f"test-slide-{time.time_ns()}"
+    assert ratelimit.take(key, limit=2, window=3) == 0
+    time.sleep(1.2)
+    assert ratelimit.take(key, limit=2, window=3) == 0
+    assert ratelimit.take(key, limit=2, window=3) > 0  # full
+    # A fixed window would have reset at some boundary by now; this one frees the first event
+    # only 3 s after it was taken, and the second 3 s after that one.
+    time.sleep(2.0)
+    assert ratelimit.take(key, limit=2, window=3) == 0
+    assert ratelimit.take(key, limit=2, window=3) > 0
+
+
+def test_budgets_are_shared_by_every_process(settings):
+    assert "django_redis" in settings.CACHES["default"]["BACKEND"], "make test runs with REDIS_URL"
+    key = f"test-shared-{time.time_ns()}"
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='pbx_admin.settings_test'; django.setup();"
+        f"from django.conf import settings; settings.CACHES['default']['KEY_PREFIX']={prefix!r};"
+        f"from core import ratelimit; print(ratelimit.take({key!r}, limit=3, window=60, weight=3))"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert other.stdout.strip().splitlines()[-1] in ("0", "0.0")
+    assert ratelimit.take(key, limit=3, window=60) > 0  # the other process spent it all
