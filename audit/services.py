@@ -7,10 +7,11 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
+from core.net import client_ip
 from core.services import bulk_insert_values
 
 from .choices import Action
-from .context import client_ip, current_request
+from .context import current_request
 from .models import AuditEvent
 
 REDACTED = "••••••"
