@@ -149,6 +149,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The client address is core.net.client_ip's, as for the audit trail and share links (django-ipware
 # is not installed; without this axes would see the proxy, and lock everyone behind it out).
 AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
+# A sign-in refused because of the lockout is not written down by axes (it would extend the lockout
+# and append the POST data to the attempt row each time); the audit trail counts it instead.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Off (as by default): a row per failure, kept for ever. The audit trail records failures.
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
 
 # Proxies (nginx, a load balancer) whose X-Real-IP / X-Forwarded-For headers are believed, as IP
 # addresses or CIDR networks. Empty: no header is believed, the client is REMOTE_ADDR.
