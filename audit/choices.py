@@ -16,3 +16,10 @@ class Action(models.TextChoices):
     TOKEN_CREATE = "token_create", _("API token created")
     TOKEN_REVOKE = "token_revoke", _("API token revoked")
     LOGIN_FAILED = "login_failed", _("Failed sign-in")
+    # Counted, not written one by one (AuditEvent.count): attackers choose how many there are.
+    LOGIN_LOCKED_OUT = "login_locked_out", _("Sign-in refused: locked out")
+    LOGIN_UNKNOWN_USER = "login_unknown_user", _("Sign-in with an unknown username")
+
+
+# Written as one row per (action, tenant, object, source IP) and hour whose count goes up.
+COUNTED_ACTIONS = (Action.LOGIN_LOCKED_OUT.value, Action.LOGIN_UNKNOWN_USER.value)

@@ -2,18 +2,22 @@
 commit (or roll back) together."""
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
+from core.net import client_ip
 from core.services import bulk_insert_values
 
-from .choices import Action
-from .context import client_ip, current_request
+from .choices import COUNTED_ACTIONS, Action
+from .context import current_request
 from .models import AuditEvent
 
 REDACTED = "••••••"
+# How long one counted row keeps adding up (audit_count).
+COUNT_WINDOW = timedelta(hours=1)
 # Field names whose values never reach the audit trail.
 SECRET_FIELDS = frozenset({"password", "password_encrypted", "ha1", "ha1b", "token", "key"})
 
@@ -74,6 +78,7 @@ def _event_values(*, action, obj, tenant_id, changes, object_repr, context) -> d
         "actor_label": context["actor_label"],
         "ip": context["ip"],
         "user_agent": context["user_agent"],
+        "count": 1,
     }
 
 
@@ -129,3 +134,27 @@ def audit_record_many(
     ]
     bulk_insert_values(AuditEvent, rows)
     return len(rows)
+
+
+def audit_count(
+    *, action: Action | str, tenant_id: int | None = None, object_repr: str = ""
+) -> AuditEvent | None:
+    """Count one more event that an outsider can repeat as often as they like (a sign-in refused by
+    the lockout, an unknown username): the row for the same action, tenant, object and source IP
+    started within COUNT_WINDOW gets `count + 1`, so the table grows by one row per source and
+    hour, not one per attempt. Returns the new row, or None when an existing one was counted.
+    (Two first attempts at the same instant may both start a row; still a handful, not a flood.)"""
+    if action not in COUNTED_ACTIONS:  # the index that finds the row covers these only
+        raise ValueError(f"{action} is not a counted action")
+    context = _context(None)
+    same = AuditEvent.objects.filter(
+        action=action,
+        tenant_id=tenant_id,
+        object_repr=object_repr[:200],
+        ip=context["ip"],
+        created_at__gte=timezone.now() - COUNT_WINDOW,
+    )
+    latest = same.order_by("-created_at", "-id").values("pk")[:1]
+    if AuditEvent.objects.filter(pk__in=latest).update(count=models.F("count") + 1):
+        return None
+    return audit_record(action=action, tenant_id=tenant_id, object_repr=object_repr)

@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
 
-from audit.context import client_ip
 from core.guard import RevealRefused
 from core.mixins import TenantAdminRequiredMixin
+from core.net import client_ip
 
 from . import sharing
 from .selectors import extension_get

@@ -4,11 +4,13 @@ Everything that differs between machines comes from the environment (see `.env.e
 No secret has a default outside debug mode: app servers refuse to start without one (core.checks).
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,6 +22,18 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """IP addresses / CIDR networks, normalised (`10.0.0.1` → `10.0.0.1/32`). A typo must not
+    quietly trust nothing, or trust the wrong hosts: an entry that is not one is an error."""
+    networks = []
+    for entry in env_list(name):
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an IP address or network.") from None
+    return networks
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -132,7 +146,18 @@ AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_REAL_IP", "REMOTE_ADDR"]
+# The client address is core.net.client_ip's, as for the audit trail and share links (django-ipware
+# is not installed; without this axes would see the proxy, and lock everyone behind it out).
+AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"
+# A sign-in refused because of the lockout is not written down by axes (it would extend the lockout
+# and append the POST data to the attempt row each time); the audit trail counts it instead.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Off (as by default): a row per failure, kept for ever. The audit trail records failures.
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+
+# Proxies (nginx, a load balancer) whose X-Real-IP / X-Forwarded-For headers are believed, as IP
+# addresses or CIDR networks. Empty: no header is believed, the client is REMOTE_ADDR.
+TRUSTED_PROXIES = env_networks("DJANGO_TRUSTED_PROXIES")
 
 # Strict Content Security Policy: only our own files; no inline script or style anywhere.
 CONTENT_SECURITY_POLICY = {

@@ -19,5 +19,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "changes",
             "ip",
             "user_agent",
+            "count",
         ]
         read_only_fields = fields
