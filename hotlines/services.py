@@ -1,10 +1,18 @@
-"""Writes to number groups (hotlines themselves are managed by the platform operator)."""
+"""Writes to hotlines and number groups.
 
+Each service checks the model's rules itself (`full_clean`), writes its audit row in the same
+transaction, and a hotline change sends `hotlines.signals.hotline_changed` once committed, to
+which the apps above subscribe (sip reloads Kamailio's domains). The dashboard, the API, the
+Django admin and the commands all write through here, so none of them can skip a rule.
+"""
+
+import logging
 from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from audit.choices import Action
 from audit.services import audit_record, diff
@@ -12,6 +20,180 @@ from core.services import integrity_as_validation
 from tenants.models import Tenant
 
 from .models import Hotline, NumberGroup, NumberGroupMember
+from .numbering import parse_vn_number
+from .signals import hotline_changed
+
+logger = logging.getLogger(__name__)
+
+# -- Hotlines (đầu số): the platform operator's, from the Django admin and the commands. ----------
+
+
+def _hotline_state(hotline: Hotline) -> dict:
+    return {
+        "tenant": hotline.tenant_id,
+        "number": hotline.number,
+        "name": hotline.name,
+        "kind": hotline.kind,
+        "carrier": hotline.carrier,
+        "sip_domain": hotline.sip_domain,
+        "enabled": hotline.enabled,
+    }
+
+
+def _announce(action: str, hotline_ids: list[int], *, moved_from_tenant_id: int | None = None) -> None:
+    """Send hotline_changed after the commit. A subscriber's failure is logged, not raised: the
+    change has committed by then, and the operator must not see an error for it."""
+
+    def send() -> None:
+        for receiver, result in hotline_changed.send_robust(
+            sender=Hotline,
+            hotline_ids=hotline_ids,
+            action=str(action),
+            moved_from_tenant_id=moved_from_tenant_id,
+        ):
+            if isinstance(result, Exception):
+                logger.error("hotline_changed receiver %r failed", receiver, exc_info=result)
+
+    transaction.on_commit(send)
+
+
+def hotline_uses(*, hotline: Hotline) -> list[str]:
+    """What still ties the hotline to its tenant, as phrases for a message; empty when nothing
+    does. Its own extensions, its places in number groups and its use as caller ID: each would
+    point across tenants after a move, and would vanish unaudited with a delete."""
+    uses = []
+    if own := hotline.extensions.count():
+        uses.append(ngettext("%(count)d extension on it", "%(count)d extensions on it", own) % {"count": own})
+    groups = list(
+        NumberGroup.objects.filter(members__hotline=hotline).order_by("name").values_list("name", flat=True)
+    )
+    if groups:
+        names = ", ".join(f"“{name}”" for name in groups)
+        uses.append(
+            ngettext("number group %(names)s", "number groups %(names)s", len(groups)) % {"names": names}
+        )
+    if callers := hotline.outbound_extensions.exclude(hotline=hotline).count():
+        uses.append(
+            ngettext(
+                "caller ID of %(count)d other extension",
+                "caller ID of %(count)d other extensions",
+                callers,
+            )
+            % {"count": callers}
+        )
+    return uses
+
+
+def hotline_validate_change(*, hotline: Hotline, tenant_id: int, number: str) -> None:
+    """Refuse a change that would break what uses the stored `hotline`: a move to another
+    tenant while it is in use (see hotline_uses), and a new number while it has extensions
+    (their SIP domain, and the digests of their passwords, come from the number). Each
+    message says what to do. `number` may be in any spelling; an invalid one is left to
+    Hotline.clean() to report."""
+    errors = {}
+    if tenant_id != hotline.tenant_id and (uses := hotline_uses(hotline=hotline)):
+        errors["tenant"] = _(
+            "This hotline is in use, so it cannot move to another tenant: %(uses)s. Delete or "
+            "move its extensions, and take it out of those number groups and caller IDs first."
+        ) % {"uses": "; ".join(uses)}
+    try:
+        national = parse_vn_number(number).national
+    except ValidationError:
+        national = hotline.number
+    if national != hotline.number and hotline.extensions.exists():
+        errors["number"] = _(
+            "This hotline has extensions, so its number cannot change: their SIP domain and the "
+            "digests of their passwords come from it. Add the new number as another hotline."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def hotline_validate_delete(*, hotline: Hotline) -> None:
+    """Refuse to delete a hotline that is in use, saying what to detach. Its extensions are
+    accounts with registrations, which only extensions.services may remove."""
+    if uses := hotline_uses(hotline=hotline):
+        raise ValidationError(
+            _(
+                "This hotline is in use, so it cannot be deleted: %(uses)s. Delete or move its "
+                "extensions, and take it out of those number groups and caller IDs first."
+            )
+            % {"uses": "; ".join(uses)}
+        )
+
+
+@transaction.atomic
+def hotline_create(
+    *, tenant: Tenant, number: str, name: str = "", carrier: str = "", enabled: bool = True
+) -> Hotline:
+    """Assign a new hotline to a tenant; its number is normalised and its kind and SIP domain
+    derived by Hotline.clean()."""
+    hotline = Hotline(tenant=tenant, number=number, name=name.strip(), carrier=carrier, enabled=enabled)
+    hotline.full_clean()
+    hotline.save()
+    audit_record(
+        action=Action.CREATE,
+        obj=hotline,
+        tenant_id=hotline.tenant_id,
+        changes=diff({}, _hotline_state(hotline)),
+    )
+    _announce(Action.CREATE, [hotline.pk])
+    return hotline
+
+
+@transaction.atomic
+def hotline_update(
+    *,
+    hotline: Hotline,
+    tenant: Tenant | None = None,
+    number: str | None = None,
+    name: str | None = None,
+    carrier: str | None = None,
+    enabled: bool | None = None,
+) -> Hotline:
+    """Change a hotline (None leaves a field as it is). What would break its users is refused
+    (hotline_validate_change); a move to another tenant is audited for both tenants."""
+    # The stored row, locked, is the "before": the caller's instance may already hold the new
+    # values (a Django admin form writes them onto it while validating).
+    stored = Hotline.objects.select_for_update().get(pk=hotline.pk)
+    before = _hotline_state(stored)
+    for field, value in {"tenant": tenant, "number": number, "carrier": carrier, "enabled": enabled}.items():
+        if value is not None:
+            setattr(hotline, field, value)
+    if name is not None:
+        hotline.name = name.strip()
+    hotline_validate_change(hotline=stored, tenant_id=hotline.tenant_id, number=hotline.number)
+    hotline.full_clean()
+    moved_from = stored.tenant_id if hotline.tenant_id != stored.tenant_id else None
+    changes = diff(before, _hotline_state(hotline))
+    if not changes:
+        return hotline
+    hotline.save()
+    audit_record(action=Action.UPDATE, obj=hotline, tenant_id=hotline.tenant_id, changes=changes)
+    if moved_from is not None:
+        # The previous tenant's trail shows where its hotline went.
+        audit_record(action=Action.UPDATE, obj=hotline, tenant_id=moved_from, changes=changes)
+    _announce(Action.UPDATE, [hotline.pk], moved_from_tenant_id=moved_from)
+    return hotline
+
+
+@transaction.atomic
+def hotline_delete(*, hotline: Hotline) -> None:
+    """Delete a hotline that nothing uses any more (see hotline_validate_delete)."""
+    stored = Hotline.objects.select_for_update().get(pk=hotline.pk)
+    hotline_validate_delete(hotline=stored)
+    audit_record(
+        action=Action.DELETE,
+        obj=stored,
+        tenant_id=stored.tenant_id,
+        changes=diff(_hotline_state(stored), {}),
+    )
+    pk = stored.pk
+    stored.delete()
+    _announce(Action.DELETE, [pk])
+
+
+# -- Number groups (nhóm đầu số): the tenant admin's, from the dashboard and the API. ------------
 
 
 def _state(group: NumberGroup) -> dict:
@@ -26,11 +208,17 @@ def _audit(action: str, group: NumberGroup, changes: dict) -> None:
     audit_record(action=action, obj=group, tenant_id=group.tenant_id, changes=changes)
 
 
-def _set_members(group: NumberGroup, hotlines: Sequence[Hotline]) -> None:
-    if any(h.tenant_id != group.tenant_id for h in hotlines):
+def validate_number_group_hotlines(*, tenant_id: int, hotlines: Sequence[Hotline]) -> None:
+    """Every member of a number group is one of the group's tenant's hotlines, once. The one
+    home of this rule: the services below, and the Django admin's member rows, call it."""
+    if any(h.tenant_id != tenant_id for h in hotlines):
         raise ValidationError({"hotlines": _("A hotline belongs to another customer.")})
     if len({h.pk for h in hotlines}) != len(hotlines):
         raise ValidationError({"hotlines": _("A hotline is listed twice.")})
+
+
+def _set_members(group: NumberGroup, hotlines: Sequence[Hotline]) -> None:
+    validate_number_group_hotlines(tenant_id=group.tenant_id, hotlines=hotlines)
     group.members.all().delete()
     NumberGroupMember.objects.bulk_create(
         NumberGroupMember(group=group, hotline=hotline, position=position)
@@ -59,7 +247,13 @@ def number_group_update(
     strategy: str | None = None,
     hotlines: Sequence[Hotline] | None = None,
 ) -> NumberGroup:
-    before = _state(group)
+    """Change a group's name, strategy or members (None leaves it). Its tenant never changes:
+    the extensions using it as caller ID belong to that tenant."""
+    # The stored row, locked, is the "before" (the caller's instance may hold new values).
+    stored = NumberGroup.objects.select_for_update().get(pk=group.pk)
+    if group.tenant_id != stored.tenant_id:
+        raise ValidationError({"tenant": _("A number group cannot move to another tenant.")})
+    before = _state(stored)
     if name is not None:
         group.name = name.strip()
     if strategy is not None:

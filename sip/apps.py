@@ -11,12 +11,7 @@ class SipConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from extensions.signals import extensions_deleted, extensions_disabled
-
-        from . import receivers, schema
-
-        extensions_disabled.connect(receivers.drop_registrations, dispatch_uid="sip-drop-disabled")
-        extensions_deleted.connect(receivers.drop_registrations, dispatch_uid="sip-drop-deleted")
+        from . import schema, signals  # noqa: F401 — signals connects its receivers
 
         # SQLite cannot rebuild a table that a view refers to, so its views live only between
         # two migrate runs (see sip/schema.py).

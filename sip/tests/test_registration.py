@@ -11,11 +11,12 @@ from extensions.services import (
     extension_rotate_password,
     extension_update,
 )
+from hotlines.services import hotline_create
 from sip.kamailio import KamailioConfig, host_port
 from sip.selectors import contacts_for, online_count_for_hotline, with_online_status
 from sip.services import sip_domains_reload, sip_registrations_remove
 from sip.sipclient import SipClient
-from tests.factories import HotlineFactory, make_extension
+from tests.factories import HotlineFactory, TenantFactory, make_extension
 
 pytestmark = pytest.mark.sip
 
@@ -226,6 +227,16 @@ def test_domain_reload_service_reaches_kamailio(kamailio):
     info = extension_reveal_credentials(extension=make_extension(hotline, "101", "sale01"))
 
     assert sip_domains_reload(config=kamailio.config)
+
+    assert register(info) == 200
+
+
+def test_a_hotline_added_through_its_service_registers_without_a_manual_reload(kamailio, monkeypatch):
+    """hotline_create announces the new hotline; sip's receiver reloads Kamailio's domains
+    (this Kamailio's own timer would take an hour)."""
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(kamailio.config.runtime_dir))
+    hotline = hotline_create(tenant=TenantFactory(), number="1900 6003")
+    info = extension_reveal_credentials(extension=make_extension(hotline, "101", "sale01"))
 
     assert register(info) == 200
 

@@ -13,7 +13,7 @@ from extensions.models import Extension
 from extensions.services import extension_create
 from hotlines.choices import Carrier, GroupStrategy
 from hotlines.models import Hotline, NumberGroup
-from hotlines.services import number_group_create
+from hotlines.services import hotline_create, number_group_create
 from tenants.choices import Role
 from tenants.models import Membership, Tenant
 
@@ -74,9 +74,7 @@ class Command(BaseCommand):
         for number, name, carrier in spec["hotlines"]:
             hotline = Hotline.objects.filter(number=number).first()
             if hotline is None:
-                hotline = Hotline(tenant=tenant, number=number, name=name, carrier=carrier)
-                hotline.full_clean()
-                hotline.save()
+                hotline = hotline_create(tenant=tenant, number=number, name=name, carrier=carrier)
             hotlines.append(hotline)
         group_name, strategy = spec["group"]
         group = NumberGroup.objects.filter(tenant=tenant, name=group_name).first()

@@ -1,0 +1,26 @@
+"""What sip does when the apps below it report a change (they never import sip)."""
+
+from django.dispatch import receiver
+
+from extensions.models import Extension
+from extensions.signals import extensions_deleted, extensions_disabled
+from hotlines.models import Hotline
+from hotlines.signals import hotline_changed
+
+from .services import sip_domains_reload, sip_registrations_remove_many
+
+
+@receiver(hotline_changed, sender=Hotline, dispatch_uid="sip.reload_domains_on_hotline_change")
+def reload_domains_on_hotline_change(sender, hotline_ids: list[int], **kwargs) -> None:
+    """Kamailio caches the enabled hotlines' SIP domains: a hotline created, renumbered,
+    enabled, disabled, moved or deleted is known to it only after a `domain.reload`. Sent after
+    the commit, so Kamailio reads the committed rows."""
+    sip_domains_reload()
+
+
+@receiver(extensions_disabled, sender=Extension, dispatch_uid="sip.drop_registrations_of_disabled")
+@receiver(extensions_deleted, sender=Extension, dispatch_uid="sip.drop_registrations_of_deleted")
+def drop_registrations(sender, *, extensions, **kwargs) -> None:
+    """A disabled or deleted extension's phones stop showing online and receiving calls now,
+    not when their registrations expire (whichever page, API call, bulk edit or CSV did it)."""
+    sip_registrations_remove_many(extensions=extensions)
