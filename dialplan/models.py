@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from core.models import ConstraintErrorsOnFieldsMixin
@@ -105,7 +106,7 @@ class DialRule(ConstraintErrorsOnFieldsMixin, models.Model):
         return REQUIRED_PERMISSION.get(self.destination)
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, str | Promise] = {}
         if self.stage == RuleStage.NORMALISE:
             if not self.replacement:
                 errors["replacement"] = _("A normalise rule needs a replacement.")

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models.functions import Length
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from core import crypto
@@ -139,7 +140,7 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         return crypto.decrypt(self.password_encrypted)
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, str | Promise] = {}
         if self.supervisor_id is not None:
             if self.pk is not None and self.supervisor_id == self.pk:
                 errors["supervisor"] = _("An extension cannot supervise itself.")

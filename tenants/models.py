@@ -71,6 +71,8 @@ class ApiToken(models.Model):
     prefix = models.CharField(_("starts with"), max_length=8, editable=False)
     created = models.DateTimeField(_("created at"), auto_now_add=True)
     last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+    # Not a field: the plain key, set only on the token api_token_create returns (never stored).
+    key: str
 
     class Meta:
         verbose_name = _("API token")

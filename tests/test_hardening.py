@@ -143,7 +143,7 @@ def test_twenty_parallel_creates_of_one_number_give_one_extension(live_server, w
         )
         sessions.append(session)
     barrier = threading.Barrier(20)
-    statuses = []
+    statuses: list[tuple[int, str]] = []
 
     def create(session):
         barrier.wait()
