@@ -511,6 +511,8 @@ def import_job_apply(
     job = ImportJob.objects.select_for_update().select_related("hotline").get(pk=job.pk)
     if job.status != ImportStatus.PREVIEWED:
         raise ValidationError(_("This import was already applied or refused."), code="done")
+    if job.hotline.tenant_id != job.tenant_id:  # the hotline was moved to another customer since
+        raise ValidationError(_("This hotline no longer belongs to your company."), code="moved")
     try:
         with transaction.atomic():
             result = import_apply(
