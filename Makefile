@@ -49,6 +49,9 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format --check .
 	# Models against migrations; no server needed (an in-memory SQLite answers the history check).
 	$(CHECK_ENV) $(PY) manage.py makemigrations --check --dry-run
+	# Domain code flows one way between apps (.importlinter: core < audit < tenants < hotlines <
+	# extensions < dialplan < sip); presentation code may use any app.
+	$(VENV)/bin/lint-imports
 	# mypy against mypy-baseline.txt (make mypy).
 	$(CHECK_ENV) $(PY) tools/mypy_baseline.py
 

@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.views import View
 
 from core.mixins import TenantAdminRequiredMixin
+from tenants.selectors import admin_tenant_id
 
 from .filtersets import AuditEventFilterSet
 from .selectors import audit_event_list
@@ -12,7 +13,9 @@ class AuditEventListView(TenantAdminRequiredMixin, View):
     """The tenant's audit trail (nhật ký), filterable."""
 
     def get(self, request):
-        filterset = AuditEventFilterSet(request.GET, queryset=audit_event_list(user=request.user))
+        filterset = AuditEventFilterSet(
+            request.GET, queryset=audit_event_list(tenant_id=admin_tenant_id(request.user))
+        )
         page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)

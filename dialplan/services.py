@@ -1,37 +1,19 @@
-"""Writes to dial rules (platform operator), and the dial check (“Kiểm tra quyền gọi”).
-
-The dial check answers "what would the SIP server do if this extension dialled this number?"
-with the same rules (`classifier`), the same views (`sip.selectors`) and the same order of
-decisions as route[CALL] in deploy/kamailio/kamailio.cfg:
-
-1. `*33`/`*34`/`*35` + an extension: supervision, allowed only for that extension's supervisor;
-2. normalise, then classify; no classify rule → 404;
-3. a class above the extension's call permission → 403 (emergency is never above it);
-4. internal: the extension must exist on the caller's hotline (404 otherwise), then its phones;
-5. anything else goes to the carrier gateway with a caller ID from the extension's pool.
-"""
+"""Writes to dial rules (platform operator): audited, and announced on commit with
+`dialplan.signals.dial_rules_changed` so the SIP side reloads them. The dial check that reads
+them the way Kamailio does is `sip.dialcheck`."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from audit.choices import Action
 from audit.services import audit_record, diff
 from core.services import integrity_as_validation
-from extensions.choices import CallPermission
-from extensions.models import Extension
-from hotlines.choices import GroupStrategy
-from sip.selectors import caller_id_pool, is_subscriber, supervises
-from sip.services import sip_dialplan_reload
 
-from .choices import FEATURE_CODES, DestinationClass, Outcome, SuperviseMode
-from .classifier import Classification, RuleSet
 from .models import DialRule
+from .signals import dial_rules_changed
 
 RULE_FIELDS = [
     "name",
@@ -45,11 +27,12 @@ RULE_FIELDS = [
     "enabled",
 ]
 
-# Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
-FEATURE_CODE_RE = re.compile(r"^\*(3[345])([0-9]{2,6})$")
-
 
 # --- Dial rules --------------------------------------------------------------------------------
+
+
+def _announce() -> None:
+    dial_rules_changed.send(sender=DialRule)
 
 
 def _state(rule: DialRule) -> dict[str, Any]:
@@ -63,7 +46,7 @@ def _save(rule: DialRule, action: str, before: dict[str, Any]) -> DialRule:
     audit_record(action=action, obj=rule, changes=diff(before, _state(rule)))
     # Kamailio keeps the rules in memory: reload them once this is committed (best effort;
     # it also re-reads them on its own timer).
-    transaction.on_commit(sip_dialplan_reload)
+    transaction.on_commit(_announce)
     return rule
 
 
@@ -86,188 +69,4 @@ def dial_rule_update(*, rule: DialRule, data: dict[str, Any]) -> DialRule:
 def dial_rule_delete(*, rule: DialRule) -> None:
     audit_record(action=Action.DELETE, obj=rule, changes=diff(_state(rule), {}))
     rule.delete()
-    transaction.on_commit(sip_dialplan_reload)
-
-
-# --- Dial check --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallerIdChoice:
-    """The number the carrier would see as caller: certain for `first` and for
-    `same_carrier` with a number on the callee's carrier; otherwise one of the pool."""
-
-    strategy: str
-    pool: tuple[str, ...]
-    number: str | None = None
-
-    @property
-    def candidates(self) -> tuple[str, ...]:
-        return (self.number,) if self.number else self.pool
-
-    @property
-    def strategy_label(self) -> str:
-        return GroupStrategy(self.strategy).label if self.strategy in GroupStrategy.values else ""
-
-
-@dataclass(frozen=True)
-class DialCheck:
-    """What the SIP server does when `extension` dials `dialled`."""
-
-    extension: Extension
-    dialled: str
-    outcome: str
-    sip_reply: str  # e.g. "403 Call permission: mobile required"; "" when the call goes on
-    classification: Classification | None = None
-    required_permission: CallPermission | None = None
-    caller_id: CallerIdChoice | None = None
-    target: str = ""  # the extension called, or the one supervised
-    supervise_mode: str = ""
-
-    @property
-    def allowed(self) -> bool:
-        return self.outcome in (Outcome.EXTENSION, Outcome.GATEWAY, Outcome.MEDIA_SERVER)
-
-    @property
-    def rule(self):
-        return self.classification.rule if self.classification else None
-
-    @property
-    def destination(self) -> str:
-        return self.classification.destination if self.classification else ""
-
-    @property
-    def destination_label(self) -> str:
-        return DestinationClass(self.destination).label if self.destination else ""
-
-    @property
-    def supervise_label(self) -> str:
-        return SuperviseMode(self.supervise_mode).label if self.supervise_mode else ""
-
-    @property
-    def number(self) -> str:
-        """The number after normalisation (what the gateway is sent)."""
-        return self.classification.number if self.classification else self.dialled
-
-    @property
-    def reason(self) -> str:
-        """The decision in words, for the dashboard and the API."""
-        if self.outcome == Outcome.MEDIA_SERVER:
-            return _("Allowed: supervision (%(mode)s) of extension %(target)s, through the media server.") % {
-                "mode": SuperviseMode(self.supervise_mode).label,
-                "target": self.target,
-            }
-        if self.supervise_mode:
-            return _("Refused: this extension is not the supervisor of extension %(target)s.") % {
-                "target": self.target
-            }
-        if self.outcome == Outcome.DENIED and self.required_permission is not None:
-            return _("Refused: this needs the “%(needed)s” call permission; the extension has “%(has)s”.") % {
-                "needed": self.required_permission.label,
-                "has": CallPermission(self.extension.call_permission).label,
-            }
-        if self.outcome == Outcome.DENIED:
-            return _("Refused: the extension or its hotline is disabled.")
-        if self.outcome == Outcome.NOT_FOUND and self.destination == DestinationClass.INTERNAL:
-            return _("Not found: there is no extension %(number)s on this hotline.") % {"number": self.number}
-        if self.outcome == Outcome.NOT_FOUND:
-            return _("Not found: no dial rule knows this number.")
-        if self.outcome == Outcome.EXTENSION:
-            return _("Allowed: rings extension %(number)s.") % {"number": self.target}
-        if self.destination == DestinationClass.EMERGENCY:
-            return _("Allowed: emergency numbers are always allowed.")
-        return _("Allowed: goes out through the carrier.")
-
-
-def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = None) -> DialCheck:
-    """Decide as kamailio.cfg's route[CALL] does (a read; nothing is written)."""
-    hotline = extension.hotline
-    domain = hotline.sip_domain
-    if not (extension.enabled and hotline.enabled):
-        return DialCheck(
-            extension=extension, dialled=dialled, outcome=Outcome.DENIED, sip_reply="403 Forbidden"
-        )
-
-    feature = FEATURE_CODE_RE.match(dialled)
-    if feature:
-        mode, target = FEATURE_CODES[feature.group(1)], feature.group(2)
-        if supervises(domain=domain, supervisor=extension.number, supervised=target):
-            return DialCheck(
-                extension=extension,
-                dialled=dialled,
-                outcome=Outcome.MEDIA_SERVER,
-                sip_reply="",
-                target=target,
-                supervise_mode=mode,
-            )
-        return DialCheck(
-            extension=extension,
-            dialled=dialled,
-            outcome=Outcome.DENIED,
-            sip_reply="403 Not the supervisor",
-            target=target,
-            supervise_mode=mode,
-        )
-
-    classification = (rules or RuleSet.from_db()).classification(dialled)
-    rule = classification.rule
-    if rule is None:
-        return DialCheck(
-            extension=extension,
-            dialled=dialled,
-            outcome=Outcome.NOT_FOUND,
-            sip_reply="404 No dial rule for this number",
-            classification=classification,
-        )
-    needed = rule.required_permission
-    if needed is not None and needed > extension.call_permission:
-        return DialCheck(
-            extension=extension,
-            dialled=dialled,
-            outcome=Outcome.DENIED,
-            sip_reply=f"403 Call permission: {needed.slug} required",
-            classification=classification,
-            required_permission=needed,
-        )
-    if rule.destination == DestinationClass.INTERNAL:
-        if not is_subscriber(domain=domain, username=classification.number):
-            return DialCheck(
-                extension=extension,
-                dialled=dialled,
-                outcome=Outcome.NOT_FOUND,
-                sip_reply="404 No such extension",
-                classification=classification,
-                required_permission=needed,
-            )
-        return DialCheck(
-            extension=extension,
-            dialled=dialled,
-            outcome=Outcome.EXTENSION,
-            sip_reply="",
-            classification=classification,
-            required_permission=needed,
-            target=classification.number,
-        )
-    return DialCheck(
-        extension=extension,
-        dialled=dialled,
-        outcome=Outcome.GATEWAY,
-        sip_reply="",
-        classification=classification,
-        required_permission=needed,
-        caller_id=caller_id_choice(extension=extension, callee_carrier=rule.carrier),
-    )
-
-
-def caller_id_choice(*, extension: Extension, callee_carrier: str) -> CallerIdChoice:
-    """route[CALLER_ID]: `first` takes the first number; `same_carrier` the first number on the
-    callee's carrier, if any; otherwise (and for `round_robin`, `random`) Kamailio picks per
-    call, so the answer is one of the pool."""
-    pool = caller_id_pool(extension.pk)
-    numbers = tuple(n.number for n in pool.numbers)
-    chosen = None
-    if len(numbers) == 1 or (numbers and pool.strategy == GroupStrategy.FIRST):
-        chosen = numbers[0]
-    elif pool.strategy == GroupStrategy.SAME_CARRIER and callee_carrier:
-        chosen = next((n.number for n in pool.numbers if n.carrier == callee_carrier), None)
-    return CallerIdChoice(strategy=pool.strategy, pool=numbers, number=chosen)
+    transaction.on_commit(_announce)

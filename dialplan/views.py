@@ -1,9 +1,9 @@
 from django.shortcuts import render
 
 from extensions.views import ExtensionDetailView
+from sip.dialcheck import dial_check
 
 from .forms import DialCheckForm
-from .services import dial_check
 
 
 class ExtensionDialCheckView(ExtensionDetailView):

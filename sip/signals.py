@@ -2,12 +2,14 @@
 
 from django.dispatch import receiver
 
+from dialplan.models import DialRule
+from dialplan.signals import dial_rules_changed
 from extensions.models import Extension
 from extensions.signals import extensions_deleted, extensions_disabled
 from hotlines.models import Hotline
 from hotlines.signals import hotline_changed
 
-from .services import sip_domains_reload, sip_registrations_remove_many
+from .services import sip_dialplan_reload, sip_domains_reload, sip_registrations_remove_many
 
 
 @receiver(hotline_changed, sender=Hotline, dispatch_uid="sip.reload_domains_on_hotline_change")
@@ -24,3 +26,9 @@ def drop_registrations(sender, *, extensions, **kwargs) -> None:
     """A disabled or deleted extension's phones stop showing online and receiving calls now,
     not when their registrations expire (whichever page, API call, bulk edit or CSV did it)."""
     sip_registrations_remove_many(extensions=extensions)
+
+
+@receiver(dial_rules_changed, sender=DialRule, dispatch_uid="sip.reload_dialplan_on_rule_change")
+def reload_dialplan(sender, **kwargs) -> None:
+    """Kamailio keeps the dial rules in memory (it also re-reads them on its own timer)."""
+    sip_dialplan_reload()

@@ -5,6 +5,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from core.api.permissions import IsTenantAdmin
 from core.api.views import parse_pk
+from tenants.selectors import admin_tenant_id
 
 from ..filtersets import AuditEventFilterSet
 from ..models import AuditEvent
@@ -26,7 +27,7 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = AuditEvent.objects.none()  # for the schema; requests use get_queryset()
 
     def get_queryset(self):
-        return audit_event_list(user=self.request.user)
+        return audit_event_list(tenant_id=admin_tenant_id(self.request.user))
 
     def get_object(self) -> AuditEvent:
         return get_object_or_404(self.get_queryset(), pk=parse_pk(self.kwargs["pk"]))

@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from dialplan.models import DialRule
 from tests.factories import UserFactory
 
-RELOAD = "dialplan.services.sip_dialplan_reload"
+RELOAD = "sip.signals.sip_dialplan_reload"  # the receiver of dial_rules_changed
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from audit.models import AuditEvent
 from dialplan.choices import DestinationClass, Outcome, RuleStage
 from dialplan.models import DialRule
 from dialplan.services import (
-    dial_check,
     dial_rule_create,
     dial_rule_delete,
     dial_rule_update,
@@ -19,9 +18,10 @@ from extensions.choices import CallPermission
 from extensions.services import extension_update
 from hotlines.choices import Carrier, GroupStrategy
 from hotlines.services import number_group_create
+from sip.dialcheck import dial_check
 from tests.factories import HotlineFactory, make_extension
 
-RELOAD = "dialplan.services.sip_dialplan_reload"
+RELOAD = "sip.signals.sip_dialplan_reload"  # the receiver of dial_rules_changed
 
 
 # --- Dial rule writes --------------------------------------------------------------------------

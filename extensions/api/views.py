@@ -20,9 +20,9 @@ from core.api.permissions import IsTenantAdmin, IsTenantMember
 from core.api.schema import IF_MATCH
 from core.api.views import parse_pk
 from core.guard import RevealRefused
-from dialplan import services as dialplan_services
 from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
 from hotlines.selectors import hotline_choices
+from sip.dialcheck import dial_check
 from tenants.selectors import membership_for
 
 from .. import services
@@ -251,7 +251,7 @@ class ExtensionViewSet(
         extension = self.get_object()
         query = DialCheckQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        check = dialplan_services.dial_check(extension=extension, dialled=query.validated_data["number"])
+        check = dial_check(extension=extension, dialled=query.validated_data["number"])
         return Response(DialCheckSerializer(check).data)
 
     def _browser_session(self):

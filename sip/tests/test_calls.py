@@ -8,12 +8,13 @@ from django.core.exceptions import ValidationError
 
 from dialplan.choices import DestinationClass, Outcome, RuleStage
 from dialplan.models import DialRule
-from dialplan.services import dial_check, dial_rule_create, dial_rule_update
+from dialplan.services import dial_rule_create, dial_rule_update
 from extensions.choices import CallPermission
 from extensions.credentials import LoginInfo
 from extensions.services import extension_reveal_credentials, extension_update
 from hotlines.choices import Carrier, GroupStrategy
 from hotlines.services import number_group_create, number_group_update
+from sip.dialcheck import dial_check
 from sip.kamailio import host_port
 from sip.services import sip_dialplan_reload, sip_registrations_remove
 from sip.sipclient import Call, SipClient

@@ -2,7 +2,7 @@
 
 Hundreds of numbers — at least 60 of every destination class, in their +84 / 84 / 0084 / 0
 spellings, short codes, feature codes and garbage — are dialled for real through Kamailio by
-an extension of each call permission level, and checked with `dialplan.services.dial_check`.
+an extension of each call permission level, and checked with `sip.dialcheck.dial_check`.
 For each, both must give the same decision: the same SIP answer, the same normalised number,
 the same dial rule and class, and (when the call goes out) a caller ID the check allows.
 """
@@ -12,11 +12,11 @@ import random
 import pytest
 
 from dialplan.choices import DestinationClass, Outcome, RuleStage
-from dialplan.services import dial_check
 from extensions.choices import CallPermission
 from extensions.services import extension_reveal_credentials
 from hotlines.choices import Carrier, GroupStrategy
 from hotlines.services import number_group_create
+from sip.dialcheck import dial_check
 from sip.kamailio import host_port
 from sip.sipclient import SipClient
 from tests.factories import HotlineFactory, make_extension
