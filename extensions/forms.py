@@ -20,7 +20,9 @@ class ExtensionForm(forms.Form):
     """Create ("Tạo máy lẻ") or edit an extension; the service does the real validation."""
 
     number = _model_field("number")
-    alias = _model_field("alias")
+    # No max_length on the form: the model's rules answer (the same message as the API, range
+    # and CSV), and no browser cuts a pasted text silently at a maxlength attribute.
+    alias = _model_field("alias", max_length=None)
     call_permission = forms.TypedChoiceField(
         label=_("Call permission"),
         coerce=int,
@@ -47,7 +49,7 @@ class ExtensionForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    description = _model_field("description", widget=forms.Textarea(attrs={"rows": 3}))
+    description = _model_field("description", max_length=None, widget=forms.Textarea(attrs={"rows": 3}))
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
     password = forms.CharField(
         label=_("Password"),

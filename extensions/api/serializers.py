@@ -13,7 +13,6 @@ from hotlines.selectors import hotline_choices, number_group_choices
 from ..choices import CallPermission
 from ..models import Extension
 from ..selectors import API_LIST_FIELDS, CALLER_ID_IDS, extension_choices, split_ids
-from ..validators import ALIAS_MAX_LENGTH
 
 
 def _iso_datetime(value, tz) -> str:
@@ -117,7 +116,8 @@ class ExtensionSerializer(serializers.ModelSerializer):
 class ExtensionUpdateSerializer(serializers.Serializer):
     """What an admin may change on an extension (its hotline and number are fixed)."""
 
-    alias = serializers.CharField(max_length=ALIAS_MAX_LENGTH, help_text=_("ASCII, e.g. sale01."))
+    # Limits are the model's (the services check them), so every entry point gives one answer.
+    alias = serializers.CharField(help_text=_("ASCII, at most 32 characters, e.g. sale01."))
     call_permission = CallPermissionField(required=False)
     supervisor = TenantScopedPrimaryKeyRelatedField(
         scope=extension_choices,
@@ -163,7 +163,7 @@ class ExtensionCreateSerializer(ExtensionUpdateSerializer):
     """A new extension: the update fields plus its hotline and number, chosen once."""
 
     hotline = TenantScopedPrimaryKeyRelatedField(scope=hotline_choices, queryset=Hotline.objects.none())
-    number = serializers.CharField(max_length=6, help_text=_("2 to 6 digits, e.g. 101."))
+    number = serializers.CharField(help_text=_("2 to 6 digits, e.g. 101."))
 
 
 class LoginInfoSerializer(serializers.Serializer):

@@ -119,6 +119,15 @@ RULES = {
             "csv": lambda page, w: _csv(page, w, "150,nguyễn,mobile,,,,,true,"),
         },
     ),
+    "alias too long": (
+        "The alias is at most 32 characters long.",
+        {
+            "page": lambda page, w: _create_page(page, w, alias="a" * 40),
+            "api": lambda page, w: _create_api(w, alias="a" * 40),
+            "range": lambda page, w: _range_page(page, w, alias_pattern="a" * 34 + "{n}"),
+            "csv": lambda page, w: _csv(page, w, f"150,{'a' * 40},mobile,,,,,true,"),
+        },
+    ),
     "supervision cycle": (
         "This would make a supervision cycle (100 → 101 → 100).",
         {
