@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
 
 from audit.choices import Action
 from audit.services import audit_record_many, diff
@@ -475,6 +476,7 @@ def extension_bulk_update(*, extensions: Iterable[Extension], data: dict[str, An
     return [e for e, _changes in changed]
 
 
+@sensitive_variables()
 @transaction.atomic
 def extension_bulk_regenerate_passwords(
     *, extensions: Iterable[Extension], user=None, session=None

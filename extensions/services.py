@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from audit.choices import Action
 from audit.services import audit_record, diff, snapshot
@@ -83,6 +84,7 @@ def _full_clean(extension: Extension, *, password: str | None, set_password: boo
         raise ValidationError(errors)
 
 
+@sensitive_variables()
 @transaction.atomic
 def extension_create(
     *,
@@ -122,6 +124,7 @@ def extension_create(
     return extension
 
 
+@sensitive_variables()
 @transaction.atomic
 def extension_update(
     *,
@@ -173,6 +176,7 @@ def extension_update(
     return locked
 
 
+@sensitive_variables()
 @transaction.atomic
 def extension_rotate_password(*, extension: Extension, user=None, session=None) -> tuple[Extension, str]:
     """Replace the password with a generated one; returns the extension and the new password
@@ -204,6 +208,7 @@ def extension_delete(*, extension: Extension) -> None:
     transaction.on_commit(partial(sip_registrations_remove, extension=extension))
 
 
+@sensitive_variables()
 def extension_reveal_credentials(*, extension: Extension, user=None, session=None) -> LoginInfo:
     """The login info with the decrypted password, for the page, the API and exports.
 
