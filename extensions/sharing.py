@@ -106,6 +106,23 @@ def share_link_open(*, token: str, ip: str | None = None) -> LoginInfo:
 
 
 @transaction.atomic
+def share_link_retire(*, token: str) -> None:
+    """Cancel the link behind a token that reached the server in a URL (the old
+    /share/<token>/ form): the token is now in access logs, where anyone reading them could
+    use it. Audited as a revoke without an actor; a used, expired or unknown link is left as
+    it is."""
+    now = timezone.now()
+    retired = ShareLink.objects.filter(
+        token_hash=_hash(token), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(revoked_at=now)
+    if retired:
+        _audit(
+            Action.SHARE_REVOKE,
+            ShareLink.objects.select_related("extension__hotline").get(token_hash=_hash(token)),
+        )
+
+
+@transaction.atomic
 def share_link_revoke(*, link: ShareLink, user) -> None:
     if link.revoked_at is None and link.used_at is None:
         link.revoked_at = timezone.now()
