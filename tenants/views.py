@@ -1,7 +1,9 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.debug import sensitive_variables
 
 from core.mixins import TenantAdminRequiredMixin
 
@@ -22,6 +24,7 @@ class ApiTokenView(TenantAdminRequiredMixin, View):
     def get(self, request):
         return self.render(request)
 
+    @method_decorator(sensitive_variables())  # the new key, on a DEBUG error page
     def post(self, request):
         form = ApiTokenForm(request.POST)
         if not form.is_valid():
