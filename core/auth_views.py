@@ -3,10 +3,12 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from core.guard import mark_authenticated
 
@@ -37,6 +39,8 @@ class ConfirmPasswordView(LoginRequiredMixin, View):
             request, self.template_name, {"form": ConfirmPasswordForm(), "next": self.next_url(request)}
         )
 
+    @method_decorator(sensitive_post_parameters("password"))
+    @method_decorator(sensitive_variables())
     def post(self, request):
         form = ConfirmPasswordForm(request.POST)
         if form.is_valid():

@@ -12,10 +12,12 @@ from django.core.paginator import Paginator
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
+from django.views.decorators.debug import sensitive_variables
 
 from core.guard import RevealRefused
 from core.mixins import TenantAdminRequiredMixin
@@ -196,6 +198,7 @@ class ExtensionBulkRegenerateView(TenantAdminRequiredMixin, View):
     template_name = "extensions/bulk/regenerate_confirm.html"
     http_method_names = ["post"]
 
+    @method_decorator(sensitive_variables())
     def post(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         selection = SelectionForm(request.POST, hotline=hotline)
@@ -246,6 +249,7 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         return _csv_response(imports.export_rows(hotline=hotline), hotline=hotline, with_passwords=False)
 
+    @method_decorator(sensitive_variables())
     def post(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         try:
@@ -279,6 +283,7 @@ class ExtensionImportView(TenantAdminRequiredMixin, View):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         return render(request, self.template_name, self.context(request, hotline, ImportUploadForm()))
 
+    @method_decorator(sensitive_variables())
     def post(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         form = ImportUploadForm(request.POST, request.FILES)
@@ -332,6 +337,7 @@ class ImportJobApplyView(TenantAdminRequiredMixin, View):
 
     http_method_names = ["post"]
 
+    @method_decorator(sensitive_variables())
     def post(self, request, pk):
         job = import_job_get(user=request.user, pk=pk)
         try:

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from .models import Extension
 
@@ -38,6 +39,7 @@ class LoginInfo:
         )
 
 
+@sensitive_variables()
 def login_info(extension: Extension, password: str) -> LoginInfo:
     domain = extension.hotline.sip_domain
     return LoginInfo(

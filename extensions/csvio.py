@@ -27,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from .validators import NUMBER_RE
+
 COLUMNS = (
     "number",
     "alias",
@@ -177,18 +179,33 @@ def _row(line: int, cells: list[str], columns: list[str]) -> CsvRow:
             _("This row has %(cells)d cells; the header has %(columns)d.")
             % {"cells": len(cells), "columns": len(columns)}
         )
+        if PASSWORD_COLUMN in columns:
+            # Which cell is the password is unknown here; any cell may be it, so none is read
+            # (and none echoed by a later message) but an extension number, to name the row.
+            number = cells[columns.index("number")].strip() if len(cells) > columns.index("number") else ""
+            row.cells = {"number": number} if NUMBER_RE.fullmatch(number) else {}
+            return row
     for name, cell in zip(columns, cells, strict=False):
         if cell.startswith(FORMULA_PREFIXES):
-            row.errors.append(
-                _(
-                    "%(column)s: “%(cell)s” starts with “%(char)s”, which a spreadsheet would run as "
-                    "a formula. Remove that character, or put a single quote (') before it to mean "
-                    "the text as written."
-                )
-                % {"column": name, "cell": cell[:40].strip(), "char": cell[0].strip() or cell[0]}
-            )
+            row.errors.append(_formula_error(name, cell))
         row.cells[name] = unquote(cell)
     return row
+
+
+def _formula_error(column: str, cell: str) -> str:
+    if column == PASSWORD_COLUMN:
+        # Never echo a password, not even its first character: errors are shown, kept in the
+        # import's summary (the database) and returned by the API.
+        return _(
+            "%(column)s: the cell starts with =, +, -, @, a tab or a line break, which a spreadsheet "
+            "would run as a formula. Remove that character, or put a single quote (') before it to "
+            "mean the text as written."
+        ) % {"column": column}
+    return _(
+        "%(column)s: “%(cell)s” starts with “%(char)s”, which a spreadsheet would run as "
+        "a formula. Remove that character, or put a single quote (') before it to mean "
+        "the text as written."
+    ) % {"column": column, "cell": cell[:40].strip(), "char": cell[0].strip() or cell[0]}
 
 
 def unquote(cell: str) -> str:

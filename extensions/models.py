@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models.functions import Length
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from core import crypto
 from core.models import ConstraintErrorsOnFieldsMixin
@@ -129,6 +130,7 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
     def sip_domain(self) -> str:
         return self.hotline.sip_domain
 
+    @sensitive_variables()
     def set_sip_password(self, password: str) -> None:
         """Set the password: encrypted for reveal, ha1/ha1b for the SIP server, all at once."""
         realm = self.hotline.sip_domain
@@ -136,6 +138,7 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         self.ha1 = digest_ha1(self.number, realm, password)
         self.ha1b = digest_ha1b(self.number, realm, password)
 
+    @sensitive_variables()
     def get_sip_password(self) -> str:
         return crypto.decrypt(self.password_encrypted)
 

@@ -1,10 +1,18 @@
-"""Share links: admins create and revoke them; anyone with the link opens it once."""
+"""Share links: admins create and revoke them; anyone with the link opens it once.
+
+A link is /share/#<token>. Browsers never send what follows "#" to a server, so the token is in
+no request line: not in access logs (nginx, gunicorn), proxies, nor a Referer header. The page
+at /share/ reads it with static/js/share.js and posts it in the request body.
+"""
 
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from core.guard import RevealRefused
 from core.mixins import TenantAdminRequiredMixin
@@ -17,6 +25,7 @@ from .selectors import extension_get
 class ShareLinkCreateView(TenantAdminRequiredMixin, View):
     http_method_names = ["post"]
 
+    @method_decorator(sensitive_variables())
     def post(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
         try:
@@ -33,7 +42,8 @@ class ShareLinkCreateView(TenantAdminRequiredMixin, View):
                 "extension": extension,
                 "hotline": extension.hotline,
                 "link": link,
-                "url": request.build_absolute_uri(f"/share/{token}/"),
+                # The token after "#": see the module docstring.
+                "url": f"{request.build_absolute_uri(reverse('extensions:sharelink_open'))}#{token}",
             },
         )
         response["Cache-Control"] = "no-store"
@@ -52,35 +62,54 @@ class ShareLinkRevokeView(TenantAdminRequiredMixin, View):
 
 
 class ShareLinkOpenView(View):
-    """Public: GET shows a button (chat apps that preview links must not use it up); POST uses
-    the link and shows the login info with a QR code."""
+    """Public. GET: the page, which holds nothing; its script posts the token from the URL's
+    fragment. POST `step=peek` says which extension the link is for and offers a button (a
+    chat app that previews links runs no script and uses nothing); POST `step=open` uses the
+    link and shows the login info with a QR code."""
 
     template_name = "extensions/share_open.html"
 
-    def unavailable(self, request, exc):
-        return render(request, self.template_name, {"error": exc.message}, status=410)
+    def get(self, request):
+        return render(request, self.template_name, {"waiting": True})
 
-    def get(self, request, token):
+    @method_decorator(sensitive_post_parameters("token"))
+    @method_decorator(sensitive_variables())
+    def post(self, request):
+        token = request.POST.get("token", "")
         try:
-            link = sharing.share_link_peek(token=token)
+            if request.POST.get("step") == "open":
+                info = sharing.share_link_open(token=token, ip=client_ip(request))
+                context = {
+                    "credentials": info,
+                    "credentials_text": info.as_text(),
+                    "qr_svg": sharing.qr_svg(info),
+                    "visible_seconds": settings.REVEAL_VISIBLE_SECONDS * 5,
+                }
+            else:
+                context = {"link": sharing.share_link_peek(token=token), "token": token}
         except sharing.ShareLinkUnavailable as exc:
-            return self.unavailable(request, exc)
-        return render(request, self.template_name, {"link": link})
-
-    def post(self, request, token):
-        try:
-            info = sharing.share_link_open(token=token, ip=client_ip(request))
-        except sharing.ShareLinkUnavailable as exc:
-            return self.unavailable(request, exc)
-        response = render(
-            request,
-            self.template_name,
-            {
-                "credentials": info,
-                "credentials_text": info.as_text(),
-                "qr_svg": sharing.qr_svg(info),
-                "visible_seconds": settings.REVEAL_VISIBLE_SECONDS * 5,
-            },
-        )
+            response = render(request, self.template_name, {"error": exc.message}, status=410)
+        else:
+            response = render(request, self.template_name, context)
         response["Cache-Control"] = "no-store"
         return response
+
+
+class ShareLinkLegacyView(View):
+    """The links made before the token moved behind "#": /share/<token>/. Such a request has
+    just written the token to the access logs, so it opens nothing and cancels the link (a
+    reader of the logs could use it otherwise); the page says to ask for a new link."""
+
+    template_name = "extensions/share_open.html"
+
+    def get(self, request, token):
+        sharing.share_link_retire(token=token)
+        message = _(
+            "Share links now have the form …/share/#…; this older link no longer works and has "
+            "been cancelled. Ask your administrator for a new one."
+        )
+        response = render(request, self.template_name, {"error": message}, status=410)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    post = get

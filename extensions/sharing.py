@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from audit.choices import Action
 from audit.services import audit_record
@@ -42,6 +43,7 @@ def _audit(action: str, link: ShareLink, actor=None) -> None:
     )
 
 
+@sensitive_variables()
 @transaction.atomic
 def share_link_create(
     *, extension: Extension, user, session=None, hours: int | None = None
@@ -62,6 +64,7 @@ def share_link_create(
     return link, token
 
 
+@sensitive_variables()
 def share_link_peek(*, token: str) -> ShareLink:
     """The link behind a token, if it can still be opened (does not use it)."""
     link = ShareLink.objects.select_related("extension__hotline").filter(token_hash=_hash(token)).first()
@@ -83,6 +86,7 @@ def _raise_unless_active(link: ShareLink | None) -> None:
         raise ShareLinkUnavailable(messages[state] % {"when": when})
 
 
+@sensitive_variables()
 @transaction.atomic
 def share_link_open(*, token: str, ip: str | None = None) -> LoginInfo:
     """Use the link: exactly once, even if two requests race (one conditional UPDATE)."""
@@ -99,6 +103,23 @@ def share_link_open(*, token: str, ip: str | None = None) -> LoginInfo:
         raise ShareLinkUnavailable(_("This link cannot be used."))  # raced with a revoke/expiry
     _audit(Action.SHARE_USE, link)
     return login_info(link.extension, link.extension.get_sip_password())
+
+
+@transaction.atomic
+def share_link_retire(*, token: str) -> None:
+    """Cancel the link behind a token that reached the server in a URL (the old
+    /share/<token>/ form): the token is now in access logs, where anyone reading them could
+    use it. Audited as a revoke without an actor; a used, expired or unknown link is left as
+    it is."""
+    now = timezone.now()
+    retired = ShareLink.objects.filter(
+        token_hash=_hash(token), used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(revoked_at=now)
+    if retired:
+        _audit(
+            Action.SHARE_REVOKE,
+            ShareLink.objects.select_related("extension__hotline").get(token_hash=_hash(token)),
+        )
 
 
 @transaction.atomic

@@ -52,5 +52,6 @@ urlpatterns = [
         share_views.ShareLinkRevokeView.as_view(),
         name="sharelink_revoke",
     ),
-    path("share/<str:token>/", share_views.ShareLinkOpenView.as_view(), name="sharelink_open"),
+    path("share/", share_views.ShareLinkOpenView.as_view(), name="sharelink_open"),
+    path("share/<str:token>/", share_views.ShareLinkLegacyView.as_view(), name="sharelink_legacy"),
 ]

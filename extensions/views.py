@@ -3,9 +3,11 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from core.forms import add_service_errors
 from core.guard import ReauthenticationRequired, RevealRefused
@@ -80,6 +82,8 @@ class ExtensionCreateView(TenantAdminRequiredMixin, View):
         form = ExtensionCreateForm(**_form_kwargs(hotline))
         return render(request, self.template_name, {"form": form, "hotline": hotline})
 
+    @method_decorator(sensitive_post_parameters("password"))
+    @method_decorator(sensitive_variables())
     def post(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk)
         form = ExtensionCreateForm(request.POST, **_form_kwargs(hotline))
@@ -134,6 +138,7 @@ class ExtensionRevealView(ExtensionDetailView):
 
     http_method_names = ["post"]
 
+    @method_decorator(sensitive_variables())
     def post(self, request, pk):
         extension = self.get_extension(request, pk)
         try:
@@ -189,6 +194,8 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
     def context(self, form, extension, current=None) -> dict:
         return {"form": form, "hotline": extension.hotline, "extension": extension, "current": current}
 
+    @method_decorator(sensitive_post_parameters("password"))
+    @method_decorator(sensitive_variables())
     def post(self, request, pk):
         extension = extension_get(user=request.user, pk=pk)
         form = ExtensionUpdateForm(request.POST, **_form_kwargs(extension.hotline, extension))

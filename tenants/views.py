@@ -2,8 +2,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.debug import sensitive_variables
 
 from core.guard import Access, RevealRefused, guard_access
 from core.mixins import TenantAdminRequiredMixin
@@ -26,6 +28,7 @@ class ApiTokenView(TenantAdminRequiredMixin, View):
     def get(self, request):
         return self.render(request)
 
+    @method_decorator(sensitive_variables())  # the new key, on a DEBUG error page
     def post(self, request):
         form = ApiTokenForm(request.POST)
         if not form.is_valid():

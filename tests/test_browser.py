@@ -1,6 +1,7 @@
 """The seed's whole flow in a real browser (Debian's Chromium), in Vietnamese."""
 
 import pytest
+from django.core.signals import request_started
 
 from extensions.models import Extension
 from tests.browser import chromium_page
@@ -64,15 +65,13 @@ def test_seed_walkthrough(live_server, world, tmp_path, request):
     assert (output / "login-info.png").stat().st_size > 10_000
 
 
-def test_guarded_reveal_and_one_time_share_link(live_server, world, settings, request):
+def test_guarded_reveal(live_server, world, settings):
     import time
 
     settings.REVEAL_REAUTH_SECONDS = 3
     settings.REVEAL_VISIBLE_SECONDS = 2
     ext = world.ext_a["101"]
     password = ext.get_sip_password()
-    output = request.config.rootpath / "test-results" / request.node.name
-    output.mkdir(parents=True, exist_ok=True)
     with chromium_page() as page:
         sign_in(page, live_server.url, world.admin_a.username, "pw")
         page.goto(f"{live_server.url}/extensions/{ext.pk}/")
@@ -87,17 +86,59 @@ def test_guarded_reveal_and_one_time_share_link(live_server, world, settings, re
         # It hides itself: the password leaves the page.
         page.wait_for_selector("#login-info-hidden", state="visible", timeout=10_000)
         assert password not in page.content()
-        # A one-time share link, opened once (with its QR code), refused the second time.
-        settings.REVEAL_REAUTH_SECONDS = 600  # creating a link is guarded too; we signed in just now
-        page.click("#share-create-button")
-        share_url = page.locator("#share-url").input_value()
-        assert "/share/" in share_url
-    with chromium_page() as staff:
-        staff.goto(share_url)
-        staff.click("#share-open-button")
-        assert staff.locator("#revealed-password").inner_text() == password
-        assert staff.locator("#share-qr svg").is_visible()
-        staff.screenshot(path=str(output / "share-link.png"), full_page=True)
-        staff.goto(share_url)
-        assert staff.locator("#share-error").is_visible()
-        assert password not in staff.content()
+
+
+def test_one_time_share_link_keeps_its_token_out_of_every_url(live_server, world, request):
+    """The link is /share/#<token>: the browser never sends the part after "#", so no request
+    line (what access logs keep), nor a Referer, holds the token; the page posts it. Recorded
+    on both sides: every request the browsers make, and every request the server receives."""
+    ext = world.ext_a["101"]
+    password = ext.get_sip_password()
+    output = request.config.rootpath / "test-results" / request.node.name
+    output.mkdir(parents=True, exist_ok=True)
+    received = []
+
+    def record(sender, environ, **kwargs):
+        received.append(f"{environ['PATH_INFO']}?{environ.get('QUERY_STRING', '')}")
+
+    sent = []
+
+    def watch(page):
+        page.on("request", lambda r: sent.append((r.url, r.headers.get("referer", ""), r.post_data or "")))
+
+    request_started.connect(record)
+    try:
+        with chromium_page() as page:
+            watch(page)
+            sign_in(page, live_server.url, world.admin_a.username, "pw")
+            page.goto(f"{live_server.url}/extensions/{ext.pk}/")
+            page.click("#share-create-button")
+            share_url = page.locator("#share-url").input_value()
+        base, token = share_url.split("#")
+        assert base == f"{live_server.url}/share/" and len(token) >= 40
+        with chromium_page(java_script_enabled=False) as no_js:
+            watch(no_js)
+            no_js.goto(share_url)  # says what to do, and uses nothing
+            assert no_js.locator("#share-needs-js").is_visible()
+        with chromium_page() as staff:
+            watch(staff)
+            staff.goto(share_url)
+            staff.wait_for_selector("#share-open-button")
+            assert token not in staff.url  # dropped from the address bar and the history entry
+            assert password not in staff.content()
+            staff.click("#share-open-button")
+            assert staff.locator("#revealed-password").inner_text() == password
+            assert staff.locator("#share-qr svg").is_visible()
+            staff.screenshot(path=str(output / "share-link.png"), full_page=True)
+            staff.goto("about:blank")
+            staff.goto(share_url)  # a second time: refused
+            staff.wait_for_selector("#share-error")
+            assert password not in staff.content()
+    finally:
+        request_started.disconnect(record)
+    assert any(path == "/share/?" for path in received)
+    assert [line for line in received if token in line] == []
+    for url, referer, _body in sent:
+        assert token not in url and token not in referer, url
+    # It did travel, in the bodies of the posts.
+    assert sum(token in body for _url, _referer, body in sent) == 3  # peek, open; peek (refused)

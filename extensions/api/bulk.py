@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -247,6 +248,7 @@ class ExtensionBulkActionsMixin:
         ],
     )
     @action(detail=False, methods=["post"], url_path="bulk")
+    @sensitive_variables()
     def bulk(self, request):
         kind = request.data.get("action") if isinstance(request.data, dict) else None
         serializer_class = BULK_SERIALIZERS.get(kind) if isinstance(kind, str) else None
@@ -296,6 +298,7 @@ class ExtensionBulkActionsMixin:
         responses={200: ImportResultSerializer},
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, CsvParser])
+    @sensitive_variables()
     def import_csv(self, request):
         query = ImportQuerySerializer(data=request.query_params, context=self.get_serializer_context())
         query.is_valid(raise_exception=True)
@@ -354,6 +357,7 @@ class ExtensionBulkActionsMixin:
         },
     )
     @action(detail=False, methods=["get", "post"], url_path="export")
+    @sensitive_variables()
     def export_csv(self, request):
         query = HotlineQuerySerializer(data=request.query_params, context=self.get_serializer_context())
         query.is_valid(raise_exception=True)

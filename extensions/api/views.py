@@ -3,6 +3,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.forms import ModelChoiceField
+from django.views.decorators.debug import sensitive_variables
 from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
@@ -168,6 +169,7 @@ class ExtensionViewSet(
     def retrieve(self, request, pk=None):
         return self._extension_response(self.get_object())
 
+    @sensitive_variables()
     def create(self, request):
         serializer = ExtensionCreateSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
@@ -177,6 +179,7 @@ class ExtensionViewSet(
             )
         return self._extension_response(extension, status=status.HTTP_201_CREATED)
 
+    @sensitive_variables()
     def update(self, request, pk=None, partial=False):
         extension = self.get_object()
         expected_version = self._if_match_version()
@@ -214,6 +217,7 @@ class ExtensionViewSet(
         responses={200: LoginInfoSerializer, 429: None},
     )
     @action(detail=True, methods=["post"])
+    @sensitive_variables()
     def credentials(self, request, pk=None):
         """A POST, not a GET, so the password never sits in a URL, a cache or a crawler's path.
         Audited, and rate-limited per user like the dashboard's reveal."""
@@ -230,6 +234,7 @@ class ExtensionViewSet(
         responses={200: LoginInfoSerializer, 429: None},
     )
     @action(detail=True, methods=["post"], url_path="rotate-password")
+    @sensitive_variables()
     def rotate_password(self, request, pk=None):
         extension = self.get_object()
         with reveal_guard():

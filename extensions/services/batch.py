@@ -163,6 +163,7 @@ def _cycle_message(chain: str) -> str:
 # --- the guard for chosen passwords ----------------------------------------------------------
 
 
+@sensitive_variables()
 def guard_chosen(drafts: Iterable[Draft], *, user, session) -> int:
     """Count the passwords these drafts set by choice against the user's single budget (after a
     recent sign-in, for browser sessions). Inside a request the user must be given: a route
@@ -231,7 +232,7 @@ def _repr(extension: Extension) -> str:
     return f"{extension.number} ({extension.alias})"
 
 
-@sensitive_variables("draft")
+@sensitive_variables()
 def write(
     drafts: list[Draft],
     *,

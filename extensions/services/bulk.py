@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_variables
 
 from audit.choices import Action
 from audit.services import audit_record_many
@@ -244,6 +245,7 @@ def extension_bulk_update(*, extensions: Iterable[Extension], data: dict[str, An
     return [d.extension for d in written]
 
 
+@sensitive_variables()
 @transaction.atomic
 def extension_bulk_regenerate_passwords(
     *, extensions: Iterable[Extension], user=None, session=None

@@ -122,7 +122,7 @@ def audit_values(draft: Draft, *, hotline_ids: Iterable[int], group_ids: Iterabl
     }
 
 
-@sensitive_variables("draft")
+@sensitive_variables()
 def draft_errors(draft: Draft, *, tenant_id: int) -> dict[str, list[str]]:
     """Every problem of one extension that needs no other row (see the module's docstring)."""
     extension = draft.extension

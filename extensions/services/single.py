@@ -40,7 +40,7 @@ def _raise_for(draft: Draft) -> None:
         )
 
 
-@sensitive_variables("password")
+@sensitive_variables()
 @transaction.atomic
 def extension_create(
     *,
@@ -79,7 +79,7 @@ def extension_create(
     return draft.extension
 
 
-@sensitive_variables("password")
+@sensitive_variables()
 @transaction.atomic
 def extension_update(
     *,
@@ -125,6 +125,7 @@ def extension_update(
     return stored
 
 
+@sensitive_variables()
 @transaction.atomic
 def extension_rotate_password(*, extension: Extension, user=None, session=None) -> tuple[Extension, str]:
     """Replace the password with a generated one; returns the extension and the new password
@@ -155,6 +156,7 @@ def extension_delete(*, extension: Extension) -> None:
     transaction.on_commit(lambda: extensions_deleted.send(sender=Extension, extensions=[extension]))
 
 
+@sensitive_variables()
 def extension_reveal_credentials(*, extension: Extension, user=None, session=None) -> LoginInfo:
     """The login info with the decrypted password, for the page, the API and exports.
 

@@ -130,3 +130,29 @@ def test_command_refuses_unknown_users_and_users_without_a_tenant(world, django_
     with pytest.raises(CommandError):
         run(username)
     assert not ApiToken.objects.exists()
+
+
+def test_the_debug_page_of_a_failed_creation_shows_no_key(world, settings, monkeypatch):
+    """The key exists in plaintext between its creation and the page that shows it once."""
+    from django.test import Client
+
+    from tenants.views import ApiTokenView
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the page broke after the key was made")
+
+    settings.DEBUG = True
+    created = []
+
+    def create_and_keep(**kwargs):
+        created.append(api_token_create(**kwargs))
+        return created[-1]
+
+    monkeypatch.setattr("tenants.services.api_token_create", create_and_keep)
+    monkeypatch.setattr(ApiTokenView, "render", fail)
+    client = Client(raise_request_exception=False)
+    client.force_login(world.admin_a)
+    response = client.post(URL, {"action": "create"})
+    page = response.content.decode()
+    assert response.status_code == 500 and "Local vars" in page
+    assert created and created[0].key not in page
