@@ -1,6 +1,6 @@
 """Forms of the bulk pages: a range of extensions, one change to many, a CSV upload.
 
-They only parse input; the rules live in `extensions.bulk` and `extensions.imports`.
+They only parse input; the rules live in `extensions.services` and `extensions.imports`.
 A supervisor is typed as an extension number (a hotline of 10,000 extensions is no `<select>`).
 """
 

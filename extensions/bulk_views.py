@@ -1,5 +1,5 @@
 """Bulk pages of "Quản lý máy lẻ": a range of extensions, CSV import/export, bulk edit and
-bulk password regeneration. Each parses input, calls a service of `extensions.bulk` /
+bulk password regeneration. Each parses input, calls a service of `extensions.services.bulk` /
 `extensions.imports`, and shows what will change before anything does."""
 
 import re

@@ -4,7 +4,7 @@
 update with which changes, unchanged, or which errors), writing nothing. `import_apply` does the
 same check again inside one transaction, with the hotline's extensions locked, and writes only
 if no row has an error: all or nothing. Both apply the rules of `services.extension_create` /
-`extension_update` (see `extensions.bulk`) to the whole hotline in memory: the extensions it
+`extension_update` (see `extensions.services`) to the whole hotline in memory: the extensions it
 has, changed by the file, plus the new ones, so a supervisor may be a row of the same file and a
 supervision cycle made by several rows together is found.
 

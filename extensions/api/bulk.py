@@ -1,6 +1,6 @@
 """Bulk work in the extensions API: `extensions/bulk/`, `extensions/import/`, `extensions/export/`.
 
-The same services as the dashboard's bulk pages (`extensions.bulk`, `extensions.imports`); the
+The same services as the dashboard's bulk pages (`extensions.services.bulk`, `extensions.imports`); the
 serializers here only parse. Mixed into `ExtensionViewSet`, whose permissions make every one of
 these admin-only.
 """

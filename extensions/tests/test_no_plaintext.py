@@ -14,10 +14,10 @@ from django.urls import reverse
 from audit.choices import Action
 from audit.models import AuditEvent
 from core import auth_views
+from core.guard import SESSION_AUTH_TIME
 from extensions import bulk_views, csvio, imports, views
 from extensions.api.views import ExtensionViewSet
 from extensions.credentials import LoginInfo
-from extensions.guard import SESSION_AUTH_TIME
 from extensions.models import Extension, ImportJob
 from tests.api import api_client
 
