@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from extensions.models import Extension
 from extensions.services import extension_update
+from tests.api import api_client
 
 ROOT = settings.BASE_DIR
 
@@ -208,3 +209,113 @@ def test_overlapping_edits_never_lose_the_first_change(world):
     winner = next(d for code, d in results if code == "ok")
     ext.refresh_from_db()
     assert ext.description == winner
+
+
+# --- hostile input: a 4xx, never a 500 ----------------------------------------------------------
+
+HUGE_PAGE = "99999999999999999999"  # past any bigint: PostgreSQL refused it as an OFFSET
+
+
+@pytest.mark.django_db
+def test_a_huge_page_number_on_the_list_page_is_like_any_page_past_the_end(client, world):
+    client.force_login(world.admin_a)
+    url = reverse("extensions:extension_list", kwargs={"hotline_pk": world.hotline_a.pk})
+    past_the_end = client.get(url, {"page": "999"})
+    huge = client.get(url, {"page": HUGE_PAGE})
+    assert past_the_end.status_code == huge.status_code == 200  # the last page, as Django's get_page
+    assert huge.context["page"].number == past_the_end.context["page"].number == 1
+    assert list(huge.context["page"]) == list(past_the_end.context["page"])
+    assert b"kda" in huge.content and b"bossa" in huge.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", [{}, {"hotline": "HOTLINE"}, {"search": "10"}])
+def test_a_huge_page_number_in_the_api_is_an_invalid_page(world, query):
+    query = {k: world.hotline_a.pk if v == "HOTLINE" else v for k, v in query.items()}
+    client = api_client(world.admin_a)
+    for page in ("999", HUGE_PAGE):
+        response = client.get("/api/v1/extensions/", {**query, "page": page})
+        assert response.status_code == 404, response.content
+        assert response.json() == {"detail": "Invalid page."}
+
+
+def nested(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        nested(100_000),  # json.loads itself: RecursionError
+        '{"description": ' + nested(100_000) + "}",
+        '{"description": ' + nested(40) + "}",  # parses, then a serializer would walk it
+    ],
+    ids=["array", "in-a-field", "40-levels"],
+)
+@pytest.mark.parametrize("route", ["create", "patch", "bulk", "number-group"])
+def test_deeply_nested_json_is_a_400(world, body, route):
+    extension = world.ext_a["101"]
+    method, url = {
+        "create": ("post", "/api/v1/extensions/"),
+        "patch": ("patch", f"/api/v1/extensions/{extension.pk}/"),
+        "bulk": ("post", "/api/v1/extensions/bulk/"),
+        "number-group": ("post", "/api/v1/number-groups/"),
+    }[route]
+    response = getattr(api_client(world.admin_a), method)(
+        url, body, content_type="application/json", HTTP_IF_MATCH=f'"{extension.version}"'
+    )
+    assert response.status_code == 400, response.content
+    assert response.json() == {"detail": "JSON parse error - nested deeper than 32 levels."}
+
+
+@pytest.mark.django_db
+def test_json_nested_as_deep_as_allowed_reaches_the_serializer(world):
+    response = api_client(world.admin_a).post(
+        "/api/v1/extensions/", '{"description": ' + nested(31, '"x"') + "}", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "description" in response.json()  # a field error, not a parse error
+
+
+@pytest.mark.django_db
+def test_a_10_mb_body_on_the_api_is_a_413_in_json(world):
+    from django.test import Client
+
+    big = '{"description": "' + "x" * (10 * 1024 * 1024) + '"}'
+    token = api_client(world.admin_a)
+    extension = world.ext_a["101"]
+    responses = [
+        token.post("/api/v1/extensions/", big, content_type="application/json"),
+        token.patch(f"/api/v1/extensions/{extension.pk}/", big, content_type="application/json"),
+    ]
+    # A browser session (the dashboard's own scripts): DRF's CSRF check reads the body first.
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.admin_a)
+    client.cookies[settings.CSRF_COOKIE_NAME] = "x" * 32
+    responses.append(client.post("/api/v1/extensions/", big, content_type="application/json"))
+    for response in responses:
+        assert response.status_code == 413, response.content[:200]
+        assert response["Content-Type"] == "application/json"
+        assert "2.5 MB" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("multipart", [False, True], ids=["text/csv", "multipart"])
+def test_a_csv_import_near_its_limit_is_not_refused_by_the_json_limit(world, multipart):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from extensions import csvio
+
+    header = "number,alias,call_permission,supervisor,outbound_hotlines,outbound_groups,description,enabled"
+    rows = [f"{1000 + i},imp{i},mobile,,,,{'m' * 1000},true" for i in range(4900)]
+    data = ("\r\n".join([header, *rows]) + "\r\n").encode()
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < 4_900_000 < len(data) <= csvio.MAX_BYTES
+    client = api_client(world.admin_a)
+    url = f"/api/v1/extensions/import/?hotline={world.hotline_a.pk}&dry_run=true"
+    if multipart:
+        response = client.post(url, {"file": SimpleUploadedFile("big.csv", data)}, format="multipart")
+    else:
+        response = client.generic("POST", url, data, content_type="text/csv")
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["counts"]["create"] == 4900
