@@ -51,51 +51,116 @@ def test_pg_dump_holds_no_plaintext_password(world):
         assert password not in dump
 
 
-def test_check_deploy_reports_nothing():
+def production_env(*, without: tuple[str, ...] = (), database_url: str = "") -> dict[str, str]:
+    """The environment of a production process (DEBUG off, every PRODUCTION_SETTINGS value set)
+    but for `without`; the test run's own variables otherwise, none of its settings module."""
     env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DJANGO_SETTINGS_MODULE": "pbx_admin.settings",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "x" * 20 + "-a-long-random-production-secret-key-0123456789",
-        "SIP_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXNpcC1rZXktMzItYnl0ZXMtbG9uZyE=",
-        "DJANGO_ALLOWED_HOSTS": "pbx.example.vn",
+        k: v
+        for k, v in os.environ.items()
+        if k not in settings.PRODUCTION_SETTINGS and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    env.update(
+        DJANGO_SETTINGS_MODULE="pbx_admin.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-0123456789",
+        SIP_ENCRYPTION_KEYS="dGVzdC1vbmx5LXNpcC1rZXktMzItYnl0ZXMtbG9uZyE=",
+        DJANGO_ALLOWED_HOSTS="pbx.example.vn",
+        DATABASE_URL=database_url or "postgres://pbx_admin@db.example.vn:5432/pbx_admin",
+        REDIS_URL="redis://127.0.0.1:6379/1",
+        SIP_DOMAIN_SUFFIX="sip.example.vn",
+        SIP_OUTBOUND_PROXY="sip.example.vn:5060",
+        SIP_WEBSOCKET_URL="wss://sip.example.vn:8443/ws",
+    )
+    for name in without:
+        del env[name]
+    return env
+
+
+def database_url_of(connection) -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_check_deploy_reports_nothing():
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env()
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
-def test_production_settings_refuse_to_start_without_secrets():
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "SIP_ENCRYPTION_KEYS")}
-    env.update(DJANGO_SETTINGS_MODULE="pbx_admin.settings", DJANGO_DEBUG="0")
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    # The app server (WSGI entry point) does not start.
-    server = subprocess.run(
-        [sys.executable, "-c", "import pbx_admin.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True
+def test_production_app_servers_refuse_to_start_naming_every_missing_setting():
+    names = tuple(settings.PRODUCTION_SETTINGS)
+    assert {"DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "SIP_DOMAIN_SUFFIX"} <= set(names)
+    assert {"SIP_OUTBOUND_PROXY", "SIP_WEBSOCKET_URL", "DJANGO_SECRET_KEY", "SIP_ENCRYPTION_KEYS"} <= set(
+        names
     )
-    assert server.returncode != 0
-    assert "DJANGO_SECRET_KEY and SIP_ENCRYPTION_KEYS must be set" in server.stderr
-    # The deploy check says so too.
-    deploy = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True
+    # With everything set, the app servers start: the refusals below are for what is missing.
+    for module in ("pbx_admin.wsgi", "pbx_admin.asgi"):
+        started = run([sys.executable, "-c", f"import {module}"], production_env())
+        assert started.returncode == 0, started.stderr
+    env = production_env(without=names)
+    message = (
+        "DJANGO_SECRET_KEY, SIP_ENCRYPTION_KEYS, DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, "
+        "SIP_DOMAIN_SUFFIX, SIP_OUTBOUND_PROXY and SIP_WEBSOCKET_URL must be set when DJANGO_DEBUG is off"
     )
+    for module in ("pbx_admin.wsgi", "pbx_admin.asgi"):
+        server = run([sys.executable, "-c", f"import {module}"], env)
+        assert server.returncode != 0
+        assert f"ImproperlyConfigured: {message}" in server.stderr
+        assert "  DATABASE_URL: the PostgreSQL database" in server.stderr  # what each one is for
+    # The deploy check says so too, as an error.
+    deploy = run([sys.executable, "manage.py", "check", "--deploy"], env)
     assert deploy.returncode != 0
-    assert "pbx.E001" in deploy.stderr
-    # Commands that need no secret still work (a developer checking migrations).
-    migrations = subprocess.run(
-        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    assert "pbx.E001" in deploy.stderr and message in deploy.stderr
+
+
+@pytest.mark.parametrize("name", list(settings.PRODUCTION_SETTINGS))
+def test_each_missing_production_setting_is_named(name, monkeypatch, settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from core.checks import check_production_settings, missing_settings, require_production_settings
+
+    for key, value in production_env(without=(name,)).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv(name, raising=False)
+    settings.DEBUG = False
+    assert missing_settings() == [name]
+    [error] = check_production_settings(None)
+    assert error.id == "pbx.E001" and error.msg.startswith(f"{name} must be set when DJANGO_DEBUG is off")
+    with pytest.raises(ImproperlyConfigured, match=name):
+        require_production_settings()
+    monkeypatch.setenv(name, " , ")  # blank is not set
+    assert missing_settings() == [name]
+    # The demo (DEBUG on) runs on its development defaults.
+    settings.DEBUG = True
+    assert missing_settings() == [] and check_production_settings(None) == []
+    require_production_settings()
+
+
+@pytest.mark.django_db
+def test_missing_production_settings_never_stop_management_commands():
+    if connection.vendor != "postgresql":
+        pytest.skip("the commands run on the test's PostgreSQL database (set DATABASE_URL)")
+    # Everything missing but the database the commands work on (the test database).
+    env = production_env(
+        without=tuple(n for n in settings.PRODUCTION_SETTINGS if n != "DATABASE_URL"),
+        database_url=database_url_of(connection),
     )
-    assert migrations.returncode == 0, migrations.stderr
+    for args in (
+        ["makemigrations", "--check", "--dry-run"],
+        ["migrate", "--check"],
+        ["check"],
+        ["create_tenant", "--help"],
+    ):
+        result = run([sys.executable, "manage.py", *args], env)
+        assert result.returncode == 0, (args, result.stdout + result.stderr)
+        assert "must be set" not in result.stderr
 
 
 @pytest.mark.django_db
