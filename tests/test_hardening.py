@@ -384,3 +384,14 @@ def test_a_csv_import_near_its_limit_is_not_refused_by_the_json_limit(world, mul
         response = client.generic("POST", url, data, content_type="text/csv")
     assert response.status_code == 200, response.content[:300]
     assert response.json()["counts"]["create"] == 4900
+
+
+def test_env_example_and_the_deployment_guide_list_every_production_setting():
+    example = (ROOT / ".env.example").read_text()
+    listed = {
+        line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")
+    }
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    for name in settings.PRODUCTION_SETTINGS:
+        assert name in listed, name
+        assert f"`{name}" in guide, name
