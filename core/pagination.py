@@ -6,6 +6,8 @@ from django.db.models.expressions import Star
 from django.db.models.query import ModelIterable, ValuesIterable
 
 TOTAL = "page_total"
+# The largest OFFSET and LIMIT a database takes (64-bit integers in PostgreSQL and SQLite).
+MAX_OFFSET = 2**63 - 1
 
 
 class OneQueryPaginator(Paginator):
@@ -17,7 +19,9 @@ class OneQueryPaginator(Paginator):
     Pages behave as Django's: `page()` raises PageNotAnInteger / EmptyPage for what it cannot
     show (an empty first page is allowed), `get_page()` falls back to the first or the last
     page. A page past the end is the only case that costs more: the empty page tells nothing
-    of the count, so it is counted on its own, as Django's Paginator always does.
+    of the count, so it is counted on its own, as Django's Paginator always does. So is a page
+    too far for any database to seek to (`?page=99999999999999999999`): it is past the end of
+    every list, and sending its OFFSET would be a database error instead of EmptyPage.
 
     A grouped, distinct or already-sliced queryset (where a COUNT(*) of it would mean something
     else), a `values_list()` queryset and a plain list are paginated the usual way. The rows of a
@@ -69,6 +73,8 @@ class OneQueryPaginator(Paginator):
             raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
         if number < 1:
             raise EmptyPage(self.error_messages["min_page"])
+        if number * self.per_page + self.orphans > MAX_OFFSET:
+            return super().page(number)  # counts, then refuses the page as past the end
         rows = self._rows_with_total(number)
         if "count" not in self.__dict__:  # an empty page past the end
             raise EmptyPage(self.error_messages["no_results"])

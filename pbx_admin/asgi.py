@@ -5,6 +5,6 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pbx_admin.settings")
 application = get_asgi_application()
 
-from core.checks import require_secrets  # noqa: E402  (needs the settings loaded above)
+from core.checks import require_production_settings  # noqa: E402  (needs the settings loaded above)
 
-require_secrets()
+require_production_settings()

@@ -1,7 +1,8 @@
 """Settings for the PBX extension dashboard.
 
 Everything that differs between machines comes from the environment (see `.env.example`).
-No secret has a default outside debug mode: app servers refuse to start without one (core.checks).
+No secret has a default outside debug mode, and with DEBUG off the app servers refuse to start
+until every setting in PRODUCTION_SETTINGS is set (core.checks).
 """
 
 import ipaddress
@@ -38,16 +39,25 @@ def env_networks(name: str) -> list[str]:
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
-# Secrets have no default outside debug mode. A missing one does not stop commands that need
-# none (makemigrations, check); the app servers refuse to start (pbx_admin/wsgi.py, asgi.py,
-# `check --deploy`), and any use of a missing secret raises ImproperlyConfigured.
-MISSING_SECRETS: list[str] = []
+# What production must set, and what for. With DEBUG off, the app servers (pbx_admin/wsgi.py,
+# asgi.py) refuse to start and `check --deploy` fails, naming every one that is missing
+# (core.checks); management commands are never stopped (migrate, create_tenant, …), so the
+# development defaults below stay for them. Secrets have no default outside debug mode: any
+# use of a missing one raises ImproperlyConfigured.
+PRODUCTION_SETTINGS = {
+    "DJANGO_SECRET_KEY": "signs sessions, CSRF tokens and signed links",
+    "SIP_ENCRYPTION_KEYS": "Fernet keys that encrypt the stored SIP passwords",
+    "DJANGO_ALLOWED_HOSTS": "the host names the dashboard answers to, e.g. pbx.example.vn",
+    "DATABASE_URL": "the PostgreSQL database (without it the app would run on an embedded SQLite file)",
+    "REDIS_URL": "the cache all app servers share (sessions, reveal rate limits)",
+    "SIP_DOMAIN_SUFFIX": "the suffix of every hotline's SIP domain, e.g. sip.example.vn",
+    "SIP_OUTBOUND_PROXY": "the SIP server's host:port shown in the login info",
+    "SIP_WEBSOCKET_URL": "the wss:// address of the SIP server shown in the login info",
+}
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG:
-        SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
-    else:
-        MISSING_SECRETS.append("DJANGO_SECRET_KEY")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -236,6 +246,12 @@ SESSION_ENGINE = (
     "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
 )
 
+# A body read into memory (JSON, form fields) is at most 2.5 MB (Django's default, said here): the
+# API answers a larger one 413 JSON (core.api.exceptions). Uploaded files do not count: the CSV
+# import has its own limit (extensions.csvio.MAX_BYTES), which nginx's client_max_body_size
+# must let through (docs/deployment.md).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenants.authentication.ApiTokenAuthentication",
@@ -246,7 +262,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # JSON only: one body format to document, validate and fuzz.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -269,12 +285,9 @@ SPECTACULAR_SETTINGS = {
 # Keys that encrypt stored SIP passwords (Fernet, url-safe base64, 32 bytes), newest first.
 # Rotate by prepending a new key and running `manage.py rotate_sip_keys`.
 SIP_ENCRYPTION_KEYS = env_list("SIP_ENCRYPTION_KEYS")
-if not SIP_ENCRYPTION_KEYS:
-    if DEBUG:
-        # A fixed development key: only ever used with DEBUG on, for the demo database.
-        SIP_ENCRYPTION_KEYS = ["ZGV2LW9ubHktc2lwLWtleS1kby1ub3QtdXNlLXByb2Q="]
-    else:
-        MISSING_SECRETS.append("SIP_ENCRYPTION_KEYS")
+if not SIP_ENCRYPTION_KEYS and DEBUG:
+    # A fixed development key: only ever used with DEBUG on, for the demo database.
+    SIP_ENCRYPTION_KEYS = ["ZGV2LW9ubHktc2lwLWtleS1kby1ub3QtdXNlLXByb2Q="]
 
 SIP_DOMAIN_SUFFIX = os.environ.get("SIP_DOMAIN_SUFFIX", "sip.example.vn")
 SIP_OUTBOUND_PROXY = os.environ.get("SIP_OUTBOUND_PROXY", "127.0.0.1:5060")
