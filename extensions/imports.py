@@ -71,6 +71,9 @@ class ImportResult:
     rows: list[RowResult] = field(default_factory=list)
     file_errors: list[str] = field(default_factory=list)
     applied: bool = False
+    # The version of each stored extension the file names, as checked (None: not stored then):
+    # an apply refuses the rows whose extension changed since the preview.
+    versions: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +93,7 @@ class ImportResult:
             "counts": self.counts,
             "file_errors": self.file_errors,
             "rows": [row.as_dict() for row in self.rows],
+            "versions": self.versions,
         }
 
     @classmethod
@@ -98,6 +102,7 @@ class ImportResult:
             rows=[RowResult(**row) for row in data.get("rows", [])],
             file_errors=list(data.get("file_errors", [])),
             applied=bool(data.get("applied")),
+            versions=dict(data.get("versions", {})),
         )
 
 
@@ -233,8 +238,17 @@ class _Planner:
     """A file's rows as drafts of `services.batch`: parsed here (columns, names, numbers), then
     checked by the same rules as every other write and written by the same writer."""
 
-    def __init__(self, hotline: Hotline, data: bytes | str, *, lock: bool, progress: Progress | None):
+    def __init__(
+        self,
+        hotline: Hotline,
+        data: bytes | str,
+        *,
+        lock: bool,
+        progress: Progress | None,
+        previewed: dict[str, int | None] | None = None,
+    ):
         self.hotline = hotline
+        self.previewed = previewed
         self.progress = progress or (lambda phase, done, total: None)
         self.result = ImportResult()
         self.rows: list[_Row] = []
@@ -281,6 +295,9 @@ class _Planner:
             row.errors["number"].extend(exc.messages)
             return row
         extension = self.loaded.by_number.get(number)
+        self.result.versions[number] = extension.version if extension is not None else None
+        if self.previewed is not None and number in self.previewed:
+            self._refuse_if_changed_since_preview(row, number, self.previewed[number], extension)
         if extension is None:
             extension = Extension(hotline=self.hotline, number=number)
             row.draft = Draft(extension=extension, key=number)
@@ -342,6 +359,26 @@ class _Planner:
             password = ""  # the current one (an export with passwords): no change
         draft.password = password
         return row
+
+    @staticmethod
+    def _refuse_if_changed_since_preview(row: _Row, number: str, seen: int | None, extension) -> None:
+        """Applying a row whose extension changed after the preview would silently undo that
+        change (or act on a row that is gone): refuse it, saying which, so the admin looks again."""
+        now = extension.version if extension is not None else None
+        if seen == now:
+            return
+        if seen is None:
+            message = _("Extension %(number)s was created by someone else after the preview.")
+        elif now is None:
+            message = _("Extension %(number)s was deleted after the preview.")
+        else:
+            message = _(
+                "Extension %(number)s was changed after the preview; applying this row would "
+                "undo that change."
+            )
+        row.errors[""].append(
+            (message % {"number": number}) + " " + _("Upload the file again to see what it would do now.")
+        )
 
     def _find_duplicate_numbers(self) -> None:
         lines: dict[str, list[int]] = defaultdict(list)
@@ -457,11 +494,13 @@ def import_apply(
     progress: Progress | None = None,
     user=None,
     session=None,
+    previewed: dict[str, int | None] | None = None,
 ) -> ImportResult:
     """Check `data` again and, only if no row has an error, apply every row in this
     transaction; an audit record per extension created or changed, and one for the file.
-    The result says whether it was applied (`applied`) and, if not, why."""
-    planner = _Planner(hotline, data, lock=True, progress=progress)
+    With `previewed` (each number's version when the file was previewed), a row whose
+    extension changed since is an error. The result says whether it was applied and, if not, why."""
+    planner = _Planner(hotline, data, lock=True, progress=progress, previewed=previewed)
     result = planner.plan()
     if result.ok:
         # Passwords chosen in the file: counted and audited like reveals (raises if refused).
@@ -534,6 +573,7 @@ def import_job_apply(
                 progress=progress,
                 user=user,
                 session=session,
+                previewed=job.summary.get("versions"),
             )
             if not result.ok:
                 transaction.set_rollback(True)

@@ -421,3 +421,45 @@ def test_import_scales_by_batches_not_rows():
     update = run(csv_text(*(f"{1000 + i},a{i},landline,,,,,false" for i in range(2000))))
     assert update < 40
     assert not Extension.objects.filter(hotline=hotline, enabled=True).exists()
+
+
+# --- no lost update between preview and apply ----------------------------------------------------
+
+
+def test_an_edit_made_after_the_preview_is_not_undone_by_the_apply(world):
+    """An admin previews a file, someone else edits an extension it names, the admin applies:
+    the apply refuses (all or nothing), names the extension, and the edit stands."""
+    from extensions.imports import import_job_apply, import_job_create
+    from extensions.services import extension_create, extension_update
+
+    hotline = world.hotline_a
+    job = import_job_create(
+        hotline=hotline,
+        user=world.admin_a,
+        filename="f.csv",
+        data=csv_text("101,,,,,,from the file,", "102,,,,,,also from the file,", "150,new150,,,,,,"),
+    )
+    assert job.summary["versions"]["101"] == world.ext_a["101"].version
+    extension_update(extension=world.ext_a["101"], data={"description": "edited meanwhile"})
+    extension_create(hotline=hotline, number="150", alias="other150")
+    result = import_job_apply(job=job)
+    assert not result.applied
+    errors = {row.number: " ".join(row.errors) for row in result.rows if row.errors}
+    assert set(errors) == {"101", "150"}
+    assert "101 was changed after the preview" in errors["101"]
+    assert "150 was created by someone else after the preview" in errors["150"]
+    assert Extension.objects.get(pk=world.ext_a["101"].pk).description == "edited meanwhile"
+    assert Extension.objects.get(pk=world.ext_a["102"].pk).description != "also from the file"
+
+
+def test_an_apply_with_nothing_changed_since_the_preview_goes_through(world):
+    from extensions.imports import import_job_apply, import_job_create
+
+    job = import_job_create(
+        hotline=world.hotline_a,
+        user=world.admin_a,
+        filename="f.csv",
+        data=csv_text("101,,,,,,from the file,"),
+    )
+    assert import_job_apply(job=job).applied
+    assert Extension.objects.get(pk=world.ext_a["101"].pk).description == "from the file"
