@@ -251,6 +251,10 @@ SESSION_ENGINE = (
 # import has its own limit (extensions.csvio.MAX_BYTES), which nginx's client_max_body_size
 # must let through (docs/deployment.md).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The bulk pages post one `pk` field per selected extension, up to the batch limit of 1,000
+# (extensions.services.bulk.MAX_BATCH), plus the form's own fields: Django's default of 1,000
+# fields would refuse a full batch before the form could say anything.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1_200
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

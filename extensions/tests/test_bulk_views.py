@@ -367,3 +367,27 @@ def test_import_preview_lists_every_row_over_pages(admin_client, world):
     assert numbers == [str(1000 + i) for i in range(1200)]
     errors_only = admin_client.get(job_url, {"only": "error"}).content.decode()
     assert "No rows." in errors_only
+
+
+def test_a_full_batch_of_1000_goes_through_the_bulk_edit_form(admin_client, world):
+    """The form posts one `pk` per extension: a batch as large as the limit must fit in the
+    request (Django refused more than 1,000 fields with TooManyFieldsSent)."""
+    from extensions.services.bulk import MAX_BATCH, extension_range_create
+
+    created = extension_range_create(
+        hotline=world.hotline_a2, first="1000", last=str(999 + MAX_BATCH), alias_pattern="b{n}"
+    )
+    ids = [e.pk for e in created]
+    bulk_edit = url("extension_bulk_edit", hotline_pk=world.hotline_a2.pk)
+    form = {
+        "pk": ids,
+        "call_permission": CallPermission.INTERNAL,
+        "supervisor_action": "",
+        "groups_action": "",
+        "enabled": "",
+    }
+    preview = admin_client.post(bulk_edit, {**form, "step": "preview"})
+    assert preview.status_code == 200
+    applied = admin_client.post(bulk_edit, {**form, "step": "apply"})
+    assert applied.status_code == 302
+    assert Extension.objects.filter(pk__in=ids, call_permission=CallPermission.INTERNAL).count() == MAX_BATCH
