@@ -293,7 +293,7 @@ def write(
         mapping = {
             d.extension.pk: _pool_ids(d, attr, stored_attr)
             for d in created + updated
-            if getattr(d, attr) and d.is_new or getattr(d, attr) is not None and stored_attr in d.changes
+            if (getattr(d, attr) if d.is_new else getattr(d, attr) is not None and stored_attr in d.changes)
         }
         if mapping:
             replace_m2m(extension_ids=list(mapping), **{attr: mapping})

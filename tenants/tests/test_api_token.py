@@ -57,9 +57,11 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(admin_client, world)
     assert "You have an API token" in again
 
 
-def test_create_again_replaces_the_old_token(admin_client, world):
+def test_replace_makes_a_new_token_and_the_old_one_stops_working(admin_client, world):
     old = created_key(admin_client.post(URL, {"action": "create"}))
-    new = created_key(admin_client.post(URL, {"action": "create"}))
+    assert admin_client.post(URL, {"action": "create"}).status_code == 409  # never silently
+    assert works(old)
+    new = created_key(admin_client.post(URL, {"action": "replace"}))
     assert new != old
     assert works(new) and not works(old)
 
