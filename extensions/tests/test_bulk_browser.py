@@ -68,11 +68,12 @@ def test_import_shows_progress_while_it_runs(live_server, world):
             "#id_file",
             files=[{"name": "staff.csv", "mimeType": "text/csv", "buffer": f"{HEADER}\r\n{rows}".encode()}],
         )
-        page.locator("form.js-progress button[type=submit]").click()
+        # The upload and the apply take seconds: wait for their pages below, not in click().
+        page.locator("form.js-progress button[type=submit]").click(no_wait_after=True)
         page.wait_for_url("**/extensions/imports/*/", timeout=60_000)
         assert 200 in polled, polled  # the bar was drawn from the server's counters
         polled.clear()
-        page.locator("#apply-import").click()
+        page.locator("#apply-import").click(no_wait_after=True)
         page.wait_for_selector(".alert-success", timeout=60_000)
         assert 200 in polled, polled
         # Then any one of the 10,000 is found by its alias from the list's search box.
