@@ -1,7 +1,8 @@
 """Forms of the bulk pages: a range of extensions, one change to many, a CSV upload.
 
 They only parse input; the rules live in `extensions.services` and `extensions.imports`.
-A supervisor is typed as an extension number (a hotline of 10,000 extensions is no `<select>`).
+A supervisor is typed as an extension number with matches offered as one types
+(`forms.SupervisorField`: a hotline of 10,000 extensions is no `<select>`).
 """
 
 from django import forms
@@ -12,32 +13,11 @@ from hotlines.models import Hotline, NumberGroup
 
 from . import csvio
 from .choices import CALL_PERMISSION_HINT, CallPermission
+from .forms import SupervisorField
 from .models import Extension
 from .services.bulk import MAX_BATCH
 
 KEEP = ""
-
-
-def _supervisor_number_field(**kwargs) -> forms.CharField:
-    return forms.CharField(
-        label=_("Supervisor extension"),
-        required=False,
-        max_length=6,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": _("e.g. 100")}),
-        **kwargs,
-    )
-
-
-def _resolve_supervisor(form: forms.Form, field: str, hotline: Hotline) -> Extension | None:
-    number = form.cleaned_data.get(field, "").strip()
-    if not number:
-        return None
-    supervisor = Extension.objects.filter(hotline=hotline, number=number).select_related("hotline").first()
-    if supervisor is None:
-        form.add_error(
-            field, gettext("There is no extension %(number)s on this hotline.") % {"number": number}
-        )
-    return supervisor
 
 
 class RangeCreateForm(forms.Form):
@@ -66,9 +46,7 @@ class RangeCreateForm(forms.Form):
         choices=CallPermission.choices,
         initial=CallPermission.MOBILE,
     )
-    supervisor = _supervisor_number_field(
-        help_text=_("Optional: the number of an existing extension of this hotline.")
-    )
+    supervisor = SupervisorField()
     outbound_hotlines = forms.ModelMultipleChoiceField(
         label=_("Caller-ID hotlines"),
         queryset=Hotline.objects.none(),
@@ -82,7 +60,7 @@ class RangeCreateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     description = forms.CharField(
-        label=_("Description"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
 
@@ -90,13 +68,9 @@ class RangeCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
         self.fields["last"].help_text = gettext("At most %(max)d numbers at once.") % {"max": MAX_BATCH}
+        self.fields["supervisor"].for_hotline(hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
-
-    def clean(self):
-        data = super().clean()
-        data["supervisor"] = _resolve_supervisor(self, "supervisor", self.hotline)
-        return data
 
 
 class SelectionForm(forms.Form):
@@ -140,7 +114,7 @@ class BulkEditForm(SelectionForm):
             ("clear", _("Remove the supervisor")),
         ],
     )
-    supervisor = _supervisor_number_field()
+    supervisor = SupervisorField(help_text="")
     groups_action = forms.ChoiceField(
         label=_("Number groups"),
         required=False,
@@ -162,15 +136,17 @@ class BulkEditForm(SelectionForm):
 
     def __init__(self, *args, groups, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["supervisor"].for_hotline(self.hotline)
         self.fields["outbound_groups"].queryset = groups
 
     def clean(self):
         data = super().clean()
-        if data.get("supervisor_action") == "set":
-            if not data.get("supervisor", "").strip():
-                self.add_error("supervisor", _("Type the supervisor's extension number."))
-            else:
-                data["supervisor_object"] = _resolve_supervisor(self, "supervisor", self.hotline)
+        if (
+            data.get("supervisor_action") == "set"
+            and data.get("supervisor") is None
+            and "supervisor" not in self.errors
+        ):
+            self.add_error("supervisor", _("Type the supervisor's extension number."))
         if not self.changes() and not self.errors:
             raise forms.ValidationError(_("Choose at least one thing to change."))
         return data
@@ -183,8 +159,8 @@ class BulkEditForm(SelectionForm):
             changes["call_permission"] = data["call_permission"]
         if data.get("supervisor_action") == "clear":
             changes["supervisor"] = None
-        elif data.get("supervisor_action") == "set" and data.get("supervisor_object"):
-            changes["supervisor"] = data["supervisor_object"]
+        elif data.get("supervisor_action") == "set" and data.get("supervisor"):
+            changes["supervisor"] = data["supervisor"]
         if data.get("groups_action") == "set":
             changes["outbound_groups"] = list(data.get("outbound_groups", []))
         if data.get("enabled") in ("true", "false"):

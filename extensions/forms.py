@@ -2,6 +2,9 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from hotlines.models import Hotline, NumberGroup
@@ -14,6 +17,48 @@ from .models import Extension
 def _model_field(name: str, **kwargs) -> forms.Field:
     """The form field of a model field: same validators, label and help text."""
     return Extension._meta.get_field(name).formfield(**kwargs)
+
+
+class SupervisorField(forms.CharField):
+    """The supervisor ("máy giám sát") typed as an extension number of the same hotline, with
+    matches offered as one types (static/js/picker.js asks the list API for them). One field for
+    the create/edit form, range create and bulk edit: a page never lists every extension of a
+    hotline, so it costs the same at 10 or 100,000 extensions. Cleans to the Extension or None."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Supervisor extension"))
+        kwargs.setdefault(
+            "help_text", _("Type the number (or part of the alias) and pick it from the list; empty: none.")
+        )
+        super().__init__(
+            required=False,
+            max_length=6,
+            widget=forms.TextInput(
+                attrs={"inputmode": "numeric", "autocomplete": "off", "placeholder": _("e.g. 100")}
+            ),
+            **kwargs,
+        )
+        self.hotline: Hotline | None = None
+
+    def for_hotline(self, hotline: Hotline) -> None:
+        self.hotline = hotline
+        self.widget.attrs["data-picker"] = (
+            f"{reverse('api:extension-list')}?{urlencode({'hotline': hotline.pk, 'page_size': 20})}"
+        )
+
+    def clean(self, value) -> Extension | None:
+        number = super().clean(value).strip()
+        if not number:
+            return None
+        supervisor = (
+            Extension.objects.filter(hotline=self.hotline, number=number).select_related("hotline").first()
+        )
+        if supervisor is None:
+            raise forms.ValidationError(
+                gettext("There is no extension %(number)s on this hotline.") % {"number": number},
+                code="unknown_supervisor",
+            )
+        return supervisor
 
 
 class ExtensionForm(forms.Form):
@@ -30,12 +75,7 @@ class ExtensionForm(forms.Form):
         choices=CallPermission.choices,
         initial=CallPermission.MOBILE,
     )
-    supervisor = forms.ModelChoiceField(
-        label=_("Supervisor extension"),
-        queryset=Extension.objects.none(),
-        required=False,
-        empty_label=_("— none —"),
-    )
+    supervisor = SupervisorField()
     outbound_hotlines = forms.ModelMultipleChoiceField(
         label=_("Caller-ID hotlines"),
         queryset=Hotline.objects.none(),
@@ -63,11 +103,10 @@ class ExtensionForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, hotline: Hotline, supervisors, hotlines, groups, **kwargs):
+    def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
-        self.fields["supervisor"].queryset = supervisors
-        self.fields["supervisor"].label_from_instance = lambda e: f"{e.number} — {e.alias}"
+        self.fields["supervisor"].for_hotline(hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
         self.helper = FormHelper()

@@ -171,13 +171,6 @@ def extension_get(*, user, pk) -> Extension:
     return get_object_or_404(extension_list(user=user), pk=pk)
 
 
-def supervisor_choices(*, hotline: Hotline, exclude: Extension | None = None) -> QuerySet[Extension]:
-    qs = Extension.objects.filter(hotline=hotline).order_by(Length("number"), "number")
-    if exclude is not None and exclude.pk:
-        qs = qs.exclude(pk=exclude.pk)
-    return qs
-
-
 def extension_choices(*, tenant_id: int) -> QuerySet[Extension]:
     """Every extension of the tenant, for supervisor pickers: one on another hotline is then
     refused by the model's own rule (same hotline) instead of looking like an unknown id."""

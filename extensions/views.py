@@ -20,7 +20,7 @@ from sip.selectors import contacts_for, with_online_status
 from . import services
 from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
 from .models import Extension
-from .selectors import extension_get, extension_table, supervisor_choices
+from .selectors import extension_get, extension_table
 
 PAGE_SIZE = 50
 
@@ -28,7 +28,6 @@ PAGE_SIZE = 50
 def _form_kwargs(hotline, extension=None) -> dict:
     return {
         "hotline": hotline,
-        "supervisors": supervisor_choices(hotline=hotline, exclude=extension),
         "hotlines": hotline_choices(tenant_id=hotline.tenant_id),
         "groups": NumberGroup.objects.filter(tenant_id=hotline.tenant_id).order_by("name"),
     }
@@ -176,7 +175,7 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
         return {
             "alias": extension.alias,
             "call_permission": extension.call_permission,
-            "supervisor": extension.supervisor_id,
+            "supervisor": extension.supervisor.number if extension.supervisor_id else "",
             "outbound_hotlines": [h.pk for h in extension.outbound_hotlines.all()],
             "outbound_groups": [g.pk for g in extension.outbound_groups.all()],
             "description": extension.description,

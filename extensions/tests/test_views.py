@@ -46,7 +46,7 @@ def test_create_extension_through_the_form(admin_client, world):
     response = post_create(
         admin_client,
         world.hotline_a,
-        supervisor=world.ext_a["100"].pk,
+        supervisor="100",  # typed as a number (the picker offers matches)
         outbound_groups=[world.group_a.pk],
         outbound_hotlines=[world.hotline_a2.pk],
         description="Nhân viên mới",
@@ -81,7 +81,7 @@ def test_create_errors_reach_the_form_in_english(admin_client, world, overrides,
 
 def test_supervisor_of_another_hotline_cannot_be_chosen(admin_client, world):
     other = make_extension(world.hotline_a2, "200")
-    response = post_create(admin_client, world.hotline_a, supervisor=other.pk)
+    response = post_create(admin_client, world.hotline_a, supervisor=other.number)
     assert response.status_code == 400
     assert "supervisor" in response.context["form"].errors
 
@@ -133,7 +133,7 @@ def edit_data(ext, **overrides):
     data = {
         "alias": ext.alias,
         "call_permission": ext.call_permission,
-        "supervisor": ext.supervisor_id or "",
+        "supervisor": ext.supervisor.number if ext.supervisor_id else "",
         "description": ext.description,
         "enabled": "on" if ext.enabled else "",
         "password": "",
@@ -154,7 +154,7 @@ def test_edit_changes_the_password_and_everything_else(admin_client, world):
             ext,
             alias="kd99",
             call_permission=CallPermission.INTERNATIONAL,
-            supervisor=world.ext_a["101"].pk,
+            supervisor="101",
             password="N3w-Passw0rd-Xyz",
             enabled="",
             outbound_groups=[world.group_a.pk],

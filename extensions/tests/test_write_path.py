@@ -72,7 +72,7 @@ def _edit_page(page, world, number: str, **fields) -> str:
     data = {
         "alias": extension.alias,
         "call_permission": extension.call_permission,
-        "supervisor": extension.supervisor_id or "",
+        "supervisor": extension.supervisor.number if extension.supervisor_id else "",
         "description": extension.description,
         "enabled": "on",
         "version": extension.version,
@@ -131,7 +131,7 @@ RULES = {
     "supervision cycle": (
         "This would make a supervision cycle (100 → 101 → 100).",
         {
-            "page": lambda page, w: _edit_page(page, w, "100", supervisor=w.ext_a["101"].pk),
+            "page": lambda page, w: _edit_page(page, w, "100", supervisor="101"),
             "api": lambda page, w: _patch_api(w, "100", supervisor=w.ext_a["101"].pk),
             "bulk edit": lambda page, w: _bulk_edit(
                 page, w, ["100"], supervisor_action="set", supervisor="101"
