@@ -24,6 +24,27 @@ def fernet() -> MultiFernet:
     return _fernet_for(tuple(settings.SIP_ENCRYPTION_KEYS))
 
 
+@lru_cache(maxsize=4)
+def _newest_for(keys: tuple[str, ...]) -> MultiFernet:
+    _fernet_for(keys)  # the same checks and messages for a missing or malformed key
+    return MultiFernet([Fernet(keys[0].encode())])
+
+
+def newest_only() -> MultiFernet:
+    """The newest key alone: what will still decrypt once the older keys are removed."""
+    return _newest_for(tuple(settings.SIP_ENCRYPTION_KEYS))
+
+
+def readable_with_newest(token: str) -> bool:
+    """Whether the newest key alone decrypts the token. Fernet tokens do not say which key
+    made them, so trying is the only way to know."""
+    try:
+        newest_only().decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
+
+
 def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
@@ -38,5 +59,6 @@ def decrypt(token: str) -> str:
 
 
 def reencrypt(token: str) -> str:
-    """The same secret under the newest key (for key rotation)."""
+    """The same secret under the newest key (for key rotation). Raises `InvalidToken` when no
+    key of the ring decrypts it."""
     return fernet().rotate(token.encode()).decode()
