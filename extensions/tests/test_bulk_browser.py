@@ -86,3 +86,28 @@ def test_import_shows_progress_while_it_runs(live_server, world):
         assert "15432" in found.inner_text() and "Nhân viên 5432" in found.inner_text()
     assert ImportJob.objects.get().status == ImportStatus.APPLIED
     assert Extension.objects.filter(hotline=hotline).count() == 10_003
+
+
+def test_the_supervisor_picker_offers_matches_as_one_types(live_server, world):
+    """static/js/picker.js under the strict CSP: typing in the supervisor field fills its list
+    from the API; the chosen number is saved."""
+    extension = world.ext_a["102"]
+    with chromium_page() as page:
+        errors = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        sign_in(page, live_server.url, world.admin_a.username, "pw")
+        page.goto(f"{live_server.url}/extensions/{extension.pk}/edit/")
+        page.fill("#id_supervisor", "bos")  # part of the alias "bossa" of extension 100
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#id_supervisor-choices option')]"
+            ".some(o => o.value === '100')",
+            timeout=10_000,
+        )
+        labels = page.eval_on_selector_all("#id_supervisor-choices option", "os => os.map(o => o.label)")
+        assert labels == ["100 — bossa"], labels
+        page.fill("#id_supervisor", "100")
+        page.locator("form [type=submit][name=save]").click()
+        page.wait_for_url(f"**/extensions/{extension.pk}/")
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    extension.refresh_from_db()
+    assert extension.supervisor_id == world.ext_a["100"].pk

@@ -141,3 +141,43 @@ def test_list_page_rows_show_registration_status_and_escape_values(client, world
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Nhân viên" in row102
     assert "<script>alert" not in html
     assert f'href="/extensions/{e102.pk}/"' in row102
+
+
+def test_the_edit_page_costs_the_same_at_any_size(client, world, hotlines):
+    """The create/edit form, range create and bulk edit list no extension: the supervisor is
+    picked from matches the list API returns as one types. The edit page of an extension of a
+    5,000-extension hotline costs what one of a 5-extension hotline does, in queries and bytes,
+    and about what its detail page costs."""
+    small, big = hotlines
+    client.force_login(world.admin_a)
+    pages = {}
+    for hotline in (small, big):
+        extension = Extension.objects.filter(hotline=hotline).exclude(supervisor=None).first() or (
+            Extension.objects.filter(hotline=hotline).first()
+        )
+        edit = queries(client, reverse("extensions:extension_edit", kwargs={"pk": extension.pk}))
+        detail = queries(client, reverse("extensions:extension_detail", kwargs={"pk": extension.pk}))
+        add = queries(client, reverse("extensions:extension_add", kwargs={"hotline_pk": hotline.pk}))
+        rng = queries(client, reverse("extensions:extension_add_range", kwargs={"hotline_pk": hotline.pk}))
+        pages[hotline.pk] = (edit, detail, add, rng)
+        assert edit[1].count("<option") < 10  # the language and call permission choices only
+        assert 'data-picker="/api/v1/extensions/?hotline=' in edit[1]
+    (s_edit, _s_detail, s_add, s_range), (b_edit, b_detail, b_add, b_range) = pages[small.pk], pages[big.pk]
+    assert s_edit[0] == b_edit[0] and s_add[0] == b_add[0] and s_range[0] == b_range[0]
+    assert b_edit[0] <= b_detail[0] + 2
+    assert len(b_edit[1]) < 2 * len(s_edit[1]) and len(b_edit[1]) < 60_000
+
+
+def test_the_picker_finds_a_supervisor_among_thousands(client, world, hotlines):
+    """What static/js/picker.js asks: the hotline's extensions matching what was typed, 20 at
+    most, scoped like the list API (another tenant's hotline is refused)."""
+    _small, big = hotlines
+    client.force_login(world.admin_a)
+    found = client.get(
+        "/api/v1/extensions/", {"hotline": big.pk, "page_size": 20, "search": "sale4242"}
+    ).json()
+    assert [r["number"] for r in found["results"]] == ["4242"]
+    many = client.get("/api/v1/extensions/", {"hotline": big.pk, "page_size": 20, "search": "3"}).json()
+    assert len(many["results"]) == 20
+    client.force_login(world.admin_b)
+    assert client.get("/api/v1/extensions/", {"hotline": big.pk, "search": "1"}).status_code == 400
