@@ -1,6 +1,6 @@
 """Helpers shared by every app's services."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -33,28 +33,6 @@ def integrity_as_validation(model: type[models.Model]):
         if mapped is None:
             raise
         raise mapped from exc
-
-
-def merge_errors(*checks: Callable[[], None]) -> None:
-    """Run every check and raise one ValidationError holding all of their errors."""
-    collected: ValidationError | None = None
-    for check in checks:
-        try:
-            check()
-        except ValidationError as exc:
-            collected = (
-                exc
-                if collected is None
-                else ValidationError(_merge(collected.update_error_dict({}), exc.update_error_dict({})))
-            )
-    if collected is not None:
-        raise collected
-
-
-def _merge(a: dict, b: dict) -> dict:
-    for key, errors in b.items():
-        a.setdefault(key, []).extend(errors)
-    return a
 
 
 def bulk_update_values(

@@ -127,8 +127,3 @@ def _first_match(rules: list[Rule], number: str) -> Rule | None:
     if not number:
         return None
     return next((rule for rule in rules if rule.regex.search(number)), None)
-
-
-def classify_number(dialled: str, *, rules: RuleSet | None = None) -> Classification:
-    """Normalise and classify one dialled number with the rules in the database."""
-    return (rules or RuleSet.from_db()).classification(dialled)

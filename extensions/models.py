@@ -122,14 +122,6 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.number} ({self.alias})"
 
-    @property
-    def call_permission_slug(self) -> str:
-        return CallPermission(self.call_permission).slug
-
-    @property
-    def sip_domain(self) -> str:
-        return self.hotline.sip_domain
-
     @sensitive_variables()
     def set_sip_password(self, password: str) -> None:
         """Set the password: encrypted for reveal, ha1/ha1b for the SIP server, all at once."""

@@ -118,7 +118,9 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "tenants.context_processors.membership",
             ],
-            # {% cached_url %} on every page: {% url %} for id arguments, reversed once.
+            # {% cached_url %} on every page: {% url %} for id arguments, reversed once. With the
+            # "fragments" cache below it takes ~11 % off the list page (measured paired:
+            # bench/bench_template_caches.py, docs/performance.md "Template caches").
             "builtins": ["core.templatetags.cached_urls"],
         },
     },
@@ -232,7 +234,9 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     ),
     # Template fragments that depend only on the code, the language and a few ids ({% cache …
-    # using="fragments" %}): kept in each process's memory, gone with it at a deploy.
+    # using="fragments" %}): kept in each process's memory, gone with it at a deploy. Kept
+    # because it pays: with {% cached_url %}, ~11 % of the list page (docs/performance.md,
+    # "Template caches"; rerun bench/bench_template_caches.py after changing the templates).
     "fragments": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "fragments",

@@ -12,7 +12,6 @@ MAX_EXPIRES, an hour by default) unless sip.services.sip_registrations_remove dr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -82,20 +81,6 @@ def with_online_status(
     else:
         count = RowSQL(_CONTACT_COUNT_PER_ROW_DOMAIN, (expires,), output_field=IntegerField())
     return queryset.annotate(contact_count=count)
-
-
-def registration_counts(
-    extensions: QuerySet[Extension] | Iterable[Extension | int], *, now: dt.datetime | None = None
-) -> dict[int, int]:
-    """{extension id: number of live registrations} for the given extensions (a queryset,
-    extension objects or ids), in one query. Extensions with none map to 0."""
-    if isinstance(extensions, QuerySet):
-        queryset = extensions
-    else:
-        ids = [item if isinstance(item, int) else item.pk for item in extensions]
-        queryset = Extension.objects.filter(pk__in=ids)
-    rows = with_online_status(queryset.order_by(), now=now).values_list("pk", "contact_count")
-    return dict(rows)
 
 
 @dataclass(frozen=True)
@@ -172,17 +157,6 @@ def with_online_count(queryset: QuerySet[Hotline], *, now: dt.datetime | None = 
         .values("n")
     )
     return queryset.annotate(online_count=Coalesce(Subquery(count, output_field=IntegerField()), Value(0)))
-
-
-def online_count_for_hotline(hotline: Hotline, *, now: dt.datetime | None = None) -> int:
-    """How many of the hotline's extensions are registered right now."""
-    return (
-        live_locations(now=now)
-        .filter(domain=hotline.sip_domain, username__in=hotline.extensions.values("number"))
-        .values("username")
-        .distinct()
-        .count()
-    )
 
 
 # --- What Kamailio reads to route a call: the same views, the same queries as kamailio.cfg ---

@@ -9,13 +9,7 @@ from django.utils import timezone
 from extensions.models import Extension
 from hotlines.models import Hotline
 from sip.models import Location, SipAccount
-from sip.selectors import (
-    contacts_for,
-    online_count_for_hotline,
-    registration_counts,
-    with_online_count,
-    with_online_status,
-)
+from sip.selectors import contacts_for, with_online_count, with_online_status
 from tests.factories import HotlineFactory, make_extension
 
 _ruids = itertools.count()
@@ -92,16 +86,16 @@ def test_online_status_costs_one_query_whatever_the_list_length(two_hotlines, dj
     assert sum(e.contact_count > 0 for e in long) == 41
 
 
-def test_registration_counts_accepts_queryset_objects_or_ids(two_hotlines):
+def test_online_status_counts_each_extensions_live_contacts(two_hotlines):
     _, _, ext_a, ext_b = two_hotlines
     add_contact(ext_a["100"])
     add_contact(ext_a["100"], transport="tcp")
     add_contact(ext_b["101"])
     expected = {ext_a["100"].pk: 2, ext_a["101"].pk: 0, ext_b["101"].pk: 1}
 
-    assert registration_counts([ext_a["100"], ext_a["101"], ext_b["101"]]) == expected
-    assert registration_counts([e.pk for e in (ext_a["100"], ext_a["101"], ext_b["101"])]) == expected
-    assert registration_counts(Extension.objects.filter(pk__in=expected)) == expected
+    rows = with_online_status(Extension.objects.filter(pk__in=expected))
+
+    assert dict(rows.values_list("pk", "contact_count")) == expected
 
 
 def test_contacts_for_shows_device_source_transport_and_expiry(two_hotlines):
@@ -135,8 +129,6 @@ def test_hotline_online_count_counts_extensions_not_contacts(two_hotlines):
     counts = dict(with_online_count(Hotline.objects.all()).values_list("pk", "online_count"))
 
     assert counts == {a.pk: 2, b.pk: 0}
-    assert online_count_for_hotline(a) == 2
-    assert online_count_for_hotline(b) == 0
 
 
 def test_hotline_online_count_costs_one_query(two_hotlines, django_assert_num_queries):
