@@ -111,7 +111,7 @@ def guard_access(*, user, session=None, access: Access = Access.SECRET, count: i
             )
             % {"minutes": _minutes(within)}
         )
-    if rule.budget is None:
+    if rule.budget is None or rule.limit_setting is None:
         return
     limit, window = getattr(settings, rule.limit_setting)
     weight = count if access == Access.SECRET else 1

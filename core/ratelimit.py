@@ -49,7 +49,7 @@ def take(key: str, *, limit: int, window: int, weight: int = 1) -> float:
     if weight <= 0:
         return 0
     if _uses_redis():
-        from django_redis import get_redis_connection
+        from django_redis import get_redis_connection  # type: ignore[import-untyped]  # no stubs
 
         connection = get_redis_connection("default")
         # Milliseconds, so events of the same second stay distinct and ordered.
@@ -80,7 +80,7 @@ def take(key: str, *, limit: int, window: int, weight: int = 1) -> float:
 def reset(key: str) -> None:
     """Forget a budget's events (an operator lifting a limit, tests)."""
     if _uses_redis():
-        from django_redis import get_redis_connection
+        from django_redis import get_redis_connection  # type: ignore[import-untyped]  # no stubs
 
         get_redis_connection("default").delete(cache.make_key(f"budget:{key}"))
     else:

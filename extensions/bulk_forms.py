@@ -13,7 +13,7 @@ from hotlines.models import Hotline, NumberGroup
 
 from . import csvio
 from .choices import CALL_PERMISSION_HINT, CallPermission
-from .forms import SupervisorField
+from .forms import SupervisorField, bind_supervisor_field
 from .models import Extension
 from .services.bulk import MAX_BATCH
 
@@ -68,7 +68,7 @@ class RangeCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
         self.fields["last"].help_text = gettext("At most %(max)d numbers at once.") % {"max": MAX_BATCH}
-        self.fields["supervisor"].for_hotline(hotline)
+        bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
 
@@ -136,7 +136,7 @@ class BulkEditForm(SelectionForm):
 
     def __init__(self, *args, groups, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["supervisor"].for_hotline(self.hotline)
+        bind_supervisor_field(self, self.hotline)
         self.fields["outbound_groups"].queryset = groups
 
     def clean(self):

@@ -61,6 +61,13 @@ class SupervisorField(forms.CharField):
         return supervisor
 
 
+def bind_supervisor_field(form: forms.Form, hotline: Hotline, name: str = "supervisor") -> None:
+    """Point a form's SupervisorField at the hotline whose extensions it offers and accepts."""
+    field = form.fields[name]
+    assert isinstance(field, SupervisorField)
+    field.for_hotline(hotline)
+
+
 class ExtensionForm(forms.Form):
     """Create ("Tạo máy lẻ") or edit an extension; the service does the real validation."""
 
@@ -106,7 +113,7 @@ class ExtensionForm(forms.Form):
     def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
-        self.fields["supervisor"].for_hotline(hotline)
+        bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
         self.helper = FormHelper()

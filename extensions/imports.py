@@ -438,13 +438,14 @@ class _Planner:
                 if name in row.columns and after[name] != row.before[name]
             }
             result.action = RowAction.UPDATE if result.changes else RowAction.UNCHANGED
-        if row.draft.password:
+        if row.draft is not None and row.draft.password:
             result.changes[csvio.PASSWORD_COLUMN] = ["", _("(new password)")]
             if result.action == RowAction.UNCHANGED:
                 result.action = RowAction.UPDATE
 
     def _after(self, row: _Row) -> dict[str, str]:
         extension, draft = row.extension, row.draft
+        assert extension is not None and draft is not None  # rows without a valid number stop earlier
         supervisor = extension.supervisor if Extension.supervisor.is_cached(extension) else None
         if supervisor is None and not Extension.supervisor.is_cached(extension) and extension.supervisor_id:
             supervisor = self.loaded.by_pk.get(extension.supervisor_id)
@@ -464,7 +465,11 @@ class _Planner:
         )
 
     def drafts_to_write(self) -> list[Draft]:
-        return [row.draft for row in self.rows if row.result.action in (RowAction.CREATE, RowAction.UPDATE)]
+        return [
+            row.draft
+            for row in self.rows
+            if row.draft is not None and row.result.action in (RowAction.CREATE, RowAction.UPDATE)
+        ]
 
     def write(self) -> None:
         """Write every row that creates or changes (after a clean plan): one batch."""

@@ -175,7 +175,7 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
         return {
             "alias": extension.alias,
             "call_permission": extension.call_permission,
-            "supervisor": extension.supervisor.number if extension.supervisor_id else "",
+            "supervisor": extension.supervisor.number if extension.supervisor is not None else "",
             "outbound_hotlines": [h.pk for h in extension.outbound_hotlines.all()],
             "outbound_groups": [g.pk for g in extension.outbound_groups.all()],
             "description": extension.description,

@@ -206,7 +206,7 @@ def replace_m2m(
             continue
         through.objects.filter(extension_id__in=extension_ids).delete()
         through.objects.bulk_create(
-            (
+            (  # type: ignore[misc]  # the two through models share this loop
                 through(extension_id=ext_id, **{column: target_id})
                 for ext_id in extension_ids
                 for target_id in mapping.get(ext_id, ())
@@ -295,8 +295,10 @@ def write(
             for d in created + updated
             if (getattr(d, attr) if d.is_new else getattr(d, attr) is not None and stored_attr in d.changes)
         }
-        if mapping:
-            replace_m2m(extension_ids=list(mapping), **{attr: mapping})
+        if mapping and attr == "hotlines":
+            replace_m2m(extension_ids=list(mapping), hotlines=dict(mapping))
+        elif mapping:
+            replace_m2m(extension_ids=list(mapping), groups=dict(mapping))
 
     for action, written in ((Action.CREATE, created), (update_action, updated)):
         audit_record_many(
@@ -314,7 +316,7 @@ def write(
             (d.extension, {"password": ["", "chosen"]}, _repr(d.extension)) for d in drafts if d.password
         ),
     )
-    disabled = [d.extension for d in updated if d.before["enabled"] and not d.extension.enabled]
+    disabled = [d.extension for d in updated if (d.before or {}).get("enabled") and not d.extension.enabled]
     if disabled:
         transaction.on_commit(lambda: extensions_disabled.send(sender=Extension, extensions=disabled))
     return created + updated

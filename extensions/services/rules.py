@@ -87,11 +87,11 @@ class Draft:
 
 def field_label(name: str) -> str:
     if name == PASSWORD:
-        return capfirst(_("password"))
+        return str(capfirst(_("password")))
     try:
-        return capfirst(Extension._meta.get_field(name).verbose_name)
+        return str(capfirst(getattr(Extension._meta.get_field(name), "verbose_name", name)))
     except Exception:  # noqa: BLE001 - not a model field
-        return capfirst(_(name))
+        return str(capfirst(_(name)))
 
 
 def labelled(errors: dict[str, list[str]]) -> list[str]:
@@ -179,7 +179,7 @@ def supervision_cycles(graph: dict[int, tuple[int | None, str]], keys: Iterable[
     for key in keys:
         if key in on_cycle and graph[key][0] != key:  # supervising itself is said as such
             chain, node = [graph[key][1]], graph[key][0]
-            while node != key:
+            while node is not None and node != key:  # on a cycle, so never None
                 chain.append(graph[node][1])
                 node = graph[node][0]
             chain.append(graph[key][1])

@@ -148,7 +148,7 @@ def extension_delete(*, extension: Extension) -> None:
         Action.DELETE,
         extension,
         {
-            **diff(draft.before, {}),
+            **diff(draft.before or {}, {}),
             **({"supervised": [supervised, []]} if supervised else {}),
         },
     )
