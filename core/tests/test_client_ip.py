@@ -153,11 +153,11 @@ def test_a_header_that_is_not_an_address_is_not_a_500(client, world, settings, t
     ],
 )
 def test_a_share_link_records_the_same_address(client, world, settings, trusted, headers, expected):
-    from extensions.tests.test_sharing import create_link
+    from extensions.tests.test_sharing import create_link, use
 
     settings.TRUSTED_PROXIES = trusted
     token = create_link(client, world)
-    opened = client.post(reverse("extensions:sharelink_open", kwargs={"token": token}), **headers)
+    opened = use(client, token, **headers)
     assert opened.status_code == 200
     assert ShareLink.objects.get().used_ip == expected
     assert AuditEvent.objects.get(action="share_use").ip == expected

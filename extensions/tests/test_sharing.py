@@ -33,8 +33,8 @@ def peek(client, token):
     return client.post(SHARE, {"token": token, "step": "peek"})
 
 
-def use(client, token):
-    return client.post(SHARE, {"token": token, "step": "open"})
+def use(client, token, **extra):
+    return client.post(SHARE, {"token": token, "step": "open"}, **extra)
 
 
 def test_the_route_is_share_with_the_token_after_a_hash():
