@@ -15,8 +15,9 @@ stored: knowing it is the same as having revealed it):
 
 A request authenticated by an API token passes `session=None`: the token is the credential, so
 no sign-in time applies, and the budgets are its owner's. Budgets slide and are shared by every
-worker (Redis; `check --deploy` refuses production without it). When Redis does not answer the
-guard refuses (503) rather than admit without counting.
+worker (Redis; `check --deploy` refuses production without it) and kept in the database, so a
+Redis restart gives nobody a fresh budget (core.ratelimit). When Redis does not answer, the
+guard refuses (503, "try again in a minute") rather than admit without counting.
 """
 
 import math
@@ -128,7 +129,9 @@ def guard_access(*, user, session=None, access: Access = Access.SECRET, count: i
             retry_after=window,
         )
     try:
-        wait = ratelimit.take(f"{rule.budget}:{user.pk}", limit=limit, window=window, weight=weight)
+        wait = ratelimit.take(
+            f"{rule.budget}:{user.pk}", limit=limit, window=window, weight=weight, durable=True
+        )
     except Exception as exc:  # noqa: BLE001 - any cache failure: refuse, never admit uncounted
         raise GuardUnavailable(
             _("Login info cannot be given out right now; try again in a minute."), retry_after=60

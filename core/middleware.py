@@ -14,17 +14,21 @@ class DefaultLanguageMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.supported = {code for code, _ in settings.LANGUAGES}
 
     def __call__(self, request):
-        if request.path_info.startswith("/api/"):
-            language = translation.get_language_from_request(request)
-        else:
-            chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
-            language = chosen if chosen in self.supported else settings.LANGUAGE_CODE
+        language = request_language(request)
         translation.activate(language)
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
         patch_vary_headers(response, ("Cookie", "Accept-Language"))
         return response
+
+
+def request_language(request) -> str:
+    """The language of the answer to `request`, by the rule above (also for error pages, which
+    may be rendered before this middleware ran)."""
+    if request.path_info.startswith("/api/"):
+        return translation.get_language_from_request(request)
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    return chosen if chosen in {code for code, _ in settings.LANGUAGES} else settings.LANGUAGE_CODE

@@ -34,3 +34,21 @@ class ConstraintErrorsOnFieldsMixin(models.Model):
                     target = by_message.get(text, key) if key == NON_FIELD_ERRORS else key
                     errors.setdefault(target, []).append(error)
             raise ValidationError(errors) from exc
+
+
+class BudgetEvent(models.Model):
+    """One admitted spend from a budget of the guard (core.ratelimit): who obtained how many
+    secrets (or one bulk operation) when. Redis counts the budgets; this is their memory, read
+    back into Redis when it restarted empty, so a restart gives nobody a fresh budget. Rows older
+    than their budget's window are deleted as the budget is used again."""
+
+    budget = models.CharField(max_length=100)  # e.g. "secret:42": the budget's name and user id
+    take_id = models.CharField(max_length=32)  # the take's id in Redis (members "<take_id>:<n>")
+    at = models.DateTimeField()
+    weight = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["budget", "at"], name="core_budgetevent_budget_at")]
+
+    def __str__(self) -> str:
+        return f"{self.budget} ×{self.weight} at {self.at:%Y-%m-%d %H:%M:%S}"

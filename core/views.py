@@ -1,13 +1,29 @@
+import logging
+import sys
+
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpResponseRedirect
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
-from django.views import View
+from django.utils.translation import gettext as _
+from django.views import View, defaults
+from django.views.decorators.http import require_safe
 
 from core.guard import ReauthenticationRequired, RevealRefused
+from core.middleware import request_language
+from core.redis_pool import redis_ping, uses_redis
 from tenants.selectors import membership_for
+
+logger = logging.getLogger(__name__)
+
+# What a client is told to wait when the database does not answer: PostgreSQL restarts, or fails
+# over, in about that long.
+DATABASE_RETRY_AFTER = 30
 
 
 class HomeView(LoginRequiredMixin, View):
@@ -30,4 +46,70 @@ def guard_refused_redirect(request, refused: RevealRefused, *, back: str) -> Htt
     response = redirect(back)
     if refused.retry_after:
         response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+# --- when parts are down -------------------------------------------------------------------------
+
+
+@require_safe
+def healthz(request):
+    """GET /healthz for load balancers and monitoring: 200 when the database and Redis answer,
+    503 when either does not; JSON saying which, e.g. `{"database": "ok", "redis": "down"}`. A
+    part that is not configured (Redis in the demo) is "not configured", which is not down.
+    No session, no sign-in: one `SELECT 1` and one PING."""
+    parts = {
+        "database": "ok" if _database_answers() else "down",
+        "redis": ("ok" if redis_ping() else "down") if uses_redis() else "not configured",
+    }
+    response = JsonResponse(parts, status=503 if "down" in parts.values() else 200)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as error:
+        logger.warning("Health check: the database did not answer (%s).", error)
+        return False
+    return True
+
+
+def _database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` (or what caused it) is the database not answering: connection refused or
+    lost, a timeout, a server shutting down. Such errors are OperationalError/InterfaceError."""
+    for _depth in range(5):
+        if error is None:
+            return False
+        if isinstance(error, (OperationalError, InterfaceError)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def server_error(request):
+    """handler500: a 503 with Retry-After when the database did not answer (JSON under /api/,
+    a page elsewhere), else Django's 500. Django calls it for an exception from any view or
+    middleware (sessions, sign-in, the API's token check), while handling it, so the exception
+    is at hand. Nothing here may touch the database: no session, no user, no context processor."""
+    if not _database_unavailable(sys.exc_info()[1]):
+        return defaults.server_error(request)
+    with translation.override(request_language(request)):
+        response: HttpResponse
+        if request.path_info.startswith("/api/"):
+            response = JsonResponse(
+                {
+                    "detail": _("The service is temporarily unavailable; try again in %(seconds)d seconds.")
+                    % {"seconds": DATABASE_RETRY_AFTER}
+                },
+                status=503,
+            )
+        else:
+            retry = request.get_full_path() if request.method == "GET" else "/"
+            response = HttpResponse(render_to_string("503.html", {"retry_url": retry}), status=503)
+        response["Content-Language"] = translation.get_language()
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    response["Cache-Control"] = "no-store"
     return response

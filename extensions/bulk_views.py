@@ -2,6 +2,7 @@
 bulk password regeneration. Each parses input, calls a service of `extensions.services.bulk` /
 `extensions.imports`, and shows what will change before anything does."""
 
+import logging
 import re
 import uuid
 
@@ -28,6 +29,8 @@ from . import imports
 from .bulk_forms import BulkEditForm, ImportUploadForm, RangeCreateForm, SelectionForm
 from .selectors import import_job_get, import_job_list
 from .services import bulk
+
+logger = logging.getLogger(__name__)
 
 PROGRESS_TOKEN_RE = re.compile(r"[0-9a-f]{32}")
 IMPORT_ROWS_PER_PAGE = 500  # of the preview: every row is listed, 500 to a page
@@ -63,7 +66,11 @@ def progress_reporter(*, user, token: str):
     key = f"import-progress:{user.pk}:{token}"
 
     def report(phase: str, done: int, total: int) -> None:
-        cache.set(key, {"phase": phase, "done": done, "total": total}, PROGRESS_SECONDS)
+        # Only a progress bar: without Redis the import goes on and the bar stays still.
+        try:
+            cache.set(key, {"phase": phase, "done": done, "total": total}, PROGRESS_SECONDS)
+        except Exception as error:  # noqa: BLE001 - whatever the cache's failure
+            logger.warning("Import progress not recorded (%s).", error)
 
     return report
 
@@ -74,13 +81,17 @@ def _progress_reporter(request):
 
 class ImportProgressView(TenantAdminRequiredMixin, View):
     """GET ?token=…: JSON for the progress bar, {phase, label, done, total, percent}; 404
-    while nothing was reported under that token by this user."""
+    while nothing was reported under that token by this user, 503 while the cache is down."""
 
     def get(self, request):
         token = request.GET.get("token", "")
         state = None
         if PROGRESS_TOKEN_RE.fullmatch(token):
-            state = cache.get(f"import-progress:{request.user.pk}:{token}")
+            try:
+                state = cache.get(f"import-progress:{request.user.pk}:{token}")
+            except Exception as error:  # noqa: BLE001
+                logger.warning("Import progress not read (%s).", error)
+                return JsonResponse({"detail": _("No progress to show right now.")}, status=503)
         if state is None:
             return JsonResponse({"detail": _("No progress to show yet.")}, status=404)
         labels = {"checking": _("Checking rows…"), "writing": _("Writing…")}

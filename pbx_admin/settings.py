@@ -153,6 +153,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A PostgreSQL that does not accept connections (down, unreachable, hung) fails the request in
+    # seconds, as a 503 (core.views.server_error), instead of holding the worker; libpq's minimum
+    # is 2 s. A connect_timeout in DATABASE_URL's query string wins.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -232,12 +237,23 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis is a cache here (core.redis_pool): a request never waits long for it. A command that gets
+# no answer within a quarter of a second fails (django-redis's default is redis-py's 5 s), and
+# then the process leaves Redis alone for a few seconds. Failures are not ignored globally
+# (IGNORE_EXCEPTIONS): sessions fall back to the database (core.sessions), the import progress
+# bar goes without, and the guard refuses (503) rather than admit without counting.
+REDIS_CACHE_OPTIONS = {
+    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+    "CONNECTION_POOL_CLASS": "core.redis_pool.FailFastConnectionPool",
+    "SOCKET_CONNECT_TIMEOUT": 0.25,
+    "SOCKET_TIMEOUT": 0.25,
+}
 CACHES = {
     "default": (
         {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -253,11 +269,10 @@ CACHES = {
     },
 }
 # Sessions are read from Redis on every request and kept in the database too (a restart of Redis
-# signs nobody out). Without Redis (the embedded `make run`), from the database only: a cache
-# local to one process would keep a signed-out session alive in the other processes.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
-)
+# signs nobody out; while Redis is down or hung they are read from the database: core.sessions).
+# Without Redis (the embedded `make run`), from the database only: a cache local to one process
+# would keep a signed-out session alive in the other processes.
+SESSION_ENGINE = "core.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # A body read into memory (JSON, form fields) is at most 2.5 MB (Django's default, said here): the
 # API answers a larger one 413 JSON (core.api.exceptions). Uploaded files do not count: the CSV
