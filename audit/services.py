@@ -3,9 +3,9 @@ commit (or roll back) together."""
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from core.net import client_ip
@@ -134,6 +134,60 @@ def audit_record_many(
     ]
     bulk_insert_values(AuditEvent, rows)
     return len(rows)
+
+
+def audit_record_each(
+    *,
+    action: Action | str,
+    objects: Iterable[tuple[models.Model, str]],
+    changes: dict | None,
+    tenant_id: int | None,
+    actor=None,
+) -> int:
+    """One event per `(obj, object_repr)`, all with the same `changes`: what `audit_record_many`
+    writes, on PostgreSQL as one `INSERT … SELECT … FROM unnest(…)`: the values the events
+    share are adapted and sent once, each event's object as three arrays. 2,000 events cost
+    70 ms with their commit instead of 264 ms, and an export with passwords of 100,000
+    extensions writes 100,000 (docs/performance.md, "Export"). Returns how many were written."""
+    objects = list(objects)
+    if not objects:
+        return 0
+    if connection.vendor != "postgresql":
+        return audit_record_many(
+            action=action,
+            tenant_id=tenant_id,
+            actor=actor,
+            entries=((obj, changes, object_repr) for obj, object_repr in objects),
+        )
+    shared = _event_values(
+        action=action, obj=None, tenant_id=tenant_id, changes=changes, object_repr="", context=_context(actor)
+    )
+    shared["created_at"] = timezone.now()
+    for name in ("object_type", "object_id", "object_repr"):
+        del shared[name]
+    meta = AuditEvent._meta
+    by_name = {field.attname: field for field in meta.concrete_fields}
+    fields = [by_name[name] for name in shared]
+    quote = connection.ops.quote_name
+    each = [by_name[name] for name in ("object_type", "object_id", "object_repr")]
+    columns = ", ".join(quote(cast(str, field.column)) for field in (*fields, *each))
+    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
+    params = [
+        field.get_db_prep_save(shared[name], connection) for name, field in zip(shared, fields, strict=True)
+    ]
+    params += [
+        [obj._meta.label_lower for obj, _ in objects],
+        [str(obj.pk) for obj, _ in objects],
+        [(object_repr or str(obj))[:200] for obj, object_repr in objects],
+    ]
+    with connection.cursor() as cursor:
+        # Only quoted identifiers and database types are interpolated; values are parameters.
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT {casts}, u.t, u.i, u.r FROM unnest(%s::text[], %s::text[], %s::text[]) AS u (t, i, r)",
+            params,
+        )
+    return len(objects)
 
 
 def audit_count(

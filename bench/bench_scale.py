@@ -385,7 +385,7 @@ def write_cases(world, args, page_client):
 
     # CSV: 10,000 rows of the big hotline, each round with a new description (10,000 updates).
     import_url = f"/hotlines/{world.big.pk}/extensions/import/"
-    base = export_rows(hotline=world.big)
+    base = list(export_rows(hotline=world.big))
     for round_no in range(args.write_rounds + 1):
         keep = round_no > 0
         for row in base:

@@ -13,18 +13,24 @@ The file format (columns, limits, formulas) is `extensions.csvio`'s.
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import BooleanField, F
+from django.db.models.functions import Length
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from audit.choices import Action
-from audit.services import audit_record, audit_record_many
+from audit.context import current_request
+from audit.services import audit_record, audit_record_each
+from core.expressions import RowSQL
 from core.guard import Access, guard_access
 from hotlines.models import Hotline, NumberGroup
 from hotlines.numbering import parse_vn_number
@@ -167,50 +173,144 @@ class _Hotline:
 
 # --- export ------------------------------------------------------------------------------------
 
-
-def _export_extensions(hotline: Hotline) -> tuple[_Hotline, list[Extension]]:
-    loaded = _Hotline(hotline)
-    return loaded, sorted(loaded.extensions, key=lambda e: (len(e.number), e.number))
-
-
-def export_rows(*, hotline: Hotline, with_passwords: bool = False) -> list[dict[str, str]]:
-    """Every extension of the hotline as CSV values, in number order; passwords only when
-    asked (callers go through `export_rows_with_passwords`, which is guarded and audited)."""
-    loaded, extensions = _export_extensions(hotline)
-    rows = [loaded.csv_values(extension) for extension in extensions]
-    if with_passwords:
-        return list(_with_passwords(rows, extensions))
-    return rows
+# Extensions read, formatted (and, with passwords, audited then decrypted) per batch: a few
+# queries each, so memory stays flat and the first bytes leave after the first batch whatever
+# the hotline's size (bench/bench_export.py, docs/performance.md "Export").
+EXPORT_BATCH = 2000
 
 
-def _with_passwords(rows: list[dict[str, str]], extensions: list[Extension]) -> Iterator[dict[str, str]]:
-    # A generator: each password is decrypted as its row is written out, so no list of every
-    # plaintext password sits in a frame (an error page's locals) or in memory.
-    for values, extension in zip(rows, extensions, strict=True):
-        yield {**values, csvio.PASSWORD_COLUMN: extension.get_sip_password()}
+def _after(number: str) -> RowSQL:
+    """Extensions after `number` in number order, `(length(number), number) > (…)`: one row
+    comparison, so the scan starts at the place in the `extension_number_order` index."""
+
+    def sql(vendor, ops) -> str:
+        column = "{row}." + ops.quote_name("number")
+        return f"(LENGTH({column}), {column}) > (%s, %s)"
+
+    return RowSQL(sql, (len(number), number), output_field=BooleanField())
+
+
+def _export_batch(hotline: Hotline, after: str | None) -> list[tuple[Extension, dict[str, str]]]:
+    """Up to `EXPORT_BATCH` extensions of the hotline after the number `after`, in number order,
+    each with its CSV values: three short queries (the rows with their supervisor's number,
+    their caller-ID hotlines, their number groups)."""
+    qs = hotline.extensions.annotate(supervisor_number=F("supervisor__number")).order_by(
+        Length("number"), "number"
+    )
+    if after is not None:
+        qs = qs.filter(_after(after))
+    extensions = list(qs[:EXPORT_BATCH])
+    if not extensions:
+        return []
+    ids = [e.pk for e in extensions]
+    hotlines_of: dict[int, list[str]] = defaultdict(list)
+    groups_of: dict[int, list[str]] = defaultdict(list)
+    for ext_id, number in batch.HotlineThrough.objects.filter(extension_id__in=ids).values_list(
+        "extension_id", "hotline__number"
+    ):
+        hotlines_of[ext_id].append(number)
+    for ext_id, name in batch.GroupThrough.objects.filter(extension_id__in=ids).values_list(
+        "extension_id", "numbergroup__name"
+    ):
+        groups_of[ext_id].append(name)
+    return [
+        (
+            extension,
+            _csv_values(
+                extension,
+                supervisor_number=extension.supervisor_number or "",
+                hotline_numbers=hotlines_of.get(extension.pk, ()),
+                group_names=groups_of.get(extension.pk, ()),
+            ),
+        )
+        for extension in extensions
+    ]
+
+
+def _export_batches(hotline: Hotline) -> Iterator[list[tuple[Extension, dict[str, str]]]]:
+    """The hotline's extensions in number order (length, then number), `EXPORT_BATCH` at a
+    time, with no transaction held between batches. A batch is read when the previous one has
+    been written out: an extension changed during a long export is exported as it is when its
+    batch is read."""
+    after = None
+    while pairs := _export_batch(hotline, after):
+        after, full = pairs[-1][0].number, len(pairs) == EXPORT_BATCH
+        yield pairs
+        # Asked for the next batch, the consumer is done with this one: free its rows before
+        # the next are read, so no more than one batch is ever held.
+        pairs.clear()
+        if not full:
+            return
+
+
+def export_rows(*, hotline: Hotline, with_passwords: bool = False) -> Iterator[dict[str, str]]:
+    """Every extension of the hotline as CSV values, in number order, read batch by batch as
+    the rows are consumed; passwords only when asked, unaudited (callers go through
+    `export_rows_with_passwords`, which is guarded and audited)."""
+    for pairs in _export_batches(hotline):
+        for extension, values in pairs:
+            if with_passwords:
+                yield {**values, csvio.PASSWORD_COLUMN: extension.get_sip_password()}
+            else:
+                yield values
 
 
 def export_columns(*, with_passwords: bool = False) -> tuple[str, ...]:
     return csvio.KNOWN_COLUMNS if with_passwords else csvio.COLUMNS
 
 
+@contextmanager
+def _in_request(request: HttpRequest | None) -> Iterator[None]:
+    """The audit context (source IP, user agent) of the request that asked for the export:
+    its rows are written while the response streams, after the request's middleware returned."""
+    token = current_request.set(request)
+    try:
+        yield
+    finally:
+        current_request.reset(token)
+
+
+@sensitive_variables()
+def _audited_rows_with_passwords(
+    hotline: Hotline, *, user, request: HttpRequest | None
+) -> Iterator[dict[str, str]]:
+    # Per batch: its "export" audit rows are committed (their own transaction), only then its
+    # passwords are decrypted, one as each row is written out — so no list of plaintext
+    # passwords sits in a frame or in memory. A client that goes away mid-stream closes this
+    # generator at a yield: the batches read so far are audited, later ones never decrypted.
+    for pairs in _export_batches(hotline):
+        with _in_request(request), transaction.atomic():
+            audit_record_each(
+                action=Action.EXPORT,
+                tenant_id=hotline.tenant_id,
+                actor=user,
+                objects=((e, f"{e.number} ({e.alias})") for e, _ in pairs),
+                changes={"with_passwords": [False, True]},
+            )
+        for extension, values in pairs:
+            yield {**values, csvio.PASSWORD_COLUMN: extension.get_sip_password()}
+
+
 @sensitive_variables()
 @transaction.atomic
 def export_rows_with_passwords(*, hotline: Hotline, user, session=None) -> Iterator[dict[str, str]]:
-    """The export with every password: the reveal guard first (recent sign-in, rate limit),
-    then an "export" audit record per extension, committed with the read; only then, lazily
-    while the CSV is written, the passwords are decrypted. If anything fails before the
-    audit rows are written, no password was decrypted. One bulk operation of the guard (a
-    sign-in within 5 minutes, the bulk budget), whatever the number of extensions."""
+    """The export with every password: the reveal guard first (recent sign-in, rate limit)
+    and one "export" audit record of the operation on the hotline with its count, committed
+    before any row is read. Then, lazily while the CSV is written, batch by batch: an "export"
+    audit record per extension of the batch, committed, and only then that batch's passwords
+    decrypted. If anything fails before a batch's audit rows are written, none of its
+    passwords was decrypted. One bulk operation of the guard (a sign-in within 5 minutes, the
+    bulk budget), whatever the number of extensions."""
     guard_access(user=user, session=session, access=Access.BULK)
-    loaded, extensions = _export_extensions(hotline)
-    audit_record_many(
+    count = hotline.extensions.count()
+    audit_record(
         action=Action.EXPORT,
+        obj=hotline,
         tenant_id=hotline.tenant_id,
         actor=user,
-        entries=((e, {"with_passwords": [False, True]}, f"{e.number} ({e.alias})") for e in extensions),
+        changes={"with_passwords": [False, True], "count": [0, count]},
     )
-    return _with_passwords([loaded.csv_values(extension) for extension in extensions], extensions)
+    return _audited_rows_with_passwords(hotline, user=user, request=current_request.get())
 
 
 # --- import ------------------------------------------------------------------------------------

@@ -121,3 +121,35 @@ def test_events_written_in_bulk_are_the_events_written_one_by_one(rf, world):
     assert {f: getattr(many, f) for f in fields} == {f: getattr(one, f) for f in fields}
     assert many.changes["password"] == ["••••••", "••••••"] and many.ip == "10.9.8.7"
     assert many.actor == world.admin_a and started <= many.created_at <= timezone.now()
+
+
+def test_events_written_each_with_the_same_changes_are_the_events_written_in_bulk(rf, world):
+    """audit_record_each sends the shared values once and the objects as arrays; it stores what
+    audit_record_many stores for the same request, objects and changes."""
+    from audit.context import current_request
+    from audit.services import audit_record_each, audit_record_many
+
+    request = rf.get("/", REMOTE_ADDR="10.9.8.7", HTTP_USER_AGENT="Bizfly Call/2.1")
+    request.user = world.admin_a
+    changes = {"with_passwords": [False, True], "password": ["x", "y"], "note": ["", "Nhân viên — ca sáng"]}
+    objects = [(world.ext_a["100"], "100 (bossa)"), (world.ext_a["101"], ""), (world.hotline_a, "x" * 300)]
+    token = current_request.set(request)
+    try:
+        assert (
+            audit_record_many(
+                action="export", tenant_id=world.tenant_a.pk, entries=[(o, changes, r) for o, r in objects]
+            )
+            == 3
+        )
+        assert (
+            audit_record_each(action="export", tenant_id=world.tenant_a.pk, objects=objects, changes=changes)
+            == 3
+        )
+        assert audit_record_each(action="export", tenant_id=None, objects=[], changes=changes) == 0
+    finally:
+        current_request.reset(token)
+    fields = [f.attname for f in AuditEvent._meta.concrete_fields if f.attname not in ("id", "created_at")]
+    rows = list(AuditEvent.objects.filter(action="export").order_by("id").values(*fields))
+    assert len(rows) == 6 and rows[3:] == rows[:3]
+    assert rows[3]["changes"]["password"] == ["••••••", "••••••"] and rows[3]["ip"] == "10.9.8.7"
+    assert rows[4]["object_repr"] == "101 (salea)" and len(rows[5]["object_repr"]) == 200

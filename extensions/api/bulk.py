@@ -347,7 +347,9 @@ class ExtensionBulkActionsMixin:
         methods=["POST"],
         summary="Export a hotline's extensions as CSV, with passwords",
         description="Through the reveal guard (rate-limited; a browser sign-in must be recent), "
-        "with an `export` audit record per extension.",
+        "with an `export` audit record of the operation (the hotline, its count) and one per "
+        "extension, written batch by batch as the file streams, each before its batch's "
+        "passwords are decrypted.",
         parameters=[HOTLINE_PARAMETER],
         request=None,
         responses={

@@ -236,7 +236,8 @@ def test_export_with_passwords_is_guarded_and_audited(admin, world):
     response = admin.post(f"{EXPORT}?hotline={world.hotline_a.pk}")
     text = b"".join(response.streaming_content).decode()
     assert world.ext_a["100"].get_sip_password() in text
-    assert AuditEvent.objects.filter(action=Action.EXPORT).count() == 3
+    assert AuditEvent.objects.filter(action=Action.EXPORT, object_type="extensions.extension").count() == 3
+    assert AuditEvent.objects.filter(action=Action.EXPORT, object_type="hotlines.hotline").count() == 1
     # A browser session signed in long ago must sign in again first.
     browser = APIClient()
     browser.force_login(world.admin_a)
@@ -245,7 +246,7 @@ def test_export_with_passwords_is_guarded_and_audited(admin, world):
     session.save()
     refused = browser.post(f"{EXPORT}?hotline={world.hotline_a.pk}")
     assert refused.status_code == 403
-    assert AuditEvent.objects.filter(action=Action.EXPORT).count() == 3
+    assert AuditEvent.objects.filter(action=Action.EXPORT).count() == 4
 
 
 def test_bulk_routes_are_admin_only(world):

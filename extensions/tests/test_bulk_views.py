@@ -292,7 +292,12 @@ def test_export_with_passwords_needs_a_recent_sign_in_and_is_audited(admin_clien
     assert body.splitlines()[0].endswith(",enabled,password")
     assert world.ext_a["101"].get_sip_password() in body
     assert response["Cache-Control"] == "no-store"
-    assert AuditEvent.objects.filter(action=Action.EXPORT, actor=world.admin_a).count() == 3
+    # One record per extension, and one of the operation (the hotline, with its count).
+    exported = AuditEvent.objects.filter(action=Action.EXPORT, actor=world.admin_a)
+    assert exported.filter(object_type="extensions.extension").count() == 3
+    assert list(exported.filter(object_type="hotlines.hotline").values_list("object_id", "changes")) == [
+        (str(world.hotline_a.pk), {"with_passwords": [False, True], "count": [0, 3]})
+    ]
 
 
 def test_export_then_import_through_the_pages_changes_nothing(admin_client, world):

@@ -154,7 +154,9 @@ def export_api(world):
 @pytest.mark.parametrize("export", [export_page, export_api], ids=["page", "api"])
 @pytest.mark.parametrize(
     "target, name, failure",
-    [(csvio, "write", fail_after_reading_every_row), (imports, "audit_record_many", fail_to_audit)],
+    # The audit record of the operation, written before any row is read (the per-extension
+    # records of each batch, written while the response streams: test_export_stream.py).
+    [(csvio, "write", fail_after_reading_every_row), (imports, "audit_record", fail_to_audit)],
     ids=["writer-fails", "audit-fails"],
 )
 def test_the_debug_page_of_a_failed_export_shows_no_password(
@@ -170,20 +172,27 @@ def test_the_debug_page_of_a_failed_export_shows_no_password(
         assert extension.get_sip_password() not in page
 
 
-def test_the_export_writes_its_audit_rows_before_it_decrypts_a_password(world, monkeypatch):
-    """The order, seen from the inside: every decrypt happens once the audit rows exist."""
+@pytest.mark.parametrize("batch", [1000, 2])
+def test_the_export_writes_its_audit_rows_before_it_decrypts_a_password(world, monkeypatch, batch):
+    """The order, seen from the inside: every decrypt happens once the audit rows of its batch
+    exist (one batch of 3, or batches of 2 and 1: the second batch's rows come after the first
+    batch's decrypts, before its own), and the operation's record before anything is read."""
+    monkeypatch.setattr(imports, "EXPORT_BATCH", batch)
     decrypted_with_audit_rows = []
     real = imports.Extension.get_sip_password
+    extension_rows = AuditEvent.objects.filter(action=Action.EXPORT, object_type="extensions.extension")
 
     def spy(extension):
-        decrypted_with_audit_rows.append(AuditEvent.objects.filter(action=Action.EXPORT).count())
+        assert extension_rows.filter(object_id=str(extension.pk)).exists()
+        decrypted_with_audit_rows.append(extension_rows.count())
         return real(extension)
 
     monkeypatch.setattr(imports.Extension, "get_sip_password", spy)
     rows = imports.export_rows_with_passwords(hotline=world.hotline_a, user=world.admin_a)
-    assert decrypted_with_audit_rows == []
+    assert decrypted_with_audit_rows == [] and not extension_rows.exists()
+    assert AuditEvent.objects.filter(action=Action.EXPORT, object_type="hotlines.hotline").count() == 1
     assert [row["password"] for row in rows] == [real(e) for e in world.ext_a.values()]
-    assert decrypted_with_audit_rows == [3, 3, 3]
+    assert decrypted_with_audit_rows == ([3, 3, 3] if batch > 3 else [2, 2, 3])
 
 
 # --- the DEBUG error pages of the other routes that hold a password ---------------------------------
