@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pbx_admin
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
-	kamailio-sqlite-modules chromium postgresql-client
+	kamailio-sqlite-modules kamailio-tls-modules chromium postgresql-client
 RUN_ENV := DJANGO_DEBUG=1
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
