@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pbx_admin
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 # postgresql and redis-server: the outage tests start a cluster and a Redis of their own to kill.
 APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
-	kamailio-sqlite-modules chromium postgresql-client postgresql redis-server
+	kamailio-sqlite-modules kamailio-tls-modules chromium postgresql-client postgresql redis-server
 RUN_ENV := DJANGO_DEBUG=1
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:

@@ -322,9 +322,19 @@ if not SIP_ENCRYPTION_KEYS and DEBUG:
     SIP_ENCRYPTION_KEYS = ["ZGV2LW9ubHktc2lwLWtleS1kby1ub3QtdXNlLXByb2Q="]
 
 SIP_DOMAIN_SUFFIX = os.environ.get("SIP_DOMAIN_SUFFIX", "sip.example.vn")
+# SIP over TLS (5061) and WebSocket over TLS (8443) from `make sip`, with this certificate and
+# key (PEM); without them a self-signed one for 127.0.0.1/localhost is made under var/ on the
+# first start. The login info then offers TLS and wss:// by default.
+SIP_TLS = env_bool("SIP_TLS", False)
+SIP_TLS_CERT_FILE = os.environ.get("SIP_TLS_CERT_FILE", "")
+SIP_TLS_KEY_FILE = os.environ.get("SIP_TLS_KEY_FILE", "")
 SIP_OUTBOUND_PROXY = os.environ.get("SIP_OUTBOUND_PROXY", "127.0.0.1:5060")
-SIP_TRANSPORTS = env_list("SIP_TRANSPORTS", "udp,tcp,ws")
-SIP_WEBSOCKET_URL = os.environ.get("SIP_WEBSOCKET_URL", "ws://127.0.0.1:8088/ws")
+# What the login info offers; `manage.py run_kamailio` refuses to start when it offers anything
+# Kamailio would not serve (sip.kamailio.login_info_problems).
+SIP_TRANSPORTS = env_list("SIP_TRANSPORTS", "udp,tcp,tls,wss" if SIP_TLS else "udp,tcp,ws")
+SIP_WEBSOCKET_URL = os.environ.get(
+    "SIP_WEBSOCKET_URL", "wss://127.0.0.1:8443/ws" if SIP_TLS else "ws://127.0.0.1:8088/ws"
+)
 # Where the SIP server sends calls it lets through (`make sip` passes them to Kamailio): the
 # carrier gateway for external numbers and the media server for supervision (*33/*34/*35),
 # as SIP URIs, e.g. sip:gw.carrier.example:5060. Empty: such calls are answered 503.

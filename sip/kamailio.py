@@ -16,10 +16,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import schema
-from .sipclient import SipClient, SipError
+from .sipclient import TRANSPORTS, SipClient, SipError
+from .tls import ensure_self_signed
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"
@@ -81,6 +83,18 @@ class KamailioConfig:
     runtime_dir: Path = DEFAULT_RUNTIME_DIR
     shm_mb: int = 64
     pkg_mb: int = 8
+    # SIP over TLS on sips_port and WebSocket over TLS on wss_port (same path as ws), with this
+    # certificate and key (PEM); without them, a self-signed one for 127.0.0.1/localhost made
+    # under runtime_dir/tls on the first start (sip.tls).
+    tls: bool = False
+    sips_port: int = 5061
+    wss_port: int = 8443
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # wss:// is terminated by a proxy in front (nginx) that forwards ws:// to ws_port.
+    wss_proxied: bool = False
+    # Seconds between the OPTIONS keep-alives sent to UDP phones registered from behind a NAT.
+    natping_interval: int = 30
     defines: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -94,6 +108,74 @@ class KamailioConfig:
     @property
     def pid_file(self) -> Path:
         return Path(self.runtime_dir) / "kamailio.pid"
+
+    @property
+    def tls_config(self) -> Path:
+        """The tls module's file, written by prepare() (certificate, key, TLS versions)."""
+        return Path(self.runtime_dir) / "tls.cfg"
+
+    @property
+    def tcp_ports(self) -> list[int]:
+        """The ports Kamailio accepts connections on: SIP and WebSocket, and with TLS both again."""
+        ports = [self.sip_port, self.ws_port]
+        return ports + [self.sips_port, self.wss_port] if self.tls else ports
+
+    def served(self) -> dict[str, str]:
+        """What this configuration serves, by transport: host:port for SIP, the URL for
+        WebSocket. The login info may show only these (`login_info_problems`)."""
+        ip = self.listen_ip
+        served = {
+            "udp": f"{ip}:{self.sip_port}",
+            "tcp": f"{ip}:{self.sip_port}",
+            "ws": f"ws://{ip}:{self.ws_port}{self.ws_path}",
+        }
+        if self.tls:
+            served["tls"] = f"{ip}:{self.sips_port}"
+            served["wss"] = f"wss://{ip}:{self.wss_port}{self.ws_path}"
+        return served
+
+    def login_info_problems(self, *, proxy: str, transports: list[str], websocket_url: str) -> list[str]:
+        """Where the login info (SIP_OUTBOUND_PROXY, SIP_TRANSPORTS, SIP_WEBSOCKET_URL) promises
+        something this configuration does not serve; empty when it tells the truth. Hosts are
+        not compared: the login info names the public address, Kamailio may bind another."""
+        served = self.served()
+        problems = []
+        for transport in transports:
+            if transport not in TRANSPORTS:
+                problems.append(
+                    f"SIP_TRANSPORTS lists {transport!r}: Kamailio serves only {', '.join(TRANSPORTS)}."
+                )
+            elif transport not in served and not (transport == "wss" and self.wss_proxied):
+                problems.append(
+                    f"SIP_TRANSPORTS lists {transport!r}, which is served only with SIP_TLS=1 "
+                    "(SIP over TLS, WebSocket over TLS)."
+                )
+        ports = self.tcp_ports
+        for port in sorted({port for port in ports if ports.count(port) > 1}):
+            problems.append(
+                f"Two listeners on port {port} (SIP {self.sip_port}, ws {self.ws_port}"
+                + (f", SIP over TLS {self.sips_port}, wss {self.wss_port})." if self.tls else ").")
+            )
+        _, proxy_port = host_port(proxy, 5060)
+        if proxy_port != self.sip_port:
+            problems.append(f"SIP_OUTBOUND_PROXY is {proxy} but SIP is served on port {self.sip_port}.")
+        url = urlsplit(websocket_url)
+        if url.scheme not in ("ws", "wss"):
+            problems.append(f"SIP_WEBSOCKET_URL must start with ws:// or wss://, not {websocket_url!r}.")
+        elif url.scheme not in served and not self.wss_proxied:
+            problems.append(
+                f"SIP_WEBSOCKET_URL is {websocket_url} but WebSocket over TLS is not served: set "
+                "SIP_TLS=1, or KAMAILIO_WS_PORT when a proxy in front terminates wss:// and forwards "
+                "ws:// to Kamailio."
+            )
+        elif not self.wss_proxied:
+            expected = urlsplit(served[url.scheme])
+            port = url.port or (443 if url.scheme == "wss" else 80)
+            if (port, url.path or "/") != (expected.port, expected.path):
+                problems.append(
+                    f"SIP_WEBSOCKET_URL is {websocket_url} but Kamailio serves {served[url.scheme]}."
+                )
+        return problems
 
     def all_defines(self) -> dict[str, str | None]:
         defines: dict[str, str | None] = {
@@ -110,9 +192,17 @@ class KamailioConfig:
             "GATEWAY_URI": _cfg_string(self.gateway_uri),
             "MEDIA_SERVER_URI": _cfg_string(self.media_server_uri),
             "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
+            "NATPING_INTERVAL": str(self.natping_interval),
         }
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None
+        if self.tls:
+            defines.update(
+                WITH_TLS=None,
+                TLS_CONFIG=_cfg_string(str(self.tls_config)),
+                SIPS_PORT=str(self.sips_port),
+                WSS_PORT=str(self.wss_port),
+            )
         defines.update(self.defines)
         return defines
 
@@ -146,6 +236,39 @@ class KamailioConfig:
     def prepare(self) -> None:
         Path(self.runtime_dir).mkdir(parents=True, exist_ok=True)
         self.ctl_socket.unlink(missing_ok=True)
+        if self.tls:
+            self.write_tls_config()
+
+    def write_tls_config(self) -> None:
+        """The tls module's file: the certificate (made self-signed when none is named) for
+        every TLS connection, TLS 1.2 or newer, client certificates not asked for."""
+        if self.tls_cert_file is not None and self.tls_key_file is not None:
+            cert, key = Path(self.tls_cert_file), Path(self.tls_key_file)
+        elif self.tls_cert_file is None and self.tls_key_file is None:
+            cert, key = ensure_self_signed(Path(self.runtime_dir) / "tls")
+            self.tls_cert_file, self.tls_key_file = cert, key
+        else:
+            raise KamailioError(
+                "Name both the TLS certificate and its key (SIP_TLS_CERT_FILE, SIP_TLS_KEY_FILE)."
+            )
+        for path in (cert, key):
+            if not path.is_file():
+                raise KamailioError(f"TLS: no such file {path}.")
+            if any(c in str(path) for c in "\n[]#"):
+                raise KamailioError(f"TLS: Kamailio cannot read the path {path!r}; use a plain one.")
+        profile = (
+            "method = TLSv1.2+\n"
+            "verify_certificate = no\n"
+            "require_certificate = no\n"
+            f"certificate = {cert.resolve()}\n"
+            f"private_key = {key.resolve()}\n"
+        )
+        # server: phones and browsers connecting in; client: Kamailio connecting out to a
+        # phone registered over TLS whose connection has to be opened again.
+        self.tls_config.write_text(
+            "# Written by sip/kamailio.py at every start; edit the settings, not this file.\n"
+            f"[server:default]\n{profile}\n[client:default]\n{profile}"
+        )
 
 
 def _cfg_string(value: str) -> str:
@@ -156,27 +279,58 @@ def _cfg_string(value: str) -> str:
 
 def config_from_settings(**overrides) -> KamailioConfig:
     """The configuration `make sip` uses: where the login info points (SIP_OUTBOUND_PROXY,
-    SIP_WEBSOCKET_URL) and the dashboard's own database, unless KAMAILIO_DB_URL names
-    another role's URL (production: the restricted `kamailio` role)."""
+    SIP_WEBSOCKET_URL), TLS when SIP_TLS is on, and the dashboard's own database, unless
+    KAMAILIO_DB_URL names another role's URL (production: the restricted `kamailio` role).
+
+    Ports the login info does not name: SIP over TLS on KAMAILIO_TLS_PORT (5061), and the other
+    WebSocket port than SIP_WEBSOCKET_URL's: ws:// on KAMAILIO_WS_PORT (8088) when the URL is
+    wss://, wss:// on KAMAILIO_WSS_PORT (8443) when it is ws://. With a wss:// URL and SIP_TLS
+    off, KAMAILIO_WS_PORT says that a proxy in front terminates wss:// and forwards ws:// there.
+    """
     from django.conf import settings
     from django.db import connections
 
     proxy_host, sip_port = host_port(settings.SIP_OUTBOUND_PROXY, 5060)
     ws = urlsplit(settings.SIP_WEBSOCKET_URL)
+    url_port = ws.port or (443 if ws.scheme == "wss" else 80)
+    ws_port_env = os.environ.get("KAMAILIO_WS_PORT")
+    if ws.scheme == "wss":
+        ws_port, wss_port = int(ws_port_env or 8088), url_port
+    else:
+        ws_port, wss_port = url_port, int(os.environ.get("KAMAILIO_WSS_PORT") or 8443)
+    tls = bool(getattr(settings, "SIP_TLS", False))
+    cert, key = getattr(settings, "SIP_TLS_CERT_FILE", ""), getattr(settings, "SIP_TLS_KEY_FILE", "")
     db_url = os.environ.get("KAMAILIO_DB_URL") or db_url_for(connections["default"].settings_dict)
-    values = {
+    values: dict[str, Any] = {
         "db_url": db_url,
         "listen_ip": os.environ.get("KAMAILIO_LISTEN_IP", proxy_host),
         "sip_port": sip_port,
-        "ws_port": ws.port or (443 if ws.scheme == "wss" else 80),
+        "ws_port": ws_port,
         "ws_path": ws.path or "/",
         "children": int(os.environ.get("KAMAILIO_CHILDREN", "4")),
         "runtime_dir": Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
         "gateway_uri": settings.SIP_GATEWAY_URI,
         "media_server_uri": settings.SIP_MEDIA_SERVER_URI,
+        "tls": tls,
+        "sips_port": int(os.environ.get("KAMAILIO_TLS_PORT") or 5061),
+        "wss_port": wss_port,
+        "tls_cert_file": Path(cert) if cert else None,
+        "tls_key_file": Path(key) if key else None,
+        "wss_proxied": ws.scheme == "wss" and not tls and bool(ws_port_env),
     }
     values.update(overrides)
     return KamailioConfig(**values)
+
+
+def login_info_problems(config: KamailioConfig) -> list[str]:
+    """config.login_info_problems for the login info the settings make (extensions.credentials)."""
+    from django.conf import settings
+
+    return config.login_info_problems(
+        proxy=settings.SIP_OUTBOUND_PROXY,
+        transports=list(settings.SIP_TRANSPORTS),
+        websocket_url=settings.SIP_WEBSOCKET_URL,
+    )
 
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
@@ -253,7 +407,7 @@ class Kamailio:
             try:
                 with SipClient(ip, self.config.sip_port, timeout=0.5) as client:
                     if client.options().status == 200:
-                        for port in (self.config.sip_port, self.config.ws_port):
+                        for port in self.config.tcp_ports:
                             socket.create_connection((ip, port), timeout=0.5).close()
                         return
             except (OSError, SipError):

@@ -12,11 +12,12 @@ MAX_EXPIRES, an hour by default) unless sip.services.sip_registrations_remove dr
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Field, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ from core.expressions import RowSQL
 from extensions.models import Extension
 from hotlines.models import Hotline
 
-from .models import Location, SipAccount
+from .models import KamailioDateTimeField, Location, SipAccount
 from .schema import CALLER_ID_VIEW, SUPERVISION_VIEW
 
 
@@ -118,17 +119,22 @@ def _host_port(uri: str) -> str:
 
 def _registration(row: Location) -> Registration:
     received = row.received or ""
+    socket = row.socket or ""
     transport = (
         _uri_param(received, "transport")
         or _uri_param(row.contact, "transport")
-        or (row.socket or "udp").split(":", 1)[0]
+        or socket.split(":", 1)[0]
+        or "udp"
     ).lower()
+    if transport == "ws" and socket.startswith("tls:"):
+        # Kamailio notes a secure WebSocket's source as transport=ws; its socket says TLS.
+        transport = "wss"
     return Registration(
         contact=row.contact,
         user_agent=row.user_agent,
         source=_host_port(received) if received else _host_port(row.contact),
         transport=transport,
-        socket=row.socket or "",
+        socket=socket,
         expires=row.expires,
         last_modified=row.last_modified,
     )
@@ -142,6 +148,62 @@ def contacts_for(extension: Extension, *, now: dt.datetime | None = None) -> lis
         .order_by("-last_modified", "-id")
     )
     return [_registration(row) for row in rows]
+
+
+def _column(model, name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), name  # a column, not a reverse relation
+    return field.column
+
+
+# The columns of a live registration that with_contacts() carries, as JSON keys.
+_CONTACT_COLUMNS = ("id", "contact", "received", "socket", "user_agent", "expires", "last_modified")
+
+
+def _contacts_json_sql(vendor: str, ops) -> str:
+    """SQL of the outer extension's live registrations as one JSON array text (NULL or "[]"
+    when none): `location` rows of its number in its hotline's SIP domain whose `expires` is
+    after the one param. Unordered; registrations() sorts them."""
+    location, hotline = Location._meta, Hotline._meta
+    q = ops.quote_name
+    expires, domain, username = (_column(Location, name) for name in ("expires", "domain", "username"))
+    sip_domain, hotline_pk = _column(Hotline, "sip_domain"), _column(Hotline, "id")
+    number, hotline_id = (_column(Extension, name) for name in ("number", "hotline"))
+    pairs = ", ".join(f"'{name}', l.{q(_column(Location, name))}" for name in _CONTACT_COLUMNS)
+    array = (
+        f"json_group_array(json_object({pairs}))"
+        if vendor == "sqlite"
+        else f"json_agg(json_build_object({pairs}))::text"
+    )
+    # Names come from the models; the time is a param.
+    return (
+        f"(SELECT {array} FROM {q(location.db_table)} l "  # noqa: S608
+        f"WHERE l.{q(expires)} > %s AND l.{q(username)} = {{row}}.{q(number)} "
+        f"AND l.{q(domain)} = (SELECT h.{q(sip_domain)} FROM {q(hotline.db_table)} h "
+        f"WHERE h.{q(hotline_pk)} = {{row}}.{q(hotline_id)}))"
+    )
+
+
+def with_contacts(queryset: QuerySet, *, now: dt.datetime | None = None) -> QuerySet:
+    """Annotate each extension (model instances, or the dicts of a `values()` queryset) with
+    `contacts_json`: its live registrations, in the rows' own query whatever the list length
+    (one correlated subquery per row). Read them with registrations()."""
+    expires = ((now or timezone.now()), Location._meta.get_field("expires"))
+    return queryset.annotate(contacts_json=RowSQL(_contacts_json_sql, (expires,), output_field=TextField()))
+
+
+_TIMESTAMP = KamailioDateTimeField()
+
+
+def registrations(contacts_json: str | None) -> list[Registration]:
+    """The registrations with_contacts() carried (its `contacts_json`), newest first."""
+    rows = json.loads(contacts_json) if contacts_json else []
+    for row in rows:
+        # Timestamps as the database stores them: naive UTC text (PostgreSQL) or a Julian day.
+        for name in ("expires", "last_modified"):
+            row[name] = _TIMESTAMP.from_db_value(row[name], None, None)
+    rows.sort(key=lambda row: (row["last_modified"], row["id"]), reverse=True)
+    return [_registration(Location(**row)) for row in rows]
 
 
 def with_online_count(queryset: QuerySet[Hotline], *, now: dt.datetime | None = None) -> QuerySet[Hotline]:

@@ -1,7 +1,7 @@
 """A small SIP user agent for the tests and the REGISTER benchmark.
 
-It sends REGISTER, INVITE (and OPTIONS) over UDP, TCP or WebSocket (RFC 7118, the way the
-WebRTC extension connects) to an outbound proxy and answers a
+It sends REGISTER, INVITE (and OPTIONS) over UDP, TCP, TLS or WebSocket (RFC 7118, the way
+the WebRTC extension connects; ws or wss) to an outbound proxy and answers a
 401/407 challenge with MD5 digest authentication (RFC 2617 / RFC 7616, qop=auth), the way a
 softphone does with the login info the dashboard shows. An INVITE is acknowledged as RFC 3261
 says (the ACK of an error reply goes hop by hop; a 2xx is ACKed along the Record-Route and can
@@ -15,11 +15,14 @@ import hashlib
 import re
 import secrets
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
 
 USER_AGENT = "pbx-sipclient/1.0"
+# What Kamailio serves (SIP_TRANSPORTS may list only these) and this client speaks.
+TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 # How long to wait for a final response; UDP requests are resent meanwhile (RFC 3261 timer A).
 DEFAULT_TIMEOUT = 4.0
 UDP_FIRST_RETRANSMIT = 0.5
@@ -152,12 +155,20 @@ class SipClient:
         timeout: float = DEFAULT_TIMEOUT,
         local_ip: str = "127.0.0.1",
         ws_path: str = "/ws",
+        cafile: str | None = None,
+        advertised_address: str | None = None,
     ) -> None:
-        if transport not in ("udp", "tcp", "ws"):
-            raise ValueError("transport must be 'udp', 'tcp' or 'ws'")
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
         self.server = (host, port)
         self.transport = transport
         self.ws_path = ws_path
+        # TLS and wss: the server's certificate must chain to `cafile` (e.g. the self-signed
+        # certificate itself); without one it is not checked, as many softphones allow.
+        self.cafile = cafile
+        # "ip:port" put in Via and Contact instead of the socket's own, as a phone behind a NAT
+        # does (it knows only its private address).
+        self.advertised_address = advertised_address
         # A WebSocket client has no address of its own to offer (RFC 7118): like JsSIP, it
         # names itself with an .invalid host and the server answers on the connection.
         self.ws_host = f"{secrets.token_hex(6)}.invalid"
@@ -182,9 +193,23 @@ class SipClient:
             self.sock = socket.create_connection(
                 self.server, timeout=self.timeout, source_address=(self.local_ip, 0)
             )
-            if self.transport == "ws":
+            if self.transport in ("tls", "wss"):
+                self.sock = self._tls_context().wrap_socket(self.sock, server_hostname=self.server[0])
+            if self.is_websocket:
                 self._ws_handshake()
         return self
+
+    @property
+    def is_websocket(self) -> bool:
+        return self.transport in ("ws", "wss")
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.cafile)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cafile is None:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _ws_handshake(self) -> None:
         key = base64.b64encode(secrets.token_bytes(16)).decode()
@@ -379,10 +404,15 @@ class SipClient:
     # --- internals --------------------------------------------------------------------------
 
     def _contact(self, username: str) -> str:
-        if self.transport == "ws":
-            return f"sip:{username}@{self.ws_host};transport=ws"
-        transport_param = ";transport=tcp" if self.transport == "tcp" else ""
-        return f"sip:{username}@{self.local_ip}:{self.local_port}{transport_param}"
+        if self.is_websocket:
+            return f"sip:{username}@{self.ws_host};transport={self.transport}"
+        transport_param = "" if self.transport == "udp" else f";transport={self.transport}"
+        return f"sip:{username}@{self._sent_by()}{transport_param}"
+
+    def _sent_by(self) -> str:
+        if self.is_websocket:
+            return self.ws_host
+        return self.advertised_address or f"{self.local_ip}:{self.local_port}"
 
     def _answered(self, call: Call, response: Response) -> None:
         """ACK a 2xx: a new transaction to the callee's Contact, through the Record-Route."""
@@ -448,7 +478,7 @@ class SipClient:
     ) -> bytes:
         if self.sock is None:
             self.open()
-        sent_by = self.ws_host if self.transport == "ws" else f"{self.local_ip}:{self.local_port}"
+        sent_by = self._sent_by()
         lines = [
             f"{method} {request_uri} SIP/2.0",
             f"Via: SIP/2.0/{self.transport.upper()} {sent_by};branch={branch};rport",
@@ -469,7 +499,7 @@ class SipClient:
     def _send(self, message: bytes) -> None:
         if self.transport == "udp":
             self.sock.sendto(message, self.server)
-        elif self.transport == "ws":
+        elif self.is_websocket:
             self.sock.sendall(_ws_frame(message))
         else:
             self.sock.sendall(message)
@@ -510,7 +540,7 @@ class SipClient:
         if self.transport == "udp":
             data, _ = self.sock.recvfrom(65535)
             return data
-        if self.transport == "ws":
+        if self.is_websocket:
             return self._receive_ws()
         while True:
             head_end = self._buffer.find(b"\r\n\r\n")

@@ -96,7 +96,14 @@ def test_extension_fields_are_the_contract(schema):
         "enabled",
         "created_at",
         "updated_at",
+        "online",
+        "contacts",
     ]
+    properties = components["Extension"]["properties"]
+    assert properties["online"]["type"] == "boolean"
+    contact = properties["contacts"]["items"]["$ref"].rsplit("/", 1)[-1]
+    assert list(components[contact]["properties"]) == ["transport", "user_agent", "source", "expires_at"]
+    assert components[contact]["properties"]["expires_at"]["format"] == "date-time"
     assert components["CallPermissionEnum"]["enum"] == ["internal", "landline", "mobile", "international"]
     assert set(components["ExtensionUpdateRequest"]["properties"]).isdisjoint({"hotline", "number"})
     assert {"hotline", "number"} <= set(components["ExtensionCreateRequest"]["required"])

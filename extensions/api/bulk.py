@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from core.api.fields import TenantScopedPrimaryKeyRelatedField
 from hotlines.models import Hotline, NumberGroup
 from hotlines.selectors import hotline_choices, number_group_choices
+from sip.selectors import with_contacts
 from tenants.selectors import admin_tenant_id
 
 from .. import csvio, imports
@@ -435,7 +436,7 @@ class ExtensionBulkActionsMixin:
 
     def _bulk_response(self, extensions: list[Extension], status=status.HTTP_200_OK) -> Response:
         ids = [e.pk for e in extensions]
-        rows = extension_list(user=self.request.user).filter(pk__in=ids) if ids else []
+        rows = with_contacts(extension_list(user=self.request.user).filter(pk__in=ids)) if ids else []
         return Response(
             {
                 "count": len(ids),

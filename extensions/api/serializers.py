@@ -9,6 +9,8 @@ from rest_framework import serializers
 from core.api.fields import TenantScopedPrimaryKeyRelatedField
 from hotlines.models import Hotline, NumberGroup
 from hotlines.selectors import hotline_choices, number_group_choices
+from sip.selectors import Registration, contacts_for, registrations
+from sip.sipclient import TRANSPORTS
 
 from ..choices import CallPermission
 from ..models import Extension
@@ -41,8 +43,42 @@ class CallPermissionField(serializers.ChoiceField):
         return int(CallPermission.from_slug(super().to_internal_value(data)))
 
 
+class RegistrationSerializer(serializers.Serializer):
+    """One registered device of an extension (a live `location` row)."""
+
+    transport = serializers.ChoiceField(choices=TRANSPORTS)
+    user_agent = serializers.CharField(help_text=_("The softphone's User-Agent, e.g. JsSIP 3.10.1."))
+    # The serializer's metaclass takes declared fields off the class, so this does not shadow
+    # Field.source at run time; mypy sees only the class body.
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text=_("Where it registered from: ip:port (behind a NAT, the public one).")
+    )
+    expires_at = serializers.DateTimeField(help_text=_("When the registration lapses unless renewed."))
+
+
+def _contacts(registrations: list[Registration], tz) -> list[dict]:
+    return [
+        {
+            "transport": registration.transport,
+            "user_agent": registration.user_agent,
+            "source": registration.source,
+            "expires_at": _iso_datetime(registration.expires, tz),
+        }
+        for registration in registrations
+    ]
+
+
+def _registrations_of(extension: Extension) -> list[Registration]:
+    """An extension's live registrations: carried by its query when it came through
+    sip.selectors.with_contacts (every list and response of the API), else one query."""
+    if hasattr(extension, "contacts_json"):
+        return registrations(extension.contacts_json)
+    return contacts_for(extension)
+
+
 class ExtensionSerializer(serializers.ModelSerializer):
-    """An extension (máy lẻ) as the API shows it; never its password."""
+    """An extension (máy lẻ) as the API shows it; never its password. `online` and `contacts`
+    are its registration status, read from the SIP server's `location` table."""
 
     call_permission = CallPermissionField(read_only=True)
     outbound_hotlines = serializers.SerializerMethodField(
@@ -62,6 +98,21 @@ class ExtensionSerializer(serializers.ModelSerializer):
     def get_outbound_groups(self, extension: Extension) -> list[int]:
         return sorted(g.pk for g in extension.outbound_groups.all())
 
+    online = serializers.SerializerMethodField(
+        help_text=_("Registered right now: at least one contact below.")
+    )
+    contacts = serializers.SerializerMethodField(
+        help_text=_("Its registered devices (live registrations), newest first; empty when offline.")
+    )
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_online(self, extension: Extension) -> bool:
+        return bool(_registrations_of(extension))
+
+    @extend_schema_field(RegistrationSerializer(many=True))
+    def get_contacts(self, extension: Extension) -> list[dict]:
+        return _contacts(_registrations_of(extension), timezone.get_current_timezone())
+
     class Meta:
         model = Extension
         fields = [
@@ -77,6 +128,8 @@ class ExtensionSerializer(serializers.ModelSerializer):
             "enabled",
             "created_at",
             "updated_at",
+            "online",
+            "contacts",
         ]
         read_only_fields = fields
 
@@ -93,10 +146,13 @@ class ExtensionSerializer(serializers.ModelSerializer):
             row = extension
             outbound_hotlines = split_ids(row["outbound_hotline_ids"])
             outbound_groups = split_ids(row["outbound_group_ids"])
+            # A list page's dicts carry their registrations (sip.selectors.with_contacts).
+            contacts = registrations(row["contacts_json"])
         else:
             row = {name: getattr(extension, attname) for name, attname in INSTANCE_ATTRIBUTES}
             outbound_hotlines = self.get_outbound_hotlines(extension)
             outbound_groups = self.get_outbound_groups(extension)
+            contacts = _registrations_of(extension)
         return {
             "id": row["id"],
             "hotline": row["hotline"],
@@ -110,6 +166,8 @@ class ExtensionSerializer(serializers.ModelSerializer):
             "enabled": row["enabled"],
             "created_at": _iso_datetime(row["created_at"], tz),
             "updated_at": _iso_datetime(row["updated_at"], tz),
+            "online": bool(contacts),
+            "contacts": _contacts(contacts, tz),
         }
 
 

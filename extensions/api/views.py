@@ -3,6 +3,7 @@ from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.forms import ModelChoiceField
+from django.shortcuts import get_object_or_404
 from django.views.decorators.debug import sensitive_variables
 from django_filters import utils as filter_utils
 from django_filters.rest_framework import DjangoFilterBackend
@@ -24,6 +25,7 @@ from core.guard import RevealRefused
 from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
 from hotlines.selectors import hotline_choices
 from sip.dialcheck import dial_check
+from sip.selectors import with_contacts
 from tenants.selectors import membership_for
 
 from .. import services
@@ -73,7 +75,7 @@ class ExtensionFilterBackend(DjangoFilterBackend):
         hotline_id = filterset.form.cleaned_data.get("hotline")
         view.filtered_hotline_id = hotline_id
         if hotline_id is not None and view.action == "list":
-            filterset.queryset = extension_api_list(user=request.user, hotline_id=hotline_id)
+            filterset.queryset = with_contacts(extension_api_list(user=request.user, hotline_id=hotline_id))
         return filterset.qs
 
 
@@ -130,9 +132,10 @@ class ExtensionViewSet(
         return [IsAuthenticated(), IsTenantAdmin()]
 
     def get_queryset(self):
+        # Registration status (online, contacts) rides in the rows' query: with_contacts.
         if self.action == "list":
-            return extension_api_list(user=self.request.user)
-        return extension_list(user=self.request.user)
+            return with_contacts(extension_api_list(user=self.request.user))
+        return with_contacts(extension_list(user=self.request.user))
 
     def paginate_queryset(self, queryset):
         """A page, and for a list that came back empty (or a page past its end), the
@@ -277,8 +280,9 @@ class ExtensionViewSet(
         return int(match.group(1))
 
     def _extension_response(self, extension: Extension, status=status.HTTP_200_OK) -> Response:
-        # Read back through the selector: the response shows what is stored, preloaded.
-        extension = extension_get(user=self.request.user, pk=extension.pk)
+        # Read back through the selector: the response shows what is stored, preloaded, with
+        # its registration status.
+        extension = get_object_or_404(self.get_queryset(), pk=extension.pk)
         data = ExtensionSerializer(extension, context=self.get_serializer_context()).data
         return Response(data, status=status, headers={"ETag": f'"{extension.version}"'})
 

@@ -1,6 +1,8 @@
 """/api/v1/extensions/: the contract's shape, filters, writes through the services (so the
 same rules as the dashboard, mirrored from test_views), login info, roles, tenants, queries."""
 
+import datetime as dt
+
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -32,6 +34,9 @@ FIELDS = {
     "enabled",
     "created_at",
     "updated_at",
+    # Registration status (DESIGN.md, "Presence in the API").
+    "online",
+    "contacts",
 }
 LOGIN_INFO_FIELDS = {
     "username",
@@ -110,6 +115,11 @@ def test_fast_representation_is_the_declared_one(admin, world):
 
     from extensions.api.serializers import ExtensionSerializer
     from extensions.selectors import extension_api_list, extension_list
+    from sip.selectors import with_contacts
+    from sip.tests.test_selectors import add_contact
+
+    add_contact(world.ext_a["101"], transport="ws", user_agent="JsSIP 3.10.1")
+    add_contact(world.ext_a["101"], seconds=60)
 
     e102 = world.ext_a["102"]
     extension_update(
@@ -123,7 +133,7 @@ def test_fast_representation_is_the_declared_one(admin, world):
     )
     declared = serializers.ModelSerializer.to_representation
     extensions = {e.pk: e for e in extension_list(user=world.admin_a)}
-    rows = list(extension_api_list(user=world.admin_a))  # a list page's dicts
+    rows = list(with_contacts(extension_api_list(user=world.admin_a)))  # a list page's dicts
     assert len(rows) == len(extensions) == 3
     for zone in ("Asia/Ho_Chi_Minh", "UTC"):  # "+07:00"; "Z"
         with timezone.override(zone):
@@ -137,6 +147,34 @@ def test_fast_representation_is_the_declared_one(admin, world):
     assert item["supervisor"] == world.ext_a["100"].pk
     assert item["outbound_hotlines"] == sorted([world.hotline_a.pk, world.hotline_a2.pk])
     assert item["created_at"].endswith("+07:00")
+
+
+def test_registration_status_is_in_the_detail_and_in_every_list_item(admin, world):
+    """DESIGN.md, "Presence in the API": `online` and `contacts` ({transport, user_agent,
+    source, expires_at}), read from the live `location` rows."""
+    from sip.tests.test_selectors import add_contact
+
+    e100, e101 = world.ext_a["100"], world.ext_a["101"]
+    row = add_contact(e101, transport="wss", user_agent="JsSIP 3.10.1", source="192.0.2.10:51234")
+    add_contact(e101, seconds=-5)  # expired: not shown
+    expires_at = row.expires.astimezone(dt.timezone(dt.timedelta(hours=7))).isoformat()
+    expected = [
+        {
+            "transport": "wss",
+            "user_agent": "JsSIP 3.10.1",
+            "source": "192.0.2.10:51234",
+            "expires_at": expires_at,
+        }
+    ]
+
+    detail = admin.get(detail_url(e101)).json()
+    assert (detail["online"], detail["contacts"]) == (True, expected)
+    assert expires_at.endswith("+07:00")
+    items = {item["id"]: item for item in admin.get(list_url()).json()["results"]}
+    assert (items[e101.pk]["online"], items[e101.pk]["contacts"]) == (True, expected)
+    assert (items[e100.pk]["online"], items[e100.pk]["contacts"]) == (False, [])
+    offline = admin.get(detail_url(e100)).json()
+    assert (offline["online"], offline["contacts"]) == (False, [])
 
 
 def test_passwords_never_appear_in_list_or_detail(admin, world):

@@ -62,6 +62,13 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_
         media_server_uri=media_server.uri,
         # Reloads never overlap here (no timer), so none needs to wait for the previous one.
         dialplan_reload_delta=0,
+        # SIP over TLS and WebSocket over TLS too, with the self-signed certificate `make sip`
+        # makes (under runtime_dir/tls); `kamailio_tls` points the login info at them.
+        tls=True,
+        sips_port=free_port(),
+        wss_port=free_port(),
+        # NAT keep-alives every second, so a test sees one soon.
+        natping_interval=1,
     )
     server = Kamailio(config)
     server.start()
@@ -79,6 +86,16 @@ def kamailio(kamailio_server, transactional_db, settings):
     settings.SIP_OUTBOUND_PROXY = f"{config.listen_ip}:{config.sip_port}"
     settings.SIP_WEBSOCKET_URL = f"ws://{config.listen_ip}:{config.ws_port}{config.ws_path}"
     return kamailio_server
+
+
+@pytest.fixture
+def kamailio_tls(kamailio, settings):
+    """The running Kamailio with the login info of SIP_TLS=1: TLS and wss:// offered."""
+    config = kamailio.config
+    settings.SIP_TLS = True
+    settings.SIP_TRANSPORTS = ["udp", "tcp", "tls", "wss"]
+    settings.SIP_WEBSOCKET_URL = f"wss://{config.listen_ip}:{config.wss_port}{config.ws_path}"
+    return kamailio
 
 
 @pytest.fixture

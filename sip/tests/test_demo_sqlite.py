@@ -42,10 +42,13 @@ print(json.dumps(infos))
 STATUS = """
 import json
 from extensions.models import Extension
-from sip.selectors import contacts_for, with_online_status
-rows = with_online_status(Extension.objects.select_related("hotline").order_by("pk"))
-print(json.dumps([[e.hotline.sip_domain, e.number, e.contact_count > 0, e.contact_count,
-                   [c.transport for c in contacts_for(e)]] for e in rows]))
+from sip.selectors import contacts_for, registrations, with_contacts, with_online_status
+rows = with_contacts(with_online_status(Extension.objects.select_related("hotline").order_by("pk")))
+rows = [[e.hotline.sip_domain, e.number, e.contact_count > 0, e.contact_count,
+         [c.transport for c in contacts_for(e)], registrations(e.contacts_json)] for e in rows]
+# What the API shows (the JSON of with_contacts) is what the page shows (contacts_for).
+assert all([c.transport for c in api] == page for *_, page, api in rows), rows
+print(json.dumps([row[:-1] for row in rows]))
 """
 
 NEW_HOTLINE = """
@@ -152,8 +155,11 @@ def test_make_sip_on_sqlite_accepts_the_demo_login_info(demo):
             )
 
         # Every demo extension at once, several times: SQLite must not answer "locked".
-        def register_all(info: dict) -> list[int]:
-            with SipClient(host, int(port), transport="tcp") as phone:
+        phones = [SipClient(host, int(port), transport="tcp").open() for _ in infos]
+        try:
+
+            def register_all(pair: tuple[SipClient, dict]) -> list[int]:
+                phone, info = pair
                 return [
                     phone.register(
                         username=info["username"], domain=info["domain"], password=info["password"]
@@ -161,15 +167,30 @@ def test_make_sip_on_sqlite_accepts_the_demo_login_info(demo):
                     for _ in range(5)
                 ]
 
-        with ThreadPoolExecutor(max_workers=len(infos)) as pool:
-            statuses = [s for result in pool.map(register_all, infos) for s in result]
-        assert statuses == [200] * (5 * len(infos)), server.log()[-3000:]
-        assert "database is locked" not in server.log()
+            with ThreadPoolExecutor(max_workers=len(infos)) as pool:
+                statuses = [
+                    s for result in pool.map(register_all, zip(phones, infos, strict=True)) for s in result
+                ]
+            assert statuses == [200] * (5 * len(infos)), server.log()[-3000:]
+            assert "database is locked" not in server.log()
 
-        status = json.loads(manage(env, "shell", "--no-imports", "-c", STATUS))
-        assert all(online for _, _, online, _, _ in status), status
-        first = status[0]
-        assert first[3] == 2 and sorted(first[4]) == ["tcp", "udp"]
+            status = json.loads(manage(env, "shell", "--no-imports", "-c", STATUS))
+            assert all(online for _, _, online, _, _ in status), status
+            first = status[0]
+            assert first[3] == 2 and sorted(first[4]) == ["tcp", "udp"]
+        finally:
+            for phone in phones:
+                phone.close()
+
+        # The connections closed: their contacts go with them (the first keeps its UDP one).
+        deadline = time.monotonic() + 10
+        while True:
+            status = json.loads(manage(env, "shell", "--no-imports", "-c", STATUS))
+            if [transports for *_, transports in status] == [["udp"]] + [[]] * (len(status) - 1):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert "database is locked" not in server.log()
 
         # A hotline created while Kamailio runs works within the reload interval (10 s),
         # without anyone running kamcmd.

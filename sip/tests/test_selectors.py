@@ -9,7 +9,13 @@ from django.utils import timezone
 from extensions.models import Extension
 from hotlines.models import Hotline
 from sip.models import Location, SipAccount
-from sip.selectors import contacts_for, with_online_count, with_online_status
+from sip.selectors import (
+    contacts_for,
+    registrations,
+    with_contacts,
+    with_online_count,
+    with_online_status,
+)
 from tests.factories import HotlineFactory, make_extension
 
 _ruids = itertools.count()
@@ -30,19 +36,23 @@ def add_contact(
         username, domain = extension_or_pair
     now = timezone.now()
     param = "" if transport == "udp" else f";transport={transport}"
-    socket_proto = "tcp" if transport == "ws" else transport
+    websocket = transport in ("ws", "wss")
+    # A secure WebSocket's source is noted as transport=ws; its socket is the TLS one.
+    received_param = ";transport=ws" if transport == "wss" else param
+    socket_proto = {"ws": "tcp", "wss": "tls"}.get(transport, transport)
+    port = {"ws": 8088, "wss": 8443, "tls": 5061}.get(transport, 5060)
     return Location.objects.create(
         ruid=f"uloc-{next(_ruids)}",
         username=username,
         domain=domain,
-        contact=f"sip:{username}@{'abc.invalid' if transport == 'ws' else source}{param}",
-        received=f"sip:{source}{param}",
+        contact=f"sip:{username}@{'abc.invalid' if websocket else source}{param}",
+        received=f"sip:{source}{received_param}",
         expires=now + dt.timedelta(seconds=seconds),
         callid="c",
         cseq=1,
         last_modified=now,
         user_agent=user_agent,
-        socket=f"{socket_proto}:198.51.100.1:{8088 if transport == 'ws' else 5060}",
+        socket=f"{socket_proto}:198.51.100.1:{port}",
     )
 
 
@@ -151,3 +161,35 @@ def test_sip_account_view_has_enabled_extensions_of_enabled_hotlines_and_no_pass
     assert account.extension == ext and account.hotline_id == a.pk
     columns = {f.column for f in SipAccount._meta.concrete_fields}
     assert not any("password" in column for column in columns)
+
+
+def test_with_contacts_carries_each_rows_registrations_in_its_one_query(
+    two_hotlines, django_assert_num_queries
+):
+    """What the API shows: every row's live registrations in the rows' own query (model rows
+    or values() dicts), the same as contacts_for reads one by one."""
+    a, _, ext_a, ext_b = two_hotlines
+    add_contact(ext_a["101"], transport="ws", user_agent="JsSIP 3.13.8", source="192.0.2.10:51234")
+    add_contact(ext_a["101"], transport="wss", source="192.0.2.12:41000")
+    add_contact(ext_a["101"], transport="tls", source="192.0.2.13:42000", seconds=120)
+    add_contact(ext_a["101"], seconds=-1)  # expired
+    add_contact(("101", "elsewhere.example"))  # same number, not our domain
+    add_contact(ext_b["100"], transport="tcp")
+
+    with django_assert_num_queries(1):
+        rows = {e.pk: e for e in with_contacts(Extension.objects.all())}
+    with django_assert_num_queries(1):
+        dicts = {row["id"]: row for row in with_contacts(Extension.objects.values("id"))}
+
+    for extension in (*ext_a.values(), *ext_b.values()):
+        expected = contacts_for(extension)
+        assert registrations(rows[extension.pk].contacts_json) == expected
+        assert registrations(dicts[extension.pk]["contacts_json"]) == expected
+    shown = [(c.transport, c.source, c.user_agent) for c in contacts_for(ext_a["101"])]
+    assert shown == [  # newest first
+        ("tls", "192.0.2.13:42000", "Zoiper 5"),
+        ("wss", "192.0.2.12:41000", "Zoiper 5"),
+        ("ws", "192.0.2.10:51234", "JsSIP 3.13.8"),
+    ]
+    assert registrations(rows[ext_a["100"].pk].contacts_json) == []
+    assert [c.transport for c in registrations(rows[ext_b["100"].pk].contacts_json)] == ["tcp"]
