@@ -477,8 +477,8 @@ def browser_phones(*tones: Path) -> Iterator[list[BrowserPhone]]:
 
     with sync_playwright() as playwright, page_server() as url:
         browsers = []
+        phones: list[BrowserPhone] = []
         try:
-            phones = []
             for tone in tones:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium_args(tone))
                 browsers.append(browser)
@@ -488,5 +488,81 @@ def browser_phones(*tones: Path) -> Iterator[list[BrowserPhone]]:
                 phones.append(BrowserPhone(page))
             yield phones
         finally:
+            for phone in phones:
+                with contextlib.suppress(Exception):  # a page that broke: its browser closes anyway
+                    phone.page.evaluate("() => mediaPhone.stop()")
             for browser in browsers:
                 browser.close()
+
+
+# --- a bare RTP endpoint (G.711 µ-law), for a SIP client that has no audio of its own ---------
+
+
+def ulaw_encode(sample: int) -> int:
+    """One 16-bit linear sample to G.711 µ-law (ITU-T G.711, the usual bias-and-segment form)."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def ulaw_decode(byte: int) -> int:
+    byte = ~byte & 0xFF
+    magnitude = (((byte & 0x0F) << 3) + 0x84) << ((byte >> 4) & 0x07)
+    return (0x84 - magnitude) if byte & 0x80 else (magnitude - 0x84)
+
+
+class RtpTone:
+    """Sends a tone as PCMU RTP (20 ms packets) to an address and keeps what comes back
+    decoded, on a loopback UDP port of its own: the audio of a test's plain SIP client."""
+
+    def __init__(self, frequency: float) -> None:
+        self.frequency = frequency
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[float] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def sdp(self) -> str:
+        return (
+            f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {self.port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+        )
+
+    def start(self, address: tuple[str, int]) -> None:
+        for target in (self._send, self._receive):
+            thread = threading.Thread(target=target, args=(address,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self.sock.close()
+
+    def _send(self, address: tuple[str, int]) -> None:
+        ssrc, sequence, step = 0x5EED, 0, 2 * math.pi * self.frequency / 8000
+        start = time.monotonic()
+        while not self._stop.is_set():
+            payload = bytes(
+                ulaw_encode(int(12000 * math.sin(step * (sequence * 160 + i)))) for i in range(160)
+            )
+            header = struct.pack("!BBHII", 0x80, 0, sequence & 0xFFFF, (sequence * 160) & 0xFFFFFFFF, ssrc)
+            with contextlib.suppress(OSError):
+                self.sock.sendto(header + payload, address)
+            sequence += 1
+            time.sleep(max(0.0, start + sequence * 0.02 - time.monotonic()))
+
+    def _receive(self, address: tuple[str, int]) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(2048)
+            except (TimeoutError, OSError):
+                continue
+            if len(data) > 12 and data[1] & 0x7F == 0:  # PCMU
+                self.received.extend(ulaw_decode(b) / 32768 for b in data[12:])

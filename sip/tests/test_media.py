@@ -16,12 +16,15 @@ import time
 import pytest
 
 from extensions.services import extension_reveal_credentials
-from sip.kamailio import Kamailio, free_port, free_sip_port
+from sip.kamailio import Kamailio, free_port, free_sip_port, host_port
+from sip.sipclient import SipClient
 from tests.factories import HotlineFactory, make_extension
 
 from .media import (
     Baresip,
+    RtpTone,
     browser_phones,
+    dominant_frequency,
     heard,
     sdp_addresses,
     sdp_media_ports,
@@ -51,7 +54,8 @@ def websocket_url(kamailio, transport: str) -> str:
 
 @pytest.fixture
 def hotline(kamailio, dial_rules):
-    hotline = HotlineFactory(number="19001234")
+    # Not test_calls.py's hotline: Kamailio runs for the whole session and keeps registrations.
+    hotline = HotlineFactory(number="19005555")
     kamailio.reload_domains()
     return hotline
 
@@ -97,7 +101,9 @@ def assert_freed(relay, call_id: str) -> None:
     """The relay forgets the call soon after it ends (Kamailio's delete is asynchronous to us)."""
     deadline = time.monotonic() + 3
     while call_id in relay.calls():
-        assert time.monotonic() < deadline, f"the relay still holds {call_id}:\n{relay.log()[-3000:]}"
+        if time.monotonic() > deadline:
+            lines = [line for line in relay.log().splitlines() if call_id in line]
+            pytest.fail(f"the relay still holds {call_id}:\n" + "\n".join(lines[-40:]))
         time.sleep(0.05)
 
 
@@ -377,3 +383,127 @@ def test_without_the_relay_a_call_fails_instead_of_leaking_addresses(
         time.sleep(0.5)
         assert not callee.received_sdp()
     assert "INVITE sip:" not in callee.log()
+
+
+# --- Forking and re-INVITEs ---------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_call_forked_to_a_desk_phone_and_a_browser_gets_the_right_sdp_on_each(
+    kamailio, relay, logins, tones, tmp_path, transport
+):
+    """Extension 104 is signed in on a desk phone (baresip, left ringing) and in a browser
+    (answers): each branch gets an offer in its own dialect (one relay session per branch), and
+    the browser's answer reaches the caller as plain RTP."""
+    before = set(relay.calls())
+    with (
+        Baresip(logins["101"], tmp_path / "caller", tones["softphone"]) as caller,
+        Baresip(logins["104"], tmp_path / "desk", tones["softphone2"], answer=False) as desk,
+        browser_phones(tones["browser"]) as [browser],
+    ):
+        assert (
+            browser.start(logins["104"], websocket_url=websocket_url(kamailio, transport), auto_answer=True)
+            == "registered"
+        )
+        caller.dial("104")
+        call_id = caller.wait_event("CALL_ESTABLISHED")["id"]
+        assert browser.wait_for("confirmed", "failed", "ended") == "confirmed"
+        desk.wait_event("CALL_CLOSED")  # the CANCEL of the branch nobody answered there
+        assert new_session(relay, before) == call_id
+        browser_heard = browser.listen(2)
+        caller.hangup()
+        assert browser.wait_for("ended", "failed").startswith("ended")
+        [desk_offer], [browser_offer] = desk.received_sdp(), browser.remote_sdps()
+        [answer] = caller.received_sdp()
+
+    assert sdp_profile(desk_offer) == "RTP/AVP"
+    assert sdp_profile(browser_offer) == "UDP/TLS/RTP/SAVPF"
+    for sdp in (desk_offer, browser_offer, answer):
+        assert_only_the_relay(sdp, relay)
+    assert sdp_profile(answer) == "RTP/AVP"
+    assert_browser_hears(browser_heard, SOFTPHONE_HZ)
+    assert_hears(heard(caller.recording("dec")), BROWSER_HZ)
+    assert_freed(relay, call_id)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_hold_and_resume_re_invites_go_through_the_relay(kamailio, relay, logins, tones, tmp_path, transport):
+    """A softphone puts a browser on hold and takes it back (re-INVITEs inside the call, each an
+    offer for the browser): the audio comes back, and the call keeps one relay session."""
+    before = set(relay.calls())
+    with (
+        Baresip(logins["102"], tmp_path / "softphone", tones["softphone"]) as softphone,
+        browser_phones(tones["browser"]) as [browser],
+    ):
+        assert (
+            browser.start(logins["101"], websocket_url=websocket_url(kamailio, transport), auto_answer=True)
+            == "registered"
+        )
+        softphone.dial("101")
+        call_id = softphone.wait_event("CALL_ESTABLISHED")["id"]
+        assert browser.wait_for("confirmed", "failed", "ended") == "confirmed"
+        softphone.command("hold")
+        time.sleep(1)
+        softphone.command("resume")
+        time.sleep(1)
+        assert new_session(relay, before) == call_id
+        browser_heard = browser.listen(2)
+        offers = browser.remote_sdps()
+        softphone.hangup()
+        assert browser.wait_for("ended", "failed").startswith("ended")
+
+    # The first offer, hold (sendonly) and resume (sendrecv), each for WebRTC and the relay only.
+    assert len(offers) == 3, offers
+    assert [
+        re.search(r"^a=(sendrecv|sendonly|recvonly|inactive)", o, flags=re.M).group(1) for o in offers
+    ] == [
+        "sendrecv",
+        "sendonly",
+        "sendrecv",
+    ]
+    for sdp in offers:
+        assert sdp_profile(sdp) == "UDP/TLS/RTP/SAVPF"
+        assert_only_the_relay(sdp, relay)
+    assert_browser_hears(browser_heard, SOFTPHONE_HZ)
+    assert_freed(relay, call_id)
+
+
+def test_a_late_offer_is_anchored_too(relay, logins, tones, tmp_path):
+    """An INVITE without SDP (some desk phones and carriers send one): the callee offers in
+    its 200 OK, the caller answers in the ACK, and both go through the relay."""
+    before = set(relay.calls())
+    info = logins["101"]
+    caller_audio = RtpTone(BROWSER_HZ)
+    with Baresip(logins["104"], tmp_path / "callee", tones["softphone2"]) as callee:
+        with SipClient(*host_port(info.proxy, 5060)) as phone:
+            call = phone.invite(
+                number="104",
+                domain=info.domain,
+                username=info.username,
+                password=info.password,
+                hangup=False,
+                ack_sdp=caller_audio.sdp(),
+            )
+            assert call.status == 200, call.response
+            offer = call.response.body
+            assert_only_the_relay(offer, relay)
+            assert sdp_profile(offer) == "RTP/AVP"
+            relay_port = sdp_media_ports(offer)[0]
+            caller_audio.start(("127.0.0.1", relay_port))
+            call_id = new_session(relay, before)
+            assert call_id == call.call_id
+            try:
+                time.sleep(2.5)
+            finally:
+                caller_audio.stop()
+            assert phone.bye(call).status == 200
+        callee.wait_event("CALL_CLOSED")
+        [answer] = callee.received_sdp()  # in the ACK
+
+    assert_only_the_relay(answer, relay)
+    assert caller_audio.port not in sdp_media_ports(answer)
+    assert_hears(heard(callee.recording("dec")), BROWSER_HZ)
+    assert_hears(dominant_frequency(caller_audio.received[8000:16000], 8000), SECOND_SOFTPHONE_HZ)
+    assert_freed(relay, call_id)

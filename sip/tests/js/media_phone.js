@@ -169,9 +169,20 @@ window.mediaPhone = (() => {
     if (state.session && !state.session.isEnded()) state.session.terminate();
   }
 
-  function stop() {
+  // Hang up and unregister (so the next test does not ring a closed page), then disconnect.
+  async function stop() {
     hangup();
-    if (state.ua) state.ua.stop();
+    const ua = state.ua;
+    if (!ua) return 'no phone';
+    const done = ua.isRegistered()
+      ? await new Promise((resolve) => {
+          ua.on('unregistered', () => resolve('unregistered'));
+          setTimeout(() => resolve('timeout'), 3000);
+          ua.unregister();
+        })
+      : 'not registered';
+    ua.stop();
+    return done;
   }
 
   return { start, call, waitFor, listen, stats, hangup, stop, state };
