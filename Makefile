@@ -8,6 +8,9 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 # postgresql and redis-server: the outage tests start a cluster and a Redis of their own to kill.
 APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 	kamailio-sqlite-modules kamailio-tls-modules chromium postgresql-client postgresql redis-server
+# The media relay (rtpengine; Kamailio's rtpengine module ships in the kamailio package) and the
+# real softphone the media tests call with (baresip without its GTK front end).
+APT_PACKAGES += rtpengine-daemon baresip-core
 RUN_ENV := DJANGO_DEBUG=1
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
@@ -72,7 +75,8 @@ messages: $(VENV)/.dev-installed
 	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv
 
 # The SIP server for the dashboard's login info: Kamailio in the foreground on 127.0.0.1:5060
-# (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL).
+# (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL),
+# and rtpengine, the media relay (RTP ports 30000-30199). Ctrl-C stops both.
 sip: $(VENV)/.run-installed system-deps
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput

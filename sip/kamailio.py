@@ -80,6 +80,11 @@ class KamailioConfig:
     media_server_uri: str = ""
     # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
     dialplan_reload_delta: int = 5
+    # The media relay's ng control socket (sip.rtpengine.RtpengineConfig.kamailio_socket).
+    rtpengine_sock: str = "udp:127.0.0.1:2223"
+    # Seconds an answered call may last; milliseconds an INVITE may ring unanswered.
+    dialog_timeout: int = 43200
+    invite_timeout_ms: int = 120000
     runtime_dir: Path = DEFAULT_RUNTIME_DIR
     shm_mb: int = 64
     pkg_mb: int = 8
@@ -193,6 +198,9 @@ class KamailioConfig:
             "MEDIA_SERVER_URI": _cfg_string(self.media_server_uri),
             "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
             "NATPING_INTERVAL": str(self.natping_interval),
+            "RTPENGINE_SOCK": _cfg_string(self.rtpengine_sock),
+            "DIALOG_TIMEOUT": str(self.dialog_timeout),
+            "INVITE_TIMEOUT_MS": str(self.invite_timeout_ms),
         }
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None

@@ -311,9 +311,12 @@ class SipClient:
         auth_username: str | None = None,
         hangup: bool = True,
         headers: list[str] | None = None,
+        ack_sdp: str = "",
     ) -> Call:
         """Call `number` as username@domain; answer the proxy's challenge; ACK the final
-        response (and, if answered, hang up with BYE unless `hangup` is False)."""
+        response (and, if answered, hang up with BYE unless `hangup` is False). The INVITE has
+        no SDP: a callee that answers makes the offer in its 2xx, and `ack_sdp` is the answer
+        the ACK carries (a late offer)."""
         request_uri = f"sip:{number}@{domain}"
         from_header = f"<sip:{username}@{domain}>;tag={secrets.token_hex(6)}"
         call_id = f"{secrets.token_hex(12)}@{self.local_ip}"
@@ -363,7 +366,7 @@ class SipClient:
                 to_header=response.header("to") or "",
             )
             if 200 <= response.status < 300:
-                self._answered(call, response)
+                self._answered(call, response, body=ack_sdp)
                 if hangup:
                     self.bye(call)
                 return call
@@ -414,7 +417,7 @@ class SipClient:
             return self.ws_host
         return self.advertised_address or f"{self.local_ip}:{self.local_port}"
 
-    def _answered(self, call: Call, response: Response) -> None:
+    def _answered(self, call: Call, response: Response, *, body: str = "") -> None:
         """ACK a 2xx: a new transaction to the callee's Contact, through the Record-Route."""
         routes = [r.strip() for value in response.headers.get("record-route", []) for r in value.split(",")]
         call.route_set = list(reversed(routes))
@@ -431,6 +434,7 @@ class SipClient:
                 from_header=call.from_header,
                 to_header=call.to_header,
                 extra=[f"Route: {route}" for route in call.route_set],
+                body=body,
             )
         )
 
@@ -475,6 +479,7 @@ class SipClient:
         from_header: str,
         to_header: str,
         extra: list[str],
+        body: str = "",
     ) -> bytes:
         if self.sock is None:
             self.open()
@@ -488,9 +493,11 @@ class SipClient:
             f"Call-ID: {call_id}",
             f"CSeq: {cseq} {method}",
             *extra,
-            "Content-Length: 0",
         ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
     def _request(self, method: str, request_uri: str, *, branch: str, **parts) -> Response:
         message = self._message(method, request_uri, branch=branch, **parts)

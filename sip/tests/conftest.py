@@ -3,6 +3,7 @@ against the test database, connected as the restricted role production uses."""
 
 import io
 import re
+import socket
 
 import pytest
 from django.core.management import call_command
@@ -11,6 +12,7 @@ from django.db import connection
 from dialplan.classifier import RuleSet
 from dialplan.testing import install_vietnam_rules
 from sip.kamailio import Kamailio, KamailioConfig, db_url_for, free_port, free_sip_port
+from sip.rtpengine import Rtpengine, RtpengineConfig, free_port_range
 
 from .uas import StandInUas
 
@@ -46,7 +48,26 @@ def media_server():
 
 
 @pytest.fixture(scope="session")
-def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_server, media_server):
+def rtpengine_server(tmp_path_factory):
+    """The media relay on a free loopback control port and a free slice of RTP ports."""
+    port_min, port_max = free_port_range(200)
+    config = RtpengineConfig(
+        ng_port=free_port(socket.SOCK_DGRAM),
+        port_min=port_min,
+        port_max=port_max,
+        # Sessions are freed at once, so a test sees that a call left none behind.
+        delete_delay=0,
+        log_level=6,
+        runtime_dir=tmp_path_factory.mktemp("rtpengine"),
+    )
+    with Rtpengine(config) as relay:
+        yield relay
+
+
+@pytest.fixture(scope="session")
+def kamailio_server(
+    kamailio_role, django_db_blocker, tmp_path_factory, gateway_server, media_server, rtpengine_server
+):
     """Kamailio on free ports, stopped (with all its children) when the session ends."""
     with django_db_blocker.unblock():
         db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
@@ -69,6 +90,7 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_
         wss_port=free_port(),
         # NAT keep-alives every second, so a test sees one soon.
         natping_interval=1,
+        rtpengine_sock=rtpengine_server.config.kamailio_socket,
     )
     server = Kamailio(config)
     server.start()

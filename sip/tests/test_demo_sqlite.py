@@ -6,9 +6,11 @@ With `manage.py runserver` (`make run`) beside it: SQLite writes one at a time, 
 meets another waits for it instead of failing with "database is locked".
 """
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +24,8 @@ import pytest
 import requests
 
 from sip.kamailio import Kamailio, KamailioConfig, free_port, free_sip_port
-from sip.sipclient import SipClient
+from sip.rtpengine import free_port_range, ng
+from sip.sipclient import SipClient, SipError
 
 from .uas import StandInUas
 
@@ -100,6 +103,7 @@ def demo_database(tmp: Path) -> tuple[dict, KamailioConfig, list[dict]]:
     """A migrated, seeded demo database in `tmp`, the environment `make sip` would run with, and
     the demo extensions' login info."""
     sip_port, ws_port = free_sip_port(), free_port()
+    rtp_ports = free_port_range(100)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pbx_admin.settings",
@@ -109,6 +113,11 @@ def demo_database(tmp: Path) -> tuple[dict, KamailioConfig, list[dict]]:
         "SIP_WEBSOCKET_URL": f"ws://127.0.0.1:{ws_port}/ws",
         "KAMAILIO_RUNTIME_DIR": str(tmp / "kamailio"),
         "KAMAILIO_CHILDREN": "2",
+        # `make sip` starts the media relay too: on free ports, next to the other runs.
+        "RTPENGINE_NG": f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+        "RTPENGINE_PORT_MIN": str(rtp_ports[0]),
+        "RTPENGINE_PORT_MAX": str(rtp_ports[1]),
+        "RTPENGINE_RUNTIME_DIR": str(tmp / "rtpengine"),
     }
     for name in ("SIP_ENCRYPTION_KEYS", "DJANGO_SECRET_KEY"):
         env.pop(name, None)  # the demo's own debug defaults, as `make run` has them
@@ -553,3 +562,53 @@ def test_sqlite_demo_fails_no_write_while_ranges_are_created(servers):
     edits = sum(1 for method, path, _ in seen if method == "POST" and path.endswith("/edit/"))
     assert edits >= 2 * len(servers.extension_pks) and len(registered) >= 10 * len(servers.infos)
     assert_nothing_locked(servers, marks)
+
+
+# --- The media relay: `make sip` starts rtpengine and Ctrl-C stops both ----------------------
+
+
+def test_make_sip_runs_the_media_relay_and_ctrl_c_stops_both(demo, tmp_path):
+    env, config, _ = demo
+    assert "Media relay: rtpengine on 127.0.0.1" in manage(env, "run_kamailio", "--check")
+    ng_host, _, ng_port = env["RTPENGINE_NG"].rpartition(":")
+    relay = (ng_host, int(ng_port))
+    with open(tmp_path / "make-sip.log", "wb") as log:
+        # Its own process group, as a terminal gives `make sip` (Ctrl-C signals the group).
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_kamailio"],
+            cwd=BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "make-sip.log").read_text()[-3000:]
+            try:
+                with SipClient("127.0.0.1", config.sip_port, timeout=0.5) as phone:
+                    if phone.options().status == 200:
+                        break
+            except (OSError, SipError):
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "make-sip.log").read_text()[-3000:]
+            time.sleep(0.2)
+        assert ng(relay, {"command": "ping"})["result"] == "pong"
+        relay_pid = int((Path(env["RTPENGINE_RUNTIME_DIR"]) / "rtpengine.pid").read_text())
+        # Kamailio found it at start (its log says so).
+        assert "rtpengine instance <udp:" + env["RTPENGINE_NG"] in (tmp_path / "make-sip.log").read_text()
+
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=20) is not None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    # Nothing of it is left: not the relay, not Kamailio.
+    with pytest.raises(ProcessLookupError):
+        os.kill(relay_pid, 0)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
+    with pytest.raises(OSError):
+        ng(relay, {"command": "ping"}, timeout=0.5)
