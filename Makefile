@@ -11,7 +11,7 @@ RUN_ENV := DJANGO_DEBUG=1
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps bench-register bench-scale
+.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps bench-register bench-scale bench-load
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,3 +94,10 @@ bench-register: $(VENV)/.dev-installed system-deps
 # and drops; BENCH_DATABASE_URL). See docs/performance.md, "Scale".
 bench-scale: $(VENV)/.dev-installed
 	$(PY) bench/bench_scale.py
+
+# The dashboard on gunicorn under 5, 20 and 50 concurrent users (pages, saves, API), next to Django
+# admin doing the same job, at 10,000 extensions in one hotline and 100,000 over 10 (loopback,
+# bounded: about 10 minutes; a scratch database it creates and drops, BENCH_DATABASE_URL).
+# BENCH_ARGS=--quick for a two-minute smoke run. See docs/performance.md, "Load".
+bench-load: $(VENV)/.dev-installed
+	$(PY) bench/load_bench.py $(BENCH_ARGS)
