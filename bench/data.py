@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +38,35 @@ def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
         if not drop_only:
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(name))
     admin.close()
+
+
+def clone_database(source_url: str, target_url: str) -> None:
+    """A copy of the database (PostgreSQL's CREATE DATABASE … TEMPLATE): nobody may be connected
+    to the source, so close Django's connections first; autovacuum may still be, briefly."""
+    import psycopg2
+    from psycopg2 import sql
+
+    recreate_database(target_url, drop_only=True)
+    url = urlsplit(source_url)
+    admin = psycopg2.connect(
+        host=url.hostname, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
+    )
+    admin.autocommit = True
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(urlsplit(target_url).path.lstrip("/")), sql.Identifier(url.path.lstrip("/"))
+    )
+    try:
+        for attempt in range(20):
+            try:
+                with admin.cursor() as cursor:
+                    cursor.execute(statement)
+                return
+            except psycopg2.errors.ObjectInUse:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+    finally:
+        admin.close()
 
 
 def setup_django(database_url: str, redis_url: str, settings_module: str = "pbx_admin.settings_test") -> None:

@@ -4,16 +4,19 @@
     make bench-load           # or: .venv/bin/python bench/load_bench.py --help   (--quick: a smoke run)
 
 What it does, all on the loopback, bounded in time, and stopping by itself:
-1. creates a scratch PostgreSQL database (BENCH_DATABASE_URL, default bench_load), migrates it,
-   and builds one tenant with 10 hotlines, the first holding 10,000 extensions made and varied
-   by the real services (bench/data.py, as bench_scale.py builds them);
-2. collects the static files into a temporary directory and starts gunicorn
-   (`pbx_admin.wsgi`, sync workers, 2 × CPUs + 1 of them, as docs/deployment.md says) on a free
-   loopback port with the production settings (DEBUG off, secrets from the environment, sessions
-   in Redis), plus Django admin with write access at /bench-admin/ (bench/load_urls.py);
-3. signs in 50 virtual users through the sign-in page (the tenant admin) and 50 through the
-   admin's (a superuser): each holds its own session and CSRF cookies;
-4. for 5, 20 and 50 concurrent users, closed loop (no think time), runs for a fixed time each:
+1. builds, in a scratch PostgreSQL database (BENCH_DATABASE_URL, default bench_load), one tenant
+   with 10 hotlines, the first holding 10,000 extensions made and varied by the real services
+   (bench/data.py, as bench_scale.py builds them); copies that database (bench_load_small), then
+   fills the 9 other hotlines of the first one alike: 100,000 extensions in the tenant;
+2. collects the static files into a temporary directory and starts one gunicorn per database
+   (`pbx_admin.wsgi`, sync workers, 2 × CPUs + 1 of them, as docs/deployment.md says) on free
+   loopback ports, with the production settings (DEBUG off, secrets from the environment,
+   sessions in Redis) plus Django admin with write access at /bench-admin/ (bench/load_urls.py);
+   only one of them has work at any time;
+3. on each, signs in 50 virtual users through the sign-in page (the tenant admin) and 50 through
+   the admin's (a superuser), each with its own session and CSRF cookies;
+4. for 5, 20 and 50 concurrent users, closed loop (no think time), a fixed time each, and for
+   each size in turn (the sizes alternate and the mixes rotate, so drift hits all alike):
    - "ours": the dashboard's mix: the extension list (first page, a search, a filter), an
      extension's page, its edit page, a save of it (POST with the current `version`), the list
      API and the detail API (token);
@@ -22,12 +25,11 @@ What it does, all on the loopback, bounded in time, and stopping by itself:
    - "admin": the admin changelist (first page, `?q=` search, filter), change page and save, in
      those proportions;
    recording per request kind the latencies (p50/p95/p99), the throughput and the errors (a
-   status other than the expected 200, or 302 for a save);
-5. adds 90,000 extensions over the 9 other hotlines (100,000 in the tenant) and runs step 4 again,
-   users spread over the 10 hotlines;
-6. prints the tables and the targets checked against this run, stops gunicorn, drops the
-   database and removes its temporary files (--keep keeps the database).
-About 10 minutes with the defaults (2 vCPU); --quick (1,000 then 10,000 extensions, 5 and 20
+   status other than the expected 200, or 302 for a save); at 100,000 the users are spread over
+   the 10 hotlines;
+5. prints the tables and the targets checked against this run, stops both gunicorns, drops the
+   databases and removes its temporary files (--keep keeps the databases).
+About 11 minutes with the defaults (2 vCPU); --quick (1,000 and 10,000 extensions, 5 and 20
 users, 3 s steps) about 2. Results and the machine they came from: docs/performance.md, "Load".
 """
 
@@ -55,12 +57,13 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.data import (  # noqa: E402  (needs BASE_DIR on the path)
+    clone_database,
     fill_hotline,
     hotline_create,
     machine,
@@ -92,8 +95,16 @@ OURS_MIX = {
 # filter), its change page and its save.
 SHARED_KINDS = ("list", "list: search", "list: filter", "edit", "save")
 ADMIN_MIX = {kind: OURS_MIX[kind] for kind in SHARED_KINDS}
-VARIANTS = {"ours": OURS_MIX, "ours, admin's mix": ADMIN_MIX, "admin": ADMIN_MIX}
 KINDS = list(OURS_MIX)
+VARIANTS = ("ours", "ours, admin's mix", "admin")
+
+
+def mixes(exclude: Iterable[str] = ()) -> dict[str, dict[str, int]]:
+    """Each variant's mix, without the kinds in `exclude` (on both sides alike)."""
+    ours = {kind: weight for kind, weight in OURS_MIX.items() if kind not in exclude}
+    shared = {kind: weight for kind, weight in ADMIN_MIX.items() if kind not in exclude}
+    return {"ours": ours, "ours, admin's mix": shared, "admin": shared}
+
 
 SAVES = itertools.count(1)  # next() on it is atomic: threads share it
 CSRF_INPUT = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -142,6 +153,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=2 * (os.cpu_count() or 1) + 1,
         help="gunicorn sync workers (default 2 × CPUs + 1 = %(default)s, as docs/deployment.md).",
     )
+    parser.add_argument(
+        "--exclude",
+        default="",
+        help=f"Request kinds left out of every mix, comma-separated (of: {', '.join(OURS_MIX)}); "
+        "e.g. --exclude edit shows the rest without the edit page.",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     args = parser.parse_args(argv)
     quick = {"per_hotline": 1000, "users": "5,20", "duration": 3.0, "warmup": 1.0}
@@ -150,6 +167,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.users = sorted({int(n) for n in str(args.users).split(",")})
+    args.exclude = {kind.strip() for kind in args.exclude.split(",") if kind.strip()}
+    if unknown := args.exclude - set(OURS_MIX):
+        parser.error(f"--exclude: unknown kinds {sorted(unknown)}")
+    args.mixes = mixes(args.exclude)
     if args.per_hotline % 1000 or args.per_hotline <= 0:
         parser.error("--per-hotline must be a positive multiple of 1000")
     return args
@@ -472,23 +493,32 @@ def grow_world(world: World, per_hotline: int) -> None:
     vacuum_analyze()
 
 
-def assign(users: list[User], hotlines: list[Any]) -> None:
-    """User i works on hotline i mod len(hotlines): reads any of its extensions, saves its own
-    (every len(users)-th of the hotline's, starting at i: no two users save the same one)."""
+@dataclass
+class Plan:
+    """What virtual user i works on: a hotline, any of its extensions to read, its own to save."""
+
+    hotline_id: int
+    read_ids: list[int]
+    own: list[Own]
+
+
+def plan_users(hotlines: list[Any], count: int) -> list[Plan]:
+    """User i works on hotline i mod len(hotlines) and saves every count-th of its extensions
+    from the i-th on (OWN of them): no two users save the same extension."""
     from extensions.models import Extension
 
     ids_of = {
         h.pk: list(Extension.objects.filter(hotline=h).order_by("pk").values_list("pk", flat=True))
         for h in hotlines
     }
-    for i, user in enumerate(users):
-        user.hotline_id = hotlines[i % len(hotlines)].pk
-        user.read_ids = ids_of[user.hotline_id]
-        own_ids = user.read_ids[i :: len(users)][:OWN]
+    plans = []
+    for i in range(count):
+        hotline_id = hotlines[i % len(hotlines)].pk
+        own_ids = ids_of[hotline_id][i::count][:OWN]
         rows = Extension.objects.filter(pk__in=own_ids).prefetch_related(
             "outbound_hotlines", "outbound_groups"
         )
-        user.own = [
+        own = [
             Own(
                 pk=e.pk,
                 version=e.version,
@@ -503,18 +533,17 @@ def assign(users: list[User], hotlines: list[Any]) -> None:
             )
             for e in rows
         ]
-
-
-def refresh_versions(users: Iterable[User]) -> None:
-    """The stored versions (the admin's saves do not bump them; ours do)."""
-    from extensions.models import Extension
-
-    owns = {own.pk: own for user in users for own in user.own}
-    for pk, version in Extension.objects.filter(pk__in=owns).values_list("pk", "version"):
-        owns[pk].version = version
+        plans.append(Plan(hotline_id, ids_of[hotline_id], own))
+    return plans
 
 
 # --- gunicorn -------------------------------------------------------------------------------------
+
+
+def sibling_url(database_url: str, suffix: str) -> str:
+    """The URL of a database named as this one plus `suffix`, on the same server."""
+    url = urlsplit(database_url)
+    return url._replace(path=url.path.rstrip("/") + suffix).geturl()
 
 
 def free_port() -> int:
@@ -523,7 +552,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_env(args: argparse.Namespace, static_root: str, prefix: str) -> dict[str, str]:
+def server_env(args: argparse.Namespace, static_root: str) -> dict[str, str]:
     """Production settings (DEBUG off) with throwaway secrets, for gunicorn and this process."""
     from cryptography.fernet import Fernet
 
@@ -542,7 +571,7 @@ def server_env(args: argparse.Namespace, static_root: str, prefix: str) -> dict[
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_LOG_LEVEL": "WARNING",
         "BENCH_STATIC_ROOT": static_root,
-        "BENCH_CACHE_PREFIX": prefix,
+        "BENCH_CACHE_PREFIX": "bench-load",  # each server gets its own (Server.start)
     }
 
 
@@ -603,6 +632,52 @@ def stop_gunicorn(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
+@dataclass
+class Server:
+    """One size of the data: its database, its gunicorn, its signed-in users and results."""
+
+    label: str
+    database_url: str
+    prefix: str
+    plans: list[Plan] = field(default_factory=list)
+    port: int = 0
+    log: Path = field(default_factory=Path)
+    process: subprocess.Popen[bytes] | None = None
+    ours: list[User] = field(default_factory=list)
+    admins: list[User] = field(default_factory=list)
+    results: list[StepResult] = field(default_factory=list)
+
+    def start(self, args: argparse.Namespace, env: dict[str, str], workdir: Path) -> None:
+        self.port = free_port()
+        self.log = workdir / f"gunicorn-{self.prefix}.log"
+        command = gunicorn_command(args.workers, self.port, self.log)
+        env = {**env, "DATABASE_URL": self.database_url, "BENCH_CACHE_PREFIX": self.prefix}
+        self.process = start_gunicorn(command, env, self.port, self.log)
+        print(f"Server for {self.label}: {' '.join(command[1:])} (pid {self.process.pid})")
+
+    def sign_in(self, count: int, workers: int) -> None:
+        """`count` users through the sign-in page, `count` through the admin's, each with its own
+        session; the users of the dashboard get the plans (the admin's save the same rows)."""
+        self.ours = [
+            User(Client(self.port), p.hotline_id, p.read_ids, list(p.own), rng=random.Random(i))
+            for i, p in enumerate(self.plans[:count])
+        ]
+        self.admins = [
+            User(
+                Client(self.port),
+                p.hotline_id,
+                p.read_ids,
+                [Own(pk=o.pk, data=dict(o.data), version=o.version) for o in p.own],
+                rng=random.Random(1000 + i),
+            )
+            for i, p in enumerate(self.plans[:count])
+        ]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda u: u.client.login("/accounts/login/", "load-admin"), self.ours))
+            admin_login = "/bench-admin/login/?next=/bench-admin/"
+            list(pool.map(lambda u: u.client.login(admin_login, "load-root"), self.admins))
+
+
 def delete_cache_keys(redis_url: str, prefix: str) -> None:
     import redis
 
@@ -636,7 +711,7 @@ def print_size(label: str, results: list[StepResult]) -> None:
             continue
         print(f"\n{variant}, per request kind: p50 / p95 / p99 ms (mean KB):\n")
         headers = ["kind"] + [f"{r.users} users" for r in steps]
-        kinds = [k for k in KINDS if k in VARIANTS[variant]]
+        kinds = [k for k in KINDS if any(k in r.by_kind() for r in steps)]
         table = []
         for kind in kinds:
             row: list[object] = [kind]
@@ -672,10 +747,11 @@ def targets(sizes: list[tuple[str, list[StepResult]]]) -> list[tuple[str, str, b
         )
         if ("ours", 5) in step and ("ours", 20) in step:
             p5, p20 = step[("ours", 5)].overall.p95, step[("ours", 20)].overall.p95
+            held = step[("ours", 20)].throughput / step[("ours", 5)].throughput
             checks.append(
                 (
                     f"{label}: p95 at 20 users ≤ 2 × p95 at 5 users (ours)",
-                    f"{fmt(p20)} / {fmt(p5)} ms = {p20 / p5:.2f} ×",
+                    f"{fmt(p20)} / {fmt(p5)} ms = {p20 / p5:.2f} × (throughput {held:.2f} ×)",
                     p20 <= 2 * p5,
                 )
             )
@@ -715,121 +791,112 @@ def print_targets(checks: list[tuple[str, str, bool]]) -> None:
 # --- main ------------------------------------------------------------------------------------------
 
 
-def run_size(
-    label: str,
-    args: argparse.Namespace,
-    world: World,
-    hotlines: list[Any],
-    ours: list[User],
-    admins: list[User],
-) -> list[StepResult]:
-    assign(ours, hotlines)
-    assign(admins, hotlines)
-    for own_user, admin_user in zip(ours, admins, strict=True):  # the admin saves the same rows
-        admin_user.own = [Own(pk=o.pk, data=dict(o.data), version=o.version) for o in own_user.own]
-    results = []
-    load = os.getloadavg()[0]
-    print(f"\n{label}: load average {load:.2f} before", flush=True)
+def run_steps(args: argparse.Namespace, servers: list[Server], token: str) -> None:
+    """Every (users, mix, size) once; the mixes rotate and the sizes alternate, so that the
+    machine's drift (it is shared) falls on all of them alike."""
     for step_no, n in enumerate(args.users):
+        print(f"\n{n} users: load average {os.getloadavg()[0]:.2f}", flush=True)
         order = list(VARIANTS)
-        order = order[step_no % 3 :] + order[: step_no % 3]  # drift hits every variant alike
-        for variant in order:
-            refresh_versions(ours[:n])
-            group, act = (admins, admin_action) if variant == "admin" else (ours, ours_action)
-            seconds, samples, notes = run_step(
-                group[:n], VARIANTS[variant], act, world.token, duration=args.duration, warmup=args.warmup
-            )
-            result = StepResult(variant, n, seconds, samples, notes)
-            results.append(result)
-            o = result.overall
-            print(
-                f"  {variant:>18}, {n:>2} users: {result.throughput:6.1f} req/s, p50 {fmt(o.p50)} "
-                f"p95 {fmt(o.p95)} p99 {fmt(o.p99)} ms, {o.errors} errors",
-                flush=True,
-            )
-            for note in notes:
-                print(f"    error: {note}")
-    print(f"{label}: load average {os.getloadavg()[0]:.2f} after")
-    return results
+        order = order[step_no % 3 :] + order[: step_no % 3]
+        for variant_no, variant in enumerate(order):
+            sizes = servers if (step_no + variant_no) % 2 == 0 else servers[::-1]
+            for server in sizes:
+                group, act = (
+                    (server.admins, admin_action) if variant == "admin" else (server.ours, ours_action)
+                )
+                seconds, samples, notes = run_step(
+                    group[:n], args.mixes[variant], act, token, duration=args.duration, warmup=args.warmup
+                )
+                result = StepResult(variant, n, seconds, samples, notes)
+                server.results.append(result)
+                o = result.overall
+                print(
+                    f"  {server.label:>26}, {variant:>17}: {result.throughput:6.1f} req/s, p50 {fmt(o.p50)} "
+                    f"p95 {fmt(o.p95)} p99 {fmt(o.p99)} ms, {o.errors} errors",
+                    flush=True,
+                )
+                for note in notes:
+                    print(f"    error: {note}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` cleans up
-    prefix = f"bench-load-{secrets.token_hex(4)}"
+    run_id = secrets.token_hex(4)
     workdir = Path(tempfile.mkdtemp(prefix="bench_load_"))
-    env = server_env(args, str(workdir / "static"), prefix)
+    env = server_env(args, str(workdir / "static"))
     os.environ.update(env)
-    process = None
-    recreate_database(args.database_url)
+    started = time.perf_counter()
+    print(
+        f"Run: bench/load_bench.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip()
+        + f", {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
+    size_small, size_big = args.per_hotline, args.per_hotline * HOTLINES
+    # The big database is built first and grows; the small one is a copy of it before it grew.
+    small = Server(
+        f"{size_small:,} in one hotline", sibling_url(args.database_url, "_small"), f"bench-load-{run_id}-s"
+    )
+    big = Server(f"{size_big:,} over {HOTLINES} hotlines", args.database_url, f"bench-load-{run_id}-b")
+    servers = [small, big]
+    most = max(args.users)
+    recreate_database(big.database_url)
     try:
-        setup_django(args.database_url, args.redis_url, "bench.load_settings")
+        setup_django(big.database_url, args.redis_url, "bench.load_settings")
         from django.core.management import call_command
         from django.db import connections
 
         began = time.perf_counter()
-        size_small, size_big = args.per_hotline, args.per_hotline * HOTLINES
         world = build_world(args.per_hotline)
         print(f"Machine: {machine()}")
-        print(f"Data: {size_small:,} extensions in one hotline, built in {time.perf_counter() - began:.0f} s")
+        small.plans = plan_users(world.hotlines[:1], most)
+        connections.close_all()
+        clone_database(big.database_url, small.database_url)
+        print(f"Data: {size_small:,} extensions in one hotline, {time.perf_counter() - began:.0f} s")
+        began = time.perf_counter()
+        grow_world(world, args.per_hotline)
+        big.plans = plan_users(world.hotlines, most)
+        print(
+            f"Data: {size_big:,} extensions over {HOTLINES} hotlines (a second database), "
+            f"{time.perf_counter() - began:.0f} s more"
+        )
         call_command("collectstatic", "--noinput", verbosity=0)
         connections.close_all()
 
-        port = free_port()
-        log = workdir / "gunicorn.log"
-        command = gunicorn_command(args.workers, port, log)
-        process = start_gunicorn(command, env, port, log)
-        print(f"Server: {' '.join(command[1:])} (pid {process.pid})")
-
-        most = max(args.users)
-        ours = [User(Client(port), 0, [], rng=random.Random(i)) for i in range(most)]
-        admins = [User(Client(port), 0, [], rng=random.Random(1000 + i)) for i in range(most)]
         began = time.perf_counter()
-        with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(lambda u: u.client.login("/accounts/login/", "load-admin"), ours))
-            list(
-                pool.map(
-                    lambda u: u.client.login("/bench-admin/login/?next=/bench-admin/", "load-root"), admins
-                )
-            )
+        for server in servers:
+            server.start(args, env, workdir)
+            server.sign_in(most, args.workers)
         print(
-            f"Signed in {most} users to the dashboard and {most} to the admin in "
+            f"Signed in {most} users to the dashboard and {most} to the admin on each, "
             f"{time.perf_counter() - began:.0f} s"
         )
         print(
             f"Steps: {args.warmup:g} s warm-up + {args.duration:g} s measured, closed loop, at "
-            f"{', '.join(map(str, args.users))} users; mixes: ours {OURS_MIX}, admin's {ADMIN_MIX}"
+            f"{', '.join(map(str, args.users))} users; mixes: ours {args.mixes['ours']}, admin's "
+            f"{args.mixes['admin']}"
         )
+        run_steps(args, servers, world.token)
 
-        small_label = f"{size_small:,} in one hotline"
-        small = run_size(small_label, args, world, world.hotlines[:1], ours, admins)
-        connections.close_all()
-
-        began = time.perf_counter()
-        grow_world(world, args.per_hotline)
-        connections.close_all()
-        print(
-            f"\nData: {size_big:,} extensions over {HOTLINES} hotlines, "
-            f"{time.perf_counter() - began:.0f} s to add"
-        )
-        big_label = f"{size_big:,} over {HOTLINES} hotlines"
-        big = run_size(big_label, args, world, world.hotlines, ours, admins)
-
-        print_size(small_label, small)
-        print_size(big_label, big)
-        checks = targets([(small_label, small), (big_label, big)])
-        print_targets(checks)
-        if any(r.overall.errors for r in small + big):
-            print(f"\nThe server's log (end):\n{log.read_text(errors='replace')[-3000:]}")
+        for server in servers:
+            print_size(server.label, server.results)
+        print_targets(targets([(s.label, s.results) for s in servers]))
+        for server in servers:
+            if any(r.overall.errors for r in server.results):
+                tail = server.log.read_text(errors="replace")[-3000:]
+                print(f"\nThe log of {server.label}'s server (end):\n{tail}")
+        print(f"\nThe whole run: {(time.perf_counter() - started) / 60:.1f} min")
     finally:
-        if process is not None:
-            stop_gunicorn(process)
+        for server in servers:
+            if server.process is not None:
+                stop_gunicorn(server.process)
         from django.db import connections
 
         connections.close_all()
-        if not args.keep:
-            recreate_database(args.database_url, drop_only=True)
-        delete_cache_keys(args.redis_url, prefix)
+        for server in servers:
+            if not args.keep:
+                recreate_database(server.database_url, drop_only=True)
+            delete_cache_keys(args.redis_url, server.prefix)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -17,6 +17,7 @@ from bench.load_bench import (
     markdown_table,
     mix_deck,
     percentile,
+    sibling_url,
     targets,
 )
 
@@ -89,3 +90,10 @@ def test_scale_target_fails_when_one_kind_grows_past_one_and_a_half():
     by_kind = {name.split(":")[0]: met for name, _, met in targets([("S", small), ("B", big)])}
     assert by_kind["list"] is True
     assert by_kind["edit"] is False
+
+
+def test_the_small_database_is_named_after_the_big_one():
+    assert (
+        sibling_url("postgres://postgres@127.0.0.1:5432/bench_load", "_small")
+        == "postgres://postgres@127.0.0.1:5432/bench_load_small"
+    )
