@@ -16,7 +16,7 @@ RUN_ENV := DJANGO_DEBUG=1
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
 .PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps bench-register bench-scale \
-	bench-export
+	bench-export bench-load
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -106,3 +106,10 @@ bench-scale: $(VENV)/.dev-installed
 # See docs/performance.md, "Export".
 bench-export: $(VENV)/.dev-installed
 	$(PY) bench/bench_export.py
+
+# The dashboard on gunicorn under 5, 20 and 50 concurrent users (pages, saves, API), next to Django
+# admin doing the same job, at 10,000 extensions in one hotline and 100,000 over 10 (loopback,
+# bounded: about 10 minutes; a scratch database it creates and drops, BENCH_DATABASE_URL).
+# BENCH_ARGS=--quick for a two-minute smoke run. See docs/performance.md, "Load".
+bench-load: $(VENV)/.dev-installed
+	$(PY) bench/load_bench.py $(BENCH_ARGS)

@@ -32,16 +32,23 @@ import csv
 import gc
 import io
 import os
-import platform
 import statistics
 import sys
 import time
 import types
-import warnings
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+
+from bench.data import (  # noqa: E402  (needs BASE_DIR on the path)
+    fill_hotline,
+    hotline_create,
+    machine,
+    recreate_database,
+    setup_django,
+    vacuum_analyze,
+)
 
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/pbx_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
@@ -75,77 +82,14 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def setup_django(database_url: str, redis_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["REDIS_URL"] = redis_url
-    # The test settings: production settings (DEBUG off) with a fast password hasher and plain
-    # static files storage, and fixed development keys; nothing here is a real secret.
-    os.environ["DJANGO_SETTINGS_MODULE"] = "pbx_admin.settings_test"
-    os.environ["DJANGO_LOG_LEVEL"] = "ERROR"
-    # WhiteNoise's note that `collectstatic` has not run: the test settings serve static files
-    # from the apps (as pytest.ini also says).
-    warnings.filterwarnings("ignore", "No directory at", UserWarning)
-    import django
-
-    django.setup()
-
-
-def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg2
-    from psycopg2 import sql
-
-    url = urlsplit(database_url)
-    admin = psycopg2.connect(
-        host=url.hostname, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        name = sql.Identifier(url.path.lstrip("/"))
-        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        if not drop_only:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    admin.close()
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        pg = cursor.fetchone()[0]
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GB RAM, "
-        f"PostgreSQL {pg}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
-
-
 # --- data ----------------------------------------------------------------------------------------
 
 
 def build_world():
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import connection
 
-    from extensions.choices import CallPermission
-    from extensions.models import Extension
-    from extensions.services.bulk import extension_bulk_update, extension_range_create
-    from hotlines.models import Hotline
+    from extensions.services.bulk import extension_range_create
     from hotlines.services import number_group_create
     from tenants.choices import Role
     from tenants.models import Membership, Tenant
@@ -153,41 +97,16 @@ def build_world():
 
     call_command("migrate", "--noinput", verbosity=0)
     tenant = Tenant.objects.create(name="Bench", slug="bench")
-    hotlines = []
-    for number in ("19001234", "19005678", "18001234"):
-        hotline = Hotline(tenant=tenant, number=number, name=f"Bench {number}")
-        hotline.full_clean()
-        hotline.save()
-        hotlines.append(hotline)
-    big, small, scratch = hotlines
+    big, small, scratch = (
+        hotline_create(tenant=tenant, number=number) for number in ("19001234", "19005678", "18001234")
+    )
     groups = [
         number_group_create(tenant=tenant, name=name, strategy="same_carrier", hotlines=[big, small])
         for name in ("Kinh doanh", "Chăm sóc")
     ]
-    for batch in range(BIG // 1000):
-        first = 100 + batch * 1000
-        extension_range_create(
-            hotline=big,
-            first=str(first),
-            last=str(first + 999),
-            alias_pattern="sale{n}",
-            description=f"Nhân viên kinh doanh khu vực {batch + 1} — chi nhánh Hà Nội",
-        )
     extension_range_create(hotline=small, first="100", last=str(99 + SMALL), alias_pattern="kd{n}")
-    by_number = {e.number: e for e in Extension.objects.filter(hotline=big)}
-    for batch in range(BIG // 1000):
-        chunk = [by_number[str(100 + batch * 1000 + i)] for i in range(1, 1000)]
-        data = {"call_permission": list(CallPermission)[batch % 4].value}
-        if batch % 2:
-            data["supervisor"] = by_number[str(100 + batch * 1000)]
-        if batch % 3 == 0:
-            data["outbound_groups"] = groups[: 1 + batch % 2]
-        if batch == 7:
-            data["outbound_hotlines"] = [small]
-            data["enabled"] = False
-        extension_bulk_update(extensions=chunk, data=data)
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
+    fill_hotline(hotline=big, count=BIG, groups=groups, caller_id=small)
+    vacuum_analyze()
 
     User = get_user_model()
     admin = User.objects.create_user("bench-admin", password="bench")

@@ -1,0 +1,1 @@
+"""Benchmarks: documented commands (`make bench-…`), not tests. See docs/performance.md."""
