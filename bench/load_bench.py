@@ -29,7 +29,7 @@ What it does, all on the loopback, bounded in time, and stopping by itself:
    the 10 hotlines;
 5. prints the tables and the targets checked against this run, stops both gunicorns, drops the
    databases and removes its temporary files (--keep keeps the databases).
-About 11 minutes with the defaults (2 vCPU); --quick (1,000 and 10,000 extensions, 5 and 20
+About 10 minutes with the defaults (2 vCPU); --quick (1,000 and 10,000 extensions, 5 and 20
 users, 3 s steps) about 2. Results and the machine they came from: docs/performance.md, "Load".
 """
 

@@ -318,6 +318,8 @@ def impatient_kamailio(kamailio, relay, hotline, tmp_path):
         kamailio.config,
         sip_port=free_sip_port(),
         ws_port=free_port(),
+        sips_port=free_port(),
+        wss_port=free_port(),
         runtime_dir=tmp_path / "kamailio",
         dialog_timeout=3,
         invite_timeout_ms=3000,
@@ -358,6 +360,8 @@ def kamailio_without_relay(kamailio, hotline, tmp_path):
         kamailio.config,
         sip_port=free_sip_port(),
         ws_port=free_port(),
+        sips_port=free_port(),
+        wss_port=free_port(),
         runtime_dir=tmp_path / "kamailio",
         rtpengine_sock=f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
     )
