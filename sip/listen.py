@@ -150,7 +150,7 @@ class MediaSection:
 
 def parse_sdp(sdp: str) -> list[MediaSection]:
     """The audio sections of an SDP: where to send and which payload types."""
-    session_address, sections = "", []
+    session_address, sections = "", list[MediaSection]()
     for line in sdp.replace("\r\n", "\n").split("\n"):
         if line.startswith("c=IN IP4 ") or line.startswith("c=IN IP6 "):
             address = line.split()[2]
@@ -241,15 +241,19 @@ def parse_kamcmd_tree(text: str) -> list:
 
 
 def kamailio_dialogs(ctl_socket: str) -> list[Dialog]:
-    """Kamailio's current dialogs (`dlg.list`)."""
+    """Kamailio's current dialogs (`kamcmd dlg.list` on its control socket)."""
     kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
     result = subprocess.run(  # noqa: S603 — our own command line
         [kamcmd, "-s", ctl_socket, "dlg.list"], capture_output=True, text=True, timeout=5, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"kamcmd dlg.list failed: {result.stdout}{result.stderr}")
+    return parse_dlg_list(result.stdout)
+
+
+def parse_dlg_list(text: str) -> list[Dialog]:
     dialogs = []
-    for item in parse_kamcmd_tree(result.stdout):
+    for item in parse_kamcmd_tree(text):
         if not isinstance(item, dict) or "call-id" not in item:
             continue
         variables: dict[str, str] = {}
@@ -364,6 +368,7 @@ class ListenServer:
                 self.reply(request, peer, 403, "Only Kamailio may call here")
             return
         method = request.method
+        session: Session | None
         retransmission = self._answers.get((request.call_id, request.get("cseq")))
         if retransmission is not None and method != "ACK":
             self.sock.sendto(retransmission, peer)
