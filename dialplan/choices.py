@@ -40,9 +40,10 @@ class Outcome(models.TextChoices):
 
     EXTENSION = "extension", _("To the extension's phones")
     GATEWAY = "gateway", _("To the carrier")
-    MEDIA_SERVER = "media_server", _("To the media server (supervision)")
+    MEDIA_SERVER = "media_server", _("To the listen service (supervision)")
     DENIED = "denied", _("Refused (403)")
     NOT_FOUND = "not_found", _("Not found (404)")
+    NOT_AVAILABLE = "not_available", _("Not available (501)")
 
 
 class SuperviseMode(models.TextChoices):

@@ -335,11 +335,10 @@ SIP_TRANSPORTS = env_list("SIP_TRANSPORTS", "udp,tcp,tls,wss" if SIP_TLS else "u
 SIP_WEBSOCKET_URL = os.environ.get(
     "SIP_WEBSOCKET_URL", "wss://127.0.0.1:8443/ws" if SIP_TLS else "ws://127.0.0.1:8088/ws"
 )
-# Where the SIP server sends calls it lets through (`make sip` passes them to Kamailio): the
-# carrier gateway for external numbers and the media server for supervision (*33/*34/*35),
-# as SIP URIs, e.g. sip:gw.carrier.example:5060. Empty: such calls are answered 503.
+# Where the SIP server sends calls to external numbers (`make sip` passes it to Kamailio): the
+# carrier gateway, as a SIP URI, e.g. sip:gw.carrier.example:5060. Empty: answered 503.
+# (Supervision, *33, goes to our listen service, which `make sip` starts: LISTEN_SERVICE.)
 SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
-SIP_MEDIA_SERVER_URI = os.environ.get("SIP_MEDIA_SERVER_URI", "")
 
 # The guard in front of SIP access (core.guard, DESIGN.md's table): re-enter the password when
 # the last sign-in is older than this; at most N secrets per user per sliding window (seconds).

@@ -4,7 +4,9 @@ The dial check answers "what would the SIP server do if this extension dialled t
 with the same rules (`classifier`), the same views (`sip.selectors`) and the same order of
 decisions as route[CALL] in deploy/kamailio/kamailio.cfg:
 
-1. `*33`/`*34`/`*35` + an extension: supervision, allowed only for that extension's supervisor;
+1. `*33`/`*34`/`*35` + an extension: supervision, allowed only for that extension's supervisor
+   (403); `*33` (listen) goes to the listen service, `*34` whisper and `*35` barge are 501 (the
+   media relay cannot mix audio; see sip.listen);
 2. normalise, then classify; no classify rule → 404;
 3. a class above the extension's call permission → 403 (emergency is never above it);
 4. internal: the extension must exist on the caller's hotline (404 otherwise), then its phones;
@@ -24,10 +26,16 @@ from extensions.choices import CallPermission
 from extensions.models import Extension
 from hotlines.choices import GroupStrategy
 
+from .listen import BARGE_REASON, WHISPER_REASON
 from .selectors import caller_id_pool, is_subscriber, supervises
 
 # Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
 FEATURE_CODE_RE = re.compile(r"^\*(3[345])([0-9]{2,6})$")
+# What route[SUPERVISE] answers whisper and barge (the reasons come from sip.listen).
+UNAVAILABLE_MODES = {
+    SuperviseMode.WHISPER: f"501 {WHISPER_REASON}",
+    SuperviseMode.BARGE: f"501 {BARGE_REASON}",
+}
 
 
 # --- Dial check --------------------------------------------------------------------------------
@@ -94,10 +102,15 @@ class DialCheck:
     def reason(self) -> str:
         """The decision in words, for the dashboard and the API."""
         if self.outcome == Outcome.MEDIA_SERVER:
-            return _("Allowed: supervision (%(mode)s) of extension %(target)s, through the media server.") % {
-                "mode": SuperviseMode(self.supervise_mode).label,
-                "target": self.target,
-            }
+            return _(
+                "Allowed: listens to the current call of extension %(target)s (both sides); "
+                "480 when it is in no call."
+            ) % {"target": self.target}
+        if self.outcome == Outcome.NOT_AVAILABLE:
+            return _(
+                "Not available: %(mode)s needs the supervisor's voice mixed into the call, which the "
+                "media relay (rtpengine 10.5) cannot do."
+            ) % {"mode": SuperviseMode(self.supervise_mode).label}
         if self.supervise_mode:
             return _("Refused: this extension is not the supervisor of extension %(target)s.") % {
                 "target": self.target
@@ -136,8 +149,8 @@ def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = No
             return DialCheck(
                 extension=extension,
                 dialled=dialled,
-                outcome=Outcome.MEDIA_SERVER,
-                sip_reply="",
+                outcome=Outcome.NOT_AVAILABLE if mode in UNAVAILABLE_MODES else Outcome.MEDIA_SERVER,
+                sip_reply=UNAVAILABLE_MODES.get(mode, ""),
                 target=target,
                 supervise_mode=mode,
             )

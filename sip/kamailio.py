@@ -75,9 +75,10 @@ class KamailioConfig:
     auth_table: str = schema.SUBSCRIBER_VIEW
     children: int = 4
     domain_reload_seconds: int = 10
-    # Where external calls and supervision calls go (SIP URIs); empty: answered 503.
+    # Where external calls and *33 (listen) calls go (SIP URIs); empty: answered 503. The listen
+    # service is ours (sip.listen), started next to Kamailio by `make sip` and the tests.
     gateway_uri: str = ""
-    media_server_uri: str = ""
+    listen_uri: str = ""
     # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
     dialplan_reload_delta: int = 5
     # The media relay's ng control socket (sip.rtpengine.RtpengineConfig.kamailio_socket).
@@ -195,7 +196,7 @@ class KamailioConfig:
             "DOMAIN_RELOAD_TIMER": _cfg_string(f"name=domains;interval={self.domain_reload_seconds};mode=1;"),
             "SQLOPS_CON": _cfg_string(f"kam=>{self.db_url}"),
             "GATEWAY_URI": _cfg_string(self.gateway_uri),
-            "MEDIA_SERVER_URI": _cfg_string(self.media_server_uri),
+            "LISTEN_URI": _cfg_string(self.listen_uri),
             "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
             "NATPING_INTERVAL": str(self.natping_interval),
             "RTPENGINE_SOCK": _cfg_string(self.rtpengine_sock),
@@ -318,7 +319,6 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "children": int(os.environ.get("KAMAILIO_CHILDREN", "4")),
         "runtime_dir": Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
         "gateway_uri": settings.SIP_GATEWAY_URI,
-        "media_server_uri": settings.SIP_MEDIA_SERVER_URI,
         "tls": tls,
         "sips_port": int(os.environ.get("KAMAILIO_TLS_PORT") or 5061),
         "wss_port": wss_port,

@@ -76,8 +76,13 @@ def test_emergency_and_supervision(admin, world):
     internal = world.ext_a["100"]
     extension_update(extension=internal, data={"call_permission": CallPermission.INTERNAL})
     assert admin.get(url(internal), {"number": "113"}).json()["allowed"] is True
+    body = admin.get(url(internal), {"number": "*33101"}).json()
+    assert (body["outcome"], body["supervise_mode"], body["target"]) == ("media_server", "listen", "101")
+    assert body["allowed"] is True
+    # Barge needs audio mixing, which the media relay cannot do: a 501, said as such.
     body = admin.get(url(internal), {"number": "*35101"}).json()
-    assert (body["outcome"], body["supervise_mode"], body["target"]) == ("media_server", "barge", "101")
+    assert (body["outcome"], body["supervise_mode"], body["target"]) == ("not_available", "barge", "101")
+    assert (body["allowed"], body["sip_reply"]) == (False, "501 Barge needs audio mixing, not available")
 
 
 @pytest.mark.parametrize("number", ["", "   ", "abc", "09l2345678", "1" * 33, "x" * 65, "0912\x00"])

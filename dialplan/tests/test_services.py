@@ -157,8 +157,12 @@ def test_a_disabled_extension_is_refused(vn_rules, caller, hotline):
 def test_supervision_needs_the_supervisor(vn_rules, hotline):
     boss = make_extension(hotline, "100", "boss", call_permission=CallPermission.INTERNAL)
     agent = make_extension(hotline, "101", "sale01", supervisor=boss)
+    check = dial_check(extension=boss, dialled="*33101")
+    assert (check.outcome, check.supervise_mode, check.target) == (Outcome.MEDIA_SERVER, "listen", "101")
+    assert check.allowed and check.sip_reply == ""
     check = dial_check(extension=boss, dialled="*34101")
-    assert (check.outcome, check.supervise_mode, check.target) == (Outcome.MEDIA_SERVER, "whisper", "101")
+    assert (check.outcome, check.supervise_mode, check.target) == (Outcome.NOT_AVAILABLE, "whisper", "101")
+    assert (check.allowed, check.sip_reply) == (False, "501 Whisper needs audio mixing, not available")
     assert dial_check(extension=agent, dialled="*34100").outcome == Outcome.DENIED
     # A disabled agent has no call to listen to.
     extension_update(extension=agent, data={"enabled": False})

@@ -12,6 +12,7 @@ from django.db import connection
 from dialplan.classifier import RuleSet
 from dialplan.testing import install_vietnam_rules
 from sip.kamailio import Kamailio, KamailioConfig, db_url_for, free_port, free_sip_port
+from sip.listen import ListenProcess
 from sip.rtpengine import Rtpengine, RtpengineConfig, free_port_range
 
 from .uas import StandInUas
@@ -41,13 +42,6 @@ def gateway_server():
 
 
 @pytest.fixture(scope="session")
-def media_server():
-    """The media server's stand-in, where supervision calls (*33/*34/*35) go."""
-    with StandInUas() as uas:
-        yield uas
-
-
-@pytest.fixture(scope="session")
 def rtpengine_server(tmp_path_factory):
     """The media relay on a free loopback control port and a free slice of RTP ports."""
     port_min, port_max = free_port_range(200)
@@ -64,13 +58,25 @@ def rtpengine_server(tmp_path_factory):
         yield relay
 
 
+@pytest.fixture
+def relay(rtpengine_server):
+    """The session's rtpengine; each test checks it holds no session of its own afterwards."""
+    return rtpengine_server
+
+
 @pytest.fixture(scope="session")
-def kamailio_server(
-    kamailio_role, django_db_blocker, tmp_path_factory, gateway_server, media_server, rtpengine_server
-):
-    """Kamailio on free ports, stopped (with all its children) when the session ends."""
+def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_server, rtpengine_server):
+    """Kamailio on free ports, and the listen service (*33) next to it as `make sip` starts it,
+    both stopped by PID (Kamailio with all its children) when the session ends."""
     with django_db_blocker.unblock():
         db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
+    runtime_dir = tmp_path_factory.mktemp("kamailio")
+    listen = ListenProcess(
+        port=free_port(socket.SOCK_DGRAM),
+        rtpengine=rtpengine_server.config.ng_address,
+        kamailio_ctl=f"unix:{runtime_dir / 'kamailio_ctl'}",
+        log_path=runtime_dir / "listen.log",
+    )
     config = KamailioConfig(
         db_url=db_url,
         sip_port=free_sip_port(),
@@ -78,9 +84,9 @@ def kamailio_server(
         children=2,
         # Only explicit reloads in these tests, so the tests of them can fail.
         domain_reload_seconds=3600,
-        runtime_dir=tmp_path_factory.mktemp("kamailio"),
+        runtime_dir=runtime_dir,
         gateway_uri=gateway_server.uri,
-        media_server_uri=media_server.uri,
+        listen_uri=listen.uri,
         # Reloads never overlap here (no timer), so none needs to wait for the previous one.
         dialplan_reload_delta=0,
         # SIP over TLS and WebSocket over TLS too, with the self-signed certificate `make sip`
@@ -92,12 +98,15 @@ def kamailio_server(
         natping_interval=1,
         rtpengine_sock=rtpengine_server.config.kamailio_socket,
     )
+    assert config.ctl_socket == runtime_dir / "kamailio_ctl"
     server = Kamailio(config)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    server.listen = listen  # type: ignore[attr-defined]
+    with listen:
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture
@@ -126,13 +135,6 @@ def gateway(kamailio, gateway_server):
     gateway_server.clear()
     gateway_server.answer = 486
     return gateway_server
-
-
-@pytest.fixture
-def media(kamailio, media_server):
-    media_server.clear()
-    media_server.answer = 486
-    return media_server
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from extensions.credentials import LoginInfo
+from sip.g711 import ulaw_decode, ulaw_encode
 from sip.kamailio import free_port, free_sip_port, host_port
 
 BARESIP = shutil.which("baresip") or "/usr/bin/baresip"
@@ -496,21 +497,6 @@ def browser_phones(*tones: Path) -> Iterator[list[BrowserPhone]]:
 
 
 # --- a bare RTP endpoint (G.711 µ-law), for a SIP client that has no audio of its own ---------
-
-
-def ulaw_encode(sample: int) -> int:
-    """One 16-bit linear sample to G.711 µ-law (ITU-T G.711, the usual bias-and-segment form)."""
-    sign = 0x80 if sample < 0 else 0
-    magnitude = min(abs(sample), 32635) + 0x84
-    exponent = max(0, magnitude.bit_length() - 8)
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
-
-
-def ulaw_decode(byte: int) -> int:
-    byte = ~byte & 0xFF
-    magnitude = (((byte & 0x0F) << 3) + 0x84) << ((byte >> 4) & 0x07)
-    return (0x84 - magnitude) if byte & 0x80 else (magnitude - 0x84)
 
 
 class RtpTone:

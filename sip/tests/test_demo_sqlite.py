@@ -118,6 +118,8 @@ def demo_database(tmp: Path) -> tuple[dict, KamailioConfig, list[dict]]:
         "RTPENGINE_PORT_MIN": str(rtp_ports[0]),
         "RTPENGINE_PORT_MAX": str(rtp_ports[1]),
         "RTPENGINE_RUNTIME_DIR": str(tmp / "rtpengine"),
+        # …and the listen service (*33).
+        "LISTEN_SERVICE": f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
     }
     for name in ("SIP_ENCRYPTION_KEYS", "DJANGO_SECRET_KEY"):
         env.pop(name, None)  # the demo's own debug defaults, as `make run` has them
@@ -564,12 +566,17 @@ def test_sqlite_demo_fails_no_write_while_ranges_are_created(servers):
     assert_nothing_locked(servers, marks)
 
 
-# --- The media relay: `make sip` starts rtpengine and Ctrl-C stops both ----------------------
+# --- `make sip` starts rtpengine and the listen service, and Ctrl-C stops them all -------------
 
 
-def test_make_sip_runs_the_media_relay_and_ctrl_c_stops_both(demo, tmp_path):
-    env, config, _ = demo
-    assert "Media relay: rtpengine on 127.0.0.1" in manage(env, "run_kamailio", "--check")
+def test_make_sip_runs_the_media_relay_and_the_listen_service_and_ctrl_c_stops_them(demo, tmp_path):
+    env, config, infos = demo
+    checked = manage(env, "run_kamailio", "--check")
+    assert "Media relay: rtpengine on 127.0.0.1" in checked
+    assert f"listening (*33): sip:{env['LISTEN_SERVICE']}" in checked
+    listen_host, _, listen_port = env["LISTEN_SERVICE"].rpartition(":")
+    # The demo's 100 (admin01) supervises 101 (sale01).
+    boss = next(i for i in infos if i["username"] == "100" and i["domain"].startswith("19001234."))
     ng_host, _, ng_port = env["RTPENGINE_NG"].rpartition(":")
     relay = (ng_host, int(ng_port))
     with open(tmp_path / "make-sip.log", "wb") as log:
@@ -599,6 +606,16 @@ def test_make_sip_runs_the_media_relay_and_ctrl_c_stops_both(demo, tmp_path):
         relay_pid = int((Path(env["RTPENGINE_RUNTIME_DIR"]) / "rtpengine.pid").read_text())
         # Kamailio found it at start (its log says so).
         assert "rtpengine instance <udp:" + env["RTPENGINE_NG"] in (tmp_path / "make-sip.log").read_text()
+        # *33 reaches the listen service, which reads the demo Kamailio's calls (none now).
+        with SipClient("127.0.0.1", config.sip_port) as phone:
+            replies = [
+                phone.invite(number=code, domain=boss["domain"], username="100", password=boss["password"])
+                for code in ("*33101", "*34101")
+            ]
+        assert [(r.status, r.response.reason) for r in replies] == [
+            (480, "No call to listen to"),
+            (501, "Whisper needs audio mixing, not available"),
+        ]
 
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=20) is not None
@@ -612,3 +629,6 @@ def test_make_sip_runs_the_media_relay_and_ctrl_c_stops_both(demo, tmp_path):
         os.killpg(process.pid, 0)
     with pytest.raises(OSError):
         ng(relay, {"command": "ping"}, timeout=0.5)
+    # The listen service's port is free again.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((listen_host, int(listen_port)))

@@ -80,12 +80,6 @@ def tones(tmp_path):
     }
 
 
-@pytest.fixture
-def relay(rtpengine_server):
-    """The session's rtpengine; each test checks it holds no session of its own afterwards."""
-    return rtpengine_server
-
-
 def new_session(relay, before: set[str]) -> str:
     """The one session the relay has now that it did not have in `before`."""
     deadline = time.monotonic() + 3

@@ -4,6 +4,7 @@ exactly what is served: `manage.py run_kamailio` refuses to start when it offers
 import datetime as dt
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -62,6 +63,7 @@ def environment(tmp_path, **values: str) -> dict:
         DJANGO_DEBUG="1",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         KAMAILIO_RUNTIME_DIR=str(tmp_path / "kamailio"),
+        LISTEN_SERVICE=f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
         **values,
     )
     return env

@@ -1,5 +1,5 @@
-"""`make sip`: the media relay (rtpengine) and Kamailio in the foreground against the
-dashboard's database; Ctrl-C stops both."""
+"""`make sip`: the media relay (rtpengine), the listen service (sip.listen, *33) and Kamailio in
+the foreground against the dashboard's database; Ctrl-C stops all three."""
 
 import os
 import signal
@@ -7,7 +7,8 @@ import subprocess
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sip.kamailio import Kamailio, KamailioError, config_from_settings, login_info_problems
+from sip.kamailio import Kamailio, KamailioError, config_from_settings, host_port, login_info_problems
+from sip.listen import ListenProcess
 from sip.rtpengine import Rtpengine, RtpengineError
 from sip.rtpengine import config_from_environment as rtpengine_config
 
@@ -18,11 +19,11 @@ class Stop(Exception):
 
 class Command(BaseCommand):
     help = (
-        "Run rtpengine (the media relay) and Kamailio (deploy/kamailio/kamailio.cfg) in the "
-        "foreground, listening where the login info points (SIP_OUTBOUND_PROXY, "
-        "SIP_WEBSOCKET_URL; with SIP_TLS=1 also SIP over TLS and WebSocket over TLS) and reading "
-        "this project's database (or KAMAILIO_DB_URL). Refuses to start when the login info offers "
-        "a transport it would not serve. Stop both with Ctrl-C."
+        "Run rtpengine (the media relay), the listen service (*33) and Kamailio "
+        "(deploy/kamailio/kamailio.cfg) in the foreground, listening where the login info points "
+        "(SIP_OUTBOUND_PROXY, SIP_WEBSOCKET_URL; with SIP_TLS=1 also SIP over TLS and WebSocket "
+        "over TLS) and reading this project's database (or KAMAILIO_DB_URL). Refuses to start when "
+        "the login info offers a transport it would not serve. Stop them with Ctrl-C."
     )
 
     def add_arguments(self, parser):
@@ -44,6 +45,22 @@ class Command(BaseCommand):
         # RTPENGINE_START=0: a relay run elsewhere (its own service), reached at RTPENGINE_NG.
         start_relay = os.environ.get("RTPENGINE_START", "1") != "0"
         config.rtpengine_sock = relay_config.kamailio_socket
+        # LISTEN_SERVICE: where the listen service takes *33 calls (the loopback, next to Kamailio:
+        # it reads Kamailio's dialogs through the control socket). LISTEN_SERVICE_START=0: not
+        # started, *33 answered 503.
+        listen_host, listen_port = host_port(os.environ.get("LISTEN_SERVICE", "127.0.0.1:5090"), 5090)
+        listen = None
+        if os.environ.get("LISTEN_SERVICE_START", "1") != "0":
+            listen = ListenProcess(
+                host=listen_host,
+                port=listen_port,
+                rtpengine=relay_config.ng_address,
+                kamailio_ctl=f"unix:{config.ctl_socket}",
+                # Kamailio's own address: only it may send calls there.
+                allow=tuple(dict.fromkeys(("127.0.0.1", config.listen_ip))),
+                new_session=False,
+            )
+            config.listen_uri = listen.uri
         config.prepare()
         kamailio = Kamailio(config)
         try:
@@ -66,8 +83,9 @@ class Command(BaseCommand):
             )
         lines += [
             f"Media relay: {relay}, control {config.rtpengine_sock}",
-            f"Calls out: {config.gateway_uri or 'no gateway (SIP_GATEWAY_URI): 503'}; supervision: "
-            f"{config.media_server_uri or 'no media server (SIP_MEDIA_SERVER_URI): 503'}",
+            f"Calls out: {config.gateway_uri or 'no gateway (SIP_GATEWAY_URI): 503'}; listening (*33): "
+            f"{config.listen_uri or 'no listen service (LISTEN_SERVICE_START=0): 503'}; whisper (*34), "
+            "barge (*35): 501, rtpengine cannot mix",
             f"Reload hotline domains / dial rules: kamcmd -s unix:{config.ctl_socket} domain.reload"
             " / dialplan.reload",
         ]
@@ -75,27 +93,30 @@ class Command(BaseCommand):
         if check:
             return
         self.stdout.flush()
-        if not start_relay:
+        if not start_relay and listen is None:
             # Become Kamailio: it keeps the terminal, its log and Ctrl-C.
             command = config.command()
             os.execve(command[0], command, config.environment())  # noqa: S606 — our own command line
-        self._run_both(config, relay_config)
+        self._run_all(config, relay_config if start_relay else None, listen)
 
-    def _run_both(self, config, relay_config) -> None:
-        """rtpengine, then Kamailio, both in this process group, so Ctrl-C in the terminal
-        reaches both; this process waits for Kamailio and stops the relay by its PID, whichever
-        way it ends (Ctrl-C, SIGTERM, Kamailio exiting)."""
+    def _run_all(self, config, relay_config, listen) -> None:
+        """rtpengine, the listen service, then Kamailio, all in this process group, so Ctrl-C in
+        the terminal reaches them; this process waits for Kamailio and stops the others by their
+        PIDs, whichever way it ends (Ctrl-C, SIGTERM, Kamailio exiting)."""
 
         def terminate(signum, frame):
             raise Stop
 
         signal.signal(signal.SIGTERM, terminate)
-        relay = Rtpengine(relay_config, new_session=False)
+        relay = Rtpengine(relay_config, new_session=False) if relay_config else None
         kamailio = None
         try:
             try:
-                relay.start(log_to_terminal=True)
-            except RtpengineError as exc:
+                if relay is not None:
+                    relay.start(log_to_terminal=True)
+                if listen is not None:
+                    listen.start()
+            except (RtpengineError, RuntimeError) as exc:
                 raise CommandError(str(exc)) from exc
             command = config.command()
             kamailio = subprocess.Popen(command, env=config.environment())  # noqa: S603 — our own command line
@@ -113,4 +134,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     kamailio.kill()
                     kamailio.wait()
-            relay.stop()
+            if listen is not None:
+                listen.stop()
+            if relay is not None:
+                relay.stop()
