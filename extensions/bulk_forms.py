@@ -6,6 +6,7 @@ A supervisor is typed as an extension number with matches offered as one types
 """
 
 from django import forms
+from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -67,7 +68,9 @@ class RangeCreateForm(forms.Form):
     def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
-        self.fields["last"].help_text = gettext("At most %(max)d numbers at once.") % {"max": MAX_BATCH}
+        self.fields["last"].help_text = gettext("At most %(max)s numbers at once.") % {
+            "max": number_format(MAX_BATCH, force_grouping=True)
+        }
         bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
@@ -90,7 +93,10 @@ class SelectionForm(forms.Form):
     def clean_pk(self):
         selected = self.cleaned_data["pk"]
         if len(selected) > MAX_BATCH:
-            raise forms.ValidationError(gettext("At most %(max)d extensions at once.") % {"max": MAX_BATCH})
+            raise forms.ValidationError(
+                gettext("At most %(max)s extensions at once.")
+                % {"max": number_format(MAX_BATCH, force_grouping=True)}
+            )
         return sorted(selected, key=lambda e: (len(e.number), e.number))
 
 
@@ -177,7 +183,10 @@ class ImportUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["file"].help_text = gettext(
             "UTF-8 (“CSV UTF-8” in a spreadsheet), at most %(mb)d MB and %(rows)s rows."
-        ) % {"mb": csvio.MAX_BYTES // 1024 // 1024, "rows": f"{csvio.MAX_ROWS:,}"}
+        ) % {
+            "mb": csvio.MAX_BYTES // 1024 // 1024,
+            "rows": number_format(csvio.MAX_ROWS, force_grouping=True),
+        }
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
