@@ -203,8 +203,8 @@ def summary(check: DialCheck) -> str:
         "number": number,
         "kind": _kind(check),
         "ext": ext,
-        "has": CallPermission(check.extension.call_permission).label,
-        "needed": check.required_permission.label if check.required_permission else "",
+        "has": str(CallPermission(check.extension.call_permission).label),
+        "needed": str(check.required_permission.label) if check.required_permission else "",
     }
     if check.outcome == Outcome.DENIED:
         return (

@@ -17,6 +17,13 @@ from extensions.services import extension_update
 
 pytestmark = pytest.mark.django_db
 
+
+def _found(pattern: str, text: str, flags: int = 0) -> str:
+    match = re.search(pattern, text, flags)
+    assert match is not None, pattern
+    return match.group(0)
+
+
 URL = reverse("audit:auditevent_list")
 
 
@@ -116,11 +123,11 @@ def test_times_are_local_in_the_one_format(client, world):
 
 def test_the_action_filter_lists_translated_labels(client, world):
     html = _page(client, world.admin_a)
-    select = re.search(r'<select name="action".*?</select>', html, re.S).group(0)
+    select = _found(r'<select name="action".*?</select>', html, re.S)
     assert ">Tất cả thao tác<" in select and "---------" not in select
     assert ">Đã sửa<" in select and ">Đã hiện thông tin đăng nhập<" in select
     english = _page(client, world.admin_a, "en")
-    select = re.search(r'<select name="action".*?</select>', english, re.S).group(0)
+    select = _found(r'<select name="action".*?</select>', english, re.S)
     assert ">All actions<" in select and ">Changed<" in select
 
 

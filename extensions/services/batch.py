@@ -254,7 +254,7 @@ def name_relations(changes_of: Sequence[dict[str, list]], known: dict[str, dict[
     for name, pks in missing.items():
         if pks:
             model, attribute = NAMED_RELATIONS[name]
-            names[name].update(model.objects.filter(pk__in=pks).values_list("pk", attribute))
+            names[name].update(model._default_manager.filter(pk__in=pks).values_list("pk", attribute))
 
     def shown(name: str, value):
         if isinstance(value, list):

@@ -13,9 +13,15 @@ from extensions.services import extension_update
 pytestmark = pytest.mark.django_db
 
 
+def _found(pattern: str, text: str, flags: int = 0) -> str:
+    match = re.search(pattern, text, flags)
+    assert match is not None, pattern
+    return match.group(0)
+
+
 def _form(html: str) -> str:
     """The page's main form (the menu above it also says "Nhóm đầu số")."""
-    return re.search(r'<form method="post"[^>]*novalidate>.*?</form>', html, re.S).group(0)
+    return _found(r'<form method="post"[^>]*novalidate>.*?</form>', html, re.S)
 
 
 def _labels(form: str, text: str) -> int:
@@ -105,9 +111,7 @@ def test_a_loop_message_names_only_the_rows_on_the_loop(client, world):
     response = _bulk_edit(client, world, ["100", "102"], supervisor="101")
     assert response.status_code == 400
     html = response.content.decode()
-    table = re.search(
-        r'<div class="alert alert-danger" id="per-number-errors">.*?</table>', html, re.S
-    ).group(0)
+    table = _found(r'<div class="alert alert-danger" id="per-number-errors">.*?</table>', html, re.S)
     rows = re.findall(r'<td class="fw-semibold">(\d+)</td>', table)
     assert rows == ["100"]
     assert "100 → 101 → 100" in table and "102 →" not in table
@@ -123,5 +127,5 @@ def test_the_extension_form_has_a_cancel_link(client, world, editing):
     else:
         page = reverse("extensions:extension_add", kwargs={"hotline_pk": world.hotline_a.pk})
         back = reverse("extensions:extension_list", kwargs={"hotline_pk": world.hotline_a.pk})
-    form = re.search(r'<form method="post" novalidate>.*?</form>', client.get(page).content.decode(), re.S)
-    assert re.search(rf'<a class="btn btn-outline-secondary" href="{re.escape(back)}">Hủy</a>', form.group(0))
+    form = _found(r'<form method="post" novalidate>.*?</form>', client.get(page).content.decode(), re.S)
+    assert re.search(rf'<a class="btn btn-outline-secondary" href="{re.escape(back)}">Hủy</a>', form)
