@@ -10,20 +10,23 @@ from .models import AuditEvent
 class AuditEventFilterSet(django_filters.FilterSet):
     """Filters of the audit page and the audit API."""
 
-    action = django_filters.ChoiceFilter(choices=Action.choices, label=_("Action"))
+    action = django_filters.ChoiceFilter(
+        choices=Action.choices, label=_("Action"), empty_label=_("All actions")
+    )
     actor = django_filters.CharFilter(field_name="actor_label", lookup_expr="iexact", label=_("Who"))
     object = django_filters.CharFilter(method="filter_object", label=_("Object"), max_length=100)
     since = django_filters.DateFilter(
         field_name="created_at",
         lookup_expr="date__gte",
         label=_("From"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        # <input type="date"> takes ISO whatever the language shows.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     until = django_filters.DateFilter(
         field_name="created_at",
         lookup_expr="date__lte",
         label=_("To"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     class Meta:

@@ -7,6 +7,7 @@ from tenants.selectors import admin_tenant_id
 
 from .filtersets import AuditEventFilterSet
 from .selectors import audit_event_list
+from .tables import with_readable_changes
 
 
 class AuditEventListView(TenantAdminRequiredMixin, View):
@@ -17,6 +18,7 @@ class AuditEventListView(TenantAdminRequiredMixin, View):
             request.GET, queryset=audit_event_list(tenant_id=admin_tenant_id(request.user))
         )
         page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+        page.object_list = with_readable_changes(page.object_list)
         query = request.GET.copy()
         query.pop("page", None)
         return render(

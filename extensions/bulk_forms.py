@@ -6,6 +6,7 @@ A supervisor is typed as an extension number with matches offered as one types
 """
 
 from django import forms
+from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -67,7 +68,9 @@ class RangeCreateForm(forms.Form):
     def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
-        self.fields["last"].help_text = gettext("At most %(max)d numbers at once.") % {"max": MAX_BATCH}
+        self.fields["last"].help_text = gettext("At most %(max)s numbers at once.") % {
+            "max": number_format(MAX_BATCH, force_grouping=True)
+        }
         bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
@@ -90,7 +93,10 @@ class SelectionForm(forms.Form):
     def clean_pk(self):
         selected = self.cleaned_data["pk"]
         if len(selected) > MAX_BATCH:
-            raise forms.ValidationError(gettext("At most %(max)d extensions at once.") % {"max": MAX_BATCH})
+            raise forms.ValidationError(
+                gettext("At most %(max)s extensions at once.")
+                % {"max": number_format(MAX_BATCH, force_grouping=True)}
+            )
         return sorted(selected, key=lambda e: (len(e.number), e.number))
 
 
@@ -104,28 +110,23 @@ class BulkEditForm(SelectionForm):
         empty_value=None,
         choices=[(KEEP, _("— keep —")), *CallPermission.choices],
     )
-    supervisor_action = forms.ChoiceField(
-        label=_("Supervisor extension"),
-        required=False,
-        initial=KEEP,
-        choices=[
-            (KEEP, _("— keep —")),
-            ("set", _("Set to the number below")),
-            ("clear", _("Remove the supervisor")),
-        ],
+    # One field each for the supervisor and the number groups, as on the extension form:
+    # left empty, they keep what each extension has; a box below each removes it.
+    supervisor = SupervisorField(
+        help_text=_("Type a number to give every selected extension that supervisor; empty: keep.")
     )
-    supervisor = SupervisorField(help_text="")
-    groups_action = forms.ChoiceField(
-        label=_("Number groups"),
-        required=False,
-        initial=KEEP,
-        choices=[(KEEP, _("— keep —")), ("set", _("Replace with the groups ticked below"))],
+    clear_supervisor = forms.BooleanField(
+        label=_("Remove the supervisor of every selected extension"), required=False
     )
     outbound_groups = forms.ModelMultipleChoiceField(
         label=_("Number groups"),
         queryset=NumberGroup.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
+        help_text=_("Ticked groups replace each selected extension's groups; none ticked: keep."),
+    )
+    clear_groups = forms.BooleanField(
+        label=_("Remove every number group of the selected extensions"), required=False
     )
     enabled = forms.ChoiceField(
         label=_("Enabled"),
@@ -141,12 +142,10 @@ class BulkEditForm(SelectionForm):
 
     def clean(self):
         data = super().clean()
-        if (
-            data.get("supervisor_action") == "set"
-            and data.get("supervisor") is None
-            and "supervisor" not in self.errors
-        ):
-            self.add_error("supervisor", _("Type the supervisor's extension number."))
+        if data.get("clear_supervisor") and data.get("supervisor") is not None:
+            self.add_error("supervisor", _("Type a supervisor or remove it, not both."))
+        if data.get("clear_groups") and data.get("outbound_groups"):
+            self.add_error("outbound_groups", _("Tick groups or remove them all, not both."))
         if not self.changes() and not self.errors:
             raise forms.ValidationError(_("Choose at least one thing to change."))
         return data
@@ -157,12 +156,14 @@ class BulkEditForm(SelectionForm):
         changes = {}
         if data.get("call_permission") is not None:
             changes["call_permission"] = data["call_permission"]
-        if data.get("supervisor_action") == "clear":
+        if data.get("clear_supervisor"):
             changes["supervisor"] = None
-        elif data.get("supervisor_action") == "set" and data.get("supervisor"):
+        elif data.get("supervisor"):
             changes["supervisor"] = data["supervisor"]
-        if data.get("groups_action") == "set":
-            changes["outbound_groups"] = list(data.get("outbound_groups", []))
+        if data.get("clear_groups"):
+            changes["outbound_groups"] = []
+        elif data.get("outbound_groups"):
+            changes["outbound_groups"] = list(data["outbound_groups"])
         if data.get("enabled") in ("true", "false"):
             changes["enabled"] = data["enabled"] == "true"
         return changes
@@ -177,7 +178,10 @@ class ImportUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["file"].help_text = gettext(
             "UTF-8 (“CSV UTF-8” in a spreadsheet), at most %(mb)d MB and %(rows)s rows."
-        ) % {"mb": csvio.MAX_BYTES // 1024 // 1024, "rows": f"{csvio.MAX_ROWS:,}"}
+        ) % {
+            "mb": csvio.MAX_BYTES // 1024 // 1024,
+            "rows": number_format(csvio.MAX_ROWS, force_grouping=True),
+        }
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

@@ -6,6 +6,7 @@ import logging
 import re
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -241,9 +242,19 @@ class ExtensionBulkRegenerateView(TenantAdminRequiredMixin, View):
 # --- CSV export and import ----------------------------------------------------------------------
 
 
-def _csv_response(rows, *, hotline, with_passwords: bool) -> StreamingHttpResponse:
+def _export_language(request) -> str | None:
+    """`language=vi` (or `en`): headers and values as the dashboard shows them in that language;
+    absent: the column codes (what scripts and the API read)."""
+    language = request.GET.get("language") or request.POST.get("language") or ""
+    return language if language in dict(settings.LANGUAGES) else None
+
+
+def _csv_response(
+    rows, *, hotline, with_passwords: bool, language: str | None = None
+) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
-        imports.iter_export_csv(rows, with_passwords=with_passwords), content_type="text/csv; charset=utf-8"
+        imports.iter_export_csv(rows, with_passwords=with_passwords, language=language),
+        content_type="text/csv; charset=utf-8",
     )
     suffix = "-with-passwords" if with_passwords else ""
     filename = get_valid_filename(f"extensions-{hotline.number}{suffix}.csv")
@@ -258,7 +269,12 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
 
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
-        return _csv_response(imports.export_rows(hotline=hotline), hotline=hotline, with_passwords=False)
+        return _csv_response(
+            imports.export_rows(hotline=hotline),
+            hotline=hotline,
+            with_passwords=False,
+            language=_export_language(request),
+        )
 
     @method_decorator(sensitive_variables())
     def post(self, request, hotline_pk):
@@ -271,7 +287,7 @@ class ExtensionExportView(TenantAdminRequiredMixin, View):
             return guard_refused_redirect(
                 request, exc, back=reverse("extensions:extension_import", kwargs={"hotline_pk": hotline.pk})
             )
-        return _csv_response(rows, hotline=hotline, with_passwords=True)
+        return _csv_response(rows, hotline=hotline, with_passwords=True, language=_export_language(request))
 
 
 class ExtensionImportView(TenantAdminRequiredMixin, View):
@@ -283,7 +299,9 @@ class ExtensionImportView(TenantAdminRequiredMixin, View):
         return {
             "form": form,
             "hotline": hotline,
-            "columns": imports.csvio.KNOWN_COLUMNS,
+            "columns": [(c, imports.csvio.column_label(c)) for c in imports.csvio.KNOWN_COLUMNS],
+            "labels": {c: imports.csvio.column_label(c) for c in imports.csvio.KNOWN_COLUMNS},
+            "permission_names": imports.csvio.call_permission_names(),
             "max_rows": imports.csvio.MAX_ROWS,
             "max_mb": imports.csvio.MAX_BYTES // 1024 // 1024,
             "jobs": import_job_list(user=request.user, hotline=hotline)[:10],
@@ -327,6 +345,9 @@ class ImportJobView(TenantAdminRequiredMixin, View):
         rows = [row for row in result.rows if not only or row.action == only]
         query = request.GET.copy()
         query.pop("page", None)
+        page = Paginator(rows, IMPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+        for row in page:  # columns and values as the page's language names them
+            row.changes = imports.csvio.shown_changes(row.changes)
         return render(
             request,
             self.template_name,
@@ -335,7 +356,7 @@ class ImportJobView(TenantAdminRequiredMixin, View):
                 "hotline": job.hotline,
                 "result": result,
                 "counts": result.counts,
-                "page": Paginator(rows, IMPORT_ROWS_PER_PAGE).get_page(request.GET.get("page")),
+                "page": page,
                 "query": query.urlencode(),
                 "only": only,
                 "progress_token": uuid.uuid4().hex,

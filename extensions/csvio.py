@@ -20,13 +20,18 @@ literal text after the quote, so an export imports back unchanged.
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
+from .choices import CallPermission
 from .validators import NUMBER_RE
 
 COLUMNS = (
@@ -50,8 +55,93 @@ MAX_ROWS = 20_000
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 QUOTE = "'"
 
+# The column names people see in the dashboard, in every language: an import takes these as
+# well as the column codes above, and an export can write them (`write(language=…)`).
+COLUMN_LABELS = {
+    "number": gettext_lazy("Extension number"),
+    "alias": gettext_lazy("Alias"),
+    "call_permission": gettext_lazy("Call permission"),
+    "supervisor": gettext_lazy("Supervisor extension"),
+    "outbound_hotlines": gettext_lazy("Caller-ID hotlines"),
+    "outbound_groups": gettext_lazy("Number groups"),
+    "description": gettext_lazy("Description"),
+    "enabled": gettext_lazy("Enabled"),
+    PASSWORD_COLUMN: gettext_lazy("Password"),
+}
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "có", "co"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "không", "khong"})
+
+
+def fold(text: str) -> str:
+    """For comparing what people type: case, Vietnamese diacritics (đ too), spaces and
+    underscores do not matter ("Quyền gọi", "quyen goi", "QUYEN_GOI")."""
+    text = unicodedata.normalize("NFD", text.strip().lower().replace("đ", "d"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(text.replace("_", " ").split())
+
+
+def _in_every_language(label) -> list[str]:
+    names = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            names.append(str(label))
+    return names
+
+
+@cache
+def _header_names() -> dict[str, str]:
+    """Folded column code or label (any language) → column code."""
+    names = {}
+    for column in KNOWN_COLUMNS:
+        names[fold(column)] = column
+        for label in _in_every_language(COLUMN_LABELS[column]):
+            names.setdefault(fold(label), column)
+    return names
+
+
+@cache
+def _permission_names() -> dict[str, CallPermission]:
+    """Folded slug, number or label (any language) of a call permission → the permission."""
+    names = {}
+    for permission in CallPermission:
+        names[permission.slug] = permission
+        names[str(permission.value)] = permission
+        for label in _in_every_language(permission.label):
+            names.setdefault(fold(label), permission)
+    return names
+
+
+def parse_call_permission(value: str) -> CallPermission | None:
+    """`mobile`, `3`, `Di động`, `di dong` or `Mobile` (any case); None when it is none."""
+    return _permission_names().get(fold(value))
+
+
+def call_permission_names() -> str:
+    """The names an import takes, for messages: the labels in the current language, then the codes."""
+    labels = ", ".join(str(p.label) for p in CallPermission)
+    return f"{labels} ({', '.join(p.slug for p in CallPermission)})"
+
+
+def column_label(column: str) -> str:
+    return str(COLUMN_LABELS.get(column, column))
+
+
+def shown_value(column: str, value: str) -> str:
+    """A cell as people read it in the current language (call permission and enabled by label)."""
+    if column == "call_permission" and (permission := parse_call_permission(value)) is not None:
+        return str(permission.label)
+    if column == "enabled" and (enabled := parse_bool(value)) is not None:
+        return str(_("Yes") if enabled else _("No"))
+    return value
+
+
+def shown_changes(changes: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{column: [old, new]} of an import row → {label: [old, new]} as people read them."""
+    return {
+        column_label(column): [shown_value(column, value) for value in pair]
+        for column, pair in changes.items()
+    }
 
 
 class CsvRefused(ValidationError):
@@ -130,13 +220,18 @@ def read(data: bytes | str) -> CsvFile:
 
 
 def _check_header(header: list[str]) -> list[str]:
-    columns = [name.strip().lower() for name in header]
+    names = _header_names()
+    typed = [name.strip() for name in header]
+    columns = [names.get(fold(name), name.lower()) for name in typed]
     errors = []
-    unknown = [name for name in columns if name not in KNOWN_COLUMNS]
+    unknown = [name for name, column in zip(typed, columns, strict=True) if column not in KNOWN_COLUMNS]
     if unknown:
         errors.append(
             _("Unknown column(s): %(unknown)s. The columns are: %(known)s.")
-            % {"unknown": ", ".join(f"“{name}”" for name in unknown), "known": ", ".join(KNOWN_COLUMNS)}
+            % {
+                "unknown": ", ".join(f"“{name}”" for name in unknown),
+                "known": ", ".join(f"{column_label(c)} ({c})" for c in KNOWN_COLUMNS),
+            }
         )
     duplicates = sorted({name for name in columns if columns.count(name) > 1 and name})
     if duplicates:
@@ -238,16 +333,33 @@ def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(LIST_SEPARATOR) if item.strip()]
 
 
-def write(rows: Iterable[dict[str, str]], *, columns: Iterable[str] = COLUMNS) -> Iterator[str]:
+def write(
+    rows: Iterable[dict[str, str]], *, columns: Iterable[str] = COLUMNS, language: str | None = None
+) -> Iterator[str]:
     """CSV text, chunk by chunk (for a streaming response): a BOM, the header, then the rows,
-    every cell neutralised."""
+    every cell neutralised. With a `language`, the header and the call permission and enabled
+    cells are written as the dashboard shows them in that language ("Quyền gọi", "Di động",
+    "Có"), which an import reads back; without one, as the column codes (`call_permission`,
+    `mobile`, `true`)."""
     columns = list(columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
-    writer.writerow(columns)
+    if language:
+        with translation.override(language):
+            writer.writerow([column_label(name) for name in columns])
+            shown = {
+                "call_permission": {p.slug: str(p.label) for p in CallPermission},
+                "enabled": {"true": str(_("Yes")), "false": str(_("No"))},
+            }
+    else:
+        writer.writerow(columns)
+        shown = {}
     for count, row in enumerate(rows, start=1):
-        writer.writerow([neutralise(str(row.get(name, ""))) for name in columns])
+        cells = [str(row.get(name, "")) for name in columns]
+        if shown:
+            cells = [shown.get(name, {}).get(cell, cell) for name, cell in zip(columns, cells, strict=True)]
+        writer.writerow([neutralise(cell) for cell in cells])
         if count % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

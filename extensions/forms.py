@@ -1,5 +1,4 @@
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
 from django import forms
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -121,9 +120,7 @@ class ExtensionForm(forms.Form):
 
 
 class ExtensionCreateForm(ExtensionForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.helper.add_input(Submit("save", _("Create extension")))
+    """The buttons ("Tạo máy lẻ", "Hủy") are the template's (extensions/extension_form.html)."""
 
 
 class ExtensionUpdateForm(ExtensionForm):
@@ -150,7 +147,6 @@ class ExtensionUpdateForm(ExtensionForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         del self.fields["number"]
-        self.helper.add_input(Submit("save", _("Save")))
         self.fields["password"].help_text = _(
             "Leave empty to keep the current password, or type a new one (at least 10 "
             "characters with upper case, lower case and a digit)."

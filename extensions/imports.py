@@ -414,13 +414,14 @@ class _Planner:
         if "alias" in cells and (cells["alias"].strip() or row.is_new):
             extension.alias = cells["alias"].strip()
         if value := cells.get("call_permission", "").strip():
-            try:
-                extension.call_permission = CallPermission.from_slug(value)
-            except KeyError:
+            permission = csvio.parse_call_permission(value)
+            if permission is None:
                 row.errors["call_permission"].append(
                     _("“%(value)s” is not a call permission; use one of %(choices)s.")
-                    % {"value": value, "choices": ", ".join(p.slug for p in CallPermission)}
+                    % {"value": value, "choices": csvio.call_permission_names()}
                 )
+            else:
+                extension.call_permission = permission
         if value := cells.get("enabled", "").strip():
             enabled = csvio.parse_bool(value)
             if enabled is None:
@@ -693,5 +694,7 @@ def import_job_apply(
     return result
 
 
-def iter_export_csv(rows: Iterable[dict[str, str]], *, with_passwords: bool = False) -> Iterator[str]:
-    return csvio.write(rows, columns=export_columns(with_passwords=with_passwords))
+def iter_export_csv(
+    rows: Iterable[dict[str, str]], *, with_passwords: bool = False, language: str | None = None
+) -> Iterator[str]:
+    return csvio.write(rows, columns=export_columns(with_passwords=with_passwords), language=language)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -82,7 +83,7 @@ def _raise_unless_active(link: ShareLink | None) -> None:
     }
     state = link.state
     if state != "active":
-        when = timezone.localtime(link.used_at or link.expires_at).strftime("%d/%m/%Y %H:%M")
+        when = date_format(timezone.localtime(link.used_at or link.expires_at), "DATETIME_FORMAT")
         raise ShareLinkUnavailable(messages[state] % {"when": when})
 
 

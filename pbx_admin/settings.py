@@ -219,6 +219,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Ho_Chi_Minh"
 USE_I18N = True
 USE_TZ = True
+# One date and number format per language, in one place (pbx_admin/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["pbx_admin.formats"]
+USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -19,12 +19,14 @@ import re
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dialplan.choices import FEATURE_CODES, DestinationClass, Outcome, SuperviseMode
 from dialplan.classifier import Classification, RuleSet
 from extensions.choices import CallPermission
 from extensions.models import Extension
-from hotlines.choices import GroupStrategy
+from hotlines.choices import Carrier, GroupStrategy
+from hotlines.numbering import format_vn_number
 
 from .listen import BARGE_REASON, WHISPER_REASON
 from .selectors import caller_id_pool, is_subscriber, supervises
@@ -99,6 +101,11 @@ class DialCheck:
         return self.classification.number if self.classification else self.dialled
 
     @property
+    def summary(self) -> str:
+        """The decision in one plain sentence (see `summary`)."""
+        return summary(self)
+
+    @property
     def reason(self) -> str:
         """The decision in words, for the dashboard and the API."""
         if self.outcome == Outcome.MEDIA_SERVER:
@@ -131,6 +138,127 @@ class DialCheck:
         if self.destination == DestinationClass.EMERGENCY:
             return _("Allowed: emergency numbers are always allowed.")
         return _("Allowed: goes out through the carrier.")
+
+
+# What kind of number each destination class is, as the one-sentence summary says it.
+KIND_OF_NUMBER = {
+    DestinationClass.INTERNAL: gettext_lazy("an extension number"),
+    DestinationClass.EMERGENCY: gettext_lazy("an emergency number"),
+    DestinationClass.LANDLINE: gettext_lazy("a landline number"),
+    DestinationClass.TOLL_FREE: gettext_lazy("a toll-free 1800 number"),
+    DestinationClass.MOBILE: gettext_lazy("a mobile number"),
+    DestinationClass.PREMIUM: gettext_lazy("a premium-rate 1900 number"),
+    DestinationClass.INTERNATIONAL: gettext_lazy("an international number"),
+}
+
+
+def _shown_number(number: str) -> str:
+    return format_vn_number(number) if number.isdigit() else number
+
+
+def _kind(check: DialCheck) -> str:
+    kind = str(KIND_OF_NUMBER.get(check.destination, check.destination_label))  # type: ignore[call-overload]
+    carrier = check.classification.carrier if check.classification else ""
+    if carrier in Carrier.values:
+        kind = _("%(kind)s on %(carrier)s") % {"kind": kind, "carrier": Carrier(carrier).label}
+    return kind
+
+
+def _caller_id(choice: CallerIdChoice | None) -> str:
+    if choice is None or not choice.candidates:
+        return str(_("the hotline's number"))
+    if choice.number:
+        return _shown_number(choice.number)
+    return _("one of %(numbers)s (%(strategy)s)") % {
+        "numbers": ", ".join(_shown_number(n) for n in choice.candidates),
+        "strategy": str(choice.strategy_label).lower() if choice.strategy_label else "",
+    }
+
+
+def summary(check: DialCheck) -> str:
+    """The check in one plain sentence: which kind of number it is, whether the extension may
+    call it, why, and which caller ID the callee would see. No dial rule names or patterns: the
+    page is for people, the API keeps the technical fields."""
+    ext = check.extension.number
+    number = _shown_number(check.number)
+    if check.supervise_mode:
+        values = {
+            "code": check.dialled,
+            "mode": str(check.supervise_label).lower(),
+            "target": check.target,
+            "ext": ext,
+        }
+        if check.allowed:
+            return (
+                _(
+                    "%(code)s is the code to supervise extension %(target)s (%(mode)s); extension "
+                    "%(ext)s may use it because it is that extension's supervisor."
+                )
+                % values
+            )
+        return (
+            _(
+                "%(code)s is the code to supervise extension %(target)s (%(mode)s); extension "
+                "%(ext)s may not use it because it is not that extension's supervisor."
+            )
+            % values
+        )
+    if check.outcome == Outcome.DENIED and check.required_permission is None:
+        return _("Extension %(ext)s cannot call anyone: the extension or its hotline is disabled.") % {
+            "ext": ext
+        }
+    if check.classification is None or check.rule is None:
+        return _(
+            "%(number)s is not a kind of number the switchboard knows, so extension %(ext)s "
+            "cannot call it; check the digits."
+        ) % {"number": number, "ext": ext}
+    values = {
+        "number": number,
+        "kind": _kind(check),
+        "ext": ext,
+        "has": str(CallPermission(check.extension.call_permission).label),
+        "needed": str(check.required_permission.label) if check.required_permission else "",
+    }
+    if check.outcome == Outcome.DENIED:
+        return (
+            _(
+                "%(number)s is %(kind)s; extension %(ext)s may not call it, because that needs "
+                "the “%(needed)s” call permission and it has “%(has)s”."
+            )
+            % values
+        )
+    if check.destination == DestinationClass.INTERNAL:
+        if check.outcome == Outcome.NOT_FOUND:
+            return (
+                _(
+                    "%(number)s is %(kind)s, but this hotline has no extension %(number)s, so "
+                    "extension %(ext)s cannot call it."
+                )
+                % values
+            )
+        return (
+            _(
+                "%(number)s is %(kind)s of this hotline; extension %(ext)s may call it, because "
+                "internal calls are always allowed, and the callee sees %(ext)s."
+            )
+            % values
+        )
+    values["caller_id"] = _caller_id(check.caller_id)
+    if check.destination == DestinationClass.EMERGENCY:
+        return (
+            _(
+                "%(number)s is %(kind)s; extension %(ext)s may always call it, whatever its call "
+                "permission, and the callee sees %(caller_id)s."
+            )
+            % values
+        )
+    return (
+        _(
+            "%(number)s is %(kind)s; extension %(ext)s may call it, because its call permission "
+            "“%(has)s” includes it, and the callee sees %(caller_id)s."
+        )
+        % values
+    )
 
 
 def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = None) -> DialCheck:

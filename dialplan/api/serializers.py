@@ -65,6 +65,12 @@ class DialCheckSerializer(serializers.Serializer):
     allowed = serializers.BooleanField()
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     reason = serializers.CharField()
+    summary = serializers.CharField(
+        help_text=_(
+            "The answer in one plain sentence, in the request's language: which kind of number "
+            "it is, whether the extension may call it, why, and the caller ID shown."
+        )
+    )
     sip_reply = serializers.CharField(
         help_text=_(
             "The SIP server's refusal, e.g. “403 Call permission: mobile required”; "
@@ -103,6 +109,7 @@ class DialCheckSerializer(serializers.Serializer):
             "allowed": check.allowed,
             "outcome": str(check.outcome),
             "reason": check.reason,
+            "summary": check.summary,
             "sip_reply": check.sip_reply,
             "destination": check.destination or None,
             "required_permission": _slug(check.required_permission),

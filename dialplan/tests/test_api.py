@@ -5,6 +5,7 @@ import pytest
 from extensions.choices import CallPermission
 from extensions.services import extension_update
 from hotlines.choices import GroupStrategy
+from hotlines.numbering import format_vn_number
 from hotlines.services import number_group_update
 from tests.api import api_client, errors
 
@@ -37,6 +38,11 @@ def test_allowed_number(admin, world):
         "allowed": True,
         "outcome": "gateway",
         "reason": "Allowed: goes out through the carrier.",
+        "summary": (
+            "0912 345 678 is a mobile number on VinaPhone; extension 101 may call it, because its "
+            "call permission “Mobile” includes it, and the callee sees "
+            f"{format_vn_number(world.hotline_a2.number)}."
+        ),
         "sip_reply": "",
         "destination": "mobile",
         "required_permission": "mobile",

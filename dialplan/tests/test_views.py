@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from extensions.choices import CallPermission
 from extensions.services import extension_update
+from hotlines.numbering import format_vn_number
 
 
 def url(extension, number=None) -> str:
@@ -28,20 +29,76 @@ def test_the_extension_page_offers_the_check(admin_client, world):
     assert f'action="{url(world.ext_a["101"])}#dial-check"' in html
 
 
-def test_an_allowed_number_shows_the_rule_and_the_caller_id(admin_client, world):
+def _no_internals(html: str, rules) -> None:
+    """No dial rule name, pattern or SIP reply on the page: it is for people."""
+    for rule in [*rules.normalise_rules, *rules.classify_rules]:
+        assert rule.pattern not in html, rule.pattern
+        assert rule.description not in html, rule.description
+        if not rule.name.isalpha():  # "mobile-vinaphone"; "mobile" is also a plain word
+            assert rule.name not in html, rule.name
+    assert "403 " not in html and "404 " not in html and "SIP" not in _summary(html)
+
+
+def _summary(html: str) -> str:
+    start = html.index('id="dial-check-summary"')
+    return html[start : html.index("</div>", start)]
+
+
+def test_an_allowed_number_says_what_it_is_why_and_which_caller_id(admin_client, world, vn_rules):
     response = admin_client.get(url(world.ext_a["101"], "0912 345 678"))
     html = response.content.decode()
     assert response.status_code == 200
     assert "alert-success" in html
-    assert "mobile-vinaphone" in html
+    caller_id = world.hotline_a.number
+    assert (
+        "0912 345 678 is a mobile number on VinaPhone; extension 101 may call it, because its call "
+        f"permission “Mobile” includes it, and the callee sees {format_vn_number(caller_id)}."
+    ) in _summary(html)
     assert "Caller ID shown" in html
+    _no_internals(html, vn_rules)
 
 
-def test_a_refused_number_says_which_permission_it_needs(admin_client, world):
+def test_a_refused_number_says_which_permission_it_needs(admin_client, world, vn_rules):
     html = admin_client.get(url(world.ext_a["101"], "+1 202 555 0100")).content.decode()
     assert "alert-danger" in html
-    assert "International" in html and "403 Call permission: international required" in html
-    assert "plus-international" in html  # normalised to 00…
+    assert (
+        "is an international number; extension 101 may not call it, because that needs the "
+        "“International” call permission and it has “Mobile”."
+    ) in _summary(html)
+    _no_internals(html, vn_rules)
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("113", "113 is an emergency number; extension 101 may always call it"),
+        ("102", "102 is an extension number of this hotline; extension 101 may call it"),
+        ("109", "this hotline has no extension 109, so extension 101 cannot call it"),
+        ("*33102", "*33102 is the code to supervise extension 102 (listen); extension 101 may not use it"),
+        ("0123456", "is not a kind of number the switchboard knows"),
+    ],
+)
+def test_every_kind_of_answer_is_one_plain_sentence(admin_client, world, vn_rules, number, expected):
+    html = admin_client.get(url(world.ext_a["101"], number)).content.decode()
+    summary = _summary(html)
+    assert expected in summary, summary
+    assert summary.count(". ") == 0  # one sentence
+    _no_internals(html, vn_rules)
+
+
+def test_the_sentence_is_vietnamese_on_a_vietnamese_page(client, world, vn_rules):
+    client.force_login(world.admin_a)
+    html = client.get(url(world.ext_a["101"], "0912 345 678")).content.decode()
+    assert (
+        "0912 345 678 là số di động mạng VinaPhone; máy lẻ 101 được gọi, vì quyền gọi “Di động” "
+        "của máy bao gồm loại số này, và số hiện ở máy người nghe là"
+    ) in _summary(html)
+    refused = client.get(url(world.ext_a["101"], "0012025550100")).content.decode()
+    assert (
+        "là số quốc tế; máy lẻ 101 không được gọi, vì cần quyền gọi “Quốc tế” mà máy chỉ có “Di động”."
+        in (_summary(refused))
+    )
+    _no_internals(refused, vn_rules)
 
 
 def test_a_permission_change_shows_at_once(admin_client, world):

@@ -29,6 +29,7 @@ from audit.context import current_request
 from audit.services import audit_record_many, diff
 from core.guard import Access, guard_access
 from core.services import bulk_update_values, integrity_as_validation
+from hotlines.models import Hotline, NumberGroup
 
 from ..models import Extension
 from ..passwords import generate_sip_password
@@ -228,6 +229,57 @@ def planned_changes(draft: Draft) -> dict[str, list]:
     return changes
 
 
+# Relations the audit trail names as people know them: {field: (model, attribute shown)}.
+NAMED_RELATIONS = {
+    "supervisor": (Extension, "number"),
+    "outbound_hotlines": (Hotline, "number"),
+    "outbound_groups": (NumberGroup, "name"),
+}
+
+
+def name_relations(changes_of: Sequence[dict[str, list]], known: dict[str, dict[int, str]]) -> None:
+    """Replace the ids of relations in audited changes, in place, by what people read: the
+    supervisor's extension number, the caller-ID hotlines' numbers, the number groups' names
+    (the audit trail then reads right even after the row is renamed or deleted). `known` holds
+    what is in memory already; the rest costs one query per relation, whatever the batch size,
+    and none when no relation changed."""
+    missing: dict[str, set[int]] = {name: set() for name in NAMED_RELATIONS}
+    for changes in changes_of:
+        for name in NAMED_RELATIONS:
+            for value in changes.get(name, ()):
+                for pk in value if isinstance(value, list) else [value]:
+                    if isinstance(pk, int) and pk not in known.get(name, {}):
+                        missing[name].add(pk)
+    names = {name: dict(known.get(name, {})) for name in NAMED_RELATIONS}
+    for name, pks in missing.items():
+        if pks:
+            model, attribute = NAMED_RELATIONS[name]
+            names[name].update(model._default_manager.filter(pk__in=pks).values_list("pk", attribute))
+
+    def shown(name: str, value):
+        if isinstance(value, list):
+            return [names[name].get(pk, str(pk)) for pk in value]
+        return None if value is None else names[name].get(value, str(value))
+
+    for changes in changes_of:
+        for name in NAMED_RELATIONS:
+            if name in changes:
+                changes[name] = [shown(name, value) for value in changes[name]]
+
+
+def _known_names(drafts: Iterable[Draft]) -> dict[str, dict[int, str]]:
+    """Numbers and names the drafts hold in memory, by id."""
+    known: dict[str, dict[int, str]] = {name: {} for name in NAMED_RELATIONS}
+    for draft in drafts:
+        extension = draft.extension
+        known["supervisor"][extension.pk] = extension.number
+        if (supervisor := _cached_supervisor(extension)) is not None:
+            known["supervisor"][supervisor.pk] = supervisor.number
+        known["outbound_hotlines"].update((h.pk, h.number) for h in draft.hotlines or ())
+        known["outbound_groups"].update((g.pk, g.name) for g in draft.groups or ())
+    return known
+
+
 def _repr(extension: Extension) -> str:
     return f"{extension.number} ({extension.alias})"
 
@@ -300,6 +352,7 @@ def write(
         elif mapping:
             replace_m2m(extension_ids=list(mapping), groups=dict(mapping))
 
+    name_relations([d.changes for d in created + updated], _known_names(drafts))
     for action, written in ((Action.CREATE, created), (update_action, updated)):
         audit_record_many(
             action=action,

@@ -144,13 +144,12 @@ def extension_delete(*, extension: Extension) -> None:
     """Delete an extension; the extensions it supervised keep working without a supervisor."""
     (draft,) = batch.drafts_for([extension])
     supervised = list(extension.supervised.values_list("number", flat=True))
+    changes = diff(draft.before or {}, {})
+    batch.name_relations([changes], {})
     _audit(
         Action.DELETE,
         extension,
-        {
-            **diff(draft.before or {}, {}),
-            **({"supervised": [supervised, []]} if supervised else {}),
-        },
+        {**changes, **({"supervised": [supervised, []]} if supervised else {})},
     )
     extension.delete()
     transaction.on_commit(lambda: extensions_deleted.send(sender=Extension, extensions=[extension]))

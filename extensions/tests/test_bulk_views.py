@@ -126,9 +126,7 @@ def test_bulk_edit_asks_then_confirms_then_applies(admin_client, world):
     values = {
         "pk": ids,
         "call_permission": str(CallPermission.INTERNAL),
-        "supervisor_action": "set",
         "supervisor": "100",
-        "groups_action": "",
         "enabled": "false",
     }
     step2 = admin_client.post(edit, {**values, "step": "preview"})
@@ -152,7 +150,6 @@ def test_bulk_edit_refuses_a_cycle_with_the_extension_named(admin_client, world)
         url("extension_bulk_edit", hotline_pk=world.hotline_a.pk),
         {
             "pk": [world.ext_a["100"].pk],
-            "supervisor_action": "set",
             "supervisor": "101",
             "step": "preview",
         },
@@ -347,8 +344,7 @@ def test_bulk_edit_confirmation_page_carries_every_value(admin_client, world):
             "pk": ids,
             "step": "preview",
             "call_permission": "",
-            "supervisor_action": "clear",
-            "groups_action": "set",
+            "clear_supervisor": "on",
             "outbound_groups": [world.group_a.pk],
             "enabled": "false",
         },
@@ -387,8 +383,6 @@ def test_a_full_batch_of_1000_goes_through_the_bulk_edit_form(admin_client, worl
     form = {
         "pk": ids,
         "call_permission": CallPermission.INTERNAL,
-        "supervisor_action": "",
-        "groups_action": "",
         "enabled": "",
     }
     preview = admin_client.post(bulk_edit, {**form, "step": "preview"})
