@@ -198,6 +198,37 @@ class ShareLink(models.Model):
         return "active"
 
 
+class ProvisioningLink(models.Model):
+    """A one-time phone-setup link ("cài đặt điện thoại bằng mã QR"): Linphone fetches the
+    extension's configuration from it once (remote provisioning), without anyone typing or
+    seeing the SIP password; the configuration carries the digest `ha1`, not the password.
+
+    Only a hash of its token is stored. It expires, is used up by its first softphone fetch,
+    and is refused once the password changes (`ha1_check` no longer matches) or the extension
+    is disabled; deleting the extension deletes it."""
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="provisioning_links")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # A keyed hash of the extension's ha1 when the link was made (never the ha1 itself): a new
+    # password, by whichever entry point, makes every older link unusable.
+    ha1_check = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    used_ip = models.GenericIPAddressField(_("used from"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("phone setup link")
+        verbose_name_plural = _("phone setup links")
+
+    def __str__(self) -> str:
+        return f"{self.extension} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
 class ImportJob(models.Model):
     """A CSV import of a hotline's extensions (nhập máy lẻ từ tệp CSV): the uploaded file, the
     dry-run preview of every row and, once applied, what it changed.
