@@ -205,7 +205,7 @@ class ProvisioningLink(models.Model):
 
     Only a hash of its token is stored. It expires, is used up by its first softphone fetch,
     and is refused once the password changes (`ha1_check` no longer matches) or the extension
-    is disabled; deleting the extension deletes it."""
+    is disabled (`revoked_at`, for good); deleting the extension deletes it."""
 
     extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="provisioning_links")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -219,6 +219,8 @@ class ProvisioningLink(models.Model):
     expires_at = models.DateTimeField(_("expires at"))
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     used_ip = models.GenericIPAddressField(_("used from"), null=True, blank=True)
+    # Set when the extension is disabled: the link stays dead if it is enabled again.
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

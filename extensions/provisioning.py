@@ -234,6 +234,10 @@ def _refusal(link: ProvisioningLink | None) -> ProvisioningUnavailable | None:
         return ProvisioningUnavailable(
             _("This setup link was already used on %(when)s. Ask for a new one.") % {"when": when}
         )
+    if link.revoked_at is not None:
+        return ProvisioningUnavailable(
+            _("This setup link was cancelled when its extension was disabled. Ask for a new one.")
+        )
     if link.expires_at <= timezone.now():
         when = timezone.localtime(link.expires_at).strftime("%d/%m/%Y %H:%M")
         return ProvisioningUnavailable(
@@ -284,6 +288,14 @@ def provisioning_link_redeem(*, token: str, ip: str | None = None) -> str:
         changes={"provisioning_link": [None, link.pk]},
     )
     return linphone_config(extension)
+
+
+def provisioning_links_revoke(*, extensions: Sequence[Extension]) -> int:
+    """Cancel the unused links of `extensions` (they were disabled): one UPDATE, inside the
+    caller's transaction (the write path's). Returns how many."""
+    return ProvisioningLink.objects.filter(
+        extension__in=extensions, used_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=timezone.now())
 
 
 # --- what the phone gets and what the QR code holds ----------------------------------------
@@ -337,7 +349,7 @@ def linphone_config(extension: Extension) -> str:
             "algorithm": "MD5",
         },
     )
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 
 
 def qr_payload(url: str) -> str:

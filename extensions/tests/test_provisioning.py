@@ -47,7 +47,15 @@ BOT_AGENTS = [
 
 
 def linphone_get(client, url, **headers):
+    """GET as Linphone does. Its messages are Vietnamese (no language cookie); in English when
+    the test client has chosen English."""
     return client.get(url, HTTP_USER_AGENT=LINPHONE_UA, HTTP_ACCEPT="*/*", **headers)
+
+
+@pytest.fixture
+def client(client):
+    client.cookies["django_language"] = "en"
+    return client
 
 
 def make_link(world, extension=None) -> dict:
@@ -115,6 +123,8 @@ def test_the_api_makes_a_link_that_linphone_fetches_once(client, world):
     again = linphone_get(client, body["url"])
     assert again.status_code == 410
     assert "already used" in again.content.decode()
+    client.cookies.clear()
+    assert "đã được dùng" in linphone_get(client, body["url"]).content.decode()
 
 
 def test_a_request_for_xml_is_a_softphone_too(client, world):
@@ -182,6 +192,10 @@ def test_a_disabled_extension_gets_no_config_and_no_new_link(client, world):
     assert response.status_code == 410 and "disabled" in response.content.decode()
     refused = api_client(world.admin_a).post(f"/api/v1/extensions/{extension.pk}/provisioning-links/")
     assert refused.status_code == 400 and refused.json()["enabled"]
+    # Enabled again, the link stays cancelled.
+    extension_update(extension=extension, data={"enabled": True})
+    again = linphone_get(client, body["url"])
+    assert again.status_code == 410 and "cancelled" in again.content.decode()
 
 
 def test_a_deleted_extensions_link_and_an_unknown_one_are_404(client, world):
