@@ -252,7 +252,7 @@ class ExtensionOnboardingView(TenantAdminRequiredMixin, View):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         selection = SelectionForm(request.POST, hotline=hotline)
         if not selection.is_valid():
-            messages.error(request, " ".join(selection.errors.get("pk", [])))
+            messages.error(request, " ".join(map(str, selection.errors.get("pk", []))))
             return redirect(_list_url(hotline))
         selected = selection.cleaned_data["pk"]
         disabled = [e for e in selected if not e.enabled]

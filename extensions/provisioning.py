@@ -222,13 +222,20 @@ def provisioning_links_create_many(
 # --- using a link ---------------------------------------------------------------------------
 
 
-def _refusal(link: ProvisioningLink | None) -> ProvisioningUnavailable | None:
-    """Why `link` cannot be used now, or None when it can."""
+def _usable(link: ProvisioningLink | None) -> ProvisioningLink:
+    """`link` if it can be used now; else raises `ProvisioningUnavailable` saying why."""
     if link is None:
-        return ProvisioningUnavailable(
+        raise ProvisioningUnavailable(
             _("This setup link does not exist (or its extension was deleted). Ask for a new one."),
             status=404,
         )
+    if (refused := _refusal(link)) is not None:
+        raise refused
+    return link
+
+
+def _refusal(link: ProvisioningLink) -> ProvisioningUnavailable | None:
+    """Why `link` cannot be used now, or None when it can."""
     if link.used_at is not None:
         when = timezone.localtime(link.used_at).strftime("%d/%m/%Y %H:%M")
         return ProvisioningUnavailable(
@@ -255,12 +262,9 @@ def _refusal(link: ProvisioningLink | None) -> ProvisioningUnavailable | None:
 
 def provisioning_link_check(*, token: str) -> ProvisioningLink:
     """The link behind a token if it could be used now (does not use it)."""
-    link = (
+    return _usable(
         ProvisioningLink.objects.select_related("extension__hotline").filter(token_hash=_hash(token)).first()
     )
-    if (refused := _refusal(link)) is not None:
-        raise refused
-    return link
 
 
 @sensitive_variables()
@@ -268,14 +272,12 @@ def provisioning_link_check(*, token: str) -> ProvisioningLink:
 def provisioning_link_redeem(*, token: str, ip: str | None = None) -> str:
     """Use the link: the Linphone configuration (XML), exactly once even when two fetches race
     (the row is locked; the second waits, then sees it used)."""
-    link = (
+    link = _usable(
         ProvisioningLink.objects.select_for_update(of=("self",))
         .select_related("extension__hotline")
         .filter(token_hash=_hash(token))
         .first()
     )
-    if (refused := _refusal(link)) is not None:
-        raise refused
     link.used_at = timezone.now()
     link.used_ip = ip
     link.save(update_fields=["used_at", "used_ip"])

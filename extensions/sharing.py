@@ -99,6 +99,7 @@ def share_link_open(*, token: str, ip: str | None = None) -> tuple[ShareLink, Lo
     if not used:
         _raise_unless_active(link)
         raise ShareLinkUnavailable(_("This link cannot be used."))  # raced with a revoke/expiry
+    assert link is not None  # used by this very transaction
     _audit(Action.SHARE_USE, link)
     return link, login_info(link.extension, link.extension.get_sip_password())
 

@@ -71,7 +71,9 @@ def parse(xml: str) -> dict[str, dict[str, str]]:
     root = ET.fromstring(xml)
     assert root.tag == f"{{{provisioning.LPCONFIG_NS}}}config"
     return {
-        section.get("name"): {entry.get("name"): entry.text for entry in section.findall("lp:entry", NS)}
+        str(section.get("name")): {
+            str(entry.get("name")): entry.text or "" for entry in section.findall("lp:entry", NS)
+        }
         for section in root.findall("lp:section", NS)
     }
 

@@ -4,6 +4,7 @@ carries and no password; a rotated password or a disabled extension stops it."""
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 import pytest
 from django.test import Client
@@ -37,40 +38,44 @@ def new_link(extension) -> str:
     return f"/provision/{issued.token}/"
 
 
-def account(xml: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Account:
     """What Linphone takes from the configuration to register: proxy_0 and auth_info_0."""
+
+    host: str
+    port: int
+    transport: str
+    user: str
+    domain: str
+    auth_username: str
+    ha1: str
+
+
+def account(xml: str) -> Account:
     sections = {
-        s.get("name"): {e.get("name"): e.text for e in s.findall("lp:entry", NS)}
+        s.get("name"): {e.get("name"): e.text or "" for e in s.findall("lp:entry", NS)}
         for s in ET.fromstring(xml).findall("lp:section", NS)
     }
     proxy, auth = sections["proxy_0"], sections["auth_info_0"]
-    host, port, transport = re.fullmatch(
-        r"<sip:([^:;>]+):(\d+);transport=(\w+)>", proxy["reg_proxy"]
-    ).groups()
-    user, domain = re.fullmatch(r'"[^"]*" <sip:([^@]+)@([^>]+)>', proxy["reg_identity"]).groups()
+    proxy_match = re.fullmatch(r"<sip:([^:;>]+):(\d+);transport=(\w+)>", proxy["reg_proxy"])
+    identity_match = re.fullmatch(r'"[^"]*" <sip:([^@]+)@([^>]+)>', proxy["reg_identity"])
+    assert proxy_match and identity_match
+    host, port, transport = proxy_match.groups()
+    user, domain = identity_match.groups()
     assert auth["username"] == user and auth["domain"] == auth["realm"] == domain
-    return {
-        "host": host,
-        "port": int(port),
-        "transport": transport,
-        "user": user,
-        "domain": domain,
-        "auth_username": auth["username"],
-        "ha1": auth["ha1"],
-        "user_agent": LINPHONE_UA,
-    }
+    return Account(host, int(port), transport, user, domain, auth["username"], auth["ha1"])
 
 
-def register(acc: dict) -> int:
+def register(acc: Account) -> int:
     """REGISTER as the provisioned phone: through the proxy and transport of the
     configuration, answering the digest challenge with its ha1 (no password anywhere)."""
-    with SipClient(acc["host"], acc["port"], transport=acc["transport"]) as client:
+    with SipClient(acc.host, acc.port, transport=acc.transport) as client:
         return client.register(
-            username=acc["user"],
-            domain=acc["domain"],
-            ha1=acc["ha1"],
-            auth_username=acc["auth_username"],
-            user_agent=acc["user_agent"],
+            username=acc.user,
+            domain=acc.domain,
+            ha1=acc.ha1,
+            auth_username=acc.auth_username,
+            user_agent=LINPHONE_UA,
         ).status
 
 
@@ -82,8 +87,8 @@ def test_the_fetched_configuration_registers_with_ha1_once(kamailio, hotline):
     xml = response.content.decode()
     assert extension.get_sip_password() not in xml and "passwd" not in xml
     acc = account(xml)
-    assert acc["transport"] == "tcp"  # offered by the login info, and what a mobile phone keeps up
-    assert (acc["host"], acc["port"]) == (kamailio.config.listen_ip, kamailio.config.sip_port)
+    assert acc.transport == "tcp"  # offered by the login info, and what a mobile phone keeps up
+    assert (acc.host, acc.port) == (kamailio.config.listen_ip, kamailio.config.sip_port)
 
     assert register(acc) == 200
     (contact,) = contacts_for(extension)
