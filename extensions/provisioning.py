@@ -16,7 +16,6 @@ Who may make one is `core.guard`'s: one link is one secret (`Access.SECRET`), li
 configuration handed out is audited.
 """
 
-import hashlib
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -107,8 +106,7 @@ class IssuedLink:
     token: str
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+_hash = ProvisioningLink.hash_token
 
 
 def _ha1_check(extension: Extension) -> str:

@@ -1,6 +1,5 @@
 """One-time share links for login info: create, open (once), revoke."""
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -25,8 +24,7 @@ class ShareLinkUnavailable(Exception):
         self.message = message
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+_hash = ShareLink.hash_token
 
 
 def _audit(action: str, link: ShareLink, actor=None) -> None:
