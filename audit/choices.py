@@ -11,6 +11,8 @@ class Action(models.TextChoices):
     SHARE_CREATE = "share_create", _("Share link created")
     SHARE_USE = "share_use", _("Share link opened")
     SHARE_REVOKE = "share_revoke", _("Share link revoked")
+    PROVISION_CREATE = "provision_create", _("Phone setup link created")
+    PROVISION_USE = "provision_use", _("Phone set up by its link")
     IMPORT = "import", _("Imported")
     EXPORT = "export", _("Exported")
     TOKEN_CREATE = "token_create", _("API token created")

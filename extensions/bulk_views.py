@@ -26,8 +26,9 @@ from core.mixins import TenantAdminRequiredMixin
 from core.views import guard_refused_redirect
 from hotlines.selectors import hotline_choices, hotline_get, number_group_choices
 
-from . import imports
+from . import imports, provisioning
 from .bulk_forms import BulkEditForm, ImportUploadForm, RangeCreateForm, SelectionForm
+from .provisioning_views import setup_context
 from .selectors import import_job_get, import_job_list
 from .services import bulk
 
@@ -237,6 +238,45 @@ class ExtensionBulkRegenerateView(TenantAdminRequiredMixin, View):
             % {"count": len(done)},
         )
         return redirect(_list_url(hotline))
+
+
+class ExtensionOnboardingView(TenantAdminRequiredMixin, View):
+    """ "Gửi thông tin đăng nhập": the ticked extensions → confirmation → a printable sheet of
+    one card per extension with a fresh one-time phone-setup link and its QR code. One bulk
+    operation of the guard (a sign-in within 5 minutes, the bulk budget), audited with its
+    count; the links are made in one transaction (extensions.provisioning)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
+        selection = SelectionForm(request.POST, hotline=hotline)
+        if not selection.is_valid():
+            messages.error(request, " ".join(map(str, selection.errors.get("pk", []))))
+            return redirect(_list_url(hotline))
+        selected = selection.cleaned_data["pk"]
+        disabled = [e for e in selected if not e.enabled]
+        context = {
+            "form": selection,
+            "hotline": hotline,
+            "selected": selected,
+            "disabled": disabled,
+            "provisioning_hours": settings.PROVISIONING_LINK_HOURS,
+        }
+        if request.POST.get("step") != "apply":
+            return render(request, "extensions/bulk/onboarding_confirm.html", context)
+        try:
+            issued = provisioning.provisioning_links_create_many(
+                hotline=hotline, extensions=selected, user=request.user, session=request.session
+            )
+        except RevealRefused as exc:
+            return guard_refused_redirect(request, exc, back=_list_url(hotline))
+        context["cards"] = [
+            {"extension": i.link.extension, **setup_context(request, i.link.extension, i)} for i in issued
+        ]
+        response = render(request, "extensions/bulk/onboarding_sheet.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 # --- CSV export and import ----------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
@@ -162,11 +164,11 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         return ""
 
 
-class ShareLink(models.Model):
-    """A one-time link ("gửi thông tin đăng nhập") that shows an extension's login info once,
-    without signing in. Only a hash of its token is stored; it expires and can be revoked."""
+class OneTimeLink(models.Model):
+    """What the one-time links (share links, phone-setup links) have in common: only a hash
+    of the token is stored; a link expires, is used once (when and from where is kept) and can
+    be revoked."""
 
-    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="share_links")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -178,7 +180,21 @@ class ShareLink(models.Model):
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at", "-id"]
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ShareLink(OneTimeLink):
+    """A one-time link ("gửi thông tin đăng nhập") that shows an extension's login info once,
+    without signing in. Only a hash of its token is stored; it expires and can be revoked."""
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="share_links")
+
+    class Meta(OneTimeLink.Meta):
         verbose_name = _("share link")
         verbose_name_plural = _("share links")
 
@@ -196,6 +212,28 @@ class ShareLink(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class ProvisioningLink(OneTimeLink):
+    """A one-time phone-setup link ("cài đặt điện thoại bằng mã QR"): Linphone fetches the
+    extension's configuration from it once (remote provisioning), without anyone typing or
+    seeing the SIP password; the configuration carries the digest `ha1`, not the password.
+
+    It expires, is used up by its first softphone fetch, and is refused once the password
+    changes (`ha1_check` no longer matches) or the extension is disabled (`revoked_at`, for
+    good, even if it is enabled again); deleting the extension deletes it."""
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="provisioning_links")
+    # A keyed hash of the extension's ha1 when the link was made (never the ha1 itself): a new
+    # password, by whichever entry point, makes every older link unusable.
+    ha1_check = models.CharField(max_length=64, editable=False)
+
+    class Meta(OneTimeLink.Meta):
+        verbose_name = _("phone setup link")
+        verbose_name_plural = _("phone setup links")
+
+    def __str__(self) -> str:
+        return f"{self.extension} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
 class ImportJob(models.Model):

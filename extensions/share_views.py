@@ -18,7 +18,8 @@ from core.guard import RevealRefused
 from core.mixins import TenantAdminRequiredMixin
 from core.net import client_ip
 
-from . import sharing
+from . import provisioning, sharing
+from .provisioning_views import setup_context
 from .selectors import extension_get
 
 
@@ -65,7 +66,7 @@ class ShareLinkOpenView(View):
     """Public. GET: the page, which holds nothing; its script posts the token from the URL's
     fragment. POST `step=peek` says which extension the link is for and offers a button (a
     chat app that previews links runs no script and uses nothing); POST `step=open` uses the
-    link and shows the login info with a QR code."""
+    link and shows the login info with a phone-setup QR code (extensions.provisioning)."""
 
     template_name = "extensions/share_open.html"
 
@@ -78,12 +79,12 @@ class ShareLinkOpenView(View):
         token = request.POST.get("token", "")
         try:
             if request.POST.get("step") == "open":
-                info = sharing.share_link_open(token=token, ip=client_ip(request))
+                link, info = sharing.share_link_open(token=token, ip=client_ip(request))
                 context = {
                     "credentials": info,
                     "credentials_text": info.as_text(),
-                    "qr_svg": sharing.qr_svg(info),
                     "visible_seconds": settings.REVEAL_VISIBLE_SECONDS * 5,
+                    **self.phone_setup(request, link),
                 }
             else:
                 context = {"link": sharing.share_link_peek(token=token), "token": token}
@@ -93,6 +94,16 @@ class ShareLinkOpenView(View):
             response = render(request, self.template_name, context)
         response["Cache-Control"] = "no-store"
         return response
+
+    @staticmethod
+    def phone_setup(request, link) -> dict:
+        """A phone-setup QR code for the same extension (Linphone; no password in it), made for
+        whoever opened the share link; none for a disabled extension."""
+        try:
+            issued = provisioning.provisioning_link_create(extension=link.extension, share_link=link)
+        except provisioning.ProvisioningUnavailable:
+            return {}
+        return setup_context(request, link.extension, issued)
 
 
 class ShareLinkLegacyView(View):

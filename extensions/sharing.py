@@ -1,11 +1,8 @@
 """One-time share links for login info: create, open (once), revoke."""
 
-import hashlib
-import json
 import secrets
 from datetime import timedelta
 
-import segno
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -28,8 +25,7 @@ class ShareLinkUnavailable(Exception):
         self.message = message
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+_hash = ShareLink.hash_token
 
 
 def _audit(action: str, link: ShareLink, actor=None) -> None:
@@ -89,7 +85,7 @@ def _raise_unless_active(link: ShareLink | None) -> None:
 
 @sensitive_variables()
 @transaction.atomic
-def share_link_open(*, token: str, ip: str | None = None) -> LoginInfo:
+def share_link_open(*, token: str, ip: str | None = None) -> tuple[ShareLink, LoginInfo]:
     """Use the link: exactly once, even if two requests race (one conditional UPDATE)."""
     now = timezone.now()
     used = ShareLink.objects.filter(
@@ -102,8 +98,9 @@ def share_link_open(*, token: str, ip: str | None = None) -> LoginInfo:
     if not used:
         _raise_unless_active(link)
         raise ShareLinkUnavailable(_("This link cannot be used."))  # raced with a revoke/expiry
+    assert link is not None  # used by this very transaction
     _audit(Action.SHARE_USE, link)
-    return login_info(link.extension, link.extension.get_sip_password())
+    return link, login_info(link.extension, link.extension.get_sip_password())
 
 
 @transaction.atomic
@@ -129,12 +126,3 @@ def share_link_revoke(*, link: ShareLink, user) -> None:
         link.revoked_at = timezone.now()
         link.save(update_fields=["revoked_at"])
         _audit(Action.SHARE_REVOKE, link, actor=user)
-
-
-def qr_payload(info: LoginInfo) -> str:
-    """What the mobile app scans: the login info as JSON (documented in docs/sip.md)."""
-    return json.dumps({"type": "sip-account", **info.as_dict()}, ensure_ascii=False, separators=(",", ":"))
-
-
-def qr_svg(info: LoginInfo) -> str:
-    return segno.make(qr_payload(info), error="m").svg_inline(scale=4, dark="#000", light="#fff")

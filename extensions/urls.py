@@ -2,7 +2,7 @@ from django.urls import path
 
 from dialplan.views import ExtensionDialCheckView
 
-from . import bulk_views, share_views, views
+from . import bulk_views, provisioning_views, share_views, views
 
 app_name = "extensions"
 urlpatterns = [
@@ -51,6 +51,21 @@ urlpatterns = [
         "extensions/<int:pk>/share/<int:link_pk>/revoke/",
         share_views.ShareLinkRevokeView.as_view(),
         name="sharelink_revoke",
+    ),
+    path(
+        "extensions/<int:pk>/provisioning-link/",
+        provisioning_views.ProvisioningLinkCreateView.as_view(),
+        name="provisioning_link_add",
+    ),
+    path(
+        "hotlines/<int:hotline_pk>/extensions/onboarding/",
+        bulk_views.ExtensionOnboardingView.as_view(),
+        name="extension_onboarding",
+    ),
+    path(
+        "provision/<str:token>/",
+        provisioning_views.ProvisioningConfigView.as_view(),
+        name="provisioning_config",
     ),
     path("share/", share_views.ShareLinkOpenView.as_view(), name="sharelink_open"),
     path("share/<str:token>/", share_views.ShareLinkLegacyView.as_view(), name="sharelink_legacy"),

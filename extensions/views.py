@@ -126,6 +126,7 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "language_next": reverse("extensions:extension_detail", kwargs={"pk": extension.pk}),
             "is_admin": self.membership.is_admin,
             "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
+            "provisioning_hours": settings.PROVISIONING_LINK_HOURS,
             "share_links": list(extension.share_links.select_related("created_by")[:10])
             if self.membership.is_admin
             else [],

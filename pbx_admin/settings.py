@@ -359,6 +359,8 @@ BULK_RATE_LIMIT = (
 )
 REVEAL_VISIBLE_SECONDS = int(os.environ.get("REVEAL_VISIBLE_SECONDS", "60"))
 SHARE_LINK_HOURS = int(os.environ.get("SHARE_LINK_HOURS", "24"))
+# A phone-setup (provisioning) link works once, within this many hours (extensions.provisioning).
+PROVISIONING_LINK_HOURS = int(os.environ.get("PROVISIONING_LINK_HOURS", "24"))
 
 # Functions and views that hold SIP passwords are marked with `sensitive_variables` /
 # `sensitive_post_parameters`; this filter honours the marks on DEBUG error pages too.

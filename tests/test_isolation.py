@@ -49,6 +49,7 @@ SKIPPED = {
 PUBLIC = {
     "extensions:sharelink_open": "a one-time share link: its token (posted) is the credential",
     "extensions:sharelink_legacy": "the old form of share links: refuses every token",
+    "extensions:provisioning_config": "a one-time phone-setup link: its token (in the URL) is the credential",
 }
 
 # Routes an agent may use (for their own extension only); every other route is admin-only.
@@ -61,6 +62,8 @@ AGENT_ROUTES = {
     "api:extension-list",
     "api:extension-detail",
     "api:extension-credentials",
+    "extensions:provisioning_link_add",
+    "api:extension-provisioning-links",
     "extensions:extension_dial_check",
     "api:extension-dial-check",
 }
@@ -78,6 +81,7 @@ URL_ARGUMENTS = {
     ("extensions", "pk"): "extension",
     ("number-groups", "pk"): "group",
     ("share", "token"): "share_token",
+    ("provision", "token"): "share_token",  # only ever probed with a made-up token (PUBLIC)
     ("imports", "pk"): "import_job",
     ("audit-events", "pk"): "audit_event",
     "hotline_pk": "hotline",
@@ -299,6 +303,8 @@ def test_the_walk_finds_the_dashboard_and_the_api():
         "tenants:api_token",
         "api:extension-detail",
         "api:extension-credentials",
+        "extensions:provisioning_link_add",
+        "api:extension-provisioning-links",
         "api:numbergroup-detail",
         "api:hotline-detail",
     } <= names

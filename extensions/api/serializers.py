@@ -235,3 +235,12 @@ class LoginInfoSerializer(serializers.Serializer):
     proxy = serializers.CharField(help_text=_("Outbound proxy, host:port."))
     transports = serializers.ListField(child=serializers.CharField())
     websocket_url = serializers.CharField()
+
+
+class ProvisioningLinkSerializer(serializers.Serializer):
+    """A one-time phone-setup link (Linphone remote provisioning); no password in it."""
+
+    id = serializers.IntegerField()
+    url = serializers.URLField(help_text=_("Linphone fetches its configuration here, once."))
+    expires_at = serializers.DateTimeField()
+    qr_svg = serializers.CharField(help_text=_("The QR code (inline SVG) holding linphone-config:<url>."))

@@ -28,10 +28,11 @@ from sip.dialcheck import dial_check
 from sip.selectors import with_contacts
 from tenants.selectors import membership_for
 
-from .. import services
+from .. import provisioning, services
 from ..credentials import LoginInfo, login_info
 from ..filtersets import ExtensionFilterSet
 from ..models import Extension
+from ..provisioning_views import provisioning_url
 from ..selectors import extension_api_list, extension_get, extension_list
 from .bulk import ExtensionBulkActionsMixin
 from .serializers import (
@@ -39,6 +40,7 @@ from .serializers import (
     ExtensionSerializer,
     ExtensionUpdateSerializer,
     LoginInfoSerializer,
+    ProvisioningLinkSerializer,
 )
 
 ETAG = OpenApiParameter(
@@ -127,7 +129,7 @@ class ExtensionViewSet(
     queryset = Extension.objects.none()  # for the schema; requests use get_queryset()
 
     def get_permissions(self):
-        if self.action in ("list", "retrieve", "credentials", "dial_check"):
+        if self.action in ("list", "retrieve", "credentials", "dial_check", "provisioning_links"):
             return [IsAuthenticated(), IsTenantMember()]
         return [IsAuthenticated(), IsTenantAdmin()]
 
@@ -245,6 +247,39 @@ class ExtensionViewSet(
                 extension=extension, user=request.user, session=self._browser_session()
             )
         return self._login_info_response(login_info(extension, password))
+
+    @extend_schema(
+        summary="A one-time phone-setup link (Linphone remote provisioning)",
+        description="A link that Linphone fetches its configuration from, once, within "
+        "`PROVISIONING_LINK_HOURS` (24 h by default), and its QR code holding "
+        "`linphone-config:<url>`. The configuration carries the digest `ha1`, never the password; "
+        "the link dies when the password changes or the extension is disabled or deleted. "
+        "Counts as one reveal (audited, rate-limited).",
+        request=None,
+        responses={201: ProvisioningLinkSerializer, 400: None, 429: None},
+    )
+    @action(detail=True, methods=["post"], url_path="provisioning-links")
+    def provisioning_links(self, request, pk=None):
+        extension = self.get_object()
+        with reveal_guard():
+            try:
+                issued = provisioning.provisioning_link_create(
+                    extension=extension, user=request.user, session=self._browser_session()
+                )
+            except provisioning.ProvisioningUnavailable as exc:
+                raise serializers.ValidationError({"enabled": [exc.message]}) from exc
+        url = provisioning_url(request, issued.token)
+        data = {
+            "id": issued.link.pk,
+            "url": url,
+            "expires_at": issued.link.expires_at,
+            "qr_svg": provisioning.qr_svg(url),
+        }
+        return Response(
+            ProvisioningLinkSerializer(data).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Cache-Control": "no-store"},
+        )
 
     @extend_schema(
         summary="Check a number against the call permission (kiểm tra quyền gọi)",

@@ -33,6 +33,7 @@ from hotlines.models import Hotline, NumberGroup
 
 from ..models import Extension
 from ..passwords import generate_sip_password
+from ..provisioning import provisioning_links_revoke
 from ..signals import extensions_disabled
 from .rules import Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
 
@@ -371,5 +372,6 @@ def write(
     )
     disabled = [d.extension for d in updated if (d.before or {}).get("enabled") and not d.extension.enabled]
     if disabled:
+        provisioning_links_revoke(extensions=disabled)
         transaction.on_commit(lambda: extensions_disabled.send(sender=Extension, extensions=disabled))
     return created + updated

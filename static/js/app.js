@@ -2,6 +2,11 @@
 (function () {
   "use strict";
 
+  // Print buttons (the onboarding sheet).
+  document.querySelectorAll(".js-print").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+
   // Language picker: submit on change.
   document.querySelectorAll(".js-autosubmit").forEach(function (el) {
     el.addEventListener("change", function () { el.form.submit(); });
@@ -24,7 +29,7 @@
     button.addEventListener("click", function () {
       var source = document.querySelector('[data-copy-source="' + button.dataset.copyTarget + '"]');
       if (!source) { return; }
-      var text = source.value !== undefined && source.tagName === "TEXTAREA" ? source.value : source.textContent;
+      var text = source.tagName === "TEXTAREA" || source.tagName === "INPUT" ? source.value : source.textContent;
       var label = button.textContent;
       copyText(text.trim()).then(function () {
         button.textContent = "✔";
