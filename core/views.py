@@ -4,6 +4,7 @@ import sys
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
@@ -124,9 +125,13 @@ def server_error(request):
 def _back_url(request) -> str:
     """Where "Back" leads: the page the user came from, when it is one of ours, else home."""
     referer = request.META.get("HTTP_REFERER", "")
+    try:
+        host = request.get_host()
+    except DisallowedHost:  # the 400 for a Host header we do not serve
+        return reverse("home")
     if (
         referer
-        and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()})
+        and url_has_allowed_host_and_scheme(referer, allowed_hosts={host})
         and not referer.endswith(request.get_full_path())
     ):
         return referer
