@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def test_make_run_serves_on_the_port_given_with_branded_pages(tmp_path):
     if not shutil.which("make"):
         pytest.fail("make is not installed")
     port = free_port()
-    venv = Path(os.environ.get("VIRTUAL_ENV") or Path(os.sys.executable).parent.parent)
+    venv = Path(os.environ.get("VIRTUAL_ENV") or Path(sys.executable).parent.parent)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     for name in ("SIP_ENCRYPTION_KEYS", "DJANGO_SECRET_KEY", "DJANGO_DEBUG_PAGES"):

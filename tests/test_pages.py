@@ -50,7 +50,10 @@ LAYOUT = """() => {
 
 AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+  // Serious and critical ones, and an empty table header (minor for axe, but a screen reader
+  // reads nothing for that column).
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical" || v.id === "empty-table-header")
     .map((v) => v.id + " (" + v.impact + "): " + v.help + " — " +
       v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | "));
 }"""
