@@ -84,6 +84,17 @@ def demo_data(live_server):
     )
 
 
+def _signed_in(browser, base: str, username: str, password: str):
+    """A page of a new phone-sized context, signed in."""
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").last.click()
+    return page
+
+
 def test_every_page_is_mapped():
     """A new pattern needs a line in tests/pages.py (or a reason to be left out there)."""
     assert unmapped_patterns() == []
@@ -124,13 +135,8 @@ def test_every_page_fits_a_phone_and_passes_axe(demo_data, request):
     problems: list[str] = []
     with chromium_browser() as browser:
         for role, (username, password) in ROLES.items():
-            context = browser.new_context(viewport=PHONE)
-            page = context.new_page()
-            page.goto(f"{demo_data.base}/accounts/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", password)
-            with page.expect_navigation():
-                page.locator("form button[type=submit]").last.click()
+            page = _signed_in(browser, demo_data.base, username, password)
+            context = page.context
             for language in ("vi", "en"):
                 context.add_cookies([{"name": "django_language", "value": language, "url": demo_data.base}])
                 for target in page_targets(demo_data):
@@ -157,12 +163,7 @@ def test_an_agent_sees_the_login_info_first_on_a_phone(demo_data):
     """What the agent came for is on the first screen, above the extension's details; and the
     extension list's first row is near the top of an admin's phone screen."""
     with chromium_browser() as browser:
-        page = browser.new_context(viewport=PHONE).new_page()
-        page.goto(f"{demo_data.base}/accounts/login/")
-        page.fill("#id_username", "agent")
-        page.fill("#id_password", "agent")
-        with page.expect_navigation():
-            page.locator("form button[type=submit]").last.click()
+        page = _signed_in(browser, demo_data.base, "agent", "agent")
         page.goto(f"{demo_data.base}/extensions/mine/")
         login_info = page.locator("#login-info").bounding_box()
         details = page.locator("#extension-details").bounding_box()
@@ -172,12 +173,7 @@ def test_an_agent_sees_the_login_info_first_on_a_phone(demo_data):
         assert page.locator("#revealed-password").is_visible()
         assert page.locator("#revealed-password").bounding_box()["y"] < PHONE["height"]
 
-        admin = browser.new_context(viewport=PHONE).new_page()
-        admin.goto(f"{demo_data.base}/accounts/login/")
-        admin.fill("#id_username", "admin")
-        admin.fill("#id_password", "admin")
-        with admin.expect_navigation():
-            admin.locator("form button[type=submit]").last.click()
+        admin = _signed_in(browser, demo_data.base, "admin", "admin")
         admin.goto(f"{demo_data.base}/hotlines/{demo_data.hotline.pk}/extensions/")
         first_row = admin.locator("#extension-table tbody tr").first.bounding_box()
         assert first_row["y"] < PHONE["height"], first_row
