@@ -83,7 +83,7 @@ def _open_share_link(page, demo: Demo) -> None:
 
 
 # name → (path from the demo objects, options). Keep one line per named pattern.
-PAGES: dict[str, tuple[Callable[[Demo], str], dict]] = {
+PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
     "home": (lambda d: reverse("home"), {"agent": True}),
     "login": (lambda d: reverse("login"), {"agent": True}),
     "confirm_password": (lambda d: reverse("confirm_password"), {"agent": True}),
@@ -149,7 +149,9 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict]] = {
     "audit:auditevent_list": (lambda d: reverse("audit:auditevent_list"), {}),
 }
 # Error pages that no pattern names: an address that matches nothing.
-EXTRA = {"404 (no such page)": ("/no-such-page/", {"agent": True, "status": {"admin": 404, "agent": 404}})}
+EXTRA: dict[str, tuple[str, dict[str, Any]]] = {
+    "404 (no such page)": ("/no-such-page/", {"agent": True, "status": {"admin": 404, "agent": 404}})
+}
 
 
 def named_patterns() -> Iterator[tuple[str, str]]:
