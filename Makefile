@@ -12,6 +12,8 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 # real softphone the media tests call with (baresip without its GTK front end).
 APT_PACKAGES += rtpengine-daemon baresip-core
 RUN_ENV := DJANGO_DEBUG=1
+# `make run PORT=8001` serves the demo on another port.
+PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
@@ -42,8 +44,8 @@ run: $(VENV)/.run-installed
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py seed_demo
-	@echo "Dashboard: http://127.0.0.1:8000/  —  sign in as admin / admin (agent: agent / agent)"
-	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Dashboard: http://127.0.0.1:$(PORT)/  —  sign in as admin / admin (agent: agent / agent)"
+	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev-installed system-deps js-deps
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
@@ -88,7 +90,13 @@ $(JS_DIR)/build/jssip.js: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 	npm ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error
 	npm run --prefix $(JS_DIR) --silent build
 
-js-deps: $(JS_DIR)/build/jssip.js
+# axe-core (npm), the accessibility engine the page tests inject into every page (tests/test_pages.py).
+PAGE_JS_DIR := tests/js
+$(PAGE_JS_DIR)/node_modules/axe-core/axe.min.js: $(PAGE_JS_DIR)/package.json $(PAGE_JS_DIR)/package-lock.json
+	npm ci --prefix $(PAGE_JS_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+js-deps: $(JS_DIR)/build/jssip.js $(PAGE_JS_DIR)/node_modules/axe-core/axe.min.js
 
 # Authenticated REGISTERs per second: our view vs Kamailio's stock subscriber table (loopback,
 # bounded; needs PostgreSQL). See docs/performance.md.

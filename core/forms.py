@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -26,3 +27,13 @@ class OrderedModelMultipleChoiceField(forms.ModelMultipleChoiceField):
                 seen.add(str(pk))
                 ordered.append(by_pk[str(pk)])
         return ordered
+
+
+def show_character_count(field: forms.Field, limit: int) -> None:
+    """A live "n/limit" under the field (static/js/app.js), and no maxlength attribute: a browser
+    would cut a pasted text there without a word; the model's rule refuses it with a message."""
+    field.widget.attrs.pop("maxlength", None)
+    field.widget.attrs["data-max-chars"] = str(limit)
+    field.widget.attrs["data-over-message"] = gettext("too long: shorten it to %(limit)d characters.") % {
+        "limit": limit
+    }

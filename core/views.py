@@ -1,17 +1,20 @@
 import logging
+import math
 import sys
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import DisallowedHost
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
-from django.views import View, defaults
+from django.views import View
+from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
 
 from core.guard import ReauthenticationRequired, RevealRefused
@@ -91,11 +94,12 @@ def _database_unavailable(error: BaseException | None) -> bool:
 
 def server_error(request):
     """handler500: a 503 with Retry-After when the database did not answer (JSON under /api/,
-    a page elsewhere), else Django's 500. Django calls it for an exception from any view or
-    middleware (sessions, sign-in, the API's token check), while handling it, so the exception
-    is at hand. Nothing here may touch the database: no session, no user, no context processor."""
+    a page elsewhere), else the branded 500 page. Django calls it for an exception from any view
+    or middleware (sessions, sign-in, the API's token check), while handling it, so the
+    exception is at hand. When the database is down nothing here touches it: no session, no
+    user, no context processor."""
     if not _database_unavailable(sys.exc_info()[1]):
-        return defaults.server_error(request)
+        return error_page(request, 500)
     with translation.override(request_language(request)):
         response: HttpResponse
         if request.path_info.startswith("/api/"):
@@ -112,4 +116,68 @@ def server_error(request):
         response["Content-Language"] = translation.get_language()
     response["Retry-After"] = str(DATABASE_RETRY_AFTER)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- branded error pages ---------------------------------------------------------------------
+
+
+def _back_url(request) -> str:
+    """Where "Back" leads: the page the user came from, when it is one of ours, else home."""
+    referer = request.META.get("HTTP_REFERER", "")
+    try:
+        host = request.get_host()
+    except DisallowedHost:  # the 400 for a Host header we do not serve
+        return reverse("home")
+    if (
+        referer
+        and url_has_allowed_host_and_scheme(referer, allowed_hosts={host})
+        and not referer.endswith(request.get_full_path())
+    ):
+        return referer
+    return reverse("home")
+
+
+@requires_csrf_token
+def error_page(request, status: int, context: dict | None = None) -> HttpResponse:
+    """The page for an error `status` (templates/<status>.html): in the user's language, with the
+    menu and a way back. A 500 page that cannot be drawn with the menu (the error may be in what
+    draws it) falls back to one that needs nothing but the template."""
+    with translation.override(request_language(request)):
+        page_context = {"back_url": "/", "status": status, **(context or {})}
+        try:
+            page_context["back_url"] = _back_url(request)
+            body = render_to_string(f"{status}.html", page_context, request=request)
+        except Exception:
+            if status != 500:
+                raise
+            logger.exception("The 500 page could not be drawn with the menu.")
+            body = render_to_string("errors/plain.html", page_context)
+        response = HttpResponse(body, status=status)
+        response["Content-Language"] = translation.get_language()
+    return response
+
+
+def bad_request(request, exception=None):
+    return error_page(request, 400)
+
+
+def permission_denied(request, exception=None):
+    return error_page(request, 403)
+
+
+def page_not_found(request, exception=None):
+    return error_page(request, 404)
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a sign-in while the (username, address) pair is locked: 429, how
+    many minutes are left."""
+    from axes.helpers import get_cool_off
+
+    cool_off = get_cool_off(request)
+    minutes = max(1, math.ceil(cool_off.total_seconds() / 60)) if cool_off else None
+    response = error_page(request, 429, {"retry_minutes": minutes, "locked_out": True})
+    if cool_off:
+        response["Retry-After"] = str(int(cool_off.total_seconds()))
     return response

@@ -10,6 +10,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import show_character_count
 from hotlines.models import Hotline, NumberGroup
 
 from . import csvio
@@ -17,6 +18,7 @@ from .choices import CALL_PERMISSION_HINT, CallPermission
 from .forms import SupervisorField, bind_supervisor_field
 from .models import Extension
 from .services.bulk import MAX_BATCH
+from .validators import DESCRIPTION_MAX_LENGTH
 
 KEEP = ""
 
@@ -74,6 +76,7 @@ class RangeCreateForm(forms.Form):
         bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
+        show_character_count(self.fields["description"], DESCRIPTION_MAX_LENGTH)
 
 
 class SelectionForm(forms.Form):

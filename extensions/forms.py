@@ -6,11 +6,13 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import show_character_count
 from hotlines.models import Hotline, NumberGroup
 
 from .choices import CALL_PERMISSION_HINT, CallPermission
 from .filtersets import CALL_PERMISSION_SLUGS, filter_extensions
 from .models import Extension
+from .validators import DESCRIPTION_MAX_LENGTH
 
 
 def _model_field(name: str, **kwargs) -> forms.Field:
@@ -115,6 +117,7 @@ class ExtensionForm(forms.Form):
         bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
+        show_character_count(self.fields["description"], DESCRIPTION_MAX_LENGTH)
         self.helper = FormHelper()
         self.helper.form_tag = False
 

@@ -29,41 +29,66 @@ def validate_extension_number(value: str) -> None:
         )
 
 
-def validate_alias(value: str) -> None:
-    """ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, ≤ 32 long."""
+def suggest_alias(value: str) -> str:
+    """An alias the rule accepts, made from what someone typed: lower case, without diacritics,
+    words joined by "." ("Nguyễn Văn Hà" → "nguyen.van.ha"); "" when nothing usable is left."""
+    text = unicodedata.normalize("NFKD", value.replace("đ", "d").replace("Đ", "D"))
+    text = text.encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"\s+", ".", text.strip())
+    text = re.sub(r"[^a-z0-9._-]", "", text)
+    text = re.sub(r"([._-])[._-]+", r"\1", text)
+    text = text.lstrip("._-")
+    if len(text) > ALIAS_MAX_LENGTH:  # whole words when there are several
+        cut = text[: ALIAS_MAX_LENGTH + 1]
+        last = max(cut.rfind(sep) for sep in "._-")
+        text = cut[:last] if last > 0 else text[:ALIAS_MAX_LENGTH]
+    return text.rstrip("._-")
+
+
+def alias_problems(value: str) -> list[str]:
+    """Everything wrong with an alias, each said in a few words (empty: it is fine)."""
+    problems = []
     if any(ch.isspace() for ch in value):
-        raise ValidationError(
-            _("The alias cannot contain spaces; use '.', '_' or '-' instead (e.g. sale_01)."),
-            code="alias_space",
-        )
+        problems.append(_("spaces"))
     if not value.isascii():
-        suggestion = (
-            unicodedata.normalize("NFKD", value.replace("đ", "d").replace("Đ", "D"))
-            .encode("ascii", "ignore")
-            .decode()
-        )
-        raise ValidationError(
-            _(
-                "The alias must be written without Vietnamese diacritics or other non-ASCII "
-                "characters (for example “%(suggestion)s”)."
-            ),
-            params={"suggestion": suggestion},
-            code="alias_diacritics",
-        )
+        problems.append(_("Vietnamese diacritics or other non-ASCII characters"))
+    others = sorted(
+        {ch for ch in value if ch.isascii() and not ch.isspace() and not ch.isalnum() and ch not in "._-"}
+    )
+    if others:
+        problems.append(_("the characters %(characters)s") % {"characters": " ".join(others)})
+    if value and value[0] in "._-":
+        problems.append(_("a first character that is not a letter or a digit"))
     if len(value) > ALIAS_MAX_LENGTH:
-        raise ValidationError(
-            _("The alias is at most %(max)d characters long."),
-            params={"max": ALIAS_MAX_LENGTH},
-            code="alias_length",
+        problems.append(
+            _("%(count)d characters, more than %(max)d") % {"count": len(value), "max": ALIAS_MAX_LENGTH}
         )
-    if not ALIAS_RE.fullmatch(value):
-        raise ValidationError(
-            _(
-                "The alias may only use letters, digits, '.', '_' and '-', and must start with a "
-                "letter or a digit."
-            ),
-            code="alias_invalid",
-        )
+    return problems
+
+
+def validate_alias(value: str) -> None:
+    """ASCII letters, digits, '.', '_' and '-', starting with a letter or digit, ≤ 32 long. One
+    message says everything that is wrong and suggests an alias that would do."""
+    problems = alias_problems(value)
+    if not problems and ALIAS_RE.fullmatch(value):
+        return
+    suggestion = suggest_alias(value)
+    params = {"problems": "; ".join(str(p) for p in problems), "max": ALIAS_MAX_LENGTH}
+    rule = _(
+        "An alias uses only letters without diacritics, digits, '.', '_' and '-', starts with a "
+        "letter or a digit and is at most %(max)d characters long."
+    )
+    message = _("The alias has %(problems)s.") + " " + rule if problems else rule
+    if suggestion and suggestion != value:
+        message += " " + _("For example: %(suggestion)s")
+        params["suggestion"] = suggestion
+    raise ValidationError(message % params, code="alias_invalid")
+
+
+def clean_sip_password(password: str) -> str:
+    """A typed or pasted password without the spaces around it, as every other field is trimmed
+    (a space copied along with it would otherwise become part of it, or fail the policy)."""
+    return (password or "").strip()
 
 
 def validate_sip_password(password: str, *, number: str = "", alias: str = "") -> None:

@@ -38,6 +38,9 @@ def env_networks(name: str) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# With DEBUG on, error pages are still the branded ones (core.middleware.BrandedErrorPagesMiddleware)
+# unless this is on: then Django's technical 404 and 500 pages, for a developer.
+DEBUG_PAGES = env_bool("DJANGO_DEBUG_PAGES", False)
 
 # What production must set, and what for. With DEBUG off, the app servers (pbx_admin/wsgi.py,
 # asgi.py) refuse to start and `check --deploy` fails, naming every one that is missing
@@ -99,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "core.middleware.BrandedErrorPagesMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -171,7 +175,8 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The branded 429 page, saying in minutes when signing in works again.
+AXES_LOCKOUT_CALLABLE = "core.views.locked_out"
 # The client address is core.net.client_ip's, as for the audit trail and share links (django-ipware
 # is not installed; without this axes would see the proxy, and lock everyone behind it out).
 AXES_CLIENT_IP_CALLABLE = "core.net.client_ip"

@@ -24,6 +24,10 @@ urlpatterns = [
     path("api/docs/", ApiDocsView.as_view(url_name="api_schema"), name="api_docs"),
 ]
 
-# A database that does not answer is a 503 with Retry-After (JSON under /api/), anything else
-# Django's 500 (core.views.server_error).
+# Branded error pages in the user's language, with the menu and a way back (core.views); with
+# DEBUG on too, unless DJANGO_DEBUG_PAGES=1 (core.middleware.BrandedErrorPagesMiddleware). A
+# database that does not answer is a 503 with Retry-After (JSON under /api/).
+handler400 = "core.views.bad_request"
+handler403 = "core.views.permission_denied"
+handler404 = "core.views.page_not_found"
 handler500 = "core.views.server_error"

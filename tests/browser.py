@@ -21,6 +21,15 @@ CHROMIUM_ARGS = [
 
 @contextmanager
 def chromium_page(**context_options):
+    """A page of a new 1280×900 browser context (`context_options` for the context)."""
+    with chromium_browser() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+        yield context.new_page()
+
+
+@contextmanager
+def chromium_browser():
+    """One browser for tests that open several contexts (roles, viewports) in it."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (make system-deps installs it)")
     from playwright.sync_api import sync_playwright
@@ -33,8 +42,7 @@ def chromium_page(**context_options):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
-                yield context.new_page()
+                yield browser
             finally:
                 _close_connections_opened_here()
                 browser.close()

@@ -35,6 +35,7 @@ from ..models import Extension
 from ..passwords import generate_sip_password
 from ..provisioning import provisioning_links_revoke
 from ..signals import extensions_disabled
+from ..validators import clean_sip_password
 from .rules import Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
 
 WRITE_BATCH = 1000
@@ -112,6 +113,7 @@ def _cached_supervisor(extension: Extension) -> Extension | None:
 def check(drafts: list[Draft], *, tenant_id: int) -> bool:
     """Run every rule over the drafts; problems go to each draft's `errors`. True when none."""
     for draft in drafts:
+        draft.password = clean_sip_password(draft.password)
         draft.add_errors(draft_errors(draft, tenant_id=tenant_id))
     hotline_ids = {d.extension.hotline_id for d in drafts}
     # A chain can only close through a supervisor this batch changes: a stored extension given

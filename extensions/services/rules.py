@@ -131,6 +131,10 @@ def draft_errors(draft: Draft, *, tenant_id: int) -> dict[str, list[str]]:
         extension.clean_fields(exclude=NOT_FIELD_CHECKED)
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
+    # The alias rule's one message already says when it is too long: not the field's too.
+    alias_errors = errors.get("alias", [])
+    if any(getattr(e, "code", None) == "alias_invalid" for e in alias_errors):
+        errors["alias"] = [e for e in alias_errors if getattr(e, "code", None) != "max_length"]
     # Only a supervisor the entry point set is checked here (a stored one passed when it was
     # set), and without a query: it is the object in memory, perhaps a new row of the batch.
     supervisor = extension.supervisor if Extension.supervisor.is_cached(extension) else None

@@ -319,7 +319,7 @@ def test_create_with_every_field(admin, world):
         ({"alias": "Đức"}, "alias", "diacritics"),
         ({"alias": "sale 03"}, "alias", "spaces"),
         ({"alias": "salea"}, "alias", "already used"),
-        ({"alias": "-sale"}, "alias", "start with a letter or a digit"),
+        ({"alias": "-sale"}, "alias", "first character that is not a letter or a digit"),
         ({"password": "weakpass"}, "password", "at least 10"),
         ({"password": "Sale03Abcdefg"}, "password", "alias"),
         ({"password": "X103abcdefgH"}, "password", "extension number"),

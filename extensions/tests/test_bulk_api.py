@@ -184,7 +184,7 @@ def test_import_dry_run_then_apply(admin, world, multipart):
 def test_import_apply_with_an_error_row_writes_nothing(admin, world):
     text = f"{HEADER}\r\n103,kd03,mobile,,,,,true\r\n104,kd 04,mobile,,,,,true\r\n"
     response = csv_post(admin, world, text, dry_run=False)
-    assert "104: Alias: The alias cannot contain spaces" in errors(response, "line 3")
+    assert "104: Alias: The alias has spaces" in errors(response, "line 3")
     assert not Extension.objects.filter(hotline=world.hotline_a, number="103").exists()
     preview = csv_post(admin, world, text, dry_run=True).json()
     assert [row["action"] for row in preview["rows"]] == ["create", "error"]

@@ -227,7 +227,7 @@ def test_import_preview_lists_errors_and_offers_no_apply(admin_client, world):
     upload(admin_client, world.hotline_a, f"{HEADER}\r\n103,kd 03,mobile,,,,=1+1,true\r\n")
     page = admin_client.get(url("import_job", pk=ImportJob.objects.get().pk)).content.decode()
     assert "apply-import" not in page
-    assert "cannot contain spaces" in page and "formula" in page
+    assert "The alias has spaces" in page and "kd.03" in page and "formula" in page
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,7 @@ def test_the_debug_page_of_a_failed_export_shows_no_password(
     world, settings, monkeypatch, export, target, name, failure
 ):
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, with locals
     monkeypatch.setattr(target, name, failure)
     response = export(world)()
     page = response.content.decode()
@@ -204,6 +205,7 @@ def fail(*args, **kwargs):
 
 def test_the_debug_page_of_a_failed_reveal_shows_no_password(world, settings, monkeypatch):
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, with locals
     extension = world.ext_a["101"]
     monkeypatch.setattr(LoginInfo, "as_text", fail)  # after the password was read, before the page
     response = page_client(world.admin_a).post(
@@ -215,6 +217,7 @@ def test_the_debug_page_of_a_failed_reveal_shows_no_password(world, settings, mo
 
 def test_the_debug_page_of_a_failed_api_reveal_shows_no_password(world, settings, monkeypatch):
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, with locals
     extension = world.ext_a["101"]
     monkeypatch.setattr(ExtensionViewSet, "_login_info_response", fail)
     client = api_client(world.admin_a)
@@ -226,6 +229,7 @@ def test_the_debug_page_of_a_failed_api_reveal_shows_no_password(world, settings
 
 def test_the_debug_page_of_a_failed_bulk_regenerate_shows_no_new_password(world, settings, monkeypatch):
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, with locals
     monkeypatch.setattr(bulk_views.messages, "success", fail)  # after the new passwords were made
     response = page_client(world.admin_a).post(
         reverse("extensions:extension_bulk_regenerate", kwargs={"hotline_pk": world.hotline_a.pk}),
@@ -239,6 +243,7 @@ def test_the_debug_page_of_a_failed_bulk_regenerate_shows_no_new_password(world,
 
 def test_the_debug_page_of_a_failed_edit_shows_no_typed_password(world, settings, monkeypatch):
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, with locals
     extension = world.ext_a["101"]
     monkeypatch.setattr(views.services, "extension_update", fail)
     response = page_client(world.admin_a).post(
@@ -258,6 +263,7 @@ def test_the_debug_page_of_a_failed_edit_shows_no_typed_password(world, settings
 
 def test_the_debug_page_of_a_failed_password_confirmation_shows_no_password(world, settings, monkeypatch):
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, with locals
     world.admin_a.set_password("Sign-In-Secret-77")
     world.admin_a.save()
     monkeypatch.setattr(auth_views, "authenticate", fail)

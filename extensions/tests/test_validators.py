@@ -2,7 +2,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from extensions.passwords import generate_sip_password
-from extensions.validators import validate_alias, validate_extension_number, validate_sip_password
+from extensions.validators import (
+    suggest_alias,
+    validate_alias,
+    validate_extension_number,
+    validate_sip_password,
+)
 
 
 @pytest.mark.parametrize("value", ["10", "100", "101", "999999", "007"])
@@ -24,14 +29,30 @@ def test_alias_accepts_ascii(value):
 def test_alias_with_diacritics_says_so_and_suggests():
     with pytest.raises(ValidationError) as err:
         validate_alias("Đức_bán_hàng")
-    assert err.value.code == "alias_diacritics"
-    assert "Duc_ban_hang" in err.value.messages[0]
+    assert err.value.code == "alias_invalid"
+    assert "diacritics" in err.value.messages[0]
+    assert "For example: duc_ban_hang" in err.value.messages[0]
 
 
 def test_alias_with_space_says_so():
     with pytest.raises(ValidationError) as err:
         validate_alias("sale 01")
-    assert err.value.code == "alias_space"
+    assert err.value.code == "alias_invalid"
+    assert "spaces" in err.value.messages[0]
+
+
+def test_one_alias_message_says_everything_wrong_and_suggests_an_ascii_alias():
+    """A name typed as an alias: one message for the spaces, the diacritics and the length
+    together, with the alias that would do."""
+    with pytest.raises(ValidationError) as err:
+        validate_alias("Nguyễn Văn Hà @ phòng kinh doanh miền Bắc")
+    (message,) = err.value.messages
+    assert "spaces" in message and "diacritics" in message and "the characters @" in message
+    assert "41 characters, more than 32" in message
+    assert message.endswith("For example: nguyen.van.ha.phong.kinh.doanh")
+    assert suggest_alias("Nguyễn Văn Hà") == "nguyen.van.ha"
+    assert suggest_alias("  Đỗ  Thị   Ánh ") == "do.thi.anh"
+    validate_alias(suggest_alias("Nguyễn Văn Hà @ phòng kinh doanh miền Bắc"))
 
 
 @pytest.mark.parametrize("value", ["_sale", ".x", "-x", "sale@01", "a" * 33, ""])

@@ -111,7 +111,9 @@ RULES = {
         },
     ),
     "alias not ASCII": (
-        "The alias must be written without Vietnamese diacritics or other non-ASCII characters",
+        "The alias has Vietnamese diacritics or other non-ASCII characters. An alias uses only "
+        "letters without diacritics, digits, '.', '_' and '-', starts with a letter or a digit and "
+        "is at most 32 characters long. For example: nguyen",
         {
             "page": lambda page, w: _create_page(page, w, alias="nguyễn"),
             "api": lambda page, w: _create_api(w, alias="nguyễn"),
@@ -119,12 +121,22 @@ RULES = {
             "csv": lambda page, w: _csv(page, w, "150,nguyễn,mobile,,,,,true,"),
         },
     ),
+    "alias typed as a name": (
+        "The alias has spaces; Vietnamese diacritics or other non-ASCII characters. An alias uses "
+        "only letters without diacritics, digits, '.', '_' and '-', starts with a letter or a digit "
+        "and is at most 32 characters long. For example: nguyen.van.ha",
+        {
+            "page": lambda page, w: _create_page(page, w, alias="Nguyễn Văn Hà"),
+            "api": lambda page, w: _create_api(w, alias="Nguyễn Văn Hà"),
+            "csv": lambda page, w: _csv(page, w, "150,Nguyễn Văn Hà,mobile,,,,,true,"),
+        },
+    ),
     "alias too long": (
-        "The alias is at most 32 characters long.",
+        "The alias has 40 characters, more than 32.",
         {
             "page": lambda page, w: _create_page(page, w, alias="a" * 40),
             "api": lambda page, w: _create_api(w, alias="a" * 40),
-            "range": lambda page, w: _range_page(page, w, alias_pattern="a" * 34 + "{n}"),
+            "range": lambda page, w: _range_page(page, w, alias_pattern="a" * 37 + "{n}"),
             "csv": lambda page, w: _csv(page, w, f"150,{'a' * 40},mobile,,,,,true,"),
         },
     ),
@@ -167,7 +179,28 @@ def test_each_rule_gives_the_same_answer_through_every_entry_point(page, world, 
     before = _state()
     answer = entries[entry](page, world)
     assert message in answer, answer[:3000]
+    # One message per rule: the alias rule says the length itself, not the field's limit again.
+    assert "Ensure this value has at most 32" not in answer
     assert _state() == before  # refused: nothing written
+
+
+# A password pasted with the spaces around it: trimmed, as every other field, wherever it comes in.
+PASTED = " \tTr0ng-Dong-Xanh-26 \n"
+PASTED_PASSWORD = {
+    "page": lambda page, w: _create_page(page, w, password=PASTED),
+    "api": lambda page, w: api_client(w.admin_a).post(
+        "/api/v1/extensions/",
+        {"hotline": w.hotline_a.pk, "number": "150", "alias": "new150", "password": PASTED},
+    ),
+    "csv": lambda page, w: _csv(page, w, f'150,new150,mobile,,,,,true,"{PASTED}"'),
+}
+
+
+@pytest.mark.parametrize("entry", list(PASTED_PASSWORD))
+def test_a_pasted_password_loses_the_spaces_around_it(page, world, entry):
+    PASTED_PASSWORD[entry](page, world)
+    created = Extension.objects.get(hotline=world.hotline_a, number="150")
+    assert created.get_sip_password() == "Tr0ng-Dong-Xanh-26"
 
 
 DISABLES = {

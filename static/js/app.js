@@ -81,4 +81,57 @@
       });
     })(row);
   });
+
+  // A form that came back with errors: the focus goes to the first field in error (its message
+  // is under it; the summary at the top lists them all), or to the summary when the errors are
+  // not about one field. Links in the summary focus their field.
+  var summary = document.querySelector(".js-error-summary");
+  if (summary) {
+    var form = summary.closest("form") || document;
+    var first = form.querySelector(".is-invalid:not([type=hidden])");
+    var retype = summary.querySelector(".js-retype-password a");
+    if (!first && retype) { first = document.getElementById(retype.dataset.field); }
+    (first || summary).focus();
+    summary.querySelectorAll("a[data-field]").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        var field = document.getElementById(link.dataset.field);
+        if (!field) { return; }
+        event.preventDefault();
+        field.scrollIntoView({block: "center"});
+        field.focus();
+      });
+    });
+  }
+
+  // Fields with a length limit show a live count ("12/1000") instead of cutting the text at a
+  // maxlength attribute: a longer text is refused with a message when saved, never cut silently.
+  document.querySelectorAll("[data-max-chars]").forEach(function (field) {
+    var max = parseInt(field.dataset.maxChars, 10);
+    var counter = document.createElement("div");
+    counter.className = "form-text char-counter";
+    counter.id = field.id + "-counter";
+    counter.setAttribute("aria-live", "polite");
+    field.insertAdjacentElement("afterend", counter);
+    var described = field.getAttribute("aria-describedby");
+    field.setAttribute("aria-describedby", (described ? described + " " : "") + counter.id);
+    function update() {
+      // As the server counts: characters, and each line break as the two a form sends.
+      var length = Array.from(field.value).length + (field.value.match(/\n/g) || []).length;
+      var over = length > max;
+      counter.textContent = length + "/" + max + (over ? " — " + field.dataset.overMessage : "");
+      counter.classList.toggle("over", over);
+    }
+    field.addEventListener("input", update);
+    update();
+  });
+
+  // A table wider than the screen scrolls inside its box: keyboard users can scroll it too.
+  function scrollable() {
+    document.querySelectorAll(".table-responsive").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth) { box.setAttribute("tabindex", "0"); }
+      else { box.removeAttribute("tabindex"); }
+    });
+  }
+  scrollable();
+  window.addEventListener("resize", scrollable);
 })();

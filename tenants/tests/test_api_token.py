@@ -144,6 +144,7 @@ def test_the_debug_page_of_a_failed_creation_shows_no_key(world, settings, monke
         raise RuntimeError("the page broke after the key was made")
 
     settings.DEBUG = True
+    settings.DEBUG_PAGES = True  # Django's technical page, as a developer asks for it
     created = []
 
     def create_and_keep(**kwargs):
