@@ -42,6 +42,7 @@ class Demo:
     import_job: Any
     admin: Any
     new_share_token: Callable[[], str]
+    new_provisioning_token: Callable[[], str]
 
 
 @dataclass
@@ -144,6 +145,20 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
     "extensions:sharelink_legacy": (
         lambda d: reverse("extensions:sharelink_legacy", args=["a-link-of-the-old-kind"]),
         {"agent": True, "status": {"admin": 410, "agent": 410}},
+    ),
+    "extensions:provisioning_link_add": (
+        lambda d: reverse("extensions:extension_detail", args=[d.extension.pk]),
+        {"agent": True, "reach": _click("#provisioning-create-button"), "post_only": True},
+    ),
+    "extensions:extension_onboarding": (
+        lambda d: reverse("extensions:extension_list", args=[d.hotline.pk]),
+        {"reach": _select_all_then("#onboarding-button"), "post_only": True},
+    ),
+    # What a person's browser (or a link-preview bot) sees at a phone's setup link: a harmless
+    # page that does not use the link up.
+    "extensions:provisioning_config": (
+        lambda d: reverse("extensions:provisioning_config", args=[d.new_provisioning_token()]),
+        {"agent": True},
     ),
     "tenants:api_token": (lambda d: reverse("tenants:api_token"), {}),
     "audit:auditevent_list": (lambda d: reverse("audit:auditevent_list"), {}),

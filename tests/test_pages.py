@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from extensions import imports, sharing
+from extensions import imports, provisioning, sharing
 from extensions.models import Extension
 from hotlines.models import NumberGroup
 from tests.browser import chromium_browser
@@ -73,6 +73,9 @@ def demo_data(live_server):
     def new_share_token() -> str:
         return sharing.share_link_create(extension=extension, user=admin)[1]
 
+    def new_provisioning_token() -> str:
+        return provisioning.provisioning_link_create(extension=extension).token
+
     return Demo(
         base=live_server.url,
         hotline=extension.hotline,
@@ -81,6 +84,7 @@ def demo_data(live_server):
         import_job=job,
         admin=admin,
         new_share_token=new_share_token,
+        new_provisioning_token=new_provisioning_token,
     )
 
 
