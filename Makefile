@@ -11,11 +11,13 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 # The media relay (rtpengine; Kamailio's rtpengine module ships in the kamailio package) and the
 # real softphone the media tests call with (baresip without its GTK front end).
 APT_PACKAGES += rtpengine-daemon baresip-core
+# The web phone's short-lived credentials (Kamailio's auth_ephemeral module).
+APT_PACKAGES += kamailio-autheph-modules
 RUN_ENV := DJANGO_DEBUG=1
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps bench-register bench-scale \
+.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-scale \
 	bench-export bench-load
 
 $(VENV)/.run-installed: requirements.txt
@@ -38,7 +40,7 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-run: $(VENV)/.run-installed
+run: $(VENV)/.run-installed js-app
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py seed_demo
@@ -88,7 +90,19 @@ $(JS_DIR)/build/jssip.js: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
 	npm ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error
 	npm run --prefix $(JS_DIR) --silent build
 
-js-deps: $(JS_DIR)/build/jssip.js
+# The dashboard's own bundles (the web phone: frontend/src + JsSIP from npm, exact versions from
+# the lockfile) into frontend/build/, which Django serves and collectstatic collects.
+FRONTEND := frontend
+$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
+	npm ci --prefix $(FRONTEND) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(FRONTEND)/build/webphone/phone.js: $(FRONTEND)/node_modules/.package-lock.json $(wildcard $(FRONTEND)/src/*.js)
+	npm run --prefix $(FRONTEND) --silent build
+
+js-app: $(FRONTEND)/build/webphone/phone.js
+
+js-deps: $(JS_DIR)/build/jssip.js js-app
 
 # Authenticated REGISTERs per second: our view vs Kamailio's stock subscriber table (loopback,
 # bounded; needs PostgreSQL). See docs/performance.md.
