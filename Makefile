@@ -73,8 +73,8 @@ mypy-baseline: $(VENV)/.dev-installed
 	$(CHECK_ENV) $(PY) tools/mypy_baseline.py --update
 
 messages: $(VENV)/.dev-installed
-	$(RUN_ENV) $(PY) manage.py makemessages -l vi --no-obsolete --ignore=.venv
-	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv
+	$(RUN_ENV) $(PY) manage.py makemessages -l vi --no-obsolete --ignore=.venv --ignore=frontend --ignore=sip/tests/js
+	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=frontend --ignore=sip/tests/js
 
 # The SIP server for the dashboard's login info: Kamailio in the foreground on 127.0.0.1:5060
 # (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL),

@@ -59,10 +59,6 @@ def _messages() -> dict[str, str]:
         "rejected": _("The call was declined."),
         "noAnswer": _("No answer."),
         "forbidden": _("Not allowed: your extension's call permission does not cover this number."),
-        "mute": _("Mute"),
-        "unmute": _("Unmute"),
-        "hold": _("Hold"),
-        "resume": _("Resume"),
     }
 
 

@@ -86,8 +86,9 @@ const tones = (() => {
   }
 
   // A pattern repeated every `period` seconds: [[offset, length], …].
-  function play(frequencies, pattern, period, level) {
+  function play(name, frequencies, pattern, period, level) {
     stop();
+    document.body.dataset.phoneTone = name;
     const cycle = () => {
       const now = audioContext().currentTime + 0.05;
       for (const [offset, length] of pattern) burst(frequencies, now + offset, length, level);
@@ -97,6 +98,7 @@ const tones = (() => {
   }
 
   function stop() {
+    delete document.body.dataset.phoneTone;
     if (timer) clearInterval(timer);
     timer = null;
     for (const oscillator of nodes) {
@@ -112,9 +114,9 @@ const tones = (() => {
 
   return {
     // An incoming call: two short double-tone rings, then a pause.
-    ring: () => play([440, 480], [[0, 0.4], [0.6, 0.4]], 3, 0.2),
+    ring: () => play('ring', [440, 480], [[0, 0.4], [0.6, 0.4]], 3, 0.2),
     // Our call is ringing at the other end (Vietnam's ringback: 425 Hz, 1 s on, 4 s off).
-    ringback: () => play([425], [[0, 1]], 5, 0.12),
+    ringback: () => play('ringback', [425], [[0, 1]], 5, 0.12),
     stop,
     // Browsers start audio only after the user touched the page: unlock on the first touch.
     unlock: () => audioContext(),
@@ -263,7 +265,10 @@ async function startPhone() {
     setRegistration(t('registered', { number: config.number }), 'registered');
     ui.call.disabled = false;
   });
-  ua.on('unregistered', () => setRegistration(t('unregistered'), 'error'));
+  // A lost connection unregisters too: keep saying why (it reconnects and registers again).
+  ua.on('unregistered', () => {
+    if (ua && ua.isConnected()) setRegistration(t('unregistered'), 'error');
+  });
   ua.on('registrationFailed', (e) => {
     const status = e.response ? ` ${e.response.status_code}` : '';
     setRegistration(t('registrationFailed', { cause: `${e.cause}${status}` }), 'error');
