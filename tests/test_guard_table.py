@@ -297,7 +297,7 @@ def test_the_web_phone_credential_is_only_for_ones_own_extension(client, world):
     # An API token is not a browser session: the route is not part of the API.
     api = api_client(world.admin_b)
     response = api.post(reverse("sip:phone_credentials"))
-    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     assert not AuditEvent.objects.filter(action=Action.PHONE_SIGN_IN).exists()
 
 

@@ -25,7 +25,7 @@ from sip.selectors import contacts_for
 from tests.api import api_client
 from tests.factories import HotlineFactory, make_admin, make_agent, make_extension
 
-from .media import CHROMIUM, Baresip, chromium_args, heard, write_tone
+from .media import CHROMIUM, JS_DIR, Baresip, chromium_args, heard, write_tone
 from .test_browser import in_thread, wait_for
 
 pytestmark = [pytest.mark.sip, pytest.mark.browser]
@@ -35,41 +35,9 @@ SOFTPHONE_HZ = 1000
 TOLERANCE_HZ = 20
 WEB_PHONE_BUNDLE = Path(__file__).resolve().parents[2] / "frontend" / "build" / "webphone" / "phone.js"
 
-# The dominant frequency of what the page plays through its remote <audio> (WebAudio analyser),
-# its share of the power heard, and its level in dBFS: as sip/tests/js/media_phone.js measures.
-LISTEN_JS = """
-async (seconds) => {
-  const stream = document.getElementById('phone-remote-audio').srcObject;
-  if (!stream) return {frequency: 0, share: 0, levelDb: -200};
-  const context = new AudioContext();
-  await context.resume();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 8192;
-  analyser.smoothingTimeConstant = 0;
-  context.createMediaStreamSource(stream).connect(analyser);
-  const bins = new Float32Array(analyser.frequencyBinCount);
-  const power = new Float64Array(bins.length);
-  const end = performance.now() + seconds * 1000;
-  let frames = 0;
-  while (performance.now() < end) {
-    await new Promise((r) => setTimeout(r, 100));
-    analyser.getFloatFrequencyData(bins);
-    for (let i = 0; i < bins.length; i++) power[i] += Math.pow(10, bins[i] / 10);
-    frames++;
-  }
-  const hz = context.sampleRate / analyser.fftSize;
-  let best = 0, total = 0;
-  for (let i = Math.ceil(50 / hz); i < Math.floor(8000 / hz); i++) {
-    total += power[i];
-    if (i >= 100 / hz && i <= 3400 / hz && power[i] > power[best]) best = i;
-  }
-  let peak = 0;
-  for (let i = best - 3; i <= best + 3; i++) peak += power[i] || 0;
-  await context.close();
-  return {frequency: best * hz, share: total ? peak / total : 0,
-          levelDb: 10 * Math.log10(power[best] / Math.max(frames, 1))};
-}
-"""
+# What the page plays through its remote <audio>: {frequency, share, levelDb}, measured as the
+# media tests do (sip/tests/js/listen.js, injected into every page of the test's browser).
+LISTEN = "(seconds) => listenTo(document.getElementById('phone-remote-audio').srcObject, seconds)"
 
 
 @pytest.fixture
@@ -104,6 +72,8 @@ def chromium(*args: str, **context_options):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(args))
         try:
             context = browser.new_context(**context_options)
+            # Outside the page's Content Security Policy, which would refuse an inline script.
+            context.add_init_script(path=str(JS_DIR / "listen.js"))
             yield context, context.new_page()
             context.close()
         finally:
@@ -209,7 +179,7 @@ def test_the_agent_registers_calls_and_answers_and_never_sees_the_password(offic
         desk.wait_event("CALL_ESTABLISHED", timeout=15)
         page.locator("#phone-timer").wait_for(state="visible")
         assert "102" in page.locator("#phone-call-status").inner_text()
-        page_heard = page.evaluate(LISTEN_JS, 2)
+        page_heard = page.evaluate(LISTEN, 2)
         assert re.fullmatch(r"00:0[1-9]", page.locator("#phone-timer").inner_text())
         doms.append(page.content())
         page.get_by_role("button", name="Kết thúc").click()
@@ -228,7 +198,7 @@ def test_the_agent_registers_calls_and_answers_and_never_sees_the_password(offic
         desk.wait_event("CALL_ESTABLISHED", timeout=15)
         page.locator("#phone-timer").wait_for(state="visible")
         assert page.evaluate("() => document.body.dataset.phoneTone") is None
-        page_heard = page.evaluate(LISTEN_JS, 2)
+        page_heard = page.evaluate(LISTEN, 2)
         mute = page.get_by_role("button", name="Tắt tiếng")
         mute.click()
         assert mute.get_attribute("aria-pressed") == "true"
@@ -241,7 +211,7 @@ def test_the_agent_registers_calls_and_answers_and_never_sees_the_password(offic
         page.wait_for_function("() => document.getElementById('phone-hold').ariaPressed === 'false'")
         doms.append(page.content())
         # Resumed: the desk phone is heard again.
-        resumed = page.evaluate(LISTEN_JS, 1)
+        resumed = page.evaluate(LISTEN, 1)
         # The desk phone hangs up: its BYE reaches the page after the page's own re-INVITEs.
         desk.hangup()
         page.get_by_role("button", name="Gọi", exact=True).wait_for(state="visible", timeout=10_000)
@@ -320,6 +290,18 @@ class Relay:
         self.server.close()
 
 
+def call_and_read_the_error(page, office) -> str:
+    """Sign in, open the phone, call 102: the error the page shows."""
+    sign_in(page, office.url, office.agent.username)
+    page.goto(f"{office.url}/phone/")
+    wait_registered(page)
+    page.get_by_label("Số cần gọi").fill("102")
+    page.get_by_role("button", name="Gọi", exact=True).click()
+    error = page.locator("#phone-error")
+    error.wait_for(state="visible")
+    return error.inner_text()
+
+
 def test_the_phone_explains_a_missing_microphone_or_permission_and_reconnects_by_itself(
     office, kamailio, settings
 ):
@@ -329,14 +311,7 @@ def test_the_phone_explains_a_missing_microphone_or_permission_and_reconnects_by
     try:
         # A microphone the user did not allow: the browser refuses, the page says what to do.
         with chromium(*fake_microphone) as (_, page):
-            sign_in(page, office.url, office.agent.username)
-            page.goto(f"{office.url}/phone/")
-            wait_registered(page)
-            page.get_by_label("Số cần gọi").fill("102")
-            page.get_by_role("button", name="Gọi", exact=True).click()
-            error = page.locator("#phone-error")
-            error.wait_for(state="visible")
-            assert "chưa được phép dùng micro" in error.inner_text()
+            assert "chưa được phép dùng micro" in call_and_read_the_error(page, office)
 
             # The connection to the SIP server lost: the page says so, and signs in again by
             # itself when the server is back (no reload).
@@ -351,13 +326,6 @@ def test_the_phone_explains_a_missing_microphone_or_permission_and_reconnects_by
         # No microphone at all (no capture device), though allowed.
         no_device = [a for a in fake_microphone if "fake" not in a]
         with chromium(*no_device, permissions=["microphone"]) as (_, page):
-            sign_in(page, office.url, office.agent.username)
-            page.goto(f"{office.url}/phone/")
-            wait_registered(page)
-            page.get_by_label("Số cần gọi").fill("102")
-            page.get_by_role("button", name="Gọi", exact=True).click()
-            error = page.locator("#phone-error")
-            error.wait_for(state="visible")
-            assert "Không tìm thấy micro" in error.inner_text()
+            assert "Không tìm thấy micro" in call_and_read_the_error(page, office)
     finally:
         relay.close()
