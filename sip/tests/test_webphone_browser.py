@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 from django.urls import reverse
 
-from extensions.services import extension_reveal_credentials
+from extensions.services import extension_reveal_credentials, extension_update
 from sip.selectors import contacts_for
 from tests.api import api_client
 from tests.factories import HotlineFactory, make_admin, make_agent, make_extension
@@ -322,6 +322,17 @@ def test_the_phone_explains_a_missing_microphone_or_permission_and_reconnects_by
             relay.restore()
             wait_registered(page, timeout=15)
             assert in_thread(lambda: [c.transport for c in contacts_for(office.mine)]) == ["ws"]
+
+            # The extension disabled meanwhile: its next REGISTER is refused, the dashboard
+            # issues no new credentials, and the page says why (and stops trying).
+            in_thread(extension_update, extension=office.mine, data={"enabled": False})
+            relay.cut()
+            relay.restore()
+            error = page.locator("#phone-error")
+            error.wait_for(state="visible", timeout=20_000)
+            assert "đang bị tắt" in error.inner_text()
+            assert page.get_by_role("button", name="Gọi", exact=True).is_disabled()
+            in_thread(extension_update, extension=office.mine, data={"enabled": True})
 
         # No microphone at all (no capture device), though allowed.
         no_device = [a for a in fake_microphone if "fake" not in a]
