@@ -319,3 +319,11 @@ def test_an_admin_linked_to_an_extension_gets_the_phone_and_a_disabled_one_is_re
     refused = phone_credentials(client)
     assert refused.status_code == 403 and "disabled" in refused.json()["detail"]
     assert AuditEvent.objects.filter(action=Action.PHONE_SIGN_IN).count() == 1
+
+
+def test_the_phone_row_admits_no_token_request(world):
+    """A token-authenticated caller has no session: the phone's row refuses it outright."""
+    from core.guard import Access, RevealRefused, guard_access
+
+    with pytest.raises(RevealRefused):
+        guard_access(user=world.agent_a, session=None, access=Access.PHONE)
