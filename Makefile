@@ -11,13 +11,15 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 # The media relay (rtpengine; Kamailio's rtpengine module ships in the kamailio package) and the
 # real softphone the media tests call with (baresip without its GTK front end).
 APT_PACKAGES += rtpengine-daemon baresip-core
+# The web phone's short-lived credentials (Kamailio's auth_ephemeral module).
+APT_PACKAGES += kamailio-autheph-modules
 RUN_ENV := DJANGO_DEBUG=1
 # `make run PORT=8001` serves the demo on another port.
 PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps bench-register bench-scale \
+.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-scale \
 	bench-export bench-load
 
 $(VENV)/.run-installed: requirements.txt
@@ -40,7 +42,7 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-run: $(VENV)/.run-installed
+run: $(VENV)/.run-installed js-app
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py seed_demo
@@ -73,8 +75,8 @@ mypy-baseline: $(VENV)/.dev-installed
 	$(CHECK_ENV) $(PY) tools/mypy_baseline.py --update
 
 messages: $(VENV)/.dev-installed
-	$(RUN_ENV) $(PY) manage.py makemessages -l vi --no-obsolete --ignore=.venv
-	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv
+	$(RUN_ENV) $(PY) manage.py makemessages -l vi --no-obsolete --ignore=.venv --ignore=frontend --ignore=sip/tests/js
+	$(RUN_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=frontend --ignore=sip/tests/js
 
 # The SIP server for the dashboard's login info: Kamailio in the foreground on 127.0.0.1:5060
 # (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL),
@@ -96,7 +98,20 @@ $(PAGE_JS_DIR)/node_modules/axe-core/axe.min.js: $(PAGE_JS_DIR)/package.json $(P
 	npm ci --prefix $(PAGE_JS_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
-js-deps: $(JS_DIR)/build/jssip.js $(PAGE_JS_DIR)/node_modules/axe-core/axe.min.js
+js-deps: $(JS_DIR)/build/jssip.js $(PAGE_JS_DIR)/node_modules/axe-core/axe.min.js js-app
+
+# The dashboard's own bundles (the web phone: frontend/src + JsSIP from npm, exact versions from
+# the lockfile) into frontend/build/, which Django serves and collectstatic collects.
+FRONTEND := frontend
+$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
+	npm ci --prefix $(FRONTEND) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(FRONTEND)/build/webphone/phone.js: $(FRONTEND)/node_modules/.package-lock.json $(wildcard $(FRONTEND)/src/*.js)
+	npm run --prefix $(FRONTEND) --silent build
+
+js-app: $(FRONTEND)/build/webphone/phone.js
+
 
 # Authenticated REGISTERs per second: our view vs Kamailio's stock subscriber table (loopback,
 # bounded; needs PostgreSQL). See docs/performance.md.

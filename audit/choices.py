@@ -17,6 +17,9 @@ class Action(models.TextChoices):
     EXPORT = "export", _("Exported")
     TOKEN_CREATE = "token_create", _("API token created")
     TOKEN_REVOKE = "token_revoke", _("API token revoked")
+    # Short-lived credentials for the web phone (never the stored password); the row holds when
+    # they expire, never the credentials.
+    PHONE_SIGN_IN = "phone_sign_in", _("Web phone signed in")
     LOGIN_FAILED = "login_failed", _("Failed sign-in")
     # Counted, not written one by one (AuditEvent.count): attackers choose how many there are.
     LOGIN_LOCKED_OUT = "login_locked_out", _("Sign-in refused: locked out")

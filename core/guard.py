@@ -12,6 +12,10 @@ stored: knowing it is the same as having revealed it):
   onboarding sheet, provisioning links for many. A sign-in within `BULK_REAUTH_SECONDS`; one
   operation against the bulk budget (`BULK_RATE_LIMIT` per `BULK_RATE_WINDOW`), any size.
 - `Access.TOKEN` — minting an API token: a sign-in within `REVEAL_REAUTH_SECONDS`, no budget.
+- `Access.PHONE` — the web phone's short-lived credential for the user's own extension
+  (sip.ephemeral, valid at most 12 hours): a signed-in session, any age (the phone signs in
+  every time it opens, without the password being typed again), no budget; a token is not
+  enough. Audited when issued. It never yields the stored password.
 
 A request authenticated by an API token passes `session=None`: the token is the credential, so
 no sign-in time applies, and the budgets are its owner's. Budgets slide and are shared by every
@@ -38,11 +42,12 @@ class Access(StrEnum):
     SECRET = "secret"
     BULK = "bulk"
     TOKEN = "token"
+    PHONE = "phone"
 
 
 @dataclass(frozen=True)
 class Rule:
-    reauth_setting: str
+    reauth_setting: str | None  # the setting of the sign-in's greatest age, or None for any age
     budget: str | None  # the budget's name, or None for no budget
     limit_setting: str | None = None  # (limit, window seconds)
 
@@ -51,6 +56,7 @@ RULES = {
     Access.SECRET: Rule("REVEAL_REAUTH_SECONDS", "secret", "REVEAL_RATE_LIMIT"),
     Access.BULK: Rule("BULK_REAUTH_SECONDS", "bulk", "BULK_RATE_LIMIT"),
     Access.TOKEN: Rule("REVEAL_REAUTH_SECONDS", None),
+    Access.PHONE: Rule(None, None),
 }
 
 
@@ -91,8 +97,9 @@ def is_recently_authenticated(session, *, within: int | None = None) -> bool:
     return auth_time is not None and time.time() - auth_time <= within
 
 
-def reauth_seconds(access: Access) -> int:
-    return getattr(settings, RULES[access].reauth_setting)
+def reauth_seconds(access: Access) -> int | None:
+    setting = RULES[access].reauth_setting
+    return None if setting is None else getattr(settings, setting)
 
 
 def _minutes(seconds: float) -> int:
@@ -104,7 +111,9 @@ def guard_access(*, user, session=None, access: Access = Access.SECRET, count: i
     `count` secrets (SECRET) or one operation (BULK) of the user's budget."""
     rule = RULES[access]
     within = reauth_seconds(access)
-    if session is not None and not is_recently_authenticated(session, within=within):
+    if access == Access.PHONE and session is None:
+        raise RevealRefused(_("The web phone signs in only from the dashboard, in a signed-in browser."))
+    if within is not None and session is not None and not is_recently_authenticated(session, within=within):
         raise ReauthenticationRequired(
             _(
                 "For your security, enter your password again first "

@@ -230,7 +230,9 @@ USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# frontend/build: the bundles npm builds from frontend/ (the web phone with JsSIP; `make js-deps`,
+# also run by `make run` and `make test`), never committed.
+STATICFILES_DIRS = [BASE_DIR / "static", BASE_DIR / "frontend" / "build"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -347,6 +349,12 @@ SIP_WEBSOCKET_URL = os.environ.get(
 # carrier gateway, as a SIP URI, e.g. sip:gw.carrier.example:5060. Empty: answered 503.
 # (Supervision, *33, goes to our listen service, which `make sip` starts: LISTEN_SERVICE.)
 SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
+# The web phone (/phone/) signs in with short-lived credentials that Kamailio checks with this
+# shared secret (auth_ephemeral; `make sip` hands it to Kamailio). Unset, it is derived from
+# DJANGO_SECRET_KEY; set it when Kamailio is started some other way, with the same value there
+# (docs/sip.md, "The web phone"). How long one credential is valid: at most 12 hours.
+SIP_EPHEMERAL_SECRET = os.environ.get("SIP_EPHEMERAL_SECRET", "")
+WEB_PHONE_CREDENTIAL_SECONDS = int(os.environ.get("WEB_PHONE_CREDENTIAL_SECONDS", str(12 * 3600)))
 
 # The guard in front of SIP access (core.guard, DESIGN.md's table): re-enter the password when
 # the last sign-in is older than this; at most N secrets per user per sliding window (seconds).

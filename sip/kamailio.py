@@ -20,12 +20,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import schema
+from .ephemeral import ephemeral_secret
 from .sipclient import TRANSPORTS, SipClient, SipError
 from .tls import ensure_self_signed
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"
 DEFAULT_RUNTIME_DIR = BASE_DIR / "var" / "kamailio"
+# The environment variable that carries the web phone's secret to Kamailio (kamailio.cfg).
+EPHEMERAL_SECRET_ENV = "KAMAILIO_EPHEMERAL_SECRET"
 
 
 class KamailioError(RuntimeError):
@@ -101,6 +104,11 @@ class KamailioConfig:
     wss_proxied: bool = False
     # Seconds between the OPTIONS keep-alives sent to UDP phones registered from behind a NAT.
     natping_interval: int = 30
+    # The secret shared with the dashboard for the web phone's short-lived credentials
+    # (sip.ephemeral), given to Kamailio in its environment (KAMAILIO_EPHEMERAL_SECRET, which only
+    # its own user can read), never on the command line. Empty: the web phone cannot sign in
+    # (softphones still can).
+    ephemeral_secret: str = field(default="", repr=False)
     defines: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -240,7 +248,15 @@ class KamailioConfig:
 
     def environment(self) -> dict[str, str]:
         # Kamailio writes location timestamps in local time; UTC makes them what Django reads.
-        return {**os.environ, "TZ": "UTC"}
+        env = {**os.environ, "TZ": "UTC"}
+        env.pop(EPHEMERAL_SECRET_ENV, None)
+        if self.ephemeral_secret:
+            # The cfg reads it with #!trydefenvs into auth_ephemeral's `secret`; a quote or a
+            # backslash would end Kamailio's string early.
+            if any(c in self.ephemeral_secret for c in '"\\\n'):
+                raise KamailioError("The web phone's secret cannot hold quotes, backslashes or newlines.")
+            env[EPHEMERAL_SECRET_ENV] = self.ephemeral_secret
+        return env
 
     def prepare(self) -> None:
         Path(self.runtime_dir).mkdir(parents=True, exist_ok=True)
@@ -325,6 +341,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "tls_cert_file": Path(cert) if cert else None,
         "tls_key_file": Path(key) if key else None,
         "wss_proxied": ws.scheme == "wss" and not tls and bool(ws_port_env),
+        "ephemeral_secret": ephemeral_secret(),
     }
     values.update(overrides)
     return KamailioConfig(**values)

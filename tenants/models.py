@@ -26,7 +26,11 @@ class Tenant(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role in a tenant: a tenant admin, or an agent tied to one extension (máy lẻ)."""
+    """A user's role in a tenant: a tenant admin, or an agent tied to one extension (máy lẻ).
+
+    An admin may be linked to an extension too: the one they answer calls on. It gives them the
+    web phone ("Điện thoại") on it and changes nothing else (admins see every extension anyway).
+    """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
@@ -38,7 +42,9 @@ class Membership(models.Model):
         null=True,
         blank=True,
         related_name="agent_memberships",
-        help_text=_("For agents: the one extension whose login info they may see."),
+        help_text=_(
+            "The person's own extension: the web phone signs in on it, and an agent sees only its login info."
+        ),
     )
 
     class Meta:
@@ -58,8 +64,6 @@ class Membership(models.Model):
 
         if self.extension_id and self.extension.hotline.tenant_id != self.tenant_id:
             raise ValidationError({"extension": _("The extension belongs to another tenant.")})
-        if self.role == Role.ADMIN and self.extension_id:
-            raise ValidationError({"extension": _("Only agents are tied to one extension.")})
 
 
 class ApiToken(models.Model):

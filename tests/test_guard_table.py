@@ -239,3 +239,91 @@ def test_budgets_are_shared_by_every_process(settings):
     )
     assert other.stdout.strip().splitlines()[-1] in ("0", "0.0")
     assert ratelimit.take(key, limit=3, window=60) > 0  # the other process spent it all
+
+
+# --- the web phone's short-lived credential: a signed-in session, own extension only -----------
+
+
+def phone_credentials(client):
+    return client.post(reverse("sip:phone_credentials"), HTTP_ACCEPT="application/json")
+
+
+def test_the_web_phone_credential_needs_a_session_of_any_age_and_counts_nothing(client, world, settings):
+    """The guard table's row: a signed-in session (however old: the phone signs in every time it
+    opens, nobody types a password for it), own extension only, not counted, valid ≤ 12 h,
+    audited when issued, and never the stored password."""
+    settings.REVEAL_RATE_LIMIT = (1, 600)
+    settings.WEB_PHONE_CREDENTIAL_SECONDS = 7 * 24 * 3600  # asked for a week: 12 h at most
+    extension = world.ext_a["101"]
+    client.force_login(world.agent_a)
+    age_sign_in(client, settings.REVEAL_REAUTH_SECONDS * 10)
+    answers = [phone_credentials(client) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    body = answers[0].json()
+    domain = extension.hotline.sip_domain
+    expiry, _, user = body["username"].partition(":")
+    assert user == f"101@{domain}" and body["sip_uri"] == f"sip:101@{domain}"
+    assert 0 < int(expiry) - time.time() <= 12 * 3600
+    stored = extension.get_sip_password()
+    assert all(stored not in a.content.decode() for a in answers)
+    assert "no-store" in answers[0]["Cache-Control"]
+    # Audited once per issue, holding neither the credential nor the password.
+    events = AuditEvent.objects.filter(action=Action.PHONE_SIGN_IN, object_id=str(extension.pk))
+    assert events.count() == 3 and {e.actor_id for e in events} == {world.agent_a.pk}
+    for event in events:
+        assert body["password"] not in str(event.changes) and body["username"] not in str(event.changes)
+        assert stored not in str(event.changes)
+    # Nothing was spent: the single budget of one secret still has its one, and the stale sign-in
+    # is still asked to sign in again before a reveal.
+    assert not AuditEvent.objects.filter(action=Action.REVEAL).exists()
+    api = api_client(world.agent_a)
+    assert api.post(f"/api/v1/extensions/{extension.pk}/credentials/").status_code == 200
+    assert api.post(f"/api/v1/extensions/{extension.pk}/credentials/").status_code == 429
+
+
+def test_the_web_phone_credential_is_only_for_ones_own_extension(client, world):
+    # An admin without an extension of their own: nothing to sign in on.
+    client.force_login(world.admin_a)
+    assert phone_credentials(client).status_code == 404
+    assert client.get(reverse("sip:phone")).status_code == 404
+    # A link to another tenant's extension (which Membership.clean refuses) is never honoured.
+    membership = world.agent_a.membership
+    type(membership).objects.filter(pk=membership.pk).update(extension=world.ext_b["101"])
+    client.force_login(world.agent_a)
+    refused = phone_credentials(client)
+    assert (
+        refused.status_code == 404 and world.ext_b["101"].hotline.sip_domain not in refused.content.decode()
+    )
+    # An API token is not a browser session: the route is not part of the API.
+    api = api_client(world.admin_b)
+    response = api.post(reverse("sip:phone_credentials"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert not AuditEvent.objects.filter(action=Action.PHONE_SIGN_IN).exists()
+
+
+def test_an_admin_linked_to_an_extension_gets_the_phone_and_a_disabled_one_is_refused(client, world):
+    from extensions.services import extension_update
+    from tenants.models import Membership
+
+    membership = Membership.objects.get(user=world.admin_a)
+    membership.extension = world.ext_a["100"]
+    membership.full_clean()  # an admin may have an extension of their own
+    membership.save()
+    client.force_login(world.admin_a)
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("sip:phone"))
+    assert page.status_code == 200
+    assert f'href="{reverse("sip:phone")}"' in page.content.decode()  # the menu entry
+    assert phone_credentials(client).json()["username"].endswith(f":100@{world.hotline_a.sip_domain}")
+    extension_update(extension=world.ext_a["100"], data={"enabled": False})
+    refused = phone_credentials(client)
+    assert refused.status_code == 403 and "disabled" in refused.json()["detail"]
+    assert AuditEvent.objects.filter(action=Action.PHONE_SIGN_IN).count() == 1
+
+
+def test_the_phone_row_admits_no_token_request(world):
+    """A token-authenticated caller has no session: the phone's row refuses it outright."""
+    from core.guard import Access, RevealRefused, guard_access
+
+    with pytest.raises(RevealRefused):
+        guard_access(user=world.agent_a, session=None, access=Access.PHONE)

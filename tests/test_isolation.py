@@ -66,6 +66,9 @@ AGENT_ROUTES = {
     "api:extension-provisioning-links",
     "extensions:extension_dial_check",
     "api:extension-dial-check",
+    # The web phone: the user's own extension, whichever it is (none: 404).
+    "sip:phone",
+    "sip:phone_credentials",
 }
 
 # Query strings a route needs to answer at all (e.g. the number a dial check checks).

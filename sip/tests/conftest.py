@@ -11,6 +11,7 @@ from django.db import connection
 
 from dialplan.classifier import RuleSet
 from dialplan.testing import install_vietnam_rules
+from sip.ephemeral import ephemeral_secret
 from sip.kamailio import Kamailio, KamailioConfig, db_url_for, free_port, free_sip_port
 from sip.listen import ListenProcess
 from sip.rtpengine import Rtpengine, RtpengineConfig, free_port_range
@@ -97,6 +98,8 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_
         # NAT keep-alives every second, so a test sees one soon.
         natping_interval=1,
         rtpengine_sock=rtpengine_server.config.kamailio_socket,
+        # The web phone's credentials (sip.ephemeral) are checked with the dashboard's secret.
+        ephemeral_secret=ephemeral_secret(),
     )
     assert config.ctl_socket == runtime_dir / "kamailio_ctl"
     server = Kamailio(config)
