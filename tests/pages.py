@@ -28,6 +28,7 @@ EXCLUDED = {
     "extensions:import_job_apply": "POST-only: applies an import, then redirects to its page",
     "extensions:import_progress": "JSON polled by the import page",
     "extensions:sharelink_revoke": "POST-only: revokes a link, then redirects to the extension",
+    "sip:phone_credentials": "POST-only JSON: the web phone's short-lived credentials",
 }
 
 
@@ -159,6 +160,10 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
     "extensions:provisioning_config": (
         lambda d: reverse("extensions:provisioning_config", args=[d.new_provisioning_token()]),
         {"agent": True},
+    ),
+    "sip:phone": (
+        lambda d: reverse("sip:phone"),
+        {"agent": True, "status": {"admin": 404}},  # the demo admin has no extension of their own
     ),
     "tenants:api_token": (lambda d: reverse("tenants:api_token"), {}),
     "audit:auditevent_list": (lambda d: reverse("audit:auditevent_list"), {}),
