@@ -20,8 +20,8 @@ def test_rtpengine_serves_its_metrics_on_the_configured_loopback_port(tmp_path):
         runtime_dir=tmp_path,
         metrics_listen=f"127.0.0.1:{metrics_port}",
     )
-    with Rtpengine(config):
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:  # noqa: S310
-            text = response.read().decode()
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    with Rtpengine(config), urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
+        text = response.read().decode()
     names = {family.name for family in text_string_to_metric_families(text)}
     assert "rtpengine_sessions" in names
