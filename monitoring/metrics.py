@@ -100,7 +100,7 @@ class DashboardCollector(Collector):
         yield from self._kamailio()
 
     def _queue(self):
-        from huey.contrib.djhuey import HUEY
+        from huey.contrib.djhuey import HUEY  # type: ignore[import-untyped]  # huey has no type information
 
         try:
             pending, scheduled = HUEY.pending_count(), HUEY.scheduled_count()

@@ -375,22 +375,19 @@ SHARE_LINK_HOURS = int(os.environ.get("SHARE_LINK_HOURS", "24"))
 if not REDIS_URL and "TASK_QUEUE_FILE" not in os.environ:
     # Huey opens its SQLite file when the settings load (any management command): var/ must exist.
     (BASE_DIR / "var").mkdir(exist_ok=True)
+# Short timeouts: a request that enqueues after its commit must not hang on a Redis that does
+# not answer (the sweep sends what could not be enqueued).
+TASK_QUEUE_CONNECTION: dict[str, object] = (
+    {"connection_pool": redis.ConnectionPool.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=5)}
+    if REDIS_URL
+    else {"filename": os.environ.get("TASK_QUEUE_FILE", str(BASE_DIR / "var" / "tasks.sqlite3"))}
+)
 HUEY = {
     "name": os.environ.get("TASK_QUEUE_NAME", "pbx"),
     "huey_class": "huey.RedisHuey" if REDIS_URL else "huey.SqliteHuey",
     "immediate": False,
     "results": False,
-    "connection": (
-        # Short timeouts: a request that enqueues after its commit must not hang on a Redis
-        # that does not answer (the sweep sends what could not be enqueued).
-        {
-            "connection_pool": redis.ConnectionPool.from_url(
-                REDIS_URL, socket_connect_timeout=1, socket_timeout=5
-            )
-        }
-        if REDIS_URL
-        else {"filename": os.environ.get("TASK_QUEUE_FILE", str(BASE_DIR / "var" / "tasks.sqlite3"))}
-    ),
+    "connection": TASK_QUEUE_CONNECTION,
     "consumer": {"workers": int(os.environ.get("TASK_QUEUE_WORKERS", "4")), "worker_type": "thread"},
 }
 # Retries of a failed delivery: after BASE, 2×BASE, 4×BASE … seconds (at most MAX_DELAY apart),

@@ -62,10 +62,10 @@ def resolve(host: str, port: int) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OSError(f"cannot resolve {host}: {exc.strerror}") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS and not all(is_public(a) for a in addresses):
         raise TargetRefused(f"{host} resolves to a private or reserved address")
-    return str(addresses[0])
+    return addresses[0]
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:

@@ -9,7 +9,7 @@ the task queue: the request never waits for an endpoint (webhooks/delivery.py do
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,14 +43,15 @@ def _values(endpoint: WebhookEndpoint) -> dict[str, Any]:
 
 
 def _clean(endpoint: WebhookEndpoint, secret: str | None) -> None:
+    """Every rule at once (url, events, secret when one is set, the model's fields)."""
     errors: dict[str, list] = {}
-    for name, validator, value in (
+    checks: list[tuple[str, Callable[[Any], None], Any]] = [
         ("url", validate_webhook_url, endpoint.url),
         ("events", validate_events, endpoint.events),
-        ("secret", validate_webhook_secret, secret),
-    ):
-        if name == "secret" and secret is None:
-            continue
+    ]
+    if secret is not None:
+        checks.append(("secret", validate_webhook_secret, secret))
+    for name, validator, value in checks:
         try:
             validator(value)
         except ValidationError as exc:

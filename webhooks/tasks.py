@@ -1,8 +1,8 @@
 """The task queue's tasks (Huey: `manage.py run_huey` runs them; settings.HUEY says where the
 queue lives — Redis in production, an SQLite file in the demo)."""
 
-from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey import crontab  # type: ignore[import-untyped]  # huey has no type information
+from huey.contrib.djhuey import db_periodic_task, db_task  # type: ignore[import-untyped]  # huey has no type information
 
 from . import delivery
 

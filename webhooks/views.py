@@ -49,9 +49,8 @@ class WebhookFormView(TenantAdminRequiredMixin, View):
             secret = data.pop("secret") or None
             try:
                 if endpoint is None:
-                    endpoint = services.webhook_create(
-                        tenant=Tenant.objects.get(pk=self.tenant_id), secret=secret or "", **data
-                    )
+                    tenant = Tenant.objects.get(pk=self.tenant_id or 0)  # the mixin set it (403 otherwise)
+                    endpoint = services.webhook_create(tenant=tenant, secret=secret or "", **data)
                 else:
                     services.webhook_update(endpoint=endpoint, data=data, secret=secret)
             except ValidationError as exc:

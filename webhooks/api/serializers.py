@@ -28,7 +28,8 @@ class WebhookWriteSerializer(serializers.Serializer):
         trim_whitespace=False,
         help_text=_("Signs each request (X-PBX-Signature); never returned."),
     )
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Event.choices), allow_empty=False)
+    # One flat list of messages for the field (a ListField would key them by position).
+    events = serializers.MultipleChoiceField(choices=Event.choices, allow_empty=False)
     enabled = serializers.BooleanField(required=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
 

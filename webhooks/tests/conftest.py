@@ -39,7 +39,7 @@ def worker(transactional_db, tmp_path):
     on this run's queue and the test database; stopped by its PID."""
     if connection.vendor != "postgresql":
         pytest.fail("the webhook worker tests need PostgreSQL (DATABASE_URL)")
-    from huey.contrib.djhuey import HUEY
+    from huey.contrib.djhuey import HUEY  # type: ignore[import-untyped]  # huey has no type information
 
     HUEY.flush()
     log = tmp_path / "worker.log"

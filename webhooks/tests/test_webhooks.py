@@ -87,7 +87,7 @@ def test_extension_changes_from_the_page_and_the_api_reach_the_receiver_signed(
     for request in receiver.requests:
         assert_signed(request)
         assert request["headers"]["Content-Type"] == "application/json"
-    by_event = {}
+    by_event: dict[str, list[dict]] = {}
     for event in events:
         by_event.setdefault(event["event"], []).append(event)
         assert event["tenant"] == world.tenant_a.pk
