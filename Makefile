@@ -47,7 +47,10 @@ run: $(VENV)/.run-installed js-app
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	@echo "Dashboard: http://127.0.0.1:$(PORT)/  —  sign in as admin / admin (agent: agent / agent)"
-	$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	@# The task queue's worker (webhook deliveries) beside the server; Ctrl-C stops both.
+	$(RUN_ENV) $(PY) manage.py run_huey --workers 2 & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+		$(RUN_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(VENV)/.dev-installed system-deps js-deps
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from audit.api.views import AuditEventViewSet
 from extensions.api.views import ExtensionViewSet
 from hotlines.api.views import HotlineViewSet, NumberGroupViewSet
+from webhooks.api.views import WebhookViewSet
 
 
 class Router(DefaultRouter):
@@ -17,6 +18,7 @@ router.register("hotlines", HotlineViewSet, basename="hotline")
 router.register("number-groups", NumberGroupViewSet, basename="numbergroup")
 router.register("extensions", ExtensionViewSet, basename="extension")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 app_name = "api"
 urlpatterns = router.urls

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import redis
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -86,11 +87,17 @@ INSTALLED_APPS = [
     "extensions",
     "audit",
     "axes",
+    "webhooks",
     "dialplan",
     "sip",
+    "monitoring",
+    # The task queue's worker command, `manage.py run_huey` (HUEY below).
+    "huey.contrib.djhuey",
 ]
 
 MIDDLEWARE = [
+    # First, so it times every request and counts every response (monitoring.metrics).
+    "monitoring.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -375,6 +382,48 @@ SHARE_LINK_HOURS = int(os.environ.get("SHARE_LINK_HOURS", "24"))
 # A phone-setup (provisioning) link works once, within this many hours (extensions.provisioning).
 PROVISIONING_LINK_HOURS = int(os.environ.get("PROVISIONING_LINK_HOURS", "24"))
 
+# --- Task queue and webhooks -------------------------------------------------------------
+# Webhook deliveries run on a Huey worker (`manage.py run_huey`; `make run` starts one): on Redis
+# in production (the same REDIS_URL), on an SQLite file of its own in the `make run` demo (a file
+# apart from the dashboard's database, so the worker's polling never takes its write lock). Never
+# "immediate": a request only enqueues, the worker does the HTTP.
+if not REDIS_URL and "TASK_QUEUE_FILE" not in os.environ:
+    # Huey opens its SQLite file when the settings load (any management command): var/ must exist.
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+# Short timeouts: a request that enqueues after its commit must not hang on a Redis that does
+# not answer (the sweep sends what could not be enqueued).
+TASK_QUEUE_CONNECTION: dict[str, object] = (
+    {"connection_pool": redis.ConnectionPool.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=5)}
+    if REDIS_URL
+    else {"filename": os.environ.get("TASK_QUEUE_FILE", str(BASE_DIR / "var" / "tasks.sqlite3"))}
+)
+HUEY = {
+    "name": os.environ.get("TASK_QUEUE_NAME", "pbx"),
+    "huey_class": "huey.RedisHuey" if REDIS_URL else "huey.SqliteHuey",
+    "immediate": False,
+    "results": False,
+    "connection": TASK_QUEUE_CONNECTION,
+    "consumer": {"workers": int(os.environ.get("TASK_QUEUE_WORKERS", "4")), "worker_type": "thread"},
+}
+# Retries of a failed delivery: after BASE, 2×BASE, 4×BASE … seconds (at most MAX_DELAY apart),
+# until RETRY_FOR seconds after the event; then it is marked failed.
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_RETRY_MAX_DELAY_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_DELAY_SECONDS", "3600"))
+WEBHOOK_RETRY_FOR_SECONDS = float(os.environ.get("WEBHOOK_RETRY_FOR_SECONDS", "86400"))
+# One attempt waits at most this long to connect, then to each read of the answer.
+WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT", "3"))
+WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "5"))
+# Deliveries are kept this many days in the log, then deleted by the worker.
+WEBHOOK_LOG_DAYS = int(os.environ.get("WEBHOOK_LOG_DAYS", "30"))
+# Whether a webhook may target loopback, private, link-local or reserved addresses (the server's
+# own network): off in production, so a tenant cannot make the server call its neighbours.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
+
+# --- Metrics ------------------------------------------------------------------------------
+# GET /metrics (Prometheus) answers clients on loopback and in these networks (core.net.client_ip
+# decides who the client is); anyone else gets 403.
+METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
+
 # Functions and views that hold SIP passwords are marked with `sensitive_variables` /
 # `sensitive_post_parameters`; this filter honours the marks on DEBUG error pages too.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.debug.SecretSafeExceptionReporterFilter"
@@ -390,6 +439,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Prometheus scrapes the app server itself over plain HTTP (monitoring.views decides who may).
+    SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

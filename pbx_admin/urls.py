@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from core.api.views import ApiDocsView
 from core.auth_views import ConfirmPasswordView
 from core.views import HomeView, healthz
+from monitoring.views import metrics_view
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
@@ -20,6 +21,8 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("audit.urls")),
     path("", include("sip.urls")),
+    path("", include("webhooks.urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("pbx_admin.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="api_schema"), name="api_docs"),

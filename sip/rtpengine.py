@@ -139,6 +139,9 @@ class RtpengineConfig:
     delete_delay: int | None = None
     log_level: int = 5  # 5 = notice; 6 = info shows every offer/answer; 7 = debug
     runtime_dir: Path = DEFAULT_RUNTIME_DIR
+    # host:port of rtpengine's HTTP listener, whose /metrics Prometheus scrapes (its own
+    # counters); empty: none. Keep it on loopback: the listener also serves its control API.
+    metrics_listen: str = ""
     extra_args: list[str] = field(default_factory=list)
 
     @property
@@ -179,6 +182,8 @@ class RtpengineConfig:
         ]
         if self.delete_delay is not None:
             cmd.append(f"--delete-delay={self.delete_delay}")
+        if self.metrics_listen:
+            cmd.append(f"--listen-http={self.metrics_listen}")
         return cmd + list(self.extra_args)
 
     def prepare(self) -> None:
@@ -188,7 +193,8 @@ class RtpengineConfig:
 def config_from_environment(*, default_interface: str = "127.0.0.1", **overrides) -> RtpengineConfig:
     """What `make sip` starts: RTPENGINE_NG (control address, default 127.0.0.1:2223),
     RTPENGINE_INTERFACE (media address, default the SIP listen address) and
-    RTPENGINE_PORT_MIN / RTPENGINE_PORT_MAX (default 30000–30199)."""
+    RTPENGINE_PORT_MIN / RTPENGINE_PORT_MAX (default 30000–30199), RTPENGINE_METRICS (host:port
+    of its Prometheus /metrics, e.g. 127.0.0.1:9101; default none)."""
     ng_host, _, ng_port = os.environ.get("RTPENGINE_NG", "127.0.0.1:2223").rpartition(":")
     values: dict = {
         "ng_host": ng_host or "127.0.0.1",
@@ -197,6 +203,7 @@ def config_from_environment(*, default_interface: str = "127.0.0.1", **overrides
         "port_min": int(os.environ.get("RTPENGINE_PORT_MIN", "30000")),
         "port_max": int(os.environ.get("RTPENGINE_PORT_MAX", "30199")),
         "runtime_dir": Path(os.environ.get("RTPENGINE_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
+        "metrics_listen": os.environ.get("RTPENGINE_METRICS", ""),
     }
     values.update(overrides)
     return RtpengineConfig(**values)

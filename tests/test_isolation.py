@@ -42,6 +42,8 @@ SKIPPED = {
     "api/docs/": "the API documentation page: the same for everyone, no data",
     "healthz": "the health check: whether the database and Redis answer, no tenant data "
     "(tests/test_redis_outage.py, tests/test_database_outage.py)",
+    "metrics": "the Prometheus scrape: allowed by client address (loopback, METRICS_ALLOWED_NETWORKS), "
+    "not by sign-in; no secrets (monitoring/tests/test_metrics.py)",
 }
 
 # Routes anyone may open, because the URL itself is the credential; they are only probed
@@ -87,6 +89,7 @@ URL_ARGUMENTS = {
     ("provision", "token"): "share_token",  # only ever probed with a made-up token (PUBLIC)
     ("imports", "pk"): "import_job",
     ("audit-events", "pk"): "audit_event",
+    ("webhooks", "pk"): "webhook",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -195,6 +198,19 @@ class Objects:
 
         return AuditEvent.objects.filter(tenant=self.world.tenant_a).latest("id")
 
+    @cached_property
+    def webhook(self):
+        from webhooks.services import webhook_create, webhook_send_test
+
+        webhook = webhook_create(
+            tenant=self.world.tenant_a,
+            url="http://127.0.0.1:9/alpha-hook",
+            secret="alpha-webhook-secret-x7",
+            events=["extension.created"],
+        )
+        webhook_send_test(endpoint=webhook)  # a delivery for its log to show
+        return webhook
+
     @property
     def share_link(self):
         return self._share[0]
@@ -259,7 +275,7 @@ def marked_world(world):
 
 
 def tenant_a_markers(world) -> list[str]:
-    markers = ["alpha-group-x7"]
+    markers = ["alpha-group-x7", "alpha-hook", "alpha-webhook-secret-x7"]
     for hotline in (world.hotline_a, world.hotline_a2):
         markers += [hotline.number, hotline.sip_domain, hotline.display_number]
     for extension in world.ext_a.values():
@@ -419,5 +435,7 @@ def test_the_owner_can_open_every_object_route(client, marked_world, route):
         world.hotline_a.number,
         world.hotline_a.display_number,
         "alpha-group-x7",
+        "alpha-hook",  # a webhook's URL
+        "webhook.test",  # an event in a webhook's delivery log
     ]
     assert any(text in body(response) for text in shown), f"GET {url} shows no object"

@@ -34,7 +34,12 @@ from hotlines.models import Hotline, NumberGroup
 from ..models import Extension
 from ..passwords import generate_sip_password
 from ..provisioning import provisioning_links_revoke
-from ..signals import extensions_disabled
+from ..signals import (
+    extensions_created,
+    extensions_disabled,
+    extensions_password_changed,
+    extensions_updated,
+)
 from ..validators import clean_sip_password
 from .rules import Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
 
@@ -376,4 +381,26 @@ def write(
     if disabled:
         provisioning_links_revoke(extensions=disabled)
         transaction.on_commit(lambda: extensions_disabled.send(sender=Extension, extensions=disabled))
+    _announce(created, updated)
     return created + updated
+
+
+def _announce(created: list[Draft], updated: list[Draft]) -> None:
+    """Tell the apps above (webhooks) what was written, once it has committed."""
+    changed = {d.extension.pk: {k: v for k, v in d.changes.items() if k != "password"} for d in updated}
+    changed = {pk: changes for pk, changes in changed.items() if changes}
+    new_password = [d.extension for d in updated if "password" in d.changes]
+    by_pk = {d.extension.pk: d.extension for d in updated}
+
+    def send() -> None:
+        if created:
+            extensions_created.send(sender=Extension, extensions=[d.extension for d in created])
+        if changed:
+            extensions_updated.send(
+                sender=Extension, extensions=[by_pk[pk] for pk in changed], changes=changed
+            )
+        if new_password:
+            extensions_password_changed.send(sender=Extension, extensions=new_password)
+
+    if created or changed or new_password:
+        transaction.on_commit(send)

@@ -151,8 +151,9 @@ def extension_delete(*, extension: Extension) -> None:
         extension,
         {**changes, **({"supervised": [supervised, []]} if supervised else {})},
     )
+    pk = extension.pk
     extension.delete()
-    transaction.on_commit(lambda: extensions_deleted.send(sender=Extension, extensions=[extension]))
+    transaction.on_commit(lambda: extensions_deleted.send(sender=Extension, extensions=[extension], ids=[pk]))
 
 
 @sensitive_variables()

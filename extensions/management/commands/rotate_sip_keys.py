@@ -22,11 +22,13 @@ from django.db import OperationalError, connection, models, transaction
 from core import crypto
 from core.services import bulk_update_values
 from extensions.models import Extension, ImportJob
+from webhooks.models import WebhookEndpoint
 
 # Every stored Fernet token (what `crypto.encrypt` made): one line per (model, field).
 SECRET_FIELDS: list[tuple[type[models.Model], str]] = [
     (Extension, "password_encrypted"),
     (ImportJob, "csv_encrypted"),  # uploads waiting to be applied; emptied once applied
+    (WebhookEndpoint, "secret_encrypted"),  # the secrets that sign webhook requests
 ]
 BATCH = 500
 MAX_TRIES = 6
@@ -63,8 +65,9 @@ def _retry_reason(exc: OperationalError) -> str | None:
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored secret (SIP passwords, pending CSV uploads) under the newest key "
-        "of SIP_ENCRYPTION_KEYS, then check that the newest key alone decrypts them all. Exits "
+        "Re-encrypt every stored secret (SIP passwords, pending CSV uploads, webhook secrets) under "
+        "the newest key of SIP_ENCRYPTION_KEYS, then check that the newest key alone decrypts them "
+        "all. Exits "
         "non-zero while any secret still needs an older key: keep the old keys until it exits 0."
     )
 

@@ -1,0 +1,340 @@
+"""Webhooks end to end: a real worker process (`run_huey`) delivers to a real HTTP receiver the
+test starts; every request is checked against the X-PBX-Signature contract."""
+
+import io
+import logging
+import time
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from core import crypto
+from extensions.choices import CallPermission
+from extensions.models import Extension
+from tests.api import api_client
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.signing import verify
+
+SECRET = "s3cret-for-the-crm-0123456789"
+ALL_EXTENSION_EVENTS = [
+    "extension.created",
+    "extension.updated",
+    "extension.deleted",
+    "extension.password_changed",
+]
+
+
+def register(client, url, *, events=ALL_EXTENSION_EVENTS, secret=SECRET, **extra) -> dict:
+    response = client.post(
+        reverse("api:webhook-list"), {"url": url, "secret": secret, "events": events, **extra}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert SECRET not in response.content.decode()
+    return response.json()
+
+
+def assert_signed(request: dict, secret: str = SECRET) -> None:
+    header = request["headers"]["X-PBX-Signature"]
+    assert header.startswith("t=") and ",v1=" in header
+    assert verify(secret, request["body"], header)
+    assert not verify("another-secret-of-enough-length", request["body"], header)
+
+
+def test_extension_changes_from_the_page_and_the_api_reach_the_receiver_signed(
+    world, worker, receiver, client
+):
+    receiver.start()
+    admin = api_client(world.admin_a)
+    register(admin, receiver.url)
+    client.force_login(world.admin_a)
+
+    # Created on the page, changed and given a new password through the API, deleted on the page.
+    response = client.post(
+        reverse("extensions:extension_add", kwargs={"hotline_pk": world.hotline_a.pk}),
+        {
+            "number": "150",
+            "alias": "crm01",
+            "call_permission": CallPermission.MOBILE,
+            "enabled": "on",
+            "password": "",
+        },
+    )
+    assert response.status_code == 302, response.content
+    ext = Extension.objects.get(hotline=world.hotline_a, number="150")
+    assert (
+        admin.patch(reverse("api:extension-detail", kwargs={"pk": ext.pk}), {"alias": "crm02"}).status_code
+        == 200
+    )
+    assert admin.post(reverse("api:extension-rotate-password", kwargs={"pk": ext.pk})).status_code == 200
+    api_created = admin.post(
+        reverse("api:extension-list"), {"hotline": world.hotline_a.pk, "number": "151", "alias": "crm03"}
+    )
+    assert api_created.status_code == 201, api_created.content
+    assert client.post(reverse("extensions:extension_delete", kwargs={"pk": ext.pk})).status_code == 302
+
+    wanted = [
+        "extension.created",
+        "extension.updated",
+        "extension.password_changed",
+        "extension.created",
+        "extension.deleted",
+    ]
+    events = receiver.wait_for(lambda got: sorted(e["event"] for e in got) == sorted(wanted))
+    for request in receiver.requests:
+        assert_signed(request)
+        assert request["headers"]["Content-Type"] == "application/json"
+    by_event: dict[str, list[dict]] = {}
+    for event in events:
+        by_event.setdefault(event["event"], []).append(event)
+        assert event["tenant"] == world.tenant_a.pk
+        assert "password" not in str(event["data"]).lower() or event["event"] == "extension.password_changed"
+    created_numbers = sorted(e["data"]["number"] for e in by_event["extension.created"])
+    assert created_numbers == ["150", "151"]
+    (updated,) = by_event["extension.updated"]
+    assert updated["data"]["alias"] == "crm02"
+    assert updated["data"]["changes"]["alias"] == ["crm01", "crm02"]
+    (deleted,) = by_event["extension.deleted"]
+    assert deleted["data"]["id"] == ext.pk and deleted["data"]["number"] == "150"
+    (changed,) = by_event["extension.password_changed"]
+    assert set(changed["data"]) == {
+        "id",
+        "hotline",
+        "number",
+        "alias",
+        "call_permission",
+        "description",
+        "enabled",
+    }
+    plain = ext.get_sip_password() if Extension.objects.filter(pk=ext.pk).exists() else None
+    assert plain is None  # deleted; no event carried a password or a digest
+    assert not any("ha1" in r["body"].decode() for r in receiver.requests)
+    # Tenant B's receiver heard nothing of tenant A (no endpoint of B exists).
+    assert WebhookDelivery.objects.exclude(endpoint__tenant=world.tenant_a).count() == 0
+
+
+def test_a_receiver_that_is_down_gets_the_event_after_it_comes_back(world, worker, receiver):
+    admin = api_client(world.admin_a)
+    hook = register(admin, receiver.url, events=["extension.created"])
+    admin.post(
+        reverse("api:extension-list"), {"hotline": world.hotline_a.pk, "number": "160", "alias": "late01"}
+    )
+
+    # The receiver is down: attempts fail and are retried (0.5 s, 1 s, 1 s … in the worker).
+    deliveries_url = reverse("api:webhook-deliveries", kwargs={"pk": hook["id"]})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        (row,) = admin.get(deliveries_url).json()["results"]
+        if row["attempts"] >= 2:
+            break
+        time.sleep(0.2)
+    assert row["attempts"] >= 2 and row["status"] == "pending"
+    assert row["last_error"] and row["next_attempt_at"] and row["response_status"] is None
+
+    receiver.start()
+    (event,) = receiver.wait_for(lambda got: len(got) == 1)
+    assert event["event"] == "extension.created" and event["data"]["number"] == "160"
+    assert_signed(receiver.requests[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        (row,) = admin.get(deliveries_url).json()["results"]
+        if row["status"] == "succeeded":
+            break
+        time.sleep(0.2)
+    assert row["status"] == "succeeded" and row["response_status"] == 200 and row["attempts"] >= 3
+    assert row["delivered_at"] and row["last_error"] == ""
+    # The page shows the log too.
+    from django.test import Client
+
+    page = Client()
+    page.force_login(world.admin_a)
+    html = page.get(reverse("webhooks:webhook_detail", kwargs={"pk": hook["id"]})).content.decode()
+    assert "extension.created" in html and "200" in html
+
+
+def test_a_disabled_endpoint_gets_nothing_and_an_enabled_one_everything(world, worker, receiver):
+    other = type(receiver)()
+    receiver.start()
+    other.start()
+    try:
+        admin = api_client(world.admin_a)
+        register(admin, receiver.url, events=["extension.created"])
+        off = register(admin, other.url, events=["extension.created"])
+        response = admin.patch(reverse("api:webhook-detail", kwargs={"pk": off["id"]}), {"enabled": False})
+        assert response.status_code == 200 and response.json()["enabled"] is False
+        admin.post(
+            reverse("api:extension-list"), {"hotline": world.hotline_a.pk, "number": "170", "alias": "on01"}
+        )
+        receiver.wait_for(lambda got: len(got) == 1)
+        time.sleep(1.5)
+        assert other.requests == []
+        assert WebhookDelivery.objects.filter(endpoint_id=off["id"]).count() == 0
+    finally:
+        other.stop()
+
+
+def test_a_slow_endpoint_does_not_slow_the_request(world, worker, receiver):
+    receiver.delay = 5  # longer than the request could bear
+    receiver.start()
+    admin = api_client(world.admin_a)
+    register(admin, receiver.url, events=["extension.created", "extension.updated"])
+    started = time.perf_counter()
+    response = admin.post(
+        reverse("api:extension-list"), {"hotline": world.hotline_a.pk, "number": "180", "alias": "slow01"}
+    )
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 201
+    assert elapsed < 1.5, f"the request took {elapsed:.2f} s"
+    # …and the worker did try it (its timeout is 2 s here: the attempt fails and is retried).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not WebhookDelivery.objects.filter(attempts__gte=1).exists():
+        time.sleep(0.2)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.attempts >= 1 and "timed out" in delivery.last_error.lower()
+
+
+def test_send_test_from_the_page_and_the_api(world, worker, receiver, client):
+    receiver.start()
+    admin = api_client(world.admin_a)
+    hook = register(admin, receiver.url, events=["call.ended"])
+    assert admin.post(reverse("api:webhook-test", kwargs={"pk": hook["id"]})).status_code == 202
+    client.force_login(world.admin_a)
+    response = client.post(reverse("webhooks:webhook_test", kwargs={"pk": hook["id"]}))
+    assert response.status_code == 302
+    events = receiver.wait_for(lambda got: len(got) == 2)
+    assert {e["event"] for e in events} == {"webhook.test"}
+    for request in receiver.requests:
+        assert_signed(request)
+
+
+def test_the_secret_is_never_in_answers_audit_rows_or_logs(world, worker, receiver, client, caplog):
+    caplog.set_level(logging.DEBUG)
+    receiver.start()
+    admin = api_client(world.admin_a)
+    hook = register(admin, receiver.url, events=["extension.created"])
+    detail = reverse("api:webhook-detail", kwargs={"pk": hook["id"]})
+    new_secret = "another-long-secret-0987654321"
+    texts = [
+        admin.get(reverse("api:webhook-list")).content.decode(),
+        admin.get(detail).content.decode(),
+        admin.patch(detail, {"secret": new_secret}).content.decode(),
+    ]
+    client.force_login(world.admin_a)
+    texts.append(client.get(reverse("webhooks:webhook_edit", kwargs={"pk": hook["id"]})).content.decode())
+    texts.append(client.get(reverse("webhooks:webhook_detail", kwargs={"pk": hook["id"]})).content.decode())
+    admin.post(
+        reverse("api:extension-list"), {"hotline": world.hotline_a.pk, "number": "190", "alias": "log01"}
+    )
+    receiver.wait_for(lambda got: len(got) == 1)
+    assert_signed(receiver.requests[0], secret=new_secret)
+    endpoint = WebhookEndpoint.objects.get()
+    assert SECRET not in endpoint.secret_encrypted and new_secret not in endpoint.secret_encrypted
+    audit = [
+        str(e.changes) + e.object_repr
+        for e in AuditEvent.objects.filter(object_type="webhooks.webhookendpoint")
+    ]
+    assert len(audit) == 2 and "secret" in audit[1]  # the change is recorded, not its value
+    texts += audit
+    texts.append(caplog.text)
+    worker.terminate()
+    worker.wait(timeout=10)
+    texts.append(worker.log_path.read_text())
+    assert "delivered" in texts[-1]  # the worker logged the delivery…
+    for text in texts:
+        assert SECRET not in text and new_secret not in text  # …never the secret
+
+
+def test_another_tenants_webhook_is_404_and_changes_are_audited(world, client):
+    admin_b = api_client(world.admin_b)
+    hook = register(admin_b, "http://127.0.0.1:9/hook")
+    admin_a = api_client(world.admin_a)
+    for response in (
+        admin_a.get(reverse("api:webhook-detail", kwargs={"pk": hook["id"]})),
+        admin_a.patch(reverse("api:webhook-detail", kwargs={"pk": hook["id"]}), {"enabled": False}),
+        admin_a.get(reverse("api:webhook-deliveries", kwargs={"pk": hook["id"]})),
+        admin_a.post(reverse("api:webhook-test", kwargs={"pk": hook["id"]})),
+        admin_a.delete(reverse("api:webhook-detail", kwargs={"pk": hook["id"]})),
+    ):
+        assert response.status_code == 404
+    assert admin_a.get(reverse("api:webhook-list")).json()["results"] == []
+    client.force_login(world.admin_a)
+    for name in ("webhook_detail", "webhook_edit", "webhook_delete"):
+        assert client.get(reverse(f"webhooks:{name}", kwargs={"pk": hook["id"]})).status_code == 404
+    assert api_client(world.agent_a).get(reverse("api:webhook-list")).status_code == 403
+    assert admin_b.delete(reverse("api:webhook-detail", kwargs={"pk": hook["id"]})).status_code == 204
+    actions = list(
+        AuditEvent.objects.filter(object_type="webhooks.webhookendpoint")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["create", "delete"]
+
+
+def test_the_page_registers_edits_and_deletes_a_webhook_in_vietnamese(world, client):
+    client.force_login(world.admin_a)
+    html = client.get(reverse("webhooks:webhook_list")).content.decode()
+    assert "Webhook" in html and "Thêm webhook" in html
+    response = client.post(
+        reverse("webhooks:webhook_add"),
+        {"url": "http://127.0.0.1:9/x", "secret": SECRET, "events": ["extension.created"], "enabled": "on"},
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    assert response.status_code == 302 and endpoint.get_secret() == SECRET
+    response = client.post(
+        reverse("webhooks:webhook_edit", kwargs={"pk": endpoint.pk}),
+        {"url": "http://127.0.0.1:9/y", "secret": "", "events": ["call.ended"]},
+    )
+    endpoint.refresh_from_db()
+    assert response.status_code == 302 and endpoint.url.endswith("/y") and not endpoint.enabled
+    assert endpoint.get_secret() == SECRET  # an empty secret keeps it
+    assert client.post(reverse("webhooks:webhook_delete", kwargs={"pk": endpoint.pk})).status_code == 302
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_urls_the_worker_must_not_call_are_refused(world, settings):
+    admin = api_client(world.admin_a)
+    url = reverse("api:webhook-list")
+    body = {"secret": SECRET, "events": ["extension.created"]}
+    assert admin.post(url, {**body, "url": "ftp://crm.example.com/x"}).status_code == 400
+    assert admin.post(url, {**body, "url": "https://crm.example.com/x", "secret": "short"}).status_code == 400
+    assert (
+        admin.post(url, {**body, "url": "https://crm.example.com/x", "events": ["nope"]}).status_code == 400
+    )
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    for target in (
+        "http://127.0.0.1:8000/",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest",
+        "http://localhost/",
+        "http://[::1]/",
+    ):
+        response = admin.post(url, {**body, "url": target})
+        assert response.status_code == 400 and "url" in response.json(), target
+    assert admin.post(url, {**body, "url": "https://crm.example.com/hook"}).status_code == 201
+    # A name that resolves to loopback is refused by the worker, at the address it would call.
+    from webhooks.outbound import TargetRefused, resolve
+
+    with pytest.raises(TargetRefused):
+        resolve("localhost", 9)
+
+
+@pytest.mark.django_db
+def test_rotate_sip_keys_reencrypts_webhook_secrets(world, settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.SIP_ENCRYPTION_KEYS = [old]
+    Extension.objects.all().delete()  # only the webhook's secret is in play here
+    register(api_client(world.admin_a), "http://127.0.0.1:9/hook")
+    settings.SIP_ENCRYPTION_KEYS = [new, old]
+    with pytest.raises(CommandError, match="1 of 1 secrets still need an older key"):
+        call_command("rotate_sip_keys", "--check", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("rotate_sip_keys", stdout=out)
+    assert "webhooks.WebhookEndpoint.secret_encrypted: 1 secrets, 1 to re-encrypt." in out.getvalue()
+    settings.SIP_ENCRYPTION_KEYS = [new]
+    endpoint = WebhookEndpoint.objects.get()
+    assert crypto.readable_with_newest(endpoint.secret_encrypted)
+    assert endpoint.get_secret() == SECRET
