@@ -29,6 +29,8 @@ EXCLUDED = {
     "extensions:import_progress": "JSON polled by the import page",
     "extensions:sharelink_revoke": "POST-only: revokes a link, then redirects to the extension",
     "sip:phone_credentials": "POST-only JSON: the web phone's short-lived credentials",
+    "metrics": "Prometheus text for the monitoring system, not a page",
+    "webhooks:webhook_test": "POST-only: queues a test event, then redirects to the endpoint",
 }
 
 
@@ -44,6 +46,7 @@ class Demo:
     admin: Any
     new_share_token: Callable[[], str]
     new_provisioning_token: Callable[[], str]
+    webhook: Any
 
 
 @dataclass
@@ -165,6 +168,11 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
         lambda d: reverse("sip:phone"),
         {"agent": True, "status": {"admin": 404}},  # the demo admin has no extension of their own
     ),
+    "webhooks:webhook_list": (lambda d: reverse("webhooks:webhook_list"), {}),
+    "webhooks:webhook_add": (lambda d: reverse("webhooks:webhook_add"), {}),
+    "webhooks:webhook_detail": (lambda d: reverse("webhooks:webhook_detail", args=[d.webhook.pk]), {}),
+    "webhooks:webhook_edit": (lambda d: reverse("webhooks:webhook_edit", args=[d.webhook.pk]), {}),
+    "webhooks:webhook_delete": (lambda d: reverse("webhooks:webhook_delete", args=[d.webhook.pk]), {}),
     "tenants:api_token": (lambda d: reverse("tenants:api_token"), {}),
     "audit:auditevent_list": (lambda d: reverse("audit:auditevent_list"), {}),
 }

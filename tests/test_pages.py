@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from extensions import imports, provisioning, sharing
 from extensions.models import Extension
+from webhooks.services import webhook_create
 from hotlines.models import NumberGroup
 from tests.browser import chromium_browser
 from tests.pages import Demo, Target, page_targets, unmapped_patterns
@@ -85,6 +86,12 @@ def demo_data(live_server):
         admin=admin,
         new_share_token=new_share_token,
         new_provisioning_token=new_provisioning_token,
+        webhook=webhook_create(
+            tenant=extension.hotline.tenant,
+            url="https://crm.example.com/pbx-events",
+            secret="a-webhook-secret-for-the-page-check",
+            events=["extension.created", "call.ended"],
+        ),
     )
 
 
