@@ -180,6 +180,12 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
             "outbound_groups": [g.pk for g in extension.outbound_groups.all()],
             "description": extension.description,
             "enabled": extension.enabled,
+            "outbound_schedule": extension.outbound_schedule_id,
+            "max_calls_per_minute": extension.max_calls_per_minute,
+            "max_calls_per_day": extension.max_calls_per_day,
+            "max_call_seconds": extension.max_call_seconds,
+            "allowed_networks": extension.allowed_networks,
+            "max_contacts": extension.max_contacts,
             "version": extension.version,
         }
 

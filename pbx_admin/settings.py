@@ -339,6 +339,10 @@ SIP_WEBSOCKET_URL = os.environ.get(
 # carrier gateway, as a SIP URI, e.g. sip:gw.carrier.example:5060. Empty: answered 503.
 # (Supervision, *33, goes to our listen service, which `make sip` starts: LISTEN_SERVICE.)
 SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
+# How the carrier wants the caller ID: "national" (0912345678, 19001234) or "e164" (+84…).
+SIP_GATEWAY_CALLER_ID_FORMAT = os.environ.get("SIP_GATEWAY_CALLER_ID_FORMAT", "national").strip().lower()
+if SIP_GATEWAY_CALLER_ID_FORMAT not in ("national", "e164"):
+    raise ImproperlyConfigured("SIP_GATEWAY_CALLER_ID_FORMAT must be national or e164.")
 
 # The guard in front of SIP access (core.guard, DESIGN.md's table): re-enter the password when
 # the last sign-in is older than this; at most N secrets per user per sliding window (seconds).

@@ -248,9 +248,10 @@ class ExtensionViewSet(
 
     @extend_schema(
         summary="Check a number against the call permission (kiểm tra quyền gọi)",
-        description="What the SIP server does when this extension dials `number`: allowed or "
-        "not, the dial rule that decided, and the caller ID the carrier would see. "
-        "Nothing is dialled.",
+        description="What the SIP server does when this extension dials `number` at `at` "
+        "(default now): allowed or not, what decided (call permission, outbound schedule with "
+        "the next time it opens, call limits with Kamailio's counters), the dial rule, and the "
+        "caller ID the carrier would see. Nothing is dialled.",
         parameters=[DialCheckQuerySerializer],
         responses={200: DialCheckSerializer, 400: None},
     )
@@ -259,7 +260,9 @@ class ExtensionViewSet(
         extension = self.get_object()
         query = DialCheckQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        check = dial_check(extension=extension, dialled=query.validated_data["number"])
+        check = dial_check(
+            extension=extension, dialled=query.validated_data["number"], at=query.validated_data.get("at")
+        )
         return Response(DialCheckSerializer(check).data)
 
     def _browser_session(self):

@@ -33,7 +33,7 @@ from core.services import bulk_update_values, integrity_as_validation
 from ..models import Extension
 from ..passwords import generate_sip_password
 from ..signals import extensions_disabled
-from .rules import Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
+from .rules import CONTROL_FIELDS, Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
 
 WRITE_BATCH = 1000
 HotlineThrough = Extension.outbound_hotlines.through
@@ -46,6 +46,7 @@ UPDATE_COLUMNS = [
     "supervisor",
     "description",
     "enabled",
+    *CONTROL_FIELDS,
     "password_encrypted",
     "ha1",
     "ha1b",
