@@ -409,9 +409,11 @@ def hotline_set_outbound_schedule(*, hotline: Hotline, schedule: Schedule | None
     before = stored.outbound_schedule_id
     after = schedule.pk if schedule is not None else None
     if before == after:
+        hotline.outbound_schedule = schedule
         return stored
     stored.outbound_schedule = schedule
     stored.save(update_fields=["outbound_schedule"])
+    hotline.outbound_schedule = schedule  # the caller's instance tells the truth too
     audit_record(
         action=Action.UPDATE,
         obj=stored,

@@ -75,7 +75,7 @@ def _htable_get(config: KamailioConfig, key: str) -> str | None:
     try:
         output = rpc(config, "htable.get", HTABLE, key)
     except KamailioError as exc:
-        if "not" in str(exc).lower() and "exist" in str(exc).lower() or "404" in str(exc):
+        if "doesn't exist" in str(exc):  # "500 - Key name doesn't exist in htable."
             return None  # no such key: nothing counted
         raise CountersUnavailable(str(exc)) from exc
     except (OSError, subprocess.TimeoutExpired) as exc:
