@@ -267,3 +267,10 @@ class LoginInfoSerializer(serializers.Serializer):
     proxy = serializers.CharField(help_text=_("Outbound proxy, host:port."))
     transports = serializers.ListField(child=serializers.CharField())
     websocket_url = serializers.CharField()
+
+
+class CallCountersSerializer(serializers.Serializer):
+    """An extension's counters for the call limits, as the SIP server holds them now."""
+
+    last_minute = serializers.IntegerField(help_text=_("Calls out through the carrier in the last 60 s."))
+    today = serializers.IntegerField(help_text=_("Calls out through the carrier today (Vietnam's time)."))

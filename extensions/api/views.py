@@ -24,6 +24,7 @@ from core.api.views import parse_pk
 from core.guard import RevealRefused
 from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
 from hotlines.selectors import hotline_choices
+from sip.controls import CountersUnavailable, call_counters, call_limits_lift
 from sip.dialcheck import dial_check
 from sip.selectors import with_contacts
 from tenants.selectors import membership_for
@@ -35,6 +36,7 @@ from ..models import Extension
 from ..selectors import extension_api_list, extension_get, extension_list
 from .bulk import ExtensionBulkActionsMixin
 from .serializers import (
+    CallCountersSerializer,
     ExtensionCreateSerializer,
     ExtensionSerializer,
     ExtensionUpdateSerializer,
@@ -85,6 +87,12 @@ def reveal_guard():
         yield
     except RevealRefused as refused:
         raise RevealNotAllowed(refused) from refused
+
+
+class SipServerUnavailable(APIException):
+    status_code = 503
+    default_detail = "The SIP server did not answer on its control socket; try again."
+    default_code = "sip_server_unavailable"
 
 
 @extend_schema_view(
@@ -264,6 +272,37 @@ class ExtensionViewSet(
             extension=extension, dialled=query.validated_data["number"], at=query.validated_data.get("at")
         )
         return Response(DialCheckSerializer(check).data)
+
+    @extend_schema(
+        summary="The extension's call counters in the SIP server",
+        description="Calls out through the carrier in the last 60 seconds and today, as Kamailio "
+        "counts them for the call limits (read over its control socket). 503 when it does not answer.",
+        responses={200: CallCountersSerializer, 503: None},
+    )
+    @action(detail=True, methods=["get"], url_path="call-counters")
+    def call_counters(self, request, pk=None):
+        extension = self.get_object()
+        try:
+            counters = call_counters(extension=extension)
+        except CountersUnavailable as exc:
+            raise SipServerUnavailable() from exc
+        return Response(CallCountersSerializer(counters).data)
+
+    @extend_schema(
+        summary="Lift the call limits (reset the counters)",
+        description="Clears the extension's counters in the SIP server, so a call refused by a "
+        "limit goes through again. Audited with what they were; answers them.",
+        request=None,
+        responses={200: CallCountersSerializer, 503: None},
+    )
+    @action(detail=True, methods=["post"], url_path="lift-limits")
+    def lift_limits(self, request, pk=None):
+        extension = self.get_object()
+        try:
+            before = call_limits_lift(extension=extension, actor=request.user)
+        except CountersUnavailable as exc:
+            raise SipServerUnavailable() from exc
+        return Response(CallCountersSerializer(before).data)
 
     def _browser_session(self):
         """The session when signed in through the browser (the guard then asks for a recent

@@ -221,3 +221,45 @@ def test_the_caller_id_in_e164_when_the_gateway_wants_it(kamailio, dial_rules, g
     settings.SIP_GATEWAY_CALLER_ID_FORMAT = "e164"
     check = dial_check(extension=caller, dialled="0912345678")
     assert check.caller_id.number == "+8419001234" and check.caller_id.format == "e164"
+
+
+# --- The dashboard and the API show Kamailio's counters and lift them ------------------------
+
+
+def test_the_extension_page_and_the_api_show_and_lift_the_counters(
+    kamailio, dial_rules, gateway, caller, client, monkeypatch
+):
+    from django.urls import reverse
+
+    from tests.api import api_client
+    from tests.factories import make_admin
+
+    # The dashboard finds `make sip`'s control socket through KAMAILIO_RUNTIME_DIR.
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(kamailio.config.runtime_dir))
+    caller = extension_update(extension=caller, data={"max_calls_per_minute": 2, "max_calls_per_day": 50})
+    for _ in range(2):
+        assert dial(caller, "0912345678").status == 486
+    assert reply(dial(caller, "0912345678")) == "403 Call limit: 2 calls per minute"
+
+    admin = make_admin(caller.hotline.tenant)
+    client.force_login(admin)
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("extensions:extension_detail", kwargs={"pk": caller.pk})).content.decode()
+    assert "2 in the last 60 s" in page and "2 today" in page
+    api = api_client(admin)
+    counters_url = reverse("api:extension-call-counters", kwargs={"pk": caller.pk})
+    assert api.get(counters_url).json() == {"last_minute": 2, "today": 2}
+    check = api.get(
+        reverse("api:extension-dial-check", kwargs={"pk": caller.pk}), {"number": "0912345678"}
+    ).json()
+    assert check["decided_by"] == "limit" and check["limits"]["counters"] == {"last_minute": 2, "today": 2}
+
+    response = client.post(reverse("extensions:extension_lift_limits", kwargs={"pk": caller.pk}), follow=True)
+    assert "Call limits of extension 101 lifted" in response.content.decode()
+    assert api.get(counters_url).json() == {"last_minute": 0, "today": 0}
+    assert dial(caller, "0912345678").status == 486
+    assert api.post(reverse("api:extension-lift-limits", kwargs={"pk": caller.pk})).json() == {
+        "last_minute": 1,
+        "today": 1,
+    }
+    assert AuditEvent.objects.filter(action="call_limits_lift", object_id=str(caller.pk)).count() == 2

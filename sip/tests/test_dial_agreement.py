@@ -373,8 +373,12 @@ def test_python_and_kamailio_agree_on_schedules_and_limits(kamailio, dial_rules,
     caller = callers[CallPermission.MOBILE]
     tenant = caller.hotline.tenant
     data: dict = {
-        "closed": {"outbound_schedule": schedule_create(tenant=tenant, name="c", windows=_window_around_now(False))},
-        "open": {"outbound_schedule": schedule_create(tenant=tenant, name="o", windows=_window_around_now(True))},
+        "closed": {
+            "outbound_schedule": schedule_create(tenant=tenant, name="c", windows=_window_around_now(False))
+        },
+        "open": {
+            "outbound_schedule": schedule_create(tenant=tenant, name="o", windows=_window_around_now(True))
+        },
         "per_minute": {"max_calls_per_minute": 4},
         "per_day": {"max_calls_per_day": 7},
     }[situation]
@@ -384,7 +388,9 @@ def test_python_and_kamailio_agree_on_schedules_and_limits(kamailio, dial_rules,
     disagreements, decided_by = [], []
     with SipClient(host, port) as phone:
         for number in CONTROL_SAMPLE:
-            check = dial_check(extension=caller, dialled=number, rules=dial_rules, kamailio_config=kamailio.config)
+            check = dial_check(
+                extension=caller, dialled=number, rules=dial_rules, kamailio_config=kamailio.config
+            )
             ours = python_decision(check)
             theirs = kamailio_decision(phone, info, number, gateway)
             if ours[0] == "gateway":
