@@ -80,6 +80,7 @@ URL_ARGUMENTS = {
     ("share", "token"): "share_token",
     ("imports", "pk"): "import_job",
     ("audit-events", "pk"): "audit_event",
+    ("schedules", "pk"): "schedule",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -187,6 +188,16 @@ class Objects:
         from audit.models import AuditEvent
 
         return AuditEvent.objects.filter(tenant=self.world.tenant_a).latest("id")
+
+    @cached_property
+    def schedule(self):
+        from hotlines.services import schedule_create
+
+        return schedule_create(
+            tenant=self.world.tenant_a,
+            name="alpha-schedule-x7",
+            windows=[{"days": [0], "start": "08:00", "end": "17:00"}],
+        )
 
     @property
     def share_link(self):
@@ -410,5 +421,6 @@ def test_the_owner_can_open_every_object_route(client, marked_world, route):
         world.hotline_a.number,
         world.hotline_a.display_number,
         "alpha-group-x7",
+        "alpha-schedule-x7",
     ]
     assert any(text in body(response) for text in shown), f"GET {url} shows no object"

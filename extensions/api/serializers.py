@@ -269,8 +269,22 @@ class LoginInfoSerializer(serializers.Serializer):
     websocket_url = serializers.CharField()
 
 
+class CountersExtensionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    alias = serializers.CharField()
+
+
 class CallCountersSerializer(serializers.Serializer):
     """An extension's counters for the call limits, as the SIP server holds them now."""
 
-    last_minute = serializers.IntegerField(help_text=_("Calls out through the carrier in the last 60 s."))
-    today = serializers.IntegerField(help_text=_("Calls out through the carrier today (Vietnam's time)."))
+    extension = CountersExtensionSerializer()
+    readable = serializers.BooleanField(
+        help_text=_("False when the SIP server did not answer (counts are null).")
+    )
+    last_minute = serializers.IntegerField(
+        allow_null=True, help_text=_("Calls out through the carrier in the last 60 s.")
+    )
+    today = serializers.IntegerField(
+        allow_null=True, help_text=_("Calls out through the carrier today (Vietnam's time).")
+    )

@@ -89,6 +89,15 @@ def reveal_guard():
         raise RevealNotAllowed(refused) from refused
 
 
+def _counters_body(extension: Extension, counters) -> dict:
+    return {
+        "extension": {"id": extension.pk, "number": extension.number, "alias": extension.alias},
+        "readable": counters is not None,
+        "last_minute": counters.last_minute if counters is not None else None,
+        "today": counters.today if counters is not None else None,
+    }
+
+
 class SipServerUnavailable(APIException):
     status_code = 503
     default_detail = "The SIP server did not answer on its control socket; try again."
@@ -276,17 +285,18 @@ class ExtensionViewSet(
     @extend_schema(
         summary="The extension's call counters in the SIP server",
         description="Calls out through the carrier in the last 60 seconds and today, as Kamailio "
-        "counts them for the call limits (read over its control socket). 503 when it does not answer.",
-        responses={200: CallCountersSerializer, 503: None},
+        "counts them for the call limits (read over its control socket); `readable` false (and "
+        "null counts) when it does not answer.",
+        responses={200: CallCountersSerializer},
     )
     @action(detail=True, methods=["get"], url_path="call-counters")
     def call_counters(self, request, pk=None):
         extension = self.get_object()
         try:
             counters = call_counters(extension=extension)
-        except CountersUnavailable as exc:
-            raise SipServerUnavailable() from exc
-        return Response(CallCountersSerializer(counters).data)
+        except CountersUnavailable:
+            counters = None
+        return Response(_counters_body(extension, counters))
 
     @extend_schema(
         summary="Lift the call limits (reset the counters)",
@@ -302,7 +312,7 @@ class ExtensionViewSet(
             before = call_limits_lift(extension=extension, actor=request.user)
         except CountersUnavailable as exc:
             raise SipServerUnavailable() from exc
-        return Response(CallCountersSerializer(before).data)
+        return Response(_counters_body(extension, before))
 
     def _browser_session(self):
         """The session when signed in through the browser (the guard then asks for a recent

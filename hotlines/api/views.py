@@ -1,5 +1,5 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -37,11 +37,9 @@ from .serializers import (
         responses={200: HotlineSerializer},
     ),
 )
-class HotlineViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class HotlineViewSet(viewsets.ReadOnlyModelViewSet):
     """The tenant's hotlines, for its admins (agents get 403, as on the dashboard). The platform
     operator manages them; a tenant admin may only set their outbound schedule (PATCH)."""
-
-    http_method_names = ["get", "patch", "head", "options"]
 
     serializer_class = HotlineSerializer
     lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
