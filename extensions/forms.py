@@ -152,7 +152,9 @@ class ExtensionForm(forms.Form):
         bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
-        self.fields["outbound_schedule"].queryset = (
+        schedule_field = self.fields["outbound_schedule"]
+        assert isinstance(schedule_field, forms.ModelChoiceField)
+        schedule_field.queryset = (
             schedules if schedules is not None else Schedule.objects.filter(tenant_id=hotline.tenant_id)
         )
         self.helper = FormHelper()

@@ -117,6 +117,7 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
         return render(request, self.template_name, self.context(extension))
 
     def context(self, extension, credentials=None) -> dict:
+        is_admin = self.membership.is_admin
         return {
             "extension": extension,
             "hotline": extension.hotline,
@@ -125,20 +126,18 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "supervised": list(extension.supervised.order_by("number")),
             "registrations": contacts_for(extension),
             "language_next": reverse("extensions:extension_detail", kwargs={"pk": extension.pk}),
-            "is_admin": self.membership.is_admin,
+            "is_admin": is_admin,
             "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
-            "share_links": list(extension.share_links.select_related("created_by")[:10])
-            if self.membership.is_admin
-            else [],
-            **self.controls_context(extension),
+            "share_links": list(extension.share_links.select_related("created_by")[:10]) if is_admin else [],
+            **self.controls_context(extension, is_admin=is_admin),
         }
 
-    def controls_context(self, extension) -> dict:
+    def controls_context(self, extension, *, is_admin: bool) -> dict:
         """The controls on calls out: the schedule that applies, the limits and, for admins,
         Kamailio's current counters (read over its control socket; an error is shown, not raised)."""
         counters, counters_error = None, ""
         limited = extension.max_calls_per_minute or extension.max_calls_per_day
-        if self.membership.is_admin and limited:
+        if is_admin and limited:
             try:
                 counters = call_counters(extension=extension)
             except CountersUnavailable:

@@ -149,6 +149,9 @@ class NumberGroupMember(models.Model):
         return f"{self.group}: {self.hotline}"
 
 
+SCHEDULE_NAME_MAX_LENGTH = 100
+
+
 class Schedule(ConstraintErrorsOnFieldsMixin, models.Model):
     """An outbound schedule (lịch gọi ra): when a tenant's extensions may call out through the
     carrier, as weekly time windows in Vietnam's time (Asia/Ho_Chi_Minh) and holiday dates on
@@ -159,7 +162,7 @@ class Schedule(ConstraintErrorsOnFieldsMixin, models.Model):
     tenant = models.ForeignKey(
         "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="schedules"
     )
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("name"), max_length=SCHEDULE_NAME_MAX_LENGTH)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -72,7 +72,8 @@ def parse_windows(raw) -> list[Window]:
         raise ValidationError(_("A list of windows is expected."))
     if len(raw) > MAX_WINDOWS:
         raise ValidationError(_("At most %(count)d windows.") % {"count": MAX_WINDOWS})
-    windows, errors = [], []
+    windows: list[Window] = []
+    errors: list[str] = []
     for index, item in enumerate(raw, start=1):
         try:
             windows.append(_parse_window(item))

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from core.api.fields import TenantScopedPrimaryKeyRelatedField
 
 from ..choices import Carrier, GroupStrategy
-from ..models import Hotline, NumberGroup, Schedule
+from ..models import SCHEDULE_NAME_MAX_LENGTH, Hotline, NumberGroup, Schedule
 from ..selectors import hotline_choices, schedule_choices
 
 
@@ -114,7 +114,7 @@ class ScheduleWriteSerializer(serializers.Serializer):
     """Parsed loosely on purpose: the service checks windows and holidays and says which one is
     wrong, for the API and the dashboard alike."""
 
-    name = serializers.CharField(max_length=Schedule._meta.get_field("name").max_length)
+    name = serializers.CharField(max_length=SCHEDULE_NAME_MAX_LENGTH)
     windows = serializers.ListField(
         child=serializers.JSONField(),
         required=False,

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from core.api.permissions import IsTenantAdmin
 from core.api.views import parse_pk
+from tenants.models import Tenant
 from tenants.selectors import membership_for
 
 from .. import services
@@ -26,6 +27,12 @@ from .serializers import (
     ScheduleSerializer,
     ScheduleWriteSerializer,
 )
+
+
+def _tenant_of(user) -> Tenant:
+    membership = membership_for(user)
+    assert membership is not None  # IsTenantAdmin let the request through
+    return membership.tenant
 
 
 @extend_schema_view(
@@ -99,7 +106,7 @@ class NumberGroupViewSet(viewsets.ModelViewSet):
     def create(self, request):
         data = self._parse(partial=False)
         group = services.number_group_create(
-            tenant=membership_for(request.user).tenant,
+            tenant=_tenant_of(request.user),
             name=data["name"],
             strategy=data.get("strategy", GroupStrategy.SAME_CARRIER),
             hotlines=data.get("hotlines", []),
@@ -166,7 +173,7 @@ class ScheduleViewSet(viewsets.ModelViewSet):
 
     def create(self, request):
         data = self._parse(partial=False)
-        schedule = services.schedule_create(tenant=membership_for(request.user).tenant, **data)
+        schedule = services.schedule_create(tenant=_tenant_of(request.user), **data)
         return self._response(schedule, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None, partial=False):

@@ -104,6 +104,7 @@ def test_outside_the_schedule_calls_out_are_refused_inside_they_go_out(
         "schedule",
     )
     tomorrow = (timezone.now().astimezone(TIME_ZONE) + dt.timedelta(days=1)).date()
+    assert check.controls is not None
     assert check.controls.next_open == dt.datetime.combine(tomorrow, dt.time(0), tzinfo=TIME_ZONE)
 
     # Emergency numbers go out whatever the time; internal calls are not the carrier's.
@@ -138,6 +139,7 @@ def test_the_sixth_call_in_a_minute_is_refused_until_an_admin_lifts_the_limit(
 
     check = dial_check(extension=caller, dialled="0912345678", kamailio_config=kamailio.config)
     assert (check.sip_reply, check.decided_by) == ("403 Call limit: 5 calls per minute", "limit")
+    assert check.controls is not None and check.controls.counters is not None
     assert check.controls.counters.last_minute == 5
     sixth = dial(caller, "0912345678")
     assert reply(sixth) == "403 Call limit: 5 calls per minute"
@@ -219,8 +221,9 @@ def test_the_caller_id_in_e164_when_the_gateway_wants_it(kamailio, dial_rules, g
     finally:
         kamailio.rpc("cfg.sets", "pbx", "caller_id_format", "national")
     settings.SIP_GATEWAY_CALLER_ID_FORMAT = "e164"
-    check = dial_check(extension=caller, dialled="0912345678")
-    assert check.caller_id.number == "+8419001234" and check.caller_id.format == "e164"
+    caller_id = dial_check(extension=caller, dialled="0912345678").caller_id
+    assert caller_id is not None
+    assert (caller_id.number, caller_id.format) == ("+8419001234", "e164")
 
 
 # --- The dashboard and the API show Kamailio's counters and lift them ------------------------

@@ -372,7 +372,7 @@ def test_python_and_kamailio_agree_on_schedules_and_limits(kamailio, dial_rules,
 
     caller = callers[CallPermission.MOBILE]
     tenant = caller.hotline.tenant
-    data: dict = {
+    situations: dict[str, dict] = {
         "closed": {
             "outbound_schedule": schedule_create(tenant=tenant, name="c", windows=_window_around_now(False))
         },
@@ -381,8 +381,8 @@ def test_python_and_kamailio_agree_on_schedules_and_limits(kamailio, dial_rules,
         },
         "per_minute": {"max_calls_per_minute": 4},
         "per_day": {"max_calls_per_day": 7},
-    }[situation]
-    caller = extension_update(extension=caller, data=data)
+    }
+    caller = extension_update(extension=caller, data=situations[situation])
     info = extension_reveal_credentials(extension=caller)
     host, port = host_port(info.proxy, 5060)
     disagreements, decided_by = [], []
