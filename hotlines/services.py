@@ -305,14 +305,17 @@ def _parse_schedule(windows, holidays) -> tuple[list[Window] | None, list[dt.dat
     errors: dict[str, list[str]] = {}
     parsed_windows = parsed_holidays = None
     if windows is not None:
-        items = list(windows)
+        items = list(windows) if isinstance(windows, (list, tuple)) else windows
         try:
-            parsed_windows = items if all(isinstance(w, Window) for w in items) else parse_windows(items)
+            is_parsed = isinstance(items, list) and all(isinstance(w, Window) for w in items)
+            parsed_windows = items if is_parsed else parse_windows(items)
         except ValidationError as exc:
             errors["windows"] = exc.messages
     if holidays is not None:
         try:
-            parsed_holidays = parse_holidays(list(holidays))
+            parsed_holidays = parse_holidays(
+                list(holidays) if isinstance(holidays, (list, tuple)) else holidays
+            )
         except ValidationError as exc:
             errors["holidays"] = exc.messages
     if errors:

@@ -20,6 +20,7 @@ decisions as route[CALL] in deploy/kamailio/kamailio.cfg:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -281,6 +282,18 @@ def dial_check(
     """Decide as kamailio.cfg's route[CALL] does at `at` (default now; a read, nothing is
     written). `kamailio_config` says where to read the call counters (default: `make sip`'s)."""
     at = at or timezone.now()
+    check = _decide(extension=extension, dialled=dialled, rules=rules, at=at, kamailio_config=kamailio_config)
+    return check if check.at is not None else dataclasses.replace(check, at=at)
+
+
+def _decide(
+    *,
+    extension: Extension,
+    dialled: str,
+    rules: RuleSet | None,
+    at: dt.datetime,
+    kamailio_config: KamailioConfig | None,
+) -> DialCheck:
     hotline = extension.hotline
     domain = hotline.sip_domain
     if not (extension.enabled and hotline.enabled):

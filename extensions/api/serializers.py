@@ -174,6 +174,11 @@ class ExtensionSerializer(serializers.ModelSerializer):
         }
 
 
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class NetworkListField(serializers.JSONField):
+    """A list of CIDR networks, checked by the model (its messages stay one flat list)."""
+
+
 class ExtensionUpdateSerializer(serializers.Serializer):
     """What an admin may change on an extension (its hotline and number are fixed)."""
 
@@ -212,8 +217,8 @@ class ExtensionUpdateSerializer(serializers.Serializer):
         allow_null=True,
         help_text=_("One of the tenant's outbound schedules (id); null: its hotline's (none there: always)."),
     )
-    allowed_networks = serializers.ListField(
-        child=serializers.CharField(),
+    # Parsed by the model's validator (one flat list of messages, whatever the items are).
+    allowed_networks = NetworkListField(
         required=False,
         help_text=_("CIDR networks it may register from; empty: anywhere (stored; not yet enforced)."),
     )

@@ -98,12 +98,6 @@ def _counters_body(extension: Extension, counters) -> dict:
     }
 
 
-class SipServerUnavailable(APIException):
-    status_code = 503
-    default_detail = "The SIP server did not answer on its control socket; try again."
-    default_code = "sip_server_unavailable"
-
-
 @extend_schema_view(
     list=extend_schema(summary="List extensions (máy lẻ)"),
     retrieve=extend_schema(summary="One extension", parameters=[ETAG]),
@@ -301,17 +295,18 @@ class ExtensionViewSet(
     @extend_schema(
         summary="Lift the call limits (reset the counters)",
         description="Clears the extension's counters in the SIP server, so a call refused by a "
-        "limit goes through again. Audited with what they were; answers them.",
+        "limit goes through again; audited with what they were, which the answer shows. "
+        "`readable` false: the SIP server did not answer and nothing was lifted.",
         request=None,
-        responses={200: CallCountersSerializer, 503: None},
+        responses={200: CallCountersSerializer},
     )
     @action(detail=True, methods=["post"], url_path="lift-limits")
     def lift_limits(self, request, pk=None):
         extension = self.get_object()
         try:
             before = call_limits_lift(extension=extension, actor=request.user)
-        except CountersUnavailable as exc:
-            raise SipServerUnavailable() from exc
+        except CountersUnavailable:
+            before = None
         return Response(_counters_body(extension, before))
 
     def _browser_session(self):

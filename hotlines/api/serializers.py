@@ -109,17 +109,25 @@ class ScheduleSerializer(serializers.ModelSerializer):
         return [d.isoformat() for d in schedule.holiday_dates()]
 
 
+# Windows and holidays are checked by the service, which says which one is wrong in one flat list.
+@extend_schema_field(ScheduleWindowSerializer(many=True))
+class WindowsField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(serializers.ListField(child=serializers.DateField()))
+class HolidaysField(serializers.JSONField):
+    pass
+
+
 @extend_schema_serializer(component_name="ScheduleWrite")
 class ScheduleWriteSerializer(serializers.Serializer):
     """Parsed loosely on purpose: the service checks windows and holidays and says which one is
     wrong, for the API and the dashboard alike."""
 
     name = serializers.CharField(max_length=SCHEDULE_NAME_MAX_LENGTH)
-    windows = serializers.ListField(
-        child=serializers.JSONField(),
+    windows = WindowsField(
         required=False,
         help_text=_('[{days: [0–6], start: "HH:MM", end: "HH:MM"}], Vietnam\'s time; end exclusive.'),
     )
-    holidays = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text=_("Closed all day: YYYY-MM-DD.")
-    )
+    holidays = HolidaysField(required=False, help_text=_("Closed all day: YYYY-MM-DD."))

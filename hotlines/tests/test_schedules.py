@@ -261,3 +261,16 @@ def test_a_hotlines_schedule_is_its_extensions_default(world):
     )
     check = admin.get(url, {"number": "0912345678", "at": "2025-03-03T17:00:00+07:00"}).json()
     assert check["allowed"] is True and check["schedule"]["source"] == "extension"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value", [5, "08:00", {"days": [0]}, [5], [None], [{"days": [0], "start": 8, "end": True}]]
+)
+def test_any_shape_of_windows_is_a_400_not_a_500(world, value):
+    response = api_client(world.admin_a).post(
+        schedule_url(), {"name": "Odd", "windows": value, "holidays": value}
+    )
+    assert response.status_code == 400
+    assert set(response.json()) <= {"windows", "holidays"}
+    assert all(isinstance(m, str) for messages in response.json().values() for m in messages)
