@@ -24,6 +24,7 @@ class Action(models.TextChoices):
     # Counted, not written one by one (AuditEvent.count): attackers choose how many there are.
     LOGIN_LOCKED_OUT = "login_locked_out", _("Sign-in refused: locked out")
     LOGIN_UNKNOWN_USER = "login_unknown_user", _("Sign-in with an unknown username")
+    CALL_LIMITS_LIFT = "call_limits_lift", _("Call limits lifted")
 
 
 # Written as one row per (action, tenant, object, source IP) and hour whose count goes up.

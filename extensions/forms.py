@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import show_character_count
-from hotlines.models import Hotline, NumberGroup
+from hotlines.models import Hotline, NumberGroup, Schedule
 
 from .choices import CALL_PERMISSION_HINT, CallPermission
 from .filtersets import CALL_PERMISSION_SLUGS, filter_extensions
@@ -62,6 +62,20 @@ class SupervisorField(forms.CharField):
         return supervisor
 
 
+class NetworksField(forms.CharField):
+    """Allowed networks typed one per line (or separated by commas/spaces) → a list of text;
+    the model's validator says which entry is wrong."""
+
+    widget = forms.Textarea(attrs={"rows": 2, "placeholder": "203.0.113.0/24"})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def clean(self, value) -> list[str]:
+        text = super().clean(value) or ""
+        return [part for part in text.replace(",", " ").split() if part]
+
+
 def bind_supervisor_field(form: forms.Form, hotline: Hotline, name: str = "supervisor") -> None:
     """Point a form's SupervisorField at the hotline whose extensions it offers and accepts."""
     field = form.fields[name]
@@ -99,6 +113,28 @@ class ExtensionForm(forms.Form):
     )
     description = _model_field("description", max_length=None, widget=forms.Textarea(attrs={"rows": 3}))
     enabled = forms.BooleanField(label=_("Enabled"), required=False, initial=True)
+    # Controls at the SIP server (the model owns their limits and texts).
+    outbound_schedule = forms.ModelChoiceField(
+        label=_("Outbound schedule"),
+        queryset=Schedule.objects.none(),
+        required=False,
+        empty_label=_("The hotline's schedule"),
+        help_text=_(
+            "When it may call out through the carrier; internal and emergency calls are always allowed."
+        ),
+    )
+    max_calls_per_minute = _model_field("max_calls_per_minute")
+    max_calls_per_day = _model_field("max_calls_per_day")
+    max_call_seconds = _model_field("max_call_seconds")
+    allowed_networks = NetworksField(
+        label=_("Allowed networks"),
+        required=False,
+        help_text=_(
+            "Networks it may register from, one per line (e.g. 203.0.113.0/24); empty: anywhere. "
+            "Stored; not yet enforced at registration."
+        ),
+    )
+    max_contacts = _model_field("max_contacts")
     password = forms.CharField(
         label=_("Password"),
         required=False,
@@ -111,13 +147,18 @@ class ExtensionForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, hotline: Hotline, hotlines, groups, **kwargs):
+    def __init__(self, *args, hotline: Hotline, hotlines, groups, schedules=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.hotline = hotline
         bind_supervisor_field(self, hotline)
         self.fields["outbound_hotlines"].queryset = hotlines
         self.fields["outbound_groups"].queryset = groups
         show_character_count(self.fields["description"], DESCRIPTION_MAX_LENGTH)
+        schedule_field = self.fields["outbound_schedule"]
+        assert isinstance(schedule_field, forms.ModelChoiceField)
+        schedule_field.queryset = (
+            schedules if schedules is not None else Schedule.objects.filter(tenant_id=hotline.tenant_id)
+        )
         self.helper = FormHelper()
         self.helper.form_tag = False
 
@@ -142,6 +183,12 @@ class ExtensionUpdateForm(ExtensionForm):
         "outbound_groups",
         "description",
         "enabled",
+        "outbound_schedule",
+        "max_calls_per_minute",
+        "max_calls_per_day",
+        "max_call_seconds",
+        "allowed_networks",
+        "max_contacts",
         "password",
         "regenerate_password",
         "version",

@@ -2,7 +2,7 @@ import hashlib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Length
 from django.utils.functional import Promise
@@ -14,7 +14,13 @@ from core.models import ConstraintErrorsOnFieldsMixin
 
 from .choices import CallPermission, ImportStatus
 from .passwords import digest_ha1, digest_ha1b
-from .validators import ALIAS_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, validate_alias, validate_extension_number
+from .validators import (
+    ALIAS_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    validate_alias,
+    validate_allowed_networks,
+    validate_extension_number,
+)
 
 
 class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
@@ -78,6 +84,53 @@ class Extension(ConstraintErrorsOnFieldsMixin, models.Model):
         validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)],
     )
     enabled = models.BooleanField(_("enabled"), default=True)
+    # Controls at the SIP server (null = its hotline's schedule / no limit).
+    outbound_schedule = models.ForeignKey(
+        "hotlines.Schedule",
+        verbose_name=_("outbound schedule"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="extensions",
+        help_text=_(
+            "When it may call out through the carrier; empty: its hotline's schedule (none: always)."
+        ),
+    )
+    allowed_networks = models.JSONField(
+        _("allowed networks"),
+        default=list,
+        blank=True,
+        validators=[validate_allowed_networks],
+        help_text=_("Networks it may register from, in CIDR form (e.g. 203.0.113.0/24); empty: anywhere."),
+    )
+    max_contacts = models.PositiveSmallIntegerField(
+        _("maximum devices"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("How many devices may be registered at once; empty: no limit."),
+    )
+    max_calls_per_minute = models.PositiveIntegerField(
+        _("calls out per minute"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Calls out through the carrier in any 60 seconds; empty: no limit."),
+    )
+    max_calls_per_day = models.PositiveIntegerField(
+        _("calls out per day"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100000)],
+        help_text=_("Calls out through the carrier per day (Vietnam's time); empty: no limit."),
+    )
+    max_call_seconds = models.PositiveIntegerField(
+        _("maximum call length (seconds)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(43200)],
+        help_text=_("An answered call out through the carrier is ended after this; empty: no limit."),
+    )
     password_encrypted = models.TextField(editable=False)
     ha1 = models.CharField(max_length=32, editable=False)
     ha1b = models.CharField(max_length=32, editable=False)

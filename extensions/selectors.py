@@ -144,6 +144,12 @@ API_LIST_FIELDS = (
     *CALLER_ID_IDS,
     "description",
     "enabled",
+    "outbound_schedule",
+    "allowed_networks",
+    "max_contacts",
+    "max_calls_per_minute",
+    "max_calls_per_day",
+    "max_call_seconds",
     "created_at",
     "updated_at",
 )

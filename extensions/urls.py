@@ -43,6 +43,11 @@ urlpatterns = [
     path("extensions/mine/", views.MyExtensionView.as_view(), name="my_extension"),
     path("extensions/<int:pk>/", views.ExtensionDetailView.as_view(), name="extension_detail"),
     path("extensions/<int:pk>/dial-check/", ExtensionDialCheckView.as_view(), name="extension_dial_check"),
+    path(
+        "extensions/<int:pk>/lift-limits/",
+        views.ExtensionLiftLimitsView.as_view(),
+        name="extension_lift_limits",
+    ),
     path("extensions/<int:pk>/reveal/", views.ExtensionRevealView.as_view(), name="extension_reveal"),
     path("extensions/<int:pk>/edit/", views.ExtensionUpdateView.as_view(), name="extension_edit"),
     path("extensions/<int:pk>/delete/", views.ExtensionDeleteView.as_view(), name="extension_delete"),

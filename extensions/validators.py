@@ -115,3 +115,30 @@ def validate_sip_password(password: str, *, number: str = "", alias: str = "") -
         errors.append(_("This password is too common."))
     if errors:
         raise ValidationError(errors, code="weak_password")
+
+
+MAX_ALLOWED_NETWORKS = 20
+
+
+def validate_allowed_networks(value) -> None:
+    """Where an extension may register from: a list of IPv4/IPv6 networks in CIDR form
+    (192.0.2.0/24, 2001:db8::/32; a bare address is one host); empty = anywhere."""
+    import ipaddress
+
+    if not isinstance(value, list):
+        raise ValidationError(_("A list of networks (CIDR, e.g. 192.0.2.0/24) is expected."), code="invalid")
+    if len(value) > MAX_ALLOWED_NETWORKS:
+        raise ValidationError(
+            _("At most %(count)d networks.") % {"count": MAX_ALLOWED_NETWORKS}, code="too_many"
+        )
+    errors = []
+    for item in value:
+        try:
+            ipaddress.ip_network(str(item), strict=True)
+        except ValueError:
+            errors.append(
+                _("“%(value)s” is not a network in CIDR form (e.g. 192.0.2.0/24), or has host bits set.")
+                % {"value": item}
+            )
+    if errors:
+        raise ValidationError(errors, code="invalid_network")

@@ -15,6 +15,7 @@ from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
 from core.pagination import OneQueryPaginator
 from hotlines.models import NumberGroup
 from hotlines.selectors import hotline_choices, hotline_get
+from sip.controls import CountersUnavailable, call_counters, call_limits_lift
 from sip.selectors import contacts_for, with_online_status
 
 from . import services
@@ -116,6 +117,7 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
         return render(request, self.template_name, self.context(extension))
 
     def context(self, extension, credentials=None) -> dict:
+        is_admin = self.membership.is_admin
         return {
             "extension": extension,
             "hotline": extension.hotline,
@@ -124,12 +126,27 @@ class ExtensionDetailView(TenantMemberRequiredMixin, View):
             "supervised": list(extension.supervised.order_by("number")),
             "registrations": contacts_for(extension),
             "language_next": reverse("extensions:extension_detail", kwargs={"pk": extension.pk}),
-            "is_admin": self.membership.is_admin,
+            "is_admin": is_admin,
             "visible_seconds": settings.REVEAL_VISIBLE_SECONDS,
             "provisioning_hours": settings.PROVISIONING_LINK_HOURS,
-            "share_links": list(extension.share_links.select_related("created_by")[:10])
-            if self.membership.is_admin
-            else [],
+            "share_links": list(extension.share_links.select_related("created_by")[:10]) if is_admin else [],
+            **self.controls_context(extension, is_admin=is_admin),
+        }
+
+    def controls_context(self, extension, *, is_admin: bool) -> dict:
+        """The controls on calls out: the schedule that applies, the limits and, for admins,
+        Kamailio's current counters (read over its control socket; an error is shown, not raised)."""
+        counters, counters_error = None, ""
+        limited = extension.max_calls_per_minute or extension.max_calls_per_day
+        if is_admin and limited:
+            try:
+                counters = call_counters(extension=extension)
+            except CountersUnavailable:
+                counters_error = _("The SIP server did not answer; its counters cannot be shown now.")
+        return {
+            "outbound_schedule": extension.outbound_schedule or extension.hotline.outbound_schedule,
+            "call_counters": counters,
+            "call_counters_error": counters_error,
         }
 
 
@@ -181,6 +198,12 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
             "outbound_groups": [g.pk for g in extension.outbound_groups.all()],
             "description": extension.description,
             "enabled": extension.enabled,
+            "outbound_schedule": extension.outbound_schedule_id,
+            "max_calls_per_minute": extension.max_calls_per_minute,
+            "max_calls_per_day": extension.max_calls_per_day,
+            "max_call_seconds": extension.max_call_seconds,
+            "allowed_networks": extension.allowed_networks,
+            "max_contacts": extension.max_contacts,
             "version": extension.version,
         }
 
@@ -254,3 +277,27 @@ class ExtensionDeleteView(TenantAdminRequiredMixin, View):
         services.extension_delete(extension=extension)
         messages.success(request, _("Extension %(number)s was deleted.") % {"number": extension.number})
         return redirect(reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk}))
+
+
+class ExtensionLiftLimitsView(TenantAdminRequiredMixin, View):
+    """POST: clear the extension's call counters in the SIP server (an audited action), so a
+    call refused by a limit goes through again."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        extension = extension_get(user=request.user, pk=pk)
+        try:
+            before = call_limits_lift(extension=extension, actor=request.user)
+        except CountersUnavailable:
+            messages.error(request, _("The SIP server did not answer; nothing was lifted. Try again."))
+        else:
+            messages.success(
+                request,
+                _(
+                    "Call limits of extension %(number)s lifted: %(minute)d calls in the last minute, "
+                    "%(today)d today."
+                )
+                % {"number": extension.number, "minute": before.last_minute, "today": before.today},
+            )
+        return redirect("extensions:extension_detail", pk=extension.pk)

@@ -75,3 +75,15 @@ def format_vn_number(national: str) -> str:
         return parse_vn_number(national).display
     except ValidationError:
         return national
+
+
+CALLER_ID_FORMATS = ("national", "e164")
+
+
+def caller_id_for_carrier(national: str, fmt: str) -> str:
+    """A stored (national) hotline number as the carrier is sent it: unchanged, or in E.164
+    (0912345678 → +84912345678; 19001234 → +8419001234). Kamailio's route[CALLER_ID] does the
+    same string edit (SIP_GATEWAY_CALLER_ID_FORMAT)."""
+    if fmt != "e164" or national.startswith("+"):
+        return national
+    return "+84" + (national[1:] if national.startswith("0") else national)

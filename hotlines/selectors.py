@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404
 
 from tenants.selectors import admin_tenant_id
 
-from .models import Hotline, NumberGroup, NumberGroupMember
+from .models import Hotline, NumberGroup, NumberGroupMember, Schedule, ScheduleHoliday, ScheduleWindow
 
 
 def hotline_list(*, user) -> QuerySet[Hotline]:
@@ -59,3 +59,27 @@ def number_group_get(*, user, pk) -> NumberGroup:
 def number_group_choices(*, tenant_id: int) -> QuerySet[NumberGroup]:
     """The tenant's number groups, for caller-ID pickers."""
     return NumberGroup.objects.filter(tenant_id=tenant_id).order_by("name", "id")
+
+
+def schedule_list(*, user) -> QuerySet[Schedule]:
+    """The outbound schedules of the tenant the user administers, windows and holidays loaded."""
+    tenant_id = admin_tenant_id(user)
+    if tenant_id is None:
+        return Schedule.objects.none()
+    return (
+        Schedule.objects.filter(tenant_id=tenant_id)
+        .prefetch_related(
+            Prefetch("windows", queryset=ScheduleWindow.objects.order_by("position", "id")),
+            Prefetch("holidays", queryset=ScheduleHoliday.objects.order_by("date")),
+        )
+        .order_by("name", "id")
+    )
+
+
+def schedule_get(*, user, pk) -> Schedule:
+    return get_object_or_404(schedule_list(user=user), pk=pk)
+
+
+def schedule_choices(*, tenant_id: int) -> QuerySet[Schedule]:
+    """The tenant's schedules, for the hotline's and extensions' pickers."""
+    return Schedule.objects.filter(tenant_id=tenant_id).order_by("name", "id")

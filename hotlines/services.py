@@ -6,6 +6,7 @@ which the apps above subscribe (sip reloads Kamailio's domains). The dashboard, 
 Django admin and the commands all write through here, so none of them can skip a rule.
 """
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -19,8 +20,9 @@ from audit.services import audit_record, diff
 from core.services import integrity_as_validation
 from tenants.models import Tenant
 
-from .models import Hotline, NumberGroup, NumberGroupMember
+from .models import Hotline, NumberGroup, NumberGroupMember, Schedule, ScheduleHoliday, ScheduleWindow
 from .numbering import parse_vn_number
+from .schedules import Window, parse_holidays, parse_windows
 from .signals import hotline_changed
 
 logger = logging.getLogger(__name__)
@@ -272,3 +274,153 @@ def number_group_delete(*, group: NumberGroup) -> None:
     """Delete a group; extensions that used it fall back to their other caller IDs."""
     _audit(Action.DELETE, group, diff(_state(group), {}))
     group.delete()
+
+
+# -- Outbound schedules (lịch gọi ra): the tenant admin's, from the dashboard and the API. -------
+
+
+def _schedule_state(schedule: Schedule) -> dict:
+    return {
+        "name": schedule.name,
+        "windows": [w.as_dict() for w in schedule.window_values()],
+        "holidays": [d.isoformat() for d in schedule.holiday_dates()],
+    }
+
+
+def _set_schedule_rows(schedule: Schedule, windows: Sequence[Window], holidays: Sequence[dt.date]) -> None:
+    schedule.windows.all().delete()
+    schedule.holidays.all().delete()
+    rows = [
+        ScheduleWindow(schedule=schedule, days=w.mask, start_minute=w.start, end_minute=w.end, position=i)
+        for i, w in enumerate(windows)
+    ]
+    for row in rows:
+        row.full_clean(exclude=["schedule"])
+    ScheduleWindow.objects.bulk_create(rows)
+    ScheduleHoliday.objects.bulk_create(ScheduleHoliday(schedule=schedule, date=d) for d in holidays)
+
+
+def _parse_schedule(windows, holidays) -> tuple[list[Window] | None, list[dt.date] | None]:
+    """Windows (`[{days, start, end}]` or Window values) and holidays (dates or YYYY-MM-DD)."""
+    errors: dict[str, list[str]] = {}
+    parsed_windows = parsed_holidays = None
+    if windows is not None:
+        items = list(windows) if isinstance(windows, (list, tuple)) else windows
+        try:
+            is_parsed = isinstance(items, list) and all(isinstance(w, Window) for w in items)
+            parsed_windows = items if is_parsed else parse_windows(items)
+        except ValidationError as exc:
+            errors["windows"] = exc.messages
+    if holidays is not None:
+        try:
+            parsed_holidays = parse_holidays(
+                list(holidays) if isinstance(holidays, (list, tuple)) else holidays
+            )
+        except ValidationError as exc:
+            errors["holidays"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    return parsed_windows, parsed_holidays
+
+
+@transaction.atomic
+def schedule_create(
+    *, tenant: Tenant, name: str, windows: Sequence = (), holidays: Sequence = ()
+) -> Schedule:
+    """A tenant's outbound schedule; `windows` as `[{days, start, end}]` (see hotlines.schedules)."""
+    schedule = Schedule(tenant=tenant, name=name.strip())
+    errors: dict = {}
+    try:
+        schedule.full_clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    try:
+        parsed_windows, parsed_holidays = _parse_schedule(windows, holidays)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
+    with integrity_as_validation(Schedule), transaction.atomic():
+        schedule.save()
+    _set_schedule_rows(schedule, parsed_windows or [], parsed_holidays or [])
+    audit_record(
+        action=Action.CREATE, obj=schedule, tenant_id=tenant.pk, changes=diff({}, _schedule_state(schedule))
+    )
+    return schedule
+
+
+@transaction.atomic
+def schedule_update(
+    *,
+    schedule: Schedule,
+    name: str | None = None,
+    windows: Sequence | None = None,
+    holidays: Sequence | None = None,
+) -> Schedule:
+    """Change a schedule's name, windows or holidays (None leaves it). Kamailio reads the rows on
+    every call out, so the change applies to the next call."""
+    stored = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    before = _schedule_state(stored)
+    if name is not None:
+        schedule.name = name.strip()
+    errors: dict = {}
+    try:
+        schedule.full_clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    try:
+        parsed_windows, parsed_holidays = _parse_schedule(windows, holidays)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
+    with integrity_as_validation(Schedule), transaction.atomic():
+        schedule.save()
+    if parsed_windows is not None or parsed_holidays is not None:
+        _set_schedule_rows(
+            schedule,
+            parsed_windows if parsed_windows is not None else schedule.window_values(),
+            parsed_holidays if parsed_holidays is not None else schedule.holiday_dates(),
+        )
+    changes = diff(before, _schedule_state(schedule))
+    if changes:
+        audit_record(action=Action.UPDATE, obj=schedule, tenant_id=schedule.tenant_id, changes=changes)
+    return schedule
+
+
+@transaction.atomic
+def schedule_delete(*, schedule: Schedule) -> None:
+    """Delete a schedule; the hotlines and extensions using it fall back (an extension to its
+    hotline's schedule, a hotline to none: always open)."""
+    users = [f"{h.display_number}" for h in schedule.hotlines.all()] + [
+        f"{e.number}" for e in schedule.extensions.all()
+    ]
+    changes = diff(_schedule_state(schedule), {})
+    if users:
+        changes["used_by"] = [users, []]
+    audit_record(action=Action.DELETE, obj=schedule, tenant_id=schedule.tenant_id, changes=changes)
+    schedule.delete()
+
+
+@transaction.atomic
+def hotline_set_outbound_schedule(*, hotline: Hotline, schedule: Schedule | None) -> Hotline:
+    """The tenant admin's one change to a hotline: the default outbound schedule of its
+    extensions (one of the tenant's schedules, or none: always open)."""
+    stored = Hotline.objects.select_for_update().get(pk=hotline.pk)
+    if schedule is not None and schedule.tenant_id != stored.tenant_id:
+        raise ValidationError({"outbound_schedule": _("This schedule belongs to another customer.")})
+    before = stored.outbound_schedule_id
+    after = schedule.pk if schedule is not None else None
+    if before == after:
+        hotline.outbound_schedule = schedule
+        return stored
+    stored.outbound_schedule = schedule
+    stored.save(update_fields=["outbound_schedule"])
+    hotline.outbound_schedule = schedule  # the caller's instance tells the truth too
+    audit_record(
+        action=Action.UPDATE,
+        obj=stored,
+        tenant_id=stored.tenant_id,
+        changes={"outbound_schedule": [before, after]},
+    )
+    return stored

@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from audit.api.views import AuditEventViewSet
 from extensions.api.views import ExtensionViewSet
-from hotlines.api.views import HotlineViewSet, NumberGroupViewSet
+from hotlines.api.views import HotlineViewSet, NumberGroupViewSet, ScheduleViewSet
 from webhooks.api.views import WebhookViewSet
 
 
@@ -16,6 +16,7 @@ class Router(DefaultRouter):
 router = Router()
 router.register("hotlines", HotlineViewSet, basename="hotline")
 router.register("number-groups", NumberGroupViewSet, basename="numbergroup")
+router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("extensions", ExtensionViewSet, basename="extension")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 router.register("webhooks", WebhookViewSet, basename="webhook")

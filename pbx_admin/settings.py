@@ -362,6 +362,10 @@ SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
 # (docs/sip.md, "The web phone"). How long one credential is valid: at most 12 hours.
 SIP_EPHEMERAL_SECRET = os.environ.get("SIP_EPHEMERAL_SECRET", "")
 WEB_PHONE_CREDENTIAL_SECONDS = int(os.environ.get("WEB_PHONE_CREDENTIAL_SECONDS", str(12 * 3600)))
+# How the carrier wants the caller ID: "national" (0912345678, 19001234) or "e164" (+84…).
+SIP_GATEWAY_CALLER_ID_FORMAT = os.environ.get("SIP_GATEWAY_CALLER_ID_FORMAT", "national").strip().lower()
+if SIP_GATEWAY_CALLER_ID_FORMAT not in ("national", "e164"):
+    raise ImproperlyConfigured("SIP_GATEWAY_CALLER_ID_FORMAT must be national or e164.")
 
 # The guard in front of SIP access (core.guard, DESIGN.md's table): re-enter the password when
 # the last sign-in is older than this; at most N secrets per user per sliding window (seconds).

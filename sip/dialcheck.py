@@ -10,14 +10,23 @@ decisions as route[CALL] in deploy/kamailio/kamailio.cfg:
 2. normalise, then classify; no classify rule → 404;
 3. a class above the extension's call permission → 403 (emergency is never above it);
 4. internal: the extension must exist on the caller's hotline (404 otherwise), then its phones;
-5. anything else goes to the carrier gateway with a caller ID from the extension's pool.
+5. anything else goes to the carrier gateway, except emergency numbers only when the controls
+   (route[OUTBOUND_CONTROLS]) allow it at `at`: the outbound schedule (403 outside it, with the
+   next time it opens), then the calls per minute and per day (403 at the limit; the counters
+   are Kamailio's, read over its control socket when `at` is now); the maximum call length is
+   shown. The caller ID comes from the extension's pool, in the gateway's format
+   (SIP_GATEWAY_CALLER_ID_FORMAT).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -26,8 +35,12 @@ from dialplan.classifier import Classification, RuleSet
 from extensions.choices import CallPermission
 from extensions.models import Extension
 from hotlines.choices import Carrier, GroupStrategy
-from hotlines.numbering import format_vn_number
+from hotlines.models import Schedule
+from hotlines.numbering import caller_id_for_carrier, format_vn_number
+from hotlines.schedules import TIME_ZONE
 
+from .controls import CallCounters, CountersUnavailable, call_counters
+from .kamailio import KamailioConfig
 from .listen import BARGE_REASON, WHISPER_REASON
 from .selectors import caller_id_pool, is_subscriber, supervises
 
@@ -51,6 +64,7 @@ class CallerIdChoice:
     strategy: str
     pool: tuple[str, ...]
     number: str | None = None
+    format: str = "national"  # how the carrier is sent it (SIP_GATEWAY_CALLER_ID_FORMAT)
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -59,6 +73,114 @@ class CallerIdChoice:
     @property
     def strategy_label(self) -> str:
         return GroupStrategy(self.strategy).label if self.strategy in GroupStrategy.values else ""
+
+
+DECIDED_BY_PERMISSION = "permission"
+DECIDED_BY_SCHEDULE = "schedule"
+DECIDED_BY_LIMIT = "limit"
+# Counters describe the present: a check for another moment does not apply them.
+COUNTERS_NOW_SECONDS = 5
+
+
+def _local(moment: dt.datetime) -> str:
+    return formats.date_format(moment.astimezone(TIME_ZONE), "D d/m/Y H:i")
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What route[OUTBOUND_CONTROLS] looks at for one call out through the carrier."""
+
+    schedule: Schedule | None  # the extension's, else its hotline's; None: always open
+    schedule_source: str  # "extension" or "hotline" ("" without a schedule)
+    open: bool
+    next_open: dt.datetime | None  # when closed: when it opens next (None: never)
+    closes_at: dt.datetime | None  # when open: when it closes
+    max_calls_per_minute: int | None
+    max_calls_per_day: int | None
+    max_call_seconds: int | None
+    counters: CallCounters | None = None  # read from Kamailio (None: not read or unavailable)
+    counters_error: str = ""
+    refused_by: str = ""  # "minute" or "day" when a limit refuses the call
+
+    def schedule_reason(self) -> str:
+        name = self.schedule.name if self.schedule else ""
+        if self.next_open is None:
+            return _("Refused: outside the outbound schedule “%(name)s”, which never opens.") % {"name": name}
+        return _("Refused: outside the outbound schedule “%(name)s”; it opens at %(next)s.") % {
+            "name": name,
+            "next": _local(self.next_open),
+        }
+
+    def limit_reason(self) -> str:
+        counters = self.counters
+        if self.refused_by == "minute" and counters is not None:
+            frees = counters.minute_frees_at(self.max_calls_per_minute or 0)
+            return _(
+                "Refused: %(count)d calls out in the last 60 seconds, the limit is %(limit)d per minute; "
+                "the next call is possible at %(time)s."
+            ) % {
+                "count": counters.last_minute,
+                "limit": self.max_calls_per_minute,
+                "time": _local(frees) if frees else "",
+            }
+        return _("Refused: %(count)d calls out today, the limit is %(limit)d per day.") % {
+            "count": counters.today if counters else 0,
+            "limit": self.max_calls_per_day,
+        }
+
+    @property
+    def sip_reply(self) -> str:
+        if not self.open:
+            return "403 Outside the outbound schedule"
+        if self.refused_by == "minute":
+            return f"403 Call limit: {self.max_calls_per_minute} calls per minute"
+        if self.refused_by == "day":
+            return f"403 Call limit: {self.max_calls_per_day} calls per day"
+        return ""
+
+
+def outbound_controls(
+    *, extension: Extension, at: dt.datetime, kamailio_config: KamailioConfig | None = None
+) -> Controls:
+    """The schedule at `at` and the limits (with Kamailio's counters when `at` is now)."""
+    schedule = extension.outbound_schedule or extension.hotline.outbound_schedule
+    source = "extension" if extension.outbound_schedule_id else ("hotline" if schedule else "")
+    if schedule is not None:
+        hours = schedule.open_hours()
+        is_open = hours.is_open(at)
+        next_open = None if is_open else hours.next_open(at)
+        closes_at = hours.closes_at(at) if is_open else None
+    else:
+        is_open, next_open, closes_at = True, None, None
+    per_minute, per_day = extension.max_calls_per_minute, extension.max_calls_per_day
+    counters, error, refused_by = None, "", ""
+    if (
+        is_open
+        and (per_minute or per_day)
+        and abs((at - timezone.now()).total_seconds()) <= COUNTERS_NOW_SECONDS
+    ):
+        try:
+            counters = call_counters(extension=extension, config=kamailio_config, now=at.timestamp())
+        except CountersUnavailable as exc:
+            error = str(exc)
+        if counters is not None:
+            if per_minute and counters.last_minute >= per_minute:
+                refused_by = "minute"
+            elif per_day and counters.today >= per_day:
+                refused_by = "day"
+    return Controls(
+        schedule=schedule,
+        schedule_source=source,
+        open=is_open,
+        next_open=next_open,
+        closes_at=closes_at,
+        max_calls_per_minute=per_minute,
+        max_calls_per_day=per_day,
+        max_call_seconds=extension.max_call_seconds,
+        counters=counters,
+        counters_error=error,
+        refused_by=refused_by,
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +196,13 @@ class DialCheck:
     caller_id: CallerIdChoice | None = None
     target: str = ""  # the extension called, or the one supervised
     supervise_mode: str = ""
+    at: dt.datetime | None = None  # the moment decided for
+    decided_by: str = ""  # what refused it: permission, schedule, limit (empty when allowed)
+    controls: Controls | None = None  # for calls out through the carrier (not emergency)
+
+    @property
+    def schedule(self) -> Schedule | None:
+        return self.controls.schedule if self.controls else None
 
     @property
     def allowed(self) -> bool:
@@ -122,6 +251,10 @@ class DialCheck:
             return _("Refused: this extension is not the supervisor of extension %(target)s.") % {
                 "target": self.target
             }
+        if self.decided_by == DECIDED_BY_SCHEDULE and self.controls:
+            return self.controls.schedule_reason()
+        if self.decided_by == DECIDED_BY_LIMIT and self.controls:
+            return self.controls.limit_reason()
         if self.outcome == Outcome.DENIED and self.required_permission is not None:
             return _("Refused: this needs the “%(needed)s” call permission; the extension has “%(has)s”.") % {
                 "needed": self.required_permission.label,
@@ -137,6 +270,10 @@ class DialCheck:
             return _("Allowed: rings extension %(number)s.") % {"number": self.target}
         if self.destination == DestinationClass.EMERGENCY:
             return _("Allowed: emergency numbers are always allowed.")
+        if self.controls and self.controls.max_call_seconds:
+            return _(
+                "Allowed: goes out through the carrier; the call is ended after %(seconds)d seconds."
+            ) % {"seconds": self.controls.max_call_seconds}
         return _("Allowed: goes out through the carrier.")
 
 
@@ -203,6 +340,13 @@ def summary(check: DialCheck) -> str:
             )
             % values
         )
+    if check.decided_by in (DECIDED_BY_SCHEDULE, DECIDED_BY_LIMIT) and check.controls:
+        return _("%(number)s is %(kind)s; extension %(ext)s may not call it now. %(reason)s") % {
+            "number": number,
+            "kind": _kind(check),
+            "ext": ext,
+            "reason": check.reason,
+        }
     if check.outcome == Outcome.DENIED and check.required_permission is None:
         return _("Extension %(ext)s cannot call anyone: the extension or its hotline is disabled.") % {
             "ext": ext
@@ -261,8 +405,29 @@ def summary(check: DialCheck) -> str:
     )
 
 
-def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = None) -> DialCheck:
-    """Decide as kamailio.cfg's route[CALL] does (a read; nothing is written)."""
+def dial_check(
+    *,
+    extension: Extension,
+    dialled: str,
+    rules: RuleSet | None = None,
+    at: dt.datetime | None = None,
+    kamailio_config: KamailioConfig | None = None,
+) -> DialCheck:
+    """Decide as kamailio.cfg's route[CALL] does at `at` (default now; a read, nothing is
+    written). `kamailio_config` says where to read the call counters (default: `make sip`'s)."""
+    at = at or timezone.now()
+    check = _decide(extension=extension, dialled=dialled, rules=rules, at=at, kamailio_config=kamailio_config)
+    return check if check.at is not None else dataclasses.replace(check, at=at)
+
+
+def _decide(
+    *,
+    extension: Extension,
+    dialled: str,
+    rules: RuleSet | None,
+    at: dt.datetime,
+    kamailio_config: KamailioConfig | None,
+) -> DialCheck:
     hotline = extension.hotline
     domain = hotline.sip_domain
     if not (extension.enabled and hotline.enabled):
@@ -310,6 +475,8 @@ def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = No
             sip_reply=f"403 Call permission: {needed.slug} required",
             classification=classification,
             required_permission=needed,
+            at=at,
+            decided_by=DECIDED_BY_PERMISSION,
         )
     if rule.destination == DestinationClass.INTERNAL:
         if not is_subscriber(domain=domain, username=classification.number):
@@ -330,6 +497,21 @@ def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = No
             required_permission=needed,
             target=classification.number,
         )
+    controls = None
+    if rule.destination != DestinationClass.EMERGENCY:
+        controls = outbound_controls(extension=extension, at=at, kamailio_config=kamailio_config)
+        if controls.sip_reply:
+            return DialCheck(
+                extension=extension,
+                dialled=dialled,
+                outcome=Outcome.DENIED,
+                sip_reply=controls.sip_reply,
+                classification=classification,
+                required_permission=needed,
+                at=at,
+                decided_by=DECIDED_BY_SCHEDULE if not controls.open else DECIDED_BY_LIMIT,
+                controls=controls,
+            )
     return DialCheck(
         extension=extension,
         dialled=dialled,
@@ -338,6 +520,8 @@ def dial_check(*, extension: Extension, dialled: str, rules: RuleSet | None = No
         classification=classification,
         required_permission=needed,
         caller_id=caller_id_choice(extension=extension, callee_carrier=rule.carrier),
+        at=at,
+        controls=controls,
     )
 
 
@@ -346,10 +530,13 @@ def caller_id_choice(*, extension: Extension, callee_carrier: str) -> CallerIdCh
     callee's carrier, if any; otherwise (and for `round_robin`, `random`) Kamailio picks per
     call, so the answer is one of the pool."""
     pool = caller_id_pool(extension.pk)
-    numbers = tuple(n.number for n in pool.numbers)
+    fmt = settings.SIP_GATEWAY_CALLER_ID_FORMAT
+    numbers = tuple(caller_id_for_carrier(n.number, fmt) for n in pool.numbers)
     chosen = None
     if len(numbers) == 1 or (numbers and pool.strategy == GroupStrategy.FIRST):
         chosen = numbers[0]
     elif pool.strategy == GroupStrategy.SAME_CARRIER and callee_carrier:
-        chosen = next((n.number for n in pool.numbers if n.carrier == callee_carrier), None)
-    return CallerIdChoice(strategy=pool.strategy, pool=numbers, number=chosen)
+        chosen = next(
+            (caller_id_for_carrier(n.number, fmt) for n in pool.numbers if n.carrier == callee_carrier), None
+        )
+    return CallerIdChoice(strategy=pool.strategy, pool=numbers, number=chosen, format=fmt)

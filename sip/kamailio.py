@@ -82,6 +82,8 @@ class KamailioConfig:
     # service is ours (sip.listen), started next to Kamailio by `make sip` and the tests.
     gateway_uri: str = ""
     listen_uri: str = ""
+    # The caller ID as the carrier wants it: "national" (0912…) or "e164" (+84912…).
+    caller_id_format: str = "national"
     # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
     dialplan_reload_delta: int = 5
     # The media relay's ng control socket (sip.rtpengine.RtpengineConfig.kamailio_socket).
@@ -205,6 +207,7 @@ class KamailioConfig:
             "SQLOPS_CON": _cfg_string(f"kam=>{self.db_url}"),
             "GATEWAY_URI": _cfg_string(self.gateway_uri),
             "LISTEN_URI": _cfg_string(self.listen_uri),
+            "CALLER_ID_FORMAT": _cfg_string(self.caller_id_format),
             "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
             "NATPING_INTERVAL": str(self.natping_interval),
             "RTPENGINE_SOCK": _cfg_string(self.rtpengine_sock),
@@ -335,6 +338,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "children": int(os.environ.get("KAMAILIO_CHILDREN", "4")),
         "runtime_dir": Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
         "gateway_uri": settings.SIP_GATEWAY_URI,
+        "caller_id_format": settings.SIP_GATEWAY_CALLER_ID_FORMAT,
         "tls": tls,
         "sips_port": int(os.environ.get("KAMAILIO_TLS_PORT") or 5061),
         "wss_port": wss_port,

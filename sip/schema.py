@@ -17,6 +17,11 @@ and, for call routing (migration `sip.0002_call_routing`):
   strategy that picks from it.
 - `sip_supervision` (sqlops): a VIEW of who supervises whom (supervisor → supervised, per domain).
 
+and, for the controls on calls out (migration `sip.0003_outbound_controls`):
+
+- `sip_outbound_controls` (sqlops): a VIEW, per enabled extension, of whether its outbound
+  schedule is open *now* (the database's clock, in Vietnam's time) and its call limits.
+
 Tables are created by migration `sip.0001_initial`. The views are created here, because
 their life differs per database:
 
@@ -51,6 +56,7 @@ VERSION_TABLE = "version"
 DIALPLAN_VIEW = "sip_dialplan"
 CALLER_ID_VIEW = "sip_caller_id"
 SUPERVISION_VIEW = "sip_supervision"
+OUTBOUND_CONTROLS_VIEW = "sip_outbound_controls"
 
 # What Kamailio 5.6 expects in `version` for each table its modules open.
 TABLE_VERSIONS = {
@@ -66,8 +72,13 @@ TABLE_VERSIONS = {
 # definitions below; a view is dropped before the views it depends on do not exist).
 REGISTRATION_VIEWS = (SUBSCRIBER_VIEW, DOMAIN_VIEW)
 CALL_ROUTING_VIEWS = (DIALPLAN_VIEW, CALLER_ID_VIEW, SUPERVISION_VIEW)
-VIEW_MIGRATIONS = {"0001_initial": REGISTRATION_VIEWS, "0002_call_routing": CALL_ROUTING_VIEWS}
-VIEWS = REGISTRATION_VIEWS + CALL_ROUTING_VIEWS
+CONTROL_VIEWS = (OUTBOUND_CONTROLS_VIEW,)
+VIEW_MIGRATIONS = {
+    "0001_initial": REGISTRATION_VIEWS,
+    "0002_call_routing": CALL_ROUTING_VIEWS,
+    "0003_outbound_controls": CONTROL_VIEWS,
+}
+VIEWS = REGISTRATION_VIEWS + CALL_ROUTING_VIEWS + CONTROL_VIEWS
 
 
 def _slug_case(column: str) -> str:
@@ -185,9 +196,62 @@ def _call_routing_sql(vendor: str) -> dict[str, str]:
     return {DIALPLAN_VIEW: dialplan, CALLER_ID_VIEW: caller_id, SUPERVISION_VIEW: supervision}
 
 
+# Vietnam's local time, as the SIP server's database sees it when a call is made: weekday
+# (0 = Monday), minutes since midnight and the date. PostgreSQL knows the zone by name; SQLite
+# (the demo) knows none, and Asia/Ho_Chi_Minh is UTC+7 all year (no daylight saving since 1975).
+_LOCAL_NOW = {
+    "postgresql": """(SELECT (EXTRACT(ISODOW FROM t.ts)::integer - 1) AS weekday,
+                 (EXTRACT(HOUR FROM t.ts) * 60 + EXTRACT(MINUTE FROM t.ts))::integer AS minute,
+                 t.ts::date AS day
+          FROM (SELECT now() AT TIME ZONE 'Asia/Ho_Chi_Minh' AS ts) t)""",
+    "sqlite": """(SELECT (CAST(strftime('%w', t.ts) AS INTEGER) + 6) % 7 AS weekday,
+                 CAST(strftime('%H', t.ts) AS INTEGER) * 60 + CAST(strftime('%M', t.ts) AS INTEGER)
+                     AS minute,
+                 date(t.ts) AS day
+          FROM (SELECT datetime('now', '+7 hours') AS ts) t)""",
+}
+
+
+def _controls_sql(vendor: str) -> dict[str, str]:
+    """The view of migration 0003: per enabled extension, whether its outbound schedule (its
+    own, else its hotline's; none: always) is open right now, and its call limits (0: none).
+    The same arithmetic as hotlines.schedules.OpenHours: a holiday closes the day, otherwise
+    open when a window has today's weekday bit and start <= minute < end."""
+    pg = vendor == "postgresql"
+
+    def cast(expression: str, sql_type: str) -> str:
+        return f"({expression})::{sql_type}" if pg else expression
+
+    schedule = "COALESCE(e.outbound_schedule_id, h.outbound_schedule_id)"
+    days = "w.days::integer" if pg else "w.days"
+    open_now = f"""CASE
+            WHEN {schedule} IS NULL THEN 1
+            WHEN EXISTS (SELECT 1 FROM hotlines_scheduleholiday d
+                         WHERE d.schedule_id = {schedule} AND d.date = n.day) THEN 0
+            WHEN EXISTS (SELECT 1 FROM hotlines_schedulewindow w
+                         WHERE w.schedule_id = {schedule}
+                           AND (({days} >> n.weekday) & 1) = 1
+                           AND w.start_minute <= n.minute AND n.minute < w.end_minute) THEN 1
+            ELSE 0 END"""
+    controls = f"""
+        CREATE VIEW {OUTBOUND_CONTROLS_VIEW} AS
+        SELECT {cast("e.id", "integer")} AS extension_id,
+               {cast(f"COALESCE({schedule}, 0)", "integer")} AS schedule_id,
+               {cast(open_now, "integer")} AS open,
+               {cast("COALESCE(e.max_calls_per_minute, 0)", "integer")} AS max_calls_per_minute,
+               {cast("COALESCE(e.max_calls_per_day, 0)", "integer")} AS max_calls_per_day,
+               {cast("COALESCE(e.max_call_seconds, 0)", "integer")} AS max_call_seconds
+        FROM extensions_extension e
+        JOIN hotlines_hotline h ON h.id = e.hotline_id
+        CROSS JOIN {_LOCAL_NOW[vendor]} n
+        WHERE e.enabled AND h.enabled
+    """
+    return {OUTBOUND_CONTROLS_VIEW: controls}
+
+
 def view_sql(vendor: str, names: tuple[str, ...] = VIEWS) -> list[str]:
     """CREATE VIEW statements for the current definition of the named views."""
-    statements = {**_registration_sql(vendor), **_call_routing_sql(vendor)}
+    statements = {**_registration_sql(vendor), **_call_routing_sql(vendor), **_controls_sql(vendor)}
     return [statements[name] for name in names]
 
 
@@ -310,7 +374,7 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f'GRANT CONNECT ON DATABASE "{database}" TO {quoted_role}',
         f"GRANT USAGE ON SCHEMA public TO {quoted_role}",
         f"GRANT SELECT ON {VERSION_TABLE}, {SUBSCRIBER_VIEW}, {DOMAIN_VIEW}, {DOMAIN_ATTRS_TABLE}, "
-        f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW} TO {quoted_role}",
+        f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW}, {OUTBOUND_CONTROLS_VIEW} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
     ]

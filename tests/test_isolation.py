@@ -90,6 +90,7 @@ URL_ARGUMENTS = {
     ("imports", "pk"): "import_job",
     ("audit-events", "pk"): "audit_event",
     ("webhooks", "pk"): "webhook",
+    ("schedules", "pk"): "schedule",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -210,6 +211,15 @@ class Objects:
         )
         webhook_send_test(endpoint=webhook)  # a delivery for its log to show
         return webhook
+
+    def schedule(self):
+        from hotlines.services import schedule_create
+
+        return schedule_create(
+            tenant=self.world.tenant_a,
+            name="alpha-schedule-x7",
+            windows=[{"days": [0], "start": "08:00", "end": "17:00"}],
+        )
 
     @property
     def share_link(self):
@@ -437,5 +447,6 @@ def test_the_owner_can_open_every_object_route(client, marked_world, route):
         "alpha-group-x7",
         "alpha-hook",  # a webhook's URL
         "webhook.test",  # an event in a webhook's delivery log
+        "alpha-schedule-x7",
     ]
     assert any(text in body(response) for text in shown), f"GET {url} shows no object"

@@ -12,10 +12,10 @@ from django.test import override_settings
 
 from extensions import imports, provisioning, sharing
 from extensions.models import Extension
-from webhooks.services import webhook_create
 from hotlines.models import NumberGroup
 from tests.browser import chromium_browser
 from tests.pages import Demo, Target, page_targets, unmapped_patterns
+from webhooks.services import webhook_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

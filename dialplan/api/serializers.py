@@ -20,6 +20,14 @@ class DialCheckQuerySerializer(serializers.Serializer):
         ),
     )
 
+    at = serializers.DateTimeField(
+        required=False,
+        help_text=_(
+            "The moment to decide for, ISO 8601 with an offset (e.g. 2025-03-03T16:59:59+07:00); "
+            "default now. Schedules are in Vietnam's time; call counters apply only to now."
+        ),
+    )
+
     def validate_number(self, value: str) -> str:
         return validate_dialled(value)
 
@@ -43,6 +51,46 @@ class CallerIdSerializer(serializers.Serializer):
         ),
     )
     candidates = serializers.ListField(child=serializers.CharField())
+    # Declared fields leave the class (the serializer's metaclass): this shadows nothing at run time.
+    format = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=[("national", "national"), ("e164", "e164")],
+        help_text=_("How the carrier is sent it (the gateway's SIP_GATEWAY_CALLER_ID_FORMAT)."),
+    )
+
+
+class ScheduleStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    # Declared fields leave the class (the serializer's metaclass): this shadows nothing at run time.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=[("extension", "extension"), ("hotline", "hotline")],
+        help_text=_("Whose schedule applies: the extension's own, or its hotline's."),
+    )
+    open = serializers.BooleanField()
+    next_open = serializers.DateTimeField(
+        allow_null=True, help_text=_("When closed: when it opens next (null: never).")
+    )
+    closes_at = serializers.DateTimeField(allow_null=True, help_text=_("When open: when it closes."))
+
+
+class CountersSerializer(serializers.Serializer):
+    last_minute = serializers.IntegerField(help_text=_("Calls out in the last 60 seconds."))
+    today = serializers.IntegerField(help_text=_("Calls out today (Vietnam's time)."))
+
+
+class LimitsSerializer(serializers.Serializer):
+    max_calls_per_minute = serializers.IntegerField(allow_null=True)
+    max_calls_per_day = serializers.IntegerField(allow_null=True)
+    max_call_seconds = serializers.IntegerField(allow_null=True)
+    counters = CountersSerializer(
+        allow_null=True,
+        help_text=_(
+            "Kamailio's counters, read now; null when not read (no limit, another moment) or unreadable."
+        ),
+    )
+    counters_error = serializers.CharField(
+        help_text=_("Why the counters could not be read; empty otherwise.")
+    )
 
 
 def _slug(permission) -> str | None:
@@ -93,6 +141,19 @@ class DialCheckSerializer(serializers.Serializer):
         allow_null=True, help_text=_("The extension called, or the one supervised.")
     )
     supervise_mode = serializers.ChoiceField(choices=SuperviseMode.choices, allow_null=True)
+    at = serializers.DateTimeField(help_text=_("The moment decided for."))
+    decided_by = serializers.ChoiceField(
+        choices=[("permission", "permission"), ("schedule", "schedule"), ("limit", "limit")],
+        allow_null=True,
+        help_text=_("What refused the call: permission, schedule or limit; null otherwise."),
+    )
+    schedule = ScheduleStateSerializer(
+        allow_null=True,
+        help_text=_("Calls out through the carrier: the outbound schedule; null: always open."),
+    )
+    limits = LimitsSerializer(
+        allow_null=True, help_text=_("Calls out through the carrier (not emergency): the call limits.")
+    )
 
     def to_representation(self, check) -> dict:
         classification = check.classification
@@ -118,7 +179,41 @@ class DialCheckSerializer(serializers.Serializer):
             "caller_id": CallerIdSerializer(check.caller_id).data if check.caller_id else None,
             "target": check.target or None,
             "supervise_mode": str(check.supervise_mode) if check.supervise_mode else None,
+            "at": _iso(check.at),
+            "decided_by": check.decided_by or None,
+            "schedule": _schedule(check.controls),
+            "limits": _limits(check.controls),
         }
+
+
+def _iso(moment) -> str | None:
+    return serializers.DateTimeField().to_representation(moment) if moment else None
+
+
+def _schedule(controls) -> dict | None:
+    if controls is None or controls.schedule is None:
+        return None
+    return {
+        "id": controls.schedule.pk,
+        "name": controls.schedule.name,
+        "source": controls.schedule_source,
+        "open": controls.open,
+        "next_open": _iso(controls.next_open),
+        "closes_at": _iso(controls.closes_at),
+    }
+
+
+def _limits(controls) -> dict | None:
+    if controls is None:
+        return None
+    counters = controls.counters
+    return {
+        "max_calls_per_minute": controls.max_calls_per_minute,
+        "max_calls_per_day": controls.max_calls_per_day,
+        "max_call_seconds": controls.max_call_seconds,
+        "counters": {"last_minute": counters.last_minute, "today": counters.today} if counters else None,
+        "counters_error": controls.counters_error,
+    }
 
 
 def _rule(rule) -> dict | None:

@@ -61,9 +61,20 @@ def test_allowed_number(admin, world):
             "pool": [world.hotline_a2.number, world.hotline_a.number],
             "number": world.hotline_a2.number,
             "candidates": [world.hotline_a2.number],
+            "format": "national",
         },
         "target": None,
         "supervise_mode": None,
+        "at": response.json()["at"],
+        "decided_by": None,
+        "schedule": None,
+        "limits": {
+            "max_calls_per_minute": None,
+            "max_calls_per_day": None,
+            "max_call_seconds": None,
+            "counters": None,
+            "counters_error": "",
+        },
     }
 
 

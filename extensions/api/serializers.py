@@ -7,14 +7,15 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.fields import TenantScopedPrimaryKeyRelatedField
-from hotlines.models import Hotline, NumberGroup
-from hotlines.selectors import hotline_choices, number_group_choices
+from hotlines.models import Hotline, NumberGroup, Schedule
+from hotlines.selectors import hotline_choices, number_group_choices, schedule_choices
 from sip.selectors import Registration, contacts_for, registrations
 from sip.sipclient import TRANSPORTS
 
 from ..choices import CallPermission
 from ..models import Extension
 from ..selectors import API_LIST_FIELDS, CALLER_ID_IDS, extension_choices, split_ids
+from ..services.rules import CONTROL_FIELDS
 
 
 def _iso_datetime(value, tz) -> str:
@@ -126,6 +127,7 @@ class ExtensionSerializer(serializers.ModelSerializer):
             "outbound_groups",
             "description",
             "enabled",
+            *CONTROL_FIELDS,
             "created_at",
             "updated_at",
             "online",
@@ -164,11 +166,17 @@ class ExtensionSerializer(serializers.ModelSerializer):
             "outbound_groups": outbound_groups,
             "description": row["description"],
             "enabled": row["enabled"],
+            **{name: row[name] for name in CONTROL_FIELDS},
             "created_at": _iso_datetime(row["created_at"], tz),
             "updated_at": _iso_datetime(row["updated_at"], tz),
             "online": bool(contacts),
             "contacts": _contacts(contacts, tz),
         }
+
+
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class NetworkListField(serializers.JSONField):
+    """A list of CIDR networks, checked by the model (its messages stay one flat list)."""
 
 
 class ExtensionUpdateSerializer(serializers.Serializer):
@@ -201,6 +209,35 @@ class ExtensionUpdateSerializer(serializers.Serializer):
     # No max_length here: the model owns the limit, so the API answers as every other entry point.
     description = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
     enabled = serializers.BooleanField(required=False)
+    # Controls at the SIP server; ranges and formats are the model's (checked by the services).
+    outbound_schedule = TenantScopedPrimaryKeyRelatedField(
+        scope=schedule_choices,
+        queryset=Schedule.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text=_("One of the tenant's outbound schedules (id); null: its hotline's (none there: always)."),
+    )
+    # Parsed by the model's validator (one flat list of messages, whatever the items are).
+    allowed_networks = NetworkListField(
+        required=False,
+        help_text=_("CIDR networks it may register from; empty: anywhere (stored; not yet enforced)."),
+    )
+    max_contacts = serializers.IntegerField(
+        required=False, allow_null=True, help_text=_("Devices registered at once (stored; not yet enforced).")
+    )
+    max_calls_per_minute = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text=_("Calls out through the carrier in any 60 s; null: no limit."),
+    )
+    max_calls_per_day = serializers.IntegerField(
+        required=False, allow_null=True, help_text=_("Calls out through the carrier per day; null: no limit.")
+    )
+    max_call_seconds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text=_("Answered calls out are ended after this; null: no limit."),
+    )
     password = serializers.CharField(
         write_only=True,
         required=False,
@@ -244,3 +281,24 @@ class ProvisioningLinkSerializer(serializers.Serializer):
     url = serializers.URLField(help_text=_("Linphone fetches its configuration here, once."))
     expires_at = serializers.DateTimeField()
     qr_svg = serializers.CharField(help_text=_("The QR code (inline SVG) holding linphone-config:<url>."))
+
+
+class CountersExtensionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    alias = serializers.CharField()
+
+
+class CallCountersSerializer(serializers.Serializer):
+    """An extension's counters for the call limits, as the SIP server holds them now."""
+
+    extension = CountersExtensionSerializer()
+    readable = serializers.BooleanField(
+        help_text=_("False when the SIP server did not answer (counts are null).")
+    )
+    last_minute = serializers.IntegerField(
+        allow_null=True, help_text=_("Calls out through the carrier in the last 60 s.")
+    )
+    today = serializers.IntegerField(
+        allow_null=True, help_text=_("Calls out through the carrier today (Vietnam's time).")
+    )

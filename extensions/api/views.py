@@ -24,6 +24,7 @@ from core.api.views import parse_pk
 from core.guard import RevealRefused
 from dialplan.api.serializers import DialCheckQuerySerializer, DialCheckSerializer
 from hotlines.selectors import hotline_choices
+from sip.controls import CountersUnavailable, call_counters, call_limits_lift
 from sip.dialcheck import dial_check
 from sip.selectors import with_contacts
 from tenants.selectors import membership_for
@@ -36,6 +37,7 @@ from ..provisioning_views import provisioning_url
 from ..selectors import extension_api_list, extension_get, extension_list
 from .bulk import ExtensionBulkActionsMixin
 from .serializers import (
+    CallCountersSerializer,
     ExtensionCreateSerializer,
     ExtensionSerializer,
     ExtensionUpdateSerializer,
@@ -87,6 +89,15 @@ def reveal_guard():
         yield
     except RevealRefused as refused:
         raise RevealNotAllowed(refused) from refused
+
+
+def _counters_body(extension: Extension, counters) -> dict:
+    return {
+        "extension": {"id": extension.pk, "number": extension.number, "alias": extension.alias},
+        "readable": counters is not None,
+        "last_minute": counters.last_minute if counters is not None else None,
+        "today": counters.today if counters is not None else None,
+    }
 
 
 @extend_schema_view(
@@ -283,9 +294,10 @@ class ExtensionViewSet(
 
     @extend_schema(
         summary="Check a number against the call permission (kiểm tra quyền gọi)",
-        description="What the SIP server does when this extension dials `number`: allowed or "
-        "not, the dial rule that decided, and the caller ID the carrier would see. "
-        "Nothing is dialled.",
+        description="What the SIP server does when this extension dials `number` at `at` "
+        "(default now): allowed or not, what decided (call permission, outbound schedule with "
+        "the next time it opens, call limits with Kamailio's counters), the dial rule, and the "
+        "caller ID the carrier would see. Nothing is dialled.",
         parameters=[DialCheckQuerySerializer],
         responses={200: DialCheckSerializer, 400: None},
     )
@@ -294,8 +306,43 @@ class ExtensionViewSet(
         extension = self.get_object()
         query = DialCheckQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        check = dial_check(extension=extension, dialled=query.validated_data["number"])
+        check = dial_check(
+            extension=extension, dialled=query.validated_data["number"], at=query.validated_data.get("at")
+        )
         return Response(DialCheckSerializer(check).data)
+
+    @extend_schema(
+        summary="The extension's call counters in the SIP server",
+        description="Calls out through the carrier in the last 60 seconds and today, as Kamailio "
+        "counts them for the call limits (read over its control socket); `readable` false (and "
+        "null counts) when it does not answer.",
+        responses={200: CallCountersSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path="call-counters")
+    def call_counters(self, request, pk=None):
+        extension = self.get_object()
+        try:
+            counters = call_counters(extension=extension)
+        except CountersUnavailable:
+            counters = None
+        return Response(_counters_body(extension, counters))
+
+    @extend_schema(
+        summary="Lift the call limits (reset the counters)",
+        description="Clears the extension's counters in the SIP server, so a call refused by a "
+        "limit goes through again; audited with what they were, which the answer shows. "
+        "`readable` false: the SIP server did not answer and nothing was lifted.",
+        request=None,
+        responses={200: CallCountersSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="lift-limits")
+    def lift_limits(self, request, pk=None):
+        extension = self.get_object()
+        try:
+            before = call_limits_lift(extension=extension, actor=request.user)
+        except CountersUnavailable:
+            before = None
+        return Response(_counters_body(extension, before))
 
     def _browser_session(self):
         """The session when signed in through the browser (the guard then asks for a recent

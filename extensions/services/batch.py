@@ -41,7 +41,7 @@ from ..signals import (
     extensions_updated,
 )
 from ..validators import clean_sip_password
-from .rules import Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
+from .rules import CONTROL_FIELDS, Draft, audit_values, draft_errors, duplicate_errors, supervision_cycles
 
 WRITE_BATCH = 1000
 HotlineThrough = Extension.outbound_hotlines.through
@@ -54,6 +54,7 @@ UPDATE_COLUMNS = [
     "supervisor",
     "description",
     "enabled",
+    *CONTROL_FIELDS,
     "password_encrypted",
     "ha1",
     "ha1b",

@@ -24,11 +24,18 @@ from ..choices import CallPermission
 from ..models import Extension
 from ..validators import validate_extension_number
 from . import batch
-from .rules import Draft, field_label, labelled
+from .rules import CONTROL_FIELDS, Draft, field_label, labelled
 
 MAX_BATCH = 1000  # extensions per range create, bulk edit or bulk password regeneration
 NUMBER_PLACEHOLDER = "{n}"
-BULK_EDITABLE_FIELDS = ("call_permission", "supervisor", "outbound_hotlines", "outbound_groups", "enabled")
+BULK_EDITABLE_FIELDS = (
+    "call_permission",
+    "supervisor",
+    "outbound_hotlines",
+    "outbound_groups",
+    "enabled",
+    *CONTROL_FIELDS,
+)
 # Errors a range's numbers and aliases have each; others are the same for every number.
 PER_NUMBER_FIELDS = ("number", "alias")
 
@@ -171,7 +178,7 @@ def _plan_bulk_update(*, extensions, data) -> list[Draft]:
     drafts = _lock_drafts(extensions)
     for draft in drafts:
         extension = draft.extension
-        for name in ("call_permission", "enabled", "supervisor"):
+        for name in ("call_permission", "enabled", "supervisor", *CONTROL_FIELDS):
             if name in data:
                 setattr(extension, name, data[name])
         if "outbound_hotlines" in data:

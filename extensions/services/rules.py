@@ -27,11 +27,22 @@ from hotlines.models import Hotline, NumberGroup
 from ..models import Extension
 from ..validators import validate_sip_password
 
+# Controls the SIP server enforces (outbound schedule, where from, how much): plain columns.
+CONTROL_FIELDS = [
+    "outbound_schedule",
+    "allowed_networks",
+    "max_contacts",
+    "max_calls_per_minute",
+    "max_calls_per_day",
+    "max_call_seconds",
+]
+
 # Not typed by anyone (secrets, bookkeeping) or checked by the batch (relations, uniqueness).
 NOT_FIELD_CHECKED = [
     "id",
     "hotline",
     "supervisor",
+    "outbound_schedule",
     "password_encrypted",
     "ha1",
     "ha1b",
@@ -48,6 +59,7 @@ AUDITED_FIELDS = [
     "outbound_groups",
     "description",
     "enabled",
+    *CONTROL_FIELDS,
 ]
 PASSWORD = "password"
 
@@ -119,6 +131,12 @@ def audit_values(draft: Draft, *, hotline_ids: Iterable[int], group_ids: Iterabl
         "outbound_groups": sorted(group_ids),
         "description": extension.description,
         "enabled": extension.enabled,
+        "outbound_schedule": extension.outbound_schedule_id,
+        "allowed_networks": list(extension.allowed_networks or []),
+        "max_contacts": extension.max_contacts,
+        "max_calls_per_minute": extension.max_calls_per_minute,
+        "max_calls_per_day": extension.max_calls_per_day,
+        "max_call_seconds": extension.max_call_seconds,
     }
 
 
@@ -149,6 +167,10 @@ def draft_errors(draft: Draft, *, tenant_id: int) -> dict[str, list[str]]:
         errors.setdefault("outbound_hotlines", []).append(
             _("A caller-ID hotline belongs to another customer.")
         )
+    # A schedule the entry point set (the object in memory, no query) is the tenant's own.
+    schedule = extension.outbound_schedule if Extension.outbound_schedule.is_cached(extension) else None
+    if schedule is not None and schedule.tenant_id != tenant_id:
+        errors.setdefault("outbound_schedule", []).append(_("This schedule belongs to another customer."))
     if draft.groups is not None and any(g.tenant_id != tenant_id for g in draft.groups):
         errors.setdefault("outbound_groups", []).append(_("A number group belongs to another customer."))
     if draft.password:

@@ -18,9 +18,9 @@ from ..credentials import LoginInfo, login_info
 from ..models import Extension
 from ..signals import extensions_deleted
 from . import batch
-from .rules import Draft
+from .rules import CONTROL_FIELDS, Draft
 
-EDITABLE_FIELDS = ("alias", "call_permission", "supervisor", "description", "enabled")
+EDITABLE_FIELDS = ("alias", "call_permission", "supervisor", "description", "enabled", *CONTROL_FIELDS)
 
 
 def _audit(action: str, extension: Extension, changes: dict | None = None) -> None:
@@ -56,10 +56,15 @@ def extension_create(
     password: str | None = None,
     user=None,
     session=None,
+    **controls: Any,
 ) -> Extension:
-    """Create an extension with a typed (policy-checked, guarded) or generated SIP password."""
+    """Create an extension with a typed (policy-checked, guarded) or generated SIP password.
+    `controls` are CONTROL_FIELDS (outbound_schedule, limits, allowed networks)."""
+    unknown = set(controls) - set(CONTROL_FIELDS)
+    if unknown:
+        raise TypeError(f"extension_create() got unexpected fields {sorted(unknown)}")
     extension = Extension(
-        hotline=hotline, number=number, alias=alias, description=description, enabled=enabled
+        hotline=hotline, number=number, alias=alias, description=description, enabled=enabled, **controls
     )
     if supervisor is not None:
         extension.supervisor = supervisor

@@ -32,6 +32,13 @@ FIELDS = {
     "outbound_groups",
     "description",
     "enabled",
+    # Controls (DESIGN.md, "Controls").
+    "outbound_schedule",
+    "allowed_networks",
+    "max_contacts",
+    "max_calls_per_minute",
+    "max_calls_per_day",
+    "max_call_seconds",
     "created_at",
     "updated_at",
     # Registration status (DESIGN.md, "Presence in the API").

@@ -54,6 +54,7 @@ def test_hotlines_of_the_tenant_with_their_extension_count(admin, world):
         "carrier": hotline.carrier,
         "sip_domain": hotline.sip_domain,
         "extension_count": 3,
+        "outbound_schedule": None,
     }
     assert body["results"][1]["extension_count"] == 0
     assert world.hotline_b.sip_domain not in str(body)
@@ -66,10 +67,17 @@ def test_hotline_detail_and_other_tenants_hotline(admin, world):
     assert world.hotline_b.sip_domain not in response.content.decode()
 
 
-@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_hotlines_are_read_only(admin, world, method):
     url = hotline_url() if method == "post" else hotline_url(world.hotline_a)
     assert getattr(admin, method)(url, {"name": "x"}).status_code == 405
+
+
+def test_a_patch_changes_only_the_outbound_schedule(admin, world):
+    response = admin.patch(hotline_url(world.hotline_a), {"name": "x"})
+    assert response.status_code == 400 and "outbound_schedule" in response.json()
+    world.hotline_a.refresh_from_db()
+    assert world.hotline_a.name != "x"
 
 
 # --- number groups ------------------------------------------------------------------------

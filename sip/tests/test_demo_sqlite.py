@@ -250,14 +250,43 @@ def test_make_sip_on_sqlite_routes_calls_by_the_dial_rules(demo):
 
                 denied = dial("+1 202 555 0100".replace(" ", ""))
                 viettel, vinaphone = dial("0961234567"), dial("+84941234567")
+                # The outbound schedule on SQLite (its own local-time arithmetic, UTC+7): closed
+                # today, then open around now (windows relative to now).
+                manage(env, "shell", "--no-imports", "-c", SET_SCHEDULE % {"number": "101", "open": False})
+                outside = dial("0961234567")
+                manage(env, "shell", "--no-imports", "-c", SET_SCHEDULE % {"number": "101", "open": True})
+                inside = dial("0961234567")
         finally:
             server.stop()
     assert (denied.status, denied.response.reason) == (403, "Call permission: international required")
     assert (viettel.status, vinaphone.status) == (486, 486)
+    assert (outside.status, outside.response.reason) == (403, "Outside the outbound schedule")
+    assert inside.status == 486
     assert [(i.user, i.header_user("p-asserted-identity")) for i in gateway.invites] == [
         ("0961234567", "19001234"),
         ("0941234567", "0912345678"),
+        ("0961234567", "19001234"),
     ]
+
+
+# Give extension 101 of 1900 1234 a schedule closed today, or open for the hour around now.
+SET_SCHEDULE = """
+from django.utils import timezone
+from extensions.models import Extension
+from extensions.services import extension_update
+from hotlines.schedules import TIME_ZONE, format_minute
+from hotlines.services import schedule_create
+extension = Extension.objects.get(number="%(number)s", hotline__number="19001234")
+now = timezone.now().astimezone(TIME_ZONE)
+minute = now.hour * 60 + now.minute
+if %(open)s:
+    windows = [{"days": [now.weekday()], "start": format_minute(max(0, minute - 30)),
+                "end": format_minute(min(1440, minute + 30))}]
+else:
+    windows = [{"days": [d for d in range(7) if d != now.weekday()], "start": "00:00", "end": "24:00"}]
+schedule = schedule_create(tenant=extension.hotline.tenant, name=f"test {now.timestamp()}", windows=windows)
+extension_update(extension=extension, data={"outbound_schedule": schedule})
+"""
 
 
 # --- one writer at a time: every other write waits its turn ------------------------------------

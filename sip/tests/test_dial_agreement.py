@@ -329,3 +329,82 @@ def test_patterns_django_accepts_compile_and_match_the_same_in_kamailio(kamailio
             matched += theirs
     assert mismatches == []
     assert 30 < matched < 570  # both matches and misses were compared
+
+
+# --- Times and limits: the controls on calls out decide the same on both sides ----------------
+
+
+def _window_around_now(open_: bool) -> list[dict]:
+    """Windows relative to Vietnam's now: the half hour around it (open), or every day but
+    today (closed). Waits out the last 90 s before midnight, where "today" would change."""
+    from django.utils import timezone
+
+    from hotlines.schedules import TIME_ZONE, format_minute
+
+    now = timezone.now().astimezone(TIME_ZONE)
+    if (left := 86400 - (now.hour * 3600 + now.minute * 60 + now.second)) < 90:
+        import time
+
+        time.sleep(left + 1)
+        now = timezone.now().astimezone(TIME_ZONE)
+    if open_:
+        minute = now.hour * 60 + now.minute
+        return [
+            {
+                "days": [now.weekday()],
+                "start": format_minute(max(0, minute - 30)),
+                "end": format_minute(min(1440, minute + 30)),
+            }
+        ]
+    return [{"days": [d for d in range(7) if d != now.weekday()], "start": "00:00", "end": "24:00"}]
+
+
+# A few numbers of every class (calls out through the carrier are counted, so not hundreds).
+CONTROL_SAMPLE = [number for values in NUMBERS.values() for number in values[:6]]
+
+
+@pytest.mark.parametrize("situation", ["closed", "open", "per_minute", "per_day"])
+def test_python_and_kamailio_agree_on_schedules_and_limits(kamailio, dial_rules, gateway, callers, situation):
+    """The same numbers, by the mobile-level caller, outside and inside its schedule (windows
+    relative to now) and under call limits: before each call, the dial check (reading
+    Kamailio's counters) predicts the answer; every call out let through counts."""
+    from hotlines.services import schedule_create
+
+    caller = callers[CallPermission.MOBILE]
+    tenant = caller.hotline.tenant
+    situations: dict[str, dict] = {
+        "closed": {
+            "outbound_schedule": schedule_create(tenant=tenant, name="c", windows=_window_around_now(False))
+        },
+        "open": {
+            "outbound_schedule": schedule_create(tenant=tenant, name="o", windows=_window_around_now(True))
+        },
+        "per_minute": {"max_calls_per_minute": 4},
+        "per_day": {"max_calls_per_day": 7},
+    }
+    caller = extension_update(extension=caller, data=situations[situation])
+    info = extension_reveal_credentials(extension=caller)
+    host, port = host_port(info.proxy, 5060)
+    disagreements, decided_by = [], []
+    with SipClient(host, port) as phone:
+        for number in CONTROL_SAMPLE:
+            check = dial_check(
+                extension=caller, dialled=number, rules=dial_rules, kamailio_config=kamailio.config
+            )
+            ours = python_decision(check)
+            theirs = kamailio_decision(phone, info, number, gateway)
+            if ours[0] == "gateway":
+                ok = theirs[4] in ours[4]
+                ours, theirs = ours[:4], theirs[:4]
+            else:
+                ok = True
+            if ours != theirs or not ok:
+                disagreements.append((number, ours, theirs))
+            decided_by.append(check.decided_by)
+    assert disagreements == []
+    # The situation really decided some calls (and emergency numbers never).
+    expected = {"closed": "schedule", "open": None, "per_minute": "limit", "per_day": "limit"}[situation]
+    if expected:
+        assert decided_by.count(expected) >= 5, decided_by
+    else:
+        assert "schedule" not in decided_by and "limit" not in decided_by
