@@ -212,6 +212,7 @@ class Objects:
         webhook_send_test(endpoint=webhook)  # a delivery for its log to show
         return webhook
 
+    @cached_property
     def schedule(self):
         from hotlines.services import schedule_create
 

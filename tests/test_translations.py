@@ -12,8 +12,19 @@ from django.conf import settings
 PO = Path(settings.BASE_DIR) / "locale" / "vi" / "LC_MESSAGES" / "django.po"
 
 
-def _msgids(po_text: str) -> list[str]:
-    return [line for line in po_text.splitlines() if line.startswith("msgid ")]
+def _entries(po_text: str) -> list[str]:
+    """The msgid (and msgctxt) text of each entry of a .po text, but the header."""
+    found = []
+    for entry in po_text.split("\n\n"):
+        lines = [line for line in entry.splitlines() if line and not line.startswith("#")]
+        text = []
+        for line in lines:
+            if line.startswith(("msgstr", "msgid_plural")):
+                break
+            text.append(line)
+        if text and text != ['msgid ""']:
+            found.append(" ".join(text))
+    return found
 
 
 def test_every_translatable_string_has_a_vietnamese_translation(tmp_path):
@@ -44,13 +55,7 @@ def test_every_translatable_string_has_a_vietnamese_translation(tmp_path):
             check=True,
             text=True,
         ).stdout
-        missing += [m for m in _msgids(out) if m != 'msgid ""']
-        # Multi-line msgids start with msgid "" followed by the text: list those too.
-        missing += [
-            block.split("\n", 1)[1].split("\nmsgstr", 1)[0]
-            for block in out.split('\nmsgid ""\n"')[1:]
-            if not block.startswith("Project-Id")
-        ]
+        missing += _entries(out)
     assert not missing, "Untranslated or fuzzy in Vietnamese:\n" + "\n".join(missing)
 
 
