@@ -219,3 +219,36 @@ def test_register_flood_gets_503_with_retry_after(overloaded_server, transaction
     assert all("\r\nRetry-After: 7\r\n" in r for r in overloaded)
     # Every REGISTER got an answer: none was left to time out.
     assert len(replies) == sent
+
+
+def test_dashboard_lists_the_locks_and_unblocks_them_audited(guarded, client, monkeypatch):
+    from audit.models import AuditEvent
+    from tests.factories import TenantFactory, make_admin
+
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(guarded.config.runtime_dir))
+    (target,), (extension,) = _extensions(guarded, "401")
+    for _ in range(10):
+        register(guarded, target, password=WRONG)
+    assert register(guarded, target).status == 403
+
+    stranger = make_admin(TenantFactory())
+    client.force_login(stranger)
+    page = client.get("/audit/sip-security/").content.decode()
+    assert "127.0.0.1" not in page and target.domain not in page
+    assert (
+        client.post("/audit/sip-security/unblock/", {"kind": "address", "key": "127.0.0.1"}).status_code
+        == 404
+    )
+
+    admin = make_admin(extension.hotline.tenant)
+    client.force_login(admin)
+    page = client.get("/audit/sip-security/").content.decode()
+    assert f"401@{target.domain}" in page and "127.0.0.1" in page
+    assert "Extension locked" in page and "Address blocked" in page  # the recorded events
+
+    for kind, key in (("address", "127.0.0.1"), ("extension", f"401@{target.domain}")):
+        response = client.post("/audit/sip-security/unblock/", {"kind": kind, "key": key})
+        assert response.status_code == 302
+    assert register(guarded, target).status == 200
+    lifted = AuditEvent.objects.filter(action="sip_unblock", tenant_id=extension.hotline.tenant_id)
+    assert sorted(e.object_repr for e in lifted) == sorted(["127.0.0.1", f"401@{target.domain}"])
