@@ -25,6 +25,7 @@ class Action(models.TextChoices):
     LOGIN_LOCKED_OUT = "login_locked_out", _("Sign-in refused: locked out")
     LOGIN_UNKNOWN_USER = "login_unknown_user", _("Sign-in with an unknown username")
     CALL_LIMITS_LIFT = "call_limits_lift", _("Call limits lifted")
+    SIP_UNBLOCK = "sip_unblock", _("SIP lock lifted")
 
 
 # Written as one row per (action, tenant, object, source IP) and hour whose count goes up.

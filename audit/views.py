@@ -1,8 +1,13 @@
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views import View
 
 from core.mixins import TenantAdminRequiredMixin
+from sip.controls import CountersUnavailable
+from sip.protection import security_event_list, sip_lock_release, sip_locks_for_tenant
 from tenants.selectors import admin_tenant_id
 
 from .filtersets import AuditEventFilterSet
@@ -30,3 +35,44 @@ class AuditEventListView(TenantAdminRequiredMixin, View):
                 "query": query.urlencode(),
             },
         )
+
+
+class SipSecurityView(TenantAdminRequiredMixin, View):
+    """What the SIP server locked for this tenant: the locks in force now (read from Kamailio),
+    each with an unblock button, and the recorded security events on its hotlines."""
+
+    def get(self, request):
+        tenant_id = admin_tenant_id(request.user)
+        try:
+            locks = sip_locks_for_tenant(tenant_id=tenant_id)
+            readable = True
+        except CountersUnavailable:
+            locks, readable = [], False
+        events = security_event_list(tenant_id=tenant_id)[:200]
+        return render(
+            request,
+            "audit/sip_security.html",
+            {"locks": locks, "readable": readable, "events": events},
+        )
+
+
+class SipUnblockView(TenantAdminRequiredMixin, View):
+    """POST kind + key: lift one of the tenant's locks (audited); another tenant's lock or one
+    that has already ended is not found."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        tenant_id = admin_tenant_id(request.user)
+        kind, key = request.POST.get("kind", ""), request.POST.get("key", "")
+        try:
+            locks = sip_locks_for_tenant(tenant_id=tenant_id)
+            lock = next((lk for lk in locks if (lk.kind, lk.key) == (kind, key)), None)
+            if lock is None:
+                raise Http404
+            sip_lock_release(lock=lock, tenant_id=tenant_id, actor=request.user)
+        except CountersUnavailable:
+            messages.error(request, _("The SIP server did not answer; nothing was unblocked. Try again."))
+        else:
+            messages.success(request, _("%(key)s unblocked.") % {"key": key})
+        return redirect("audit:sip_security")

@@ -367,6 +367,26 @@ SIP_GATEWAY_CALLER_ID_FORMAT = os.environ.get("SIP_GATEWAY_CALLER_ID_FORMAT", "n
 if SIP_GATEWAY_CALLER_ID_FORMAT not in ("national", "e164"):
     raise ImproperlyConfigured("SIP_GATEWAY_CALLER_ID_FORMAT must be national or e164.")
 
+# Protection at the SIP server, in one place (sip.kamailio.Protection passes it to Kamailio):
+# failed digest logins from one address within AUTH_FAIL_WINDOW s → the address is blocked for
+# IP_BLOCK_SECONDS; wrong passwords for one extension → it is locked for EXTENSION_LOCK_SECONDS
+# (short: the lock refuses its owner too); PIKE_DENSITY requests per 2 s from one address is a
+# flood (dropped; 0: off); more than REGISTER_RATE_LIMIT REGISTERs per second in all are
+# answered 503 with Retry-After: RETRY_AFTER (0: no limit).
+SIP_PROTECTION = {
+    name: int(os.environ.get(f"SIP_{name}", default))
+    for name, default in (
+        ("AUTH_FAIL_LIMIT", 10),
+        ("AUTH_FAIL_WINDOW", 60),
+        ("IP_BLOCK_SECONDS", 900),
+        ("EXTENSION_FAIL_LIMIT", 10),
+        ("EXTENSION_LOCK_SECONDS", 120),
+        ("PIKE_DENSITY", 60),
+        ("REGISTER_RATE_LIMIT", 1000),
+        ("RETRY_AFTER", 5),
+    )
+}
+
 # The guard in front of SIP access (core.guard, DESIGN.md's table): re-enter the password when
 # the last sign-in is older than this; at most N secrets per user per sliding window (seconds).
 REVEAL_REAUTH_SECONDS = int(os.environ.get("REVEAL_REAUTH_SECONDS", str(15 * 60)))

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Location
+from .models import Location, SecurityEvent
 
 
 @admin.register(Location)
@@ -20,4 +20,20 @@ class LocationAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """Every lock Kamailio recorded, platform-wide (address blocks, extension locks, floods).
+    Read-only: Kamailio writes them."""
+
+    list_display = ("created_at", "kind", "source_ip", "username", "domain", "count")
+    list_filter = ("kind",)
+    search_fields = ("source_ip", "username", "domain")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

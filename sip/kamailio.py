@@ -66,6 +66,60 @@ def host_port(address: str, default_port: int) -> tuple[str, int]:
     return host, int(port) if port else default_port
 
 
+@dataclass(frozen=True)
+class Protection:
+    """Brute-force lockout, flood and overload settings, in one place (settings.SIP_PROTECTION).
+
+    Failed digest logins from one address within `auth_fail_window` seconds (counted from the
+    first): at `auth_fail_limit` the address is blocked for `ip_block_seconds`. Wrong passwords
+    for one extension, from anywhere, likewise: at `extension_fail_limit` it is locked for
+    `extension_lock_seconds` (short, since the lock refuses its owner too). `pike_density`:
+    requests per 2 s from one address beyond which they are dropped as a flood (0: off).
+    `register_rate_limit`: REGISTERs per second in all beyond which they are answered 503 with
+    `Retry-After: retry_after` (0: no limit)."""
+
+    auth_fail_limit: int = 10
+    auth_fail_window: int = 60
+    ip_block_seconds: int = 900
+    extension_fail_limit: int = 10
+    extension_lock_seconds: int = 120
+    pike_density: int = 60
+    register_rate_limit: int = 1000
+    retry_after: int = 5
+
+    @classmethod
+    def from_settings(cls) -> Protection:
+        from django.conf import settings
+
+        values = getattr(settings, "SIP_PROTECTION", {})
+        return cls(**{name.lower(): int(value) for name, value in values.items()})
+
+    def defines(self) -> dict[str, str | None]:
+        return {
+            "AUTH_FAIL_LIMIT": str(self.auth_fail_limit),
+            "EXTENSION_FAIL_LIMIT": str(self.extension_fail_limit),
+            "IP_BLOCK_SECONDS": str(self.ip_block_seconds),
+            "EXTENSION_LOCK_SECONDS": str(self.extension_lock_seconds),
+            "HT_AUTHFAIL": _cfg_string(
+                f"authfail=>size=10;autoexpire={self.auth_fail_window};updateexpire=0;"
+            ),
+            "HT_IPBAN": _cfg_string(f"ipban=>size=8;autoexpire={self.ip_block_seconds};updateexpire=0;"),
+            "HT_EXTLOCK": _cfg_string(
+                f"extlock=>size=8;autoexpire={self.extension_lock_seconds};updateexpire=0;"
+            ),
+            "PIKE_DENSITY": str(self.pike_density),
+            "REGISTER_RATE_LIMIT": str(self.register_rate_limit),
+            "RETRY_AFTER": str(self.retry_after),
+        }
+
+
+# Tests and benchmarks that send many failures or floods from one address on purpose (and
+# must not lock the loopback out of the other tests): counting stays on, nothing trips.
+RELAXED_PROTECTION = Protection(
+    auth_fail_limit=100000, extension_fail_limit=100000, pike_density=0, register_rate_limit=0
+)
+
+
 @dataclass
 class KamailioConfig:
     """What one Kamailio run needs; turned into the command line by `command()`."""
@@ -111,6 +165,8 @@ class KamailioConfig:
     # its own user can read), never on the command line. Empty: the web phone cannot sign in
     # (softphones still can).
     ephemeral_secret: str = field(default="", repr=False)
+    # Protection (route[AUTH_GUARD], route[FLOOD], route[OVERLOAD]); settings.SIP_PROTECTION.
+    protection: Protection = field(default_factory=lambda: Protection())
     defines: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -214,6 +270,7 @@ class KamailioConfig:
             "DIALOG_TIMEOUT": str(self.dialog_timeout),
             "INVITE_TIMEOUT_MS": str(self.invite_timeout_ms),
         }
+        defines.update(self.protection.defines())
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None
         if self.tls:
@@ -346,6 +403,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "tls_key_file": Path(key) if key else None,
         "wss_proxied": ws.scheme == "wss" and not tls and bool(ws_port_env),
         "ephemeral_secret": ephemeral_secret(),
+        "protection": Protection.from_settings(),
     }
     values.update(overrides)
     return KamailioConfig(**values)

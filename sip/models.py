@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from extensions.choices import CallPermission
 
+from .choices import SecurityEventKind
+
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 
 
@@ -122,3 +124,29 @@ class Location(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}@{self.domain} → {self.contact}"
+
+
+class SecurityEvent(models.Model):
+    """A lock the SIP server put in place (Kamailio writes these rows itself, with sqlops): a
+    source address blocked after too many failed logins, an extension (máy lẻ) locked after too
+    many wrong passwords, or a flood from one address. `username`/`domain` name the extension
+    (number and hotline SIP domain) the attempts were for (for a flood: empty); `count` is how
+    many failures led to it. The dashboard shows a tenant the events on its hotlines' domains."""
+
+    created_at = models.DateTimeField(_("time"), db_index=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=SecurityEventKind.choices)
+    source_ip = models.GenericIPAddressField(_("source address"))
+    username = models.CharField(_("extension number"), max_length=64, blank=True)
+    domain = models.CharField(_("SIP domain"), max_length=255, blank=True)
+    count = models.PositiveIntegerField(_("failures"), default=0)
+
+    class Meta:
+        db_table = "sip_security_event"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["domain", "-created_at"], name="sip_secevent_domain_idx")]
+        verbose_name = _("security event")
+        verbose_name_plural = _("security events")
+
+    def __str__(self) -> str:
+        target = f"{self.username}@{self.domain}" if self.domain else self.source_ip
+        return f"{self.get_kind_display()}: {target} ({self.source_ip})"

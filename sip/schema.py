@@ -3,7 +3,9 @@
 Kamailio's modules query tables by name, so what they read is exposed under their names:
 
 - `sip_subscriber` (auth_db): a VIEW of enabled extensions of enabled hotlines, with the digest
-  hashes and the call permission; there is no plaintext password to expose.
+  hashes and the call permission; there is no plaintext password to expose. Since migration
+  `sip.0004_protection` also where it may register from (`allowed_networks`, comma-separated
+  CIDRs) and its device limit (`max_contacts`, 0 = none), loaded in the same query.
 - `sip_domain` (domain): a VIEW of enabled hotlines' SIP domains.
 - `sip_domain_attrs` (domain): an empty table the module reads at every reload.
 - `location` (usrloc): registrations, Kamailio 5.6's own schema (version 9).
@@ -21,6 +23,10 @@ and, for the controls on calls out (migration `sip.0003_outbound_controls`):
 
 - `sip_outbound_controls` (sqlops): a VIEW, per enabled extension, of whether its outbound
   schedule is open *now* (the database's clock, in Vietnam's time) and its call limits.
+
+and, written by Kamailio (migration `sip.0004_protection`, a Django model):
+
+- `sip_security_event` (sqlops INSERT): each brute-force lock and flood (sip.models.SecurityEvent).
 
 Tables are created by migration `sip.0001_initial`. The views are created here, because
 their life differs per database:
@@ -57,6 +63,7 @@ DIALPLAN_VIEW = "sip_dialplan"
 CALLER_ID_VIEW = "sip_caller_id"
 SUPERVISION_VIEW = "sip_supervision"
 OUTBOUND_CONTROLS_VIEW = "sip_outbound_controls"
+SECURITY_EVENT_TABLE = "sip_security_event"
 
 # What Kamailio 5.6 expects in `version` for each table its modules open.
 TABLE_VERSIONS = {
@@ -255,6 +262,17 @@ def view_sql(vendor: str, names: tuple[str, ...] = VIEWS) -> list[str]:
     return [statements[name] for name in names]
 
 
+def _networks_csv(json_text: str) -> str:
+    """An extension's allowed networks (a JSON list of CIDRs, validated) as ipops wants them:
+    "10.0.0.0/8,192.0.2.0/24"; '' = anywhere. Plain string functions, the same on both
+    databases: the list holds only CIDR strings, so dropping brackets, quotes and spaces is
+    exact."""
+    text = json_text
+    for char in ("[", "]", '"', " "):
+        text = f"REPLACE({text}, '{char}', '')"
+    return f"COALESCE({text}, '')"
+
+
 def _registration_sql(vendor: str) -> dict[str, str]:
     """The views of migration 0001."""
     if vendor == "postgresql":
@@ -269,7 +287,9 @@ def _registration_sql(vendor: str) -> dict[str, str]:
                    e.call_permission::integer AS call_permission,
                    ({_slug_case("e.call_permission")})::varchar(16) AS call_permission_slug,
                    e.alias::varchar(64) AS alias,
-                   e.hotline_id::integer AS hotline_id
+                   e.hotline_id::integer AS hotline_id,
+                   ({_networks_csv("e.allowed_networks::text")})::varchar(1024) AS allowed_networks,
+                   COALESCE(e.max_contacts, 0)::integer AS max_contacts
             FROM extensions_extension e
             JOIN hotlines_hotline h ON h.id = e.hotline_id
             WHERE e.enabled AND h.enabled
@@ -296,7 +316,9 @@ def _registration_sql(vendor: str) -> dict[str, str]:
                    e.call_permission AS call_permission,
                    {_slug_case("e.call_permission")} AS call_permission_slug,
                    e.alias AS alias,
-                   e.hotline_id AS hotline_id
+                   e.hotline_id AS hotline_id,
+                   {_networks_csv("e.allowed_networks")} AS allowed_networks,
+                   COALESCE(e.max_contacts, 0) AS max_contacts
             FROM extensions_extension e
             JOIN hotlines_hotline h ON h.id = e.hotline_id
             WHERE e.enabled AND h.enabled
@@ -358,7 +380,7 @@ def create_views_after_migrate(sender, using: str = "default", **kwargs) -> None
 
 def role_sql(role: str, *, database: str, password: str | None = None) -> list[str]:
     """PostgreSQL statements that create (or update) Kamailio's role with only what it needs:
-    SELECT on what it reads, and write access to `location` alone."""
+    SELECT on what it reads, write access to `location`, and INSERT into its security events."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
         raise ValueError(f"Not a plain PostgreSQL role name: {role!r}")
     quoted_role = f'"{role}"'
@@ -377,4 +399,6 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW}, {OUTBOUND_CONTROLS_VIEW} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
+        f"GRANT INSERT ON {SECURITY_EVENT_TABLE} TO {quoted_role}",
+        f"GRANT USAGE ON SEQUENCE {SECURITY_EVENT_TABLE}_id_seq TO {quoted_role}",
     ]

@@ -1,0 +1,17 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class SecurityEventKind(models.TextChoices):
+    """What Kamailio locked (route[AUTH_FAILED], route[FLOOD] in deploy/kamailio/kamailio.cfg)."""
+
+    IP_BLOCKED = "ip_blocked", _("Address blocked")
+    EXTENSION_LOCKED = "extension_locked", _("Extension locked")
+    FLOOD = "flood", _("Flood dropped")
+
+
+class LockKind(models.TextChoices):
+    """A lock Kamailio holds now (its htables `ipban` and `extlock`)."""
+
+    ADDRESS = "address", _("Address")
+    EXTENSION = "extension", _("Extension")

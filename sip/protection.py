@@ -1,0 +1,117 @@
+"""The brute-force locks, which live in Kamailio (htables `ipban` and `extlock`, see
+route[AUTH_FAILED] in deploy/kamailio/kamailio.cfg): listed and lifted over its control socket
+on the loopback (the same `kamcmd` as sip.controls), and the security events Kamailio writes
+(`sip_security_event`), scoped to a tenant.
+
+- `ipban`, key `<address>`: a source address blocked after too many failed logins;
+- `extlock`, key `ext:<number>@<domain>`: an extension locked after too many wrong passwords;
+each with the Unix time the lock ends as its value. Locks are in shared memory: a restart
+lifts them (the events stay in the database).
+
+A tenant admin sees the locks of its extensions, and the address blocks whose recorded event
+was for one of its hotlines' domains (the address tried its extensions); every lock and event,
+platform-wide, is in Django's admin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import subprocess
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from audit.choices import Action
+from audit.services import audit_record
+from hotlines.models import Hotline
+
+from .choices import LockKind, SecurityEventKind
+from .controls import CountersUnavailable
+from .kamailio import KamailioConfig, KamailioError, config_from_settings, rpc
+from .models import SecurityEvent
+
+HTABLES = {LockKind.ADDRESS: "ipban", LockKind.EXTENSION: "extlock"}
+EXTENSION_PREFIX = "ext:"
+_ITEM_RE = re.compile(r"name:\s*(\S+)\s+value:\s*(-?\d+)")
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A lock Kamailio holds: an address, or an extension as `number@domain`, until `until`."""
+
+    kind: str
+    key: str
+    until: dt.datetime
+
+    @property
+    def domain(self) -> str:
+        return self.key.rpartition("@")[2] if self.kind == LockKind.EXTENSION else ""
+
+
+def _rpc(config: KamailioConfig, *args: str) -> str:
+    if not config.ctl_socket.exists():
+        raise CountersUnavailable(f"No Kamailio control socket at {config.ctl_socket}")
+    try:
+        return rpc(config, *args)
+    except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
+        raise CountersUnavailable(str(exc)) from exc
+
+
+def sip_locks(*, config: KamailioConfig | None = None) -> list[Lock]:
+    """Every lock Kamailio holds now (two `htable.dump`), soonest to end first. Raises
+    CountersUnavailable when Kamailio does not answer."""
+    config = config or config_from_settings()
+    locks = []
+    for kind, table in HTABLES.items():
+        for name, value in _ITEM_RE.findall(_rpc(config, "htable.dump", table)):
+            key = name.removeprefix(EXTENSION_PREFIX)
+            locks.append(Lock(kind=kind, key=key, until=dt.datetime.fromtimestamp(int(value), tz=dt.UTC)))
+    return sorted(locks, key=lambda lock: (lock.until, lock.key))
+
+
+def tenant_domains(tenant_id: int | None) -> QuerySet:
+    return Hotline.objects.filter(tenant_id=tenant_id).values_list("sip_domain", flat=True)
+
+
+def security_event_list(*, tenant_id: int | None) -> QuerySet[SecurityEvent]:
+    """The security events on the tenant's hotlines' domains, newest first."""
+    return SecurityEvent.objects.filter(domain__in=tenant_domains(tenant_id))
+
+
+def sip_locks_for_tenant(*, tenant_id: int | None, config: KamailioConfig | None = None) -> list[Lock]:
+    """The locks a tenant admin sees: its extensions', and the addresses blocked while trying them."""
+    locks = sip_locks(config=config)
+    domains = set(tenant_domains(tenant_id))
+    addresses = set(
+        security_event_list(tenant_id=tenant_id)
+        .filter(kind=SecurityEventKind.IP_BLOCKED)
+        .values_list("source_ip", flat=True)
+    )
+    return [
+        lock
+        for lock in locks
+        if (lock.kind == LockKind.EXTENSION and lock.domain in domains)
+        or (lock.kind == LockKind.ADDRESS and lock.key in addresses)
+    ]
+
+
+def sip_lock_release(
+    *, lock: Lock, tenant_id: int | None, actor=None, config: KamailioConfig | None = None
+) -> None:
+    """Lift a lock in Kamailio (with its failure counter), audited. The caller has checked
+    that the tenant may see the lock (sip_locks_for_tenant)."""
+    config = config or config_from_settings()
+    name = f"{EXTENSION_PREFIX}{lock.key}" if lock.kind == LockKind.EXTENSION else lock.key
+    counter = name if lock.kind == LockKind.EXTENSION else f"ip:{lock.key}"
+    _rpc(config, "htable.delete", HTABLES[LockKind(lock.kind)], name)
+    with contextlib.suppress(CountersUnavailable):  # no counter left: nothing to clear
+        _rpc(config, "htable.delete", "authfail", counter)
+    audit_record(
+        action=Action.SIP_UNBLOCK,
+        tenant_id=tenant_id,
+        actor=actor,
+        changes={"lock": [f"{lock.kind} {lock.key}", None], "until": [lock.until.isoformat(), None]},
+        object_repr=lock.key,
+    )

@@ -1,0 +1,261 @@
+"""Protection at the SIP server, with a real Kamailio that has its locks on (the session's
+Kamailio has them relaxed, since other tests send wrong passwords from the loopback): brute
+force locks the source address and the extension, an extension registers only from its
+allowed networks and with at most its number of devices, a REGISTER flood is answered 503
+with Retry-After, and the dashboard lists the locks and unblocks them (audited)."""
+
+import socket
+import time
+
+import pytest
+from django.db import connection
+from django.utils import translation
+
+from extensions.services import extension_reveal_credentials
+from sip.choices import SecurityEventKind
+from sip.kamailio import Kamailio, KamailioConfig, Protection, db_url_for, free_port, free_sip_port
+from sip.models import SecurityEvent
+from sip.sipclient import SipClient
+from tests.factories import HotlineFactory, make_extension
+
+pytestmark = pytest.mark.sip
+
+WRONG = "Wrong-Password-123"
+# Short locks, so that their end is seen within a test.
+IP_BLOCK_SECONDS = 6
+EXTENSION_LOCK_SECONDS = 3
+
+
+def _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection) -> Kamailio:
+    with django_db_blocker.unblock():
+        db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
+    config = KamailioConfig(
+        db_url=db_url,
+        sip_port=free_sip_port(),
+        ws_port=free_port(),
+        children=2,
+        domain_reload_seconds=3600,
+        runtime_dir=tmp_path_factory.mktemp("kamailio-protected"),
+        rtpengine_sock=rtpengine_server.config.kamailio_socket,
+        protection=protection,
+    )
+    return Kamailio(config).start()
+
+
+@pytest.fixture(scope="module")
+def guarded_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server):
+    """Kamailio with the production limits (10 failures) but short locks; pike on (60 per 2 s)."""
+    protection = Protection(
+        auth_fail_limit=10,
+        extension_fail_limit=10,
+        ip_block_seconds=IP_BLOCK_SECONDS,
+        extension_lock_seconds=EXTENSION_LOCK_SECONDS,
+        pike_density=60,
+        register_rate_limit=0,
+    )
+    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def guarded(guarded_server, transactional_db, settings):
+    """The guarded Kamailio, its locks and counters cleared before each test."""
+    for table in ("authfail", "ipban", "extlock"):
+        guarded_server.rpc("htable.flush", table)
+    config = guarded_server.config
+    settings.SIP_OUTBOUND_PROXY = f"{config.listen_ip}:{config.sip_port}"
+    settings.SIP_WEBSOCKET_URL = f"ws://{config.listen_ip}:{config.ws_port}{config.ws_path}"
+    return guarded_server
+
+
+def register(server, info, *, password=None, source="127.0.0.1", expires=300):
+    config = server.config
+    with SipClient(config.listen_ip, config.sip_port, local_ip=source) as phone:
+        return phone.register(
+            username=info.username,
+            domain=info.domain,
+            password=info.password if password is None else password,
+            expires=expires,
+        )
+
+
+def _extensions(server, *numbers, **fields):
+    hotline = HotlineFactory()
+    server.reload_domains()
+    extensions = [make_extension(hotline, number, f"user{number}", **fields) for number in numbers]
+    return [extension_reveal_credentials(extension=e) for e in extensions], extensions
+
+
+def test_ten_wrong_passwords_lock_the_source_and_the_extension(guarded):
+    (target, other), _ = _extensions(guarded, "101", "102")
+    for _ in range(9):
+        assert register(guarded, target, password=WRONG).status == 403
+    # Nine failures lock nothing yet.
+    assert register(guarded, target).status == 200
+    assert register(guarded, target, password=WRONG).status == 403  # the tenth
+
+    refused = register(guarded, target)  # the right password, from the blocked address
+    assert (refused.status, refused.reason) == (403, "Blocked: too many failed logins from this address")
+    # Another address with the right password: the extension itself is locked for a short while…
+    locked = register(guarded, target, source="127.0.0.2")
+    assert (locked.status, locked.reason) == (403, "Extension locked: too many wrong passwords")
+    # …while another extension from another address registers.
+    assert register(guarded, other, source="127.0.0.2").status == 200
+
+    events = {e.kind: e for e in SecurityEvent.objects.all()}
+    assert set(events) == {"ip_blocked", "extension_locked"}
+    assert (events["ip_blocked"].source_ip, events["ip_blocked"].count) == ("127.0.0.1", 10)
+    assert (events["extension_locked"].username, events["extension_locked"].domain) == (
+        "101",
+        target.domain,
+    )
+
+    # The extension's lock ends first; the owner from elsewhere is not held beyond it.
+    time.sleep(EXTENSION_LOCK_SECONDS + 1)
+    assert register(guarded, target, source="127.0.0.2").status == 200
+    assert register(guarded, target).status == 403  # the address is still blocked
+    time.sleep(IP_BLOCK_SECONDS - EXTENSION_LOCK_SECONDS)
+    assert register(guarded, target).status == 200
+
+
+def test_registration_only_from_the_allowed_networks(guarded):
+    (elsewhere,), _ = _extensions(guarded, "201", allowed_networks=["10.0.0.0/8"])
+    refused = register(guarded, elsewhere)
+    assert (refused.status, refused.reason) == (403, "Not allowed from this network")
+
+    (pinned,), _ = _extensions(guarded, "202", allowed_networks=["192.0.2.0/24", "127.0.0.2/32"])
+    assert register(guarded, pinned, source="127.0.0.2").status == 200
+    assert register(guarded, pinned, source="127.0.0.1").status == 403
+    # Refusals for the network are no failed logins: nothing got locked.
+    assert not SecurityEvent.objects.exists()
+
+
+def test_max_contacts_refuses_another_device(guarded):
+    (info,), _ = _extensions(guarded, "301", max_contacts=1)
+    config = guarded.config
+    with (
+        SipClient(config.listen_ip, config.sip_port) as desk,
+        SipClient(config.listen_ip, config.sip_port) as mobile,
+    ):
+        assert desk.register(username=info.username, domain=info.domain, password=info.password).status == 200
+        second = mobile.register(username=info.username, domain=info.domain, password=info.password)
+        assert (second.status, second.reason) == (403, "Too many devices")
+        # The registered device refreshes as before.
+        assert desk.register(username=info.username, domain=info.domain, password=info.password).status == 200
+
+
+def test_pike_drops_a_flood_from_one_address_and_records_it(guarded):
+    config = guarded.config
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.3", 0))
+    sock.settimeout(0.5)
+    port = sock.getsockname()[1]
+    for n in range(200):
+        sock.sendto(
+            (
+                f"OPTIONS sip:{config.listen_ip}:{config.sip_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.3:{port};branch=z9hG4bK-flood{n};rport\r\n"
+                "Max-Forwards: 70\r\nFrom: <sip:flood@127.0.0.3>;tag=f\r\n"
+                f"To: <sip:{config.listen_ip}>\r\nCall-ID: flood-{n}@127.0.0.3\r\nCSeq: 1 OPTIONS\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode(),
+            (config.listen_ip, config.sip_port),
+        )
+    answered = 0
+    try:
+        while True:
+            sock.recv(65535)
+            answered += 1
+    except TimeoutError:
+        pass
+    sock.close()
+    assert answered < 200
+    assert SecurityEvent.objects.filter(kind="flood", source_ip="127.0.0.3").count() == 1
+
+
+@pytest.fixture(scope="module")
+def overloaded_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server):
+    """Kamailio accepting 50 REGISTERs a second in all (pike off: the flood comes from one address)."""
+    protection = Protection(pike_density=0, register_rate_limit=50, retry_after=7)
+    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_register_flood_gets_503_with_retry_after(overloaded_server, transactional_db):
+    config = overloaded_server.config
+    hotline = HotlineFactory()
+    overloaded_server.reload_domains()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(1.0)
+    port = sock.getsockname()[1]
+    sent = 300
+    for n in range(sent):
+        aor = f"sip:{100 + n % 50}@{hotline.sip_domain}"
+        sock.sendto(
+            (
+                f"REGISTER sip:{hotline.sip_domain} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg{n};rport\r\n"
+                f"Max-Forwards: 70\r\nFrom: <{aor}>;tag=r{n}\r\nTo: <{aor}>\r\n"
+                f"Call-ID: reg-{n}@127.0.0.1\r\nCSeq: 1 REGISTER\r\n"
+                f"Contact: <sip:x@127.0.0.1:{port}>\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n"
+            ).encode(),
+            (config.listen_ip, config.sip_port),
+        )
+        time.sleep(0.002)  # ~300/s, six times the limit, without overflowing socket buffers
+    replies: list[str] = []
+    try:
+        while len(replies) < sent:
+            replies.append(sock.recv(65535).decode(errors="replace"))
+    except TimeoutError:
+        pass
+    sock.close()
+    overloaded = [r for r in replies if r.startswith("SIP/2.0 503")]
+    challenged = [r for r in replies if r.startswith("SIP/2.0 401")]
+    assert overloaded and challenged, (len(overloaded), len(challenged), len(replies))
+    assert all("\r\nRetry-After: 7\r\n" in r for r in overloaded)
+    # (Nearly) every REGISTER got an answer rather than silence; on a loaded machine the
+    # kernel may still drop a few datagrams of the burst.
+    assert len(replies) >= sent * 0.95, len(replies)
+
+
+def test_dashboard_lists_the_locks_and_unblocks_them_audited(guarded, client, monkeypatch):
+    from audit.models import AuditEvent
+    from tests.factories import TenantFactory, make_admin
+
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(guarded.config.runtime_dir))
+    (target,), (extension,) = _extensions(guarded, "401")
+    for _ in range(10):
+        register(guarded, target, password=WRONG)
+    assert register(guarded, target).status == 403
+
+    stranger = make_admin(TenantFactory())
+    client.force_login(stranger)
+    page = client.get("/audit/sip-security/").content.decode()
+    assert "127.0.0.1" not in page and target.domain not in page
+    assert (
+        client.post("/audit/sip-security/unblock/", {"kind": "address", "key": "127.0.0.1"}).status_code
+        == 404
+    )
+
+    admin = make_admin(extension.hotline.tenant)
+    client.force_login(admin)
+    page = client.get("/audit/sip-security/").content.decode()
+    assert f"401@{target.domain}" in page and "127.0.0.1" in page
+    with translation.override("vi"):  # the dashboard's language; the recorded events
+        assert str(SecurityEventKind.EXTENSION_LOCKED.label) in page
+        assert str(SecurityEventKind.IP_BLOCKED.label) in page
+
+    for kind, key in (("address", "127.0.0.1"), ("extension", f"401@{target.domain}")):
+        response = client.post("/audit/sip-security/unblock/", {"kind": kind, "key": key})
+        assert response.status_code == 302
+    assert register(guarded, target).status == 200
+    lifted = AuditEvent.objects.filter(action="sip_unblock", tenant_id=extension.hotline.tenant_id)
+    assert sorted(e.object_repr for e in lifted) == sorted(["127.0.0.1", f"401@{target.domain}"])
