@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -316,6 +317,10 @@ class KamailioConfig:
             if any(c in self.ephemeral_secret for c in '"\\\n'):
                 raise KamailioError("The web phone's secret cannot hold quotes, backslashes or newlines.")
             env[EPHEMERAL_SECRET_ENV] = self.ephemeral_secret
+        else:
+            # auth_ephemeral will not start without a secret: one nobody knows, so no web phone
+            # credential is valid (softphones are not affected).
+            env[EPHEMERAL_SECRET_ENV] = secrets.token_urlsafe(32)
         return env
 
     def prepare(self) -> None:

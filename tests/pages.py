@@ -29,6 +29,7 @@ EXCLUDED = {
     "extensions:import_progress": "JSON polled by the import page",
     "extensions:sharelink_revoke": "POST-only: revokes a link, then redirects to the extension",
     "sip:phone_credentials": "POST-only JSON: the web phone's short-lived credentials",
+    "audit:sip_unblock": "POST-only: lifts a lock, then redirects to the SIP security page",
     "metrics": "Prometheus text for the monitoring system, not a page",
     "webhooks:webhook_test": "POST-only: queues a test event, then redirects to the endpoint",
 }
@@ -175,6 +176,7 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
     "webhooks:webhook_delete": (lambda d: reverse("webhooks:webhook_delete", args=[d.webhook.pk]), {}),
     "tenants:api_token": (lambda d: reverse("tenants:api_token"), {}),
     "audit:auditevent_list": (lambda d: reverse("audit:auditevent_list"), {}),
+    "audit:sip_security": (lambda d: reverse("audit:sip_security"), {}),
 }
 # Error pages that no pattern names: an address that matches nothing.
 EXTRA: dict[str, tuple[str, dict[str, Any]]] = {
