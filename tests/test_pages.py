@@ -4,11 +4,13 @@ is on the screen, no placeholder is cut off, and axe-core (npm, `make js-deps`) 
 or critical accessibility problem."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from extensions import imports, provisioning, sharing
 from extensions.models import Extension
@@ -202,3 +204,28 @@ def test_an_agent_sees_the_login_info_first_on_a_phone(demo_data):
             assert box["height"] < 30, box
         table = admin.locator("#hotline-table")
         assert table.evaluate("t => t.scrollWidth <= t.parentElement.clientWidth")
+
+
+def test_the_audit_page_reads_as_people_speak_on_a_phone(demo_data):
+    """The guide's edit, then its audit row at phone width: field labels and choice labels (not
+    column names and codes), the extension's number, and local time in each language's one
+    format."""
+    with chromium_browser() as browser:
+        page = _signed_in(browser, demo_data.base, "admin", "admin")
+        page.goto(f"{demo_data.base}/extensions/{demo_data.extension.pk}/edit/")
+        page.select_option("#id_call_permission", label="Quốc tế")
+        with page.expect_navigation():
+            page.locator("form button[type=submit]").last.click()
+        now = timezone.localtime()  # Asia/Ho_Chi_Minh
+        for language, label, when in (
+            ("vi", "Quyền gọi", now.strftime("%d/%m/%Y")),
+            ("en", "Call permission", f"{now.day} {now.strftime('%b %Y')}"),
+        ):
+            page.context.add_cookies([{"name": "django_language", "value": language, "url": demo_data.base}])
+            page.goto(f"{demo_data.base}/audit/")
+            text = page.locator("main").inner_text()
+            assert label in text and "call_permission" not in text, text[:2000]
+            assert ("Quốc tế" if language == "vi" else "International") in text
+            assert when in text, text[:2000]
+            assert re.search(r"\b\d{1,2}:\d\d\b", text)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
