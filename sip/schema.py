@@ -51,6 +51,8 @@ VERSION_TABLE = "version"
 DIALPLAN_VIEW = "sip_dialplan"
 CALLER_ID_VIEW = "sip_caller_id"
 SUPERVISION_VIEW = "sip_supervision"
+# Written by Kamailio (acc, dialog modules), read by sip.call_records and sip.live.
+ACCOUNTING_TABLES = ("acc", "acc_cdrs", "dialog", "dialog_vars")
 
 # What Kamailio 5.6 expects in `version` for each table its modules open.
 TABLE_VERSIONS = {
@@ -294,7 +296,7 @@ def create_views_after_migrate(sender, using: str = "default", **kwargs) -> None
 
 def role_sql(role: str, *, database: str, password: str | None = None) -> list[str]:
     """PostgreSQL statements that create (or update) Kamailio's role with only what it needs:
-    SELECT on what it reads, and write access to `location` alone."""
+    SELECT on what it reads, and write access to `location` and its call records alone."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
         raise ValueError(f"Not a plain PostgreSQL role name: {role!r}")
     quoted_role = f'"{role}"'
@@ -313,4 +315,13 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
+        # Call records (migration sip.0003): its accounting rows and the dialogs in progress.
+        *(
+            statement
+            for table in ACCOUNTING_TABLES
+            for statement in (
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {quoted_role}",
+                f"GRANT USAGE ON SEQUENCE {table}_id_seq TO {quoted_role}",
+            )
+        ),
     ]

@@ -1,6 +1,6 @@
 """What sip does when the apps below it report a change (they never import sip)."""
 
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from dialplan.models import DialRule
 from dialplan.signals import dial_rules_changed
@@ -32,3 +32,17 @@ def drop_registrations(sender, *, extensions, **kwargs) -> None:
 def reload_dialplan(sender, **kwargs) -> None:
     """Kamailio keeps the dial rules in memory (it also re-reads them on its own timer)."""
     sip_dialplan_reload()
+
+
+# --- Hooks for higher layers (the webhooks app subscribes to these) --------------------------
+
+call_ended = Signal()
+"""Sent after the commit of each call-record import (sip.call_records), with `calls`: the
+`sip.models.Call` rows that ended in it (answered and hung up, or failed: busy, no answer,
+cancelled, refused, failed). Sender: `Call`. Webhooks map each to a `call.ended` event."""
+
+registration_changed = Signal()
+"""Sent after the commit of a presence check (sip.live.presence_sync) for each extension
+whose registration state changed, with `extension` (Extension), `online` (bool) and `alert`
+(bool: it went offline during its schedule, sip.live.during_schedule). Sender: `Extension`.
+Webhooks map these to `registration.online` / `registration.offline`."""
