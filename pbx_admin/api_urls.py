@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from audit.api.views import AuditEventViewSet
 from extensions.api.views import ExtensionViewSet
 from hotlines.api.views import HotlineViewSet, NumberGroupViewSet
+from sip.api.views import CallViewSet
 
 
 class Router(DefaultRouter):
@@ -16,6 +17,7 @@ router = Router()
 router.register("hotlines", HotlineViewSet, basename="hotline")
 router.register("number-groups", NumberGroupViewSet, basename="numbergroup")
 router.register("extensions", ExtensionViewSet, basename="extension")
+router.register("calls", CallViewSet, basename="call")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 
 app_name = "api"

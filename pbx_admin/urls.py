@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("extensions.urls")),
     path("", include("tenants.urls")),
     path("", include("audit.urls")),
+    path("", include("sip.urls")),
     path("api/v1/", include("pbx_admin.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="api_schema"), name="api_docs"),

@@ -181,7 +181,32 @@ class Call(models.Model):
             models.Index(fields=["hotline", "-started_at", "-id"], name="call_hotline_started_idx"),
             models.Index(fields=["caller_extension", "-started_at", "-id"], name="call_caller_started_idx"),
             models.Index(fields=["callee_extension", "-started_at", "-id"], name="call_callee_started_idx"),
+            # The "number" filter: a caller or callee of the tenant's calls.
+            models.Index(fields=["tenant", "caller", "-started_at", "-id"], name="call_tenant_caller_idx"),
+            models.Index(fields=["tenant", "callee", "-started_at", "-id"], name="call_tenant_callee_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.caller} → {self.callee} ({self.disposition})"
+
+
+class ExtensionPresence(models.Model):
+    """The last registration state the dashboard saw of an extension (máy lẻ), so a change is
+    noticed once: online or offline since when, and `alert` when it went offline during its
+    schedule (the list shows a badge until it is back). Written by sip.live.presence_sync."""
+
+    extension = models.OneToOneField(
+        "extensions.Extension", primary_key=True, on_delete=models.CASCADE, related_name="presence"
+    )
+    online = models.BooleanField(_("online"), default=False)
+    since = models.DateTimeField(_("since"))
+    alert = models.BooleanField(_("went offline during its schedule"), default=False)
+
+    class Meta:
+        verbose_name = _("presence")
+        verbose_name_plural = _("presence")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.extension_id}: {'online' if self.online else 'offline'} since {self.since:%Y-%m-%d %H:%M}"
+        )
