@@ -1,4 +1,4 @@
-"""Call history (lịch sử cuộc gọi) from Kamailio's own accounting.
+"""Call history (lịch sử cuộc gọi) from Kamailio's own accounting, and its retention.
 
 Kamailio writes raw rows (deploy/kamailio/kamailio.cfg, CALL RECORDS section):
 
@@ -17,6 +17,10 @@ It runs where someone needs it fresh: before the history page, the API and the l
 read calls, and in `manage.py import_call_records --follow` (one second apart; `make sip` and
 the worker run it), so a call is in the history within a second or two of its end. After the
 commit, `sip.signals.call_ended` is sent once per batch with the calls that ended.
+
+Retention: `call_records_purge()` (`manage.py purge_call_records`, from cron) deletes each
+tenant's calls older than `Tenant.call_retention_days` (default 365), in batches, and audits
+the count per tenant.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
+from audit.choices import Action
+from audit.services import audit_record
 from extensions.models import Extension
 from hotlines.models import Hotline
+from tenants.models import Tenant
 
 from .choices import CallDirection, Disposition
 from .models import Call
@@ -195,6 +203,36 @@ def _import(acc_rows: list[tuple], cdr_rows: list[tuple]) -> list[Call]:
     _delete("acc", used_acc)
     _delete("acc_cdrs", used_cdr)
     return ended
+
+
+def call_records_purge(*, batch: int = 5000, now=None) -> dict[str, int]:
+    """Delete each tenant's call records older than its `call_retention_days`, `batch` rows per
+    transaction (short locks; cron can run it at any hour), and record one audit row per tenant
+    with the count (changes {"deleted": n, "older_than": …}). Returns tenant name → count."""
+    now = now or timezone.now()
+    counts: dict[str, int] = {}
+    for tenant in Tenant.objects.order_by("pk"):
+        cutoff = now - dt.timedelta(days=tenant.call_retention_days)
+        deleted = 0
+        while True:
+            with transaction.atomic():
+                ids = list(
+                    Call.objects.filter(tenant_id=tenant.pk, started_at__lt=cutoff)
+                    .order_by("started_at", "pk")
+                    .values_list("pk", flat=True)[:batch]
+                )
+                if not ids:
+                    break
+                deleted += Call.objects.filter(pk__in=ids).delete()[0]
+        if deleted:
+            audit_record(
+                action=Action.DELETE,
+                tenant_id=tenant.pk,
+                object_repr=f"call records older than {tenant.call_retention_days} days",
+                changes={"deleted": deleted, "older_than": cutoff.isoformat(timespec="seconds")},
+            )
+            counts[tenant.name] = deleted
+    return counts
 
 
 def calls_of_extension(extension_id: int) -> Q:

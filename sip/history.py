@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
-from django.utils.dateparse import parse_datetime
 
 from extensions.models import Extension
 from hotlines.models import Hotline
@@ -81,16 +80,20 @@ class KeysetPage:
     first: bool
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _cursor(call: Call) -> str:
-    return f"{call.started_at.isoformat()}_{call.pk}"
+    """`<microseconds since 1970>_<id>` of the last row shown: URL-safe as it is."""
+    micros = (call.started_at - EPOCH) // dt.timedelta(microseconds=1)
+    return f"{micros}_{call.pk}"
 
 
 def _parse_cursor(cursor: str) -> tuple[dt.datetime, int] | None:
-    when, _sep, pk = (cursor or "").rpartition("_")
+    micros, _sep, pk = (cursor or "").partition("_")
     try:
-        parsed = parse_datetime(when)
-        return (parsed, int(pk)) if parsed is not None else None
-    except ValueError:
+        return EPOCH + dt.timedelta(microseconds=int(micros)), int(pk)
+    except (ValueError, OverflowError):
         return None
 
 
