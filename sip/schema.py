@@ -62,6 +62,11 @@ TABLE_VERSIONS = {
     DOMAIN_VIEW: 2,
     DOMAIN_ATTRS_TABLE: 1,
     DIALPLAN_VIEW: 2,
+    # Call records (migration sip.0003): acc, dialog.
+    "acc": 5,
+    "acc_cdrs": 2,
+    "dialog": 7,
+    "dialog_vars": 1,
 }
 
 # Views by the migration that introduced them (each migration creates only its own, from the
