@@ -20,7 +20,7 @@ PORT ?= 8000
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
 .PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-scale \
-	bench-export bench-load
+	bench-export bench-load bench-calls-history
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -139,3 +139,10 @@ bench-export: $(VENV)/.dev-installed
 # BENCH_ARGS=--quick for a two-minute smoke run. See docs/performance.md, "Load".
 bench-load: $(VENV)/.dev-installed
 	$(PY) bench/load_bench.py $(BENCH_ARGS)
+
+# The call history at 1,000,000 calls (pages, keyset page 200, a filter, the API) next to the
+# extension list and a bare query, and the live status poll at 100 open pages (scratch database
+# it creates and drops; BENCH_DATABASE_URL). BENCH_ARGS=--calls=100000 for a quick run.
+# See docs/performance.md, "Call history".
+bench-calls-history: $(VENV)/.dev-installed
+	$(PY) bench/bench_calls.py $(BENCH_ARGS)

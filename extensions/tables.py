@@ -30,7 +30,7 @@ ROW = (
     '<td><span class="badge text-bg-secondary perm-{permission}">{permission_label}</span></td>'
     "<td>{supervisor}</td>"
     "<td>{caller_ids}</td>"
-    "<td>{status}</td>"
+    '<td data-ext-status="{pk}">{status}</td>'
     "<td>{enabled}</td>"
     '<td class="text-truncate description-cell">{description}</td></tr>'
 )
@@ -65,6 +65,7 @@ def extension_rows(rows: Iterable[dict]) -> SafeString:
     permission_labels = {p.value: escape(str(p.label)) for p in CallPermission}
     select, own_hotline = escape(_("Select extension")), _("own hotline")
     online = escape(_("Online"))
+    alert = escape(_("Went offline"))
     enabled_yes = f'<span class="text-success">✔ {escape(_("Yes"))}</span>'
     enabled_no = f'<span class="text-danger">✖ {escape(_("No"))}</span>'
     offline = f'<span class="badge text-bg-light border">{escape(_("Offline"))}</span>'
@@ -79,6 +80,8 @@ def extension_rows(rows: Iterable[dict]) -> SafeString:
             status = f'<span class="badge text-bg-success">● {online}</span>{devices}'
         else:
             status = offline
+        if row.get("offline_alert"):
+            status += f' <span class="badge text-bg-danger js-offline-alert">{alert}</span>'
         supervisor = row["supervisor_label"]
         number, pk = escape(row["number"]), int(row["id"])
         html.append(

@@ -16,7 +16,7 @@ from core.pagination import OneQueryPaginator
 from hotlines.models import NumberGroup
 from hotlines.selectors import hotline_choices, hotline_get
 from sip.controls import CountersUnavailable, call_counters, call_limits_lift
-from sip.selectors import contacts_for, with_online_status
+from sip.selectors import contacts_for, with_offline_alert, with_online_status
 
 from . import services
 from .forms import ExtensionCreateForm, ExtensionFilterForm, ExtensionUpdateForm
@@ -40,8 +40,10 @@ class ExtensionListView(TenantAdminRequiredMixin, View):
     def get(self, request, hotline_pk):
         hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
         filter_form = ExtensionFilterForm(request.GET)
-        rows = with_online_status(
-            filter_form.filter(extension_table(user=request.user, hotline=hotline)), hotline=hotline
+        rows = with_offline_alert(
+            with_online_status(
+                filter_form.filter(extension_table(user=request.user, hotline=hotline)), hotline=hotline
+            )
         )
         page = OneQueryPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()

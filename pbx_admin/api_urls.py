@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from audit.api.views import AuditEventViewSet
 from extensions.api.views import ExtensionViewSet
 from hotlines.api.views import HotlineViewSet, NumberGroupViewSet, ScheduleViewSet
+from sip.api.views import CallViewSet
 from webhooks.api.views import WebhookViewSet
 
 
@@ -18,6 +19,7 @@ router.register("hotlines", HotlineViewSet, basename="hotline")
 router.register("number-groups", NumberGroupViewSet, basename="numbergroup")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("extensions", ExtensionViewSet, basename="extension")
+router.register("calls", CallViewSet, basename="call")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("audit.urls")),
     path("", include("sip.urls")),
+    path("", include("sip.call_urls")),
     path("", include("webhooks.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("pbx_admin.api_urls")),

@@ -15,3 +15,19 @@ class LockKind(models.TextChoices):
 
     ADDRESS = "address", _("Address")
     EXTENSION = "extension", _("Extension")
+
+
+class CallDirection(models.TextChoices):
+    INTERNAL = "internal", _("Internal")
+    OUTBOUND = "outbound", _("Outbound")
+    INBOUND = "inbound", _("Inbound")
+    SUPERVISION = "supervision", _("Supervision")
+
+
+class Disposition(models.TextChoices):
+    ANSWERED = "answered", _("Answered")
+    BUSY = "busy", _("Busy")
+    NO_ANSWER = "no_answer", _("No answer")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUSED = "refused", _("Refused")
+    FAILED = "failed", _("Failed")

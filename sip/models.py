@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from extensions.choices import CallPermission
 
-from .choices import SecurityEventKind
+from .choices import CallDirection, Disposition, SecurityEventKind
 
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 
@@ -150,3 +150,89 @@ class SecurityEvent(models.Model):
     def __str__(self) -> str:
         target = f"{self.username}@{self.domain}" if self.domain else self.source_ip
         return f"{self.get_kind_display()}: {target} ({self.source_ip})"
+
+
+class Call(models.Model):
+    """One call attempt (cuộc gọi) through Kamailio: an extension calling another extension of
+    its hotline, a number outside through the carrier gateway, or a supervisor's *33 — answered
+    or not, refused by Kamailio itself included. Built from Kamailio's own accounting (`acc`
+    rows per final reply, `acc_cdrs` rows per ended dialog) by `sip.call_records`; the
+    dashboard never writes one otherwise. Deleted after the tenant's retention period."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="calls"
+    )
+    hotline = models.ForeignKey(
+        "hotlines.Hotline",
+        verbose_name=_("hotline"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="calls",
+    )
+    caller_extension = models.ForeignKey(
+        "extensions.Extension",
+        verbose_name=_("caller extension"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="calls_made",
+    )
+    callee_extension = models.ForeignKey(
+        "extensions.Extension",
+        verbose_name=_("callee extension"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="calls_received",
+    )
+    caller = models.CharField(_("caller"), max_length=64)
+    callee = models.CharField(_("callee"), max_length=64)
+    direction = models.CharField(_("direction"), max_length=16, choices=CallDirection.choices)
+    caller_id = models.CharField(_("caller ID"), max_length=32, blank=True)
+    started_at = models.DateTimeField(_("started at"))
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    duration = models.PositiveIntegerField(_("duration (seconds)"), default=0)
+    disposition = models.CharField(_("disposition"), max_length=16, choices=Disposition.choices)
+    sip_code = models.PositiveSmallIntegerField(_("SIP code"), default=0)
+    reason = models.CharField(_("reason"), max_length=128, blank=True)
+    sip_call_id = models.CharField(max_length=255, unique=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        # Every history view is "newest first" within one of these scopes (keyset pagination
+        # walks the index and stops after a page).
+        indexes = [
+            models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started_idx"),
+            models.Index(fields=["hotline", "-started_at", "-id"], name="call_hotline_started_idx"),
+            models.Index(fields=["caller_extension", "-started_at", "-id"], name="call_caller_started_idx"),
+            models.Index(fields=["callee_extension", "-started_at", "-id"], name="call_callee_started_idx"),
+            # The "number" filter: a caller or callee of the tenant's calls.
+            models.Index(fields=["tenant", "caller", "-started_at", "-id"], name="call_tenant_caller_idx"),
+            models.Index(fields=["tenant", "callee", "-started_at", "-id"], name="call_tenant_callee_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} → {self.callee} ({self.disposition})"
+
+
+class ExtensionPresence(models.Model):
+    """The last registration state the dashboard saw of an extension (máy lẻ), so a change is
+    noticed once: online or offline since when, and `alert` when it went offline during its
+    schedule (the list shows a badge until it is back). Written by sip.live.presence_sync."""
+
+    extension = models.OneToOneField(
+        "extensions.Extension", primary_key=True, on_delete=models.CASCADE, related_name="presence"
+    )
+    online = models.BooleanField(_("online"), default=False)
+    since = models.DateTimeField(_("since"))
+    alert = models.BooleanField(_("went offline during its schedule"), default=False)
+
+    class Meta:
+        verbose_name = _("presence")
+        verbose_name_plural = _("presence")
+
+    def __str__(self) -> str:
+        return (
+            f"{self.extension_id}: {'online' if self.online else 'offline'} since {self.since:%Y-%m-%d %H:%M}"
+        )

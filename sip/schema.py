@@ -64,6 +64,8 @@ CALLER_ID_VIEW = "sip_caller_id"
 SUPERVISION_VIEW = "sip_supervision"
 OUTBOUND_CONTROLS_VIEW = "sip_outbound_controls"
 SECURITY_EVENT_TABLE = "sip_security_event"
+# Written by Kamailio (acc, dialog modules), read by sip.call_records and sip.live.
+ACCOUNTING_TABLES = ("acc", "acc_cdrs", "dialog", "dialog_vars")
 
 # What Kamailio 5.6 expects in `version` for each table its modules open.
 TABLE_VERSIONS = {
@@ -73,6 +75,11 @@ TABLE_VERSIONS = {
     DOMAIN_VIEW: 2,
     DOMAIN_ATTRS_TABLE: 1,
     DIALPLAN_VIEW: 2,
+    # Call records (migration sip.0003): acc, dialog.
+    "acc": 5,
+    "acc_cdrs": 2,
+    "dialog": 7,
+    "dialog_vars": 1,
 }
 
 # Views by the migration that introduced them (each migration creates only its own, from the
@@ -380,7 +387,8 @@ def create_views_after_migrate(sender, using: str = "default", **kwargs) -> None
 
 def role_sql(role: str, *, database: str, password: str | None = None) -> list[str]:
     """PostgreSQL statements that create (or update) Kamailio's role with only what it needs:
-    SELECT on what it reads, write access to `location`, and INSERT into its security events."""
+    SELECT on what it reads, write access to `location` and its call records, and INSERT into its
+    security events."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
         raise ValueError(f"Not a plain PostgreSQL role name: {role!r}")
     quoted_role = f'"{role}"'
@@ -401,4 +409,13 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
         f"GRANT INSERT ON {SECURITY_EVENT_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {SECURITY_EVENT_TABLE}_id_seq TO {quoted_role}",
+        # Call records (migration sip.0003): its accounting rows and the dialogs in progress.
+        *(
+            statement
+            for table in ACCOUNTING_TABLES
+            for statement in (
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {quoted_role}",
+                f"GRANT USAGE ON SEQUENCE {table}_id_seq TO {quoted_role}",
+            )
+        ),
     ]

@@ -270,3 +270,16 @@ def is_subscriber(*, domain: str, username: str) -> bool:
     """Whether `username@domain` is an enabled extension of an enabled hotline (Kamailio's
     `is_subscriber()` on `sip_subscriber`)."""
     return SipAccount.objects.filter(domain=domain, username=username).exists()
+
+
+def with_offline_alert(queryset: QuerySet[Extension]) -> QuerySet[Extension]:
+    """Annotate `offline_alert`: the extension went offline during its schedule and is not back
+    (sip.live.presence_sync), for the list's badge. One subquery per row of the page."""
+    from django.db.models import BooleanField
+
+    from .models import ExtensionPresence
+
+    alert = ExtensionPresence.objects.filter(pk=OuterRef("pk")).values("alert")[:1]
+    return queryset.annotate(
+        offline_alert=Coalesce(Subquery(alert, output_field=BooleanField()), Value(False))
+    )

@@ -1,6 +1,6 @@
 """What sip does when the apps below it report a change (they never import sip)."""
 
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from dialplan.models import DialRule
 from dialplan.signals import dial_rules_changed
@@ -8,6 +8,9 @@ from extensions.models import Extension
 from extensions.signals import extensions_deleted, extensions_disabled
 from hotlines.models import Hotline
 from hotlines.signals import hotline_changed
+from webhooks.choices import Event
+from webhooks.payloads import extension_data
+from webhooks.services import emit, emit_many
 
 from .services import sip_dialplan_reload, sip_domains_reload, sip_registrations_remove_many
 
@@ -32,3 +35,55 @@ def drop_registrations(sender, *, extensions, **kwargs) -> None:
 def reload_dialplan(sender, **kwargs) -> None:
     """Kamailio keeps the dial rules in memory (it also re-reads them on its own timer)."""
     sip_dialplan_reload()
+
+
+# --- Hooks for higher layers (the webhooks app subscribes to these) --------------------------
+
+call_ended = Signal()
+"""Sent after the commit of each call-record import (sip.call_records), with `calls`: the
+`sip.models.Call` rows that ended in it (answered and hung up, or failed: busy, no answer,
+cancelled, refused, failed). Sender: `Call`. Webhooks map each to a `call.ended` event."""
+
+registration_changed = Signal()
+"""Sent after the commit of a presence check (sip.live.presence_sync) for each extension
+whose registration state changed, with `extension` (Extension), `online` (bool) and `alert`
+(bool: it went offline during its schedule, sip.live.during_schedule). Sender: `Extension`.
+Webhooks map these to `registration.online` / `registration.offline`."""
+
+
+# --- Webhook events for what the SIP server did (webhooks is a lower app: we call it) ----------
+
+
+def _call_payload(call) -> dict:
+    return {
+        "id": call.pk,
+        "caller": call.caller,
+        "callee": call.callee,
+        "direction": call.direction,
+        "caller_id": call.caller_id,
+        "hotline": call.hotline_id,
+        "started_at": call.started_at.isoformat() if call.started_at else None,
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "duration": call.duration,
+        "disposition": call.disposition,
+        "reason": call.reason,
+    }
+
+
+@receiver(call_ended, dispatch_uid="sip.webhooks_call_ended")
+def emit_call_ended(sender, *, calls, **kwargs) -> None:
+    by_tenant: dict[int, list] = {}
+    for call in calls:
+        by_tenant.setdefault(call.tenant_id, []).append(call)
+    for tenant_id, group in by_tenant.items():
+        emit_many(tenant_id=tenant_id, event=Event.CALL_ENDED, items=[_call_payload(c) for c in group])
+
+
+@receiver(registration_changed, dispatch_uid="sip.webhooks_registration_changed")
+def emit_registration_changed(sender, *, extension, online, alert=False, **kwargs) -> None:
+    emit(
+        tenant_id=extension.hotline.tenant_id,
+        event=Event.REGISTRATION_ONLINE if online else Event.REGISTRATION_OFFLINE,
+        data={**extension_data(extension), "online": online, "during_schedule": bool(alert)},
+    )

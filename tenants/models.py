@@ -15,6 +15,13 @@ class Tenant(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Vietnam's personal-data decree expects purpose-limited retention: `purge_call_records`
+    # (cron) deletes this tenant's call records older than this.
+    call_retention_days = models.PositiveIntegerField(
+        _("keep call records (days)"),
+        default=365,
+        help_text=_("Call records older than this are deleted every night."),
+    )
 
     class Meta:
         ordering = ["name", "id"]

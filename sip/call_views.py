@@ -1,0 +1,170 @@
+"""Call history pages (per extension, per hotline), their CSV export, the live status poll
+and the wallboard."""
+
+import csv
+from collections.abc import Iterator
+
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import formats, timezone
+from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
+from django.views import View
+
+from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
+from hotlines.selectors import hotline_get
+
+from .call_records import call_records_import
+from .filtersets import CallFilterSet
+from .history import call_extension_get, call_list, keyset_page
+from .live import presence_sync
+
+PAGE_SIZE = 50
+
+
+def _history(request, queryset, context: dict):
+    call_records_import()
+    filterset = CallFilterSet(request.GET, queryset=queryset)
+    rows = filterset.qs if filterset.is_valid() else queryset
+    page = keyset_page(rows, cursor=request.GET.get("after", ""), size=PAGE_SIZE)
+    query = request.GET.copy()
+    query.pop("after", None)
+    return render(
+        request,
+        "calls/call_list.html",
+        {**context, "filterset": filterset, "page": page, "query": query.urlencode(), "tab": "calls"},
+    )
+
+
+class ExtensionCallsView(TenantMemberRequiredMixin, View):
+    """An extension's calls (made and received): its agent, its supervisor's agent, admins."""
+
+    def get(self, request, pk):
+        extension = call_extension_get(user=request.user, pk=pk)
+        return _history(
+            request,
+            call_list(user=request.user, extension=extension),
+            {"extension": extension, "export_url_kwargs": {"pk": extension.pk}},
+        )
+
+
+class HotlineCallsView(TenantAdminRequiredMixin, View):
+    """A hotline's calls."""
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
+        return _history(request, call_list(user=request.user, hotline=hotline), {"hotline": hotline})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(queryset) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # Excel opens UTF-8 (Vietnamese names) only with a BOM
+    yield writer.writerow(
+        [
+            _("Started at"),
+            _("Caller"),
+            _("Callee"),
+            _("Direction"),
+            _("Caller ID"),
+            _("Result"),
+            _("Reason"),
+            _("Answered at"),
+            _("Ended at"),
+            _("Duration (seconds)"),
+        ]
+    )
+    tz = timezone.get_current_timezone()
+
+    def when(value):
+        return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
+
+    for call in queryset.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [
+                when(call.started_at),
+                call.caller,
+                call.callee,
+                call.get_direction_display(),
+                call.caller_id,
+                call.get_disposition_display(),
+                call.reason,
+                when(call.answered_at),
+                when(call.ended_at),
+                call.duration,
+            ]
+        )
+
+
+def _export(request, queryset, name: str) -> StreamingHttpResponse:
+    call_records_import()
+    filterset = CallFilterSet(request.GET, queryset=queryset)
+    rows = filterset.qs if filterset.is_valid() else queryset
+    response = StreamingHttpResponse(_csv_rows(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{get_valid_filename(name)}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ExtensionCallsExportView(TenantMemberRequiredMixin, View):
+    def get(self, request, pk):
+        extension = call_extension_get(user=request.user, pk=pk)
+        return _export(
+            request, call_list(user=request.user, extension=extension), f"calls-{extension.number}.csv"
+        )
+
+
+class HotlineCallsExportView(TenantAdminRequiredMixin, View):
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
+        return _export(request, call_list(user=request.user, hotline=hotline), f"calls-{hotline.number}.csv")
+
+
+class HotlineStatusView(TenantAdminRequiredMixin, View):
+    """What open pages poll every second (static/js/live.js): each extension's registration,
+    call in progress and offline alert. See sip/live.py for its cost."""
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
+        statuses = presence_sync(hotline=hotline)
+        return JsonResponse(
+            {
+                "extensions": {
+                    str(s.extension_id): {
+                        "number": s.number,
+                        "online": s.online,
+                        "contacts": s.contacts,
+                        "since": s.since.isoformat() if s.since else None,
+                        "alert": s.alert,
+                        "call": {"peer": s.call.peer, "since": s.call.since.isoformat()} if s.call else None,
+                    }
+                    for s in statuses
+                },
+                "at": timezone.now().isoformat(),
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+class WallboardView(TenantAdminRequiredMixin, View):
+    """A hotline's wallboard: who is online, who is on a call, since when; live."""
+
+    def get(self, request, hotline_pk):
+        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
+        statuses = presence_sync(hotline=hotline)
+        aliases = dict(hotline.extensions.values_list("pk", "alias"))
+        rows = sorted(statuses, key=lambda s: (len(s.number), s.number))
+        return render(
+            request,
+            "calls/wallboard.html",
+            {
+                "hotline": hotline,
+                "rows": [(s, aliases.get(s.extension_id, "")) for s in rows],
+                "tab": "wallboard",
+                "now": formats.date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT"),
+            },
+        )

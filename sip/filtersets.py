@@ -1,0 +1,57 @@
+"""The call history's filters: one FilterSet for the history pages, the CSV export and the API."""
+
+import datetime as dt
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from extensions.filtersets import IdFilter
+
+from .call_records import calls_of_extension
+from .choices import CallDirection, Disposition
+from .models import Call
+
+
+class CallFilterSet(django_filters.FilterSet):
+    """`since`/`until` (a date or a date and time; `until` a date includes that whole day),
+    `direction`, `disposition`, `number` (the caller or the callee, exactly),
+    and for the API `extension` and `hotline` (ids)."""
+
+    since = django_filters.DateTimeFilter(
+        field_name="started_at",
+        lookup_expr="gte",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateTimeFilter(
+        field_name="started_at",
+        label=_("To"),
+        method="filter_until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    direction = django_filters.ChoiceFilter(choices=CallDirection.choices, label=_("Direction"))
+    disposition = django_filters.ChoiceFilter(choices=Disposition.choices, label=_("Result"))
+    number = django_filters.CharFilter(method="filter_number", label=_("Number"), max_length=64)
+    extension = IdFilter(method="filter_extension", label=_("Extension"))
+    hotline = IdFilter(field_name="hotline_id", label=_("Hotline"))
+
+    class Meta:
+        model = Call
+        fields: list[str] = []
+
+    def filter_until(self, queryset: QuerySet[Call], name, value) -> QuerySet[Call]:
+        raw = self.data.get("until", "")
+        if len(raw.strip()) <= 10:  # a date alone: the whole day
+            return queryset.filter(started_at__lt=value + dt.timedelta(days=1))
+        return queryset.filter(started_at__lte=value)
+
+    def filter_number(self, queryset: QuerySet[Call], name, value: str) -> QuerySet[Call]:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(caller=value) | Q(callee=value))
+
+    def filter_extension(self, queryset: QuerySet[Call], name, value: int) -> QuerySet[Call]:
+        return queryset.filter(calls_of_extension(value))

@@ -1,0 +1,72 @@
+// Live status without reload: polls the hotline's status endpoint once a second and updates the
+// status (and call) cells of the extension list or the wallboard. A file of its own, no inline
+// script, for the strict Content-Security-Policy. Labels come from the table's data-label-*.
+(function () {
+  "use strict";
+  var table = document.querySelector("[data-live-url]");
+  if (!table) { return; }
+  var url = table.getAttribute("data-live-url");
+  var labels = table.dataset;
+  var INTERVAL_MS = 1000;
+
+  function badge(className, text) {
+    var span = document.createElement("span");
+    span.className = "badge " + className;
+    span.textContent = text;
+    return span;
+  }
+
+  function time(iso) {
+    var d = new Date(iso);
+    return d.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function render(id, state) {
+    var cell = table.querySelector('[data-ext-status="' + id + '"]');
+    if (cell) {
+      var nodes = [];
+      if (state.online) {
+        nodes.push(badge("text-bg-success", "● " + labels.labelOnline));
+        if (state.contacts > 1) {
+          var n = document.createElement("span");
+          n.className = "small text-muted";
+          n.textContent = " ×" + state.contacts;
+          nodes.push(n);
+        }
+      } else {
+        nodes.push(badge("text-bg-light border", labels.labelOffline));
+      }
+      if (state.alert) {
+        nodes.push(document.createTextNode(" "));
+        nodes.push(badge("text-bg-danger js-offline-alert", labels.labelAlert));
+      }
+      if (cell.hasAttribute("data-since") && state.since) {
+        var since = document.createElement("span");
+        since.className = "small text-muted";
+        since.textContent = " " + labels.labelSince + " " + time(state.since);
+        nodes.push(since);
+      }
+      cell.replaceChildren.apply(cell, nodes);
+      cell.setAttribute("data-online", state.online ? "1" : "0");
+    }
+    var callCell = table.querySelector('[data-ext-call="' + id + '"]');
+    if (callCell) {
+      callCell.textContent = state.call
+        ? labels.labelOnCall + " " + state.call.peer + " " + labels.labelSince + " " + time(state.call.since)
+        : labels.labelIdle;
+    }
+  }
+
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (data) {
+          Object.keys(data.extensions).forEach(function (id) { render(id, data.extensions[id]); });
+        }
+      })
+      .catch(function () { /* offline for a moment: the next poll tries again */ })
+      .finally(function () { window.setTimeout(poll, INTERVAL_MS); });
+  }
+  window.setTimeout(poll, INTERVAL_MS);
+})();
