@@ -71,6 +71,11 @@ AGENT_ROUTES = {
     # The web phone: the user's own extension, whichever it is (none: 404).
     "sip:phone",
     "sip:phone_credentials",
+    # Call history: an agent sees the calls of their own extension (and those it supervises).
+    "calls:extension_calls",
+    "calls:extension_calls_export",
+    "api:call-list",
+    "api:call-detail",
 }
 
 # Query strings a route needs to answer at all (e.g. the number a dial check checks).
@@ -91,6 +96,7 @@ URL_ARGUMENTS = {
     ("audit-events", "pk"): "audit_event",
     ("webhooks", "pk"): "webhook",
     ("schedules", "pk"): "schedule",
+    ("calls", "pk"): "call",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -213,6 +219,14 @@ class Objects:
         return webhook
 
     @cached_property
+    def call(self):
+        from sip.models import Call
+
+        return Call.objects.filter(caller_extension=self.extension).first() or _call_of(
+            self.world, self.extension
+        )
+
+    @cached_property
     def schedule(self):
         from hotlines.services import schedule_create
 
@@ -280,13 +294,41 @@ def marked_world(world):
             extension=extension, data={"alias": f"alpha-{number}-x7", "description": f"alpha secret {number}"}
         )
     number_group_update(group=world.group_a, name="alpha-group-x7")
+    _call_of(world)
     world.ext_a = {n: Extension.objects.get(pk=e.pk) for n, e in world.ext_a.items()}
     world.group_a.refresh_from_db()
     return world
 
 
+def _call_of(world, extension=None):
+    """A call of `extension` (default: 101) of tenant A, as the call-record import writes it."""
+    from django.utils import timezone
+
+    from sip.choices import CallDirection, Disposition
+    from sip.models import Call
+
+    started = timezone.now() - timezone.timedelta(minutes=5)
+    return Call.objects.create(
+        tenant=world.tenant_a,
+        hotline=world.hotline_a,
+        caller_extension=extension or world.ext_a["101"],
+        caller=(extension or world.ext_a["101"]).number,
+        callee="0912345678",
+        direction=CallDirection.OUTBOUND,
+        caller_id=world.hotline_a.number,
+        started_at=started,
+        answered_at=started + timezone.timedelta(seconds=3),
+        ended_at=started + timezone.timedelta(seconds=63),
+        duration=60,
+        disposition=Disposition.ANSWERED,
+        sip_code=200,
+        reason="alpha-call-x7",
+        sip_call_id=f"alpha-call-x7-{(extension or world.ext_a['101']).pk}@isolation",
+    )
+
+
 def tenant_a_markers(world) -> list[str]:
-    markers = ["alpha-group-x7", "alpha-hook", "alpha-webhook-secret-x7"]
+    markers = ["alpha-group-x7", "alpha-hook", "alpha-webhook-secret-x7", "alpha-call-x7"]
     for hotline in (world.hotline_a, world.hotline_a2):
         markers += [hotline.number, hotline.sip_domain, hotline.display_number]
     for extension in world.ext_a.values():
@@ -449,5 +491,8 @@ def test_the_owner_can_open_every_object_route(client, marked_world, route):
         "alpha-hook",  # a webhook's URL
         "webhook.test",  # an event in a webhook's delivery log
         "alpha-schedule-x7",
+        "alpha-call-x7",  # a call's reason (call history, its CSV, the calls API)
+        '"number": "101"',  # the hotline's live status (JSON)
     ]
-    assert any(text in body(response) for text in shown), f"GET {url} shows no object"
+    answer = body(response)  # once: a streamed answer can be read only once
+    assert any(text in answer for text in shown), f"GET {url} shows no object"
