@@ -87,7 +87,11 @@ messages: $(VENV)/.dev-installed
 sip: $(VENV)/.run-installed system-deps
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
-	$(RUN_ENV) $(PY) manage.py run_kamailio
+	@# The call-history importer (Kamailio's accounting rows → calls, call.ended webhooks) beside
+	@# Kamailio; Ctrl-C stops both.
+	$(RUN_ENV) $(PY) manage.py import_call_records --follow & importer=$$!; \
+		trap 'kill $$importer 2>/dev/null; wait $$importer' EXIT INT TERM; \
+		$(RUN_ENV) $(PY) manage.py run_kamailio
 
 # JsSIP (npm) bundled for the browser test that registers over WebSocket.
 JS_DIR := sip/tests/js
