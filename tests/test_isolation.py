@@ -302,12 +302,14 @@ def marked_world(world):
 
 def _call_of(world, extension=None):
     """A call of `extension` (default: 101) of tenant A, as the call-record import writes it."""
+    from datetime import timedelta
+
     from django.utils import timezone
 
     from sip.choices import CallDirection, Disposition
     from sip.models import Call
 
-    started = timezone.now() - timezone.timedelta(minutes=5)
+    started = timezone.now() - timedelta(minutes=5)
     return Call.objects.create(
         tenant=world.tenant_a,
         hotline=world.hotline_a,
@@ -317,8 +319,8 @@ def _call_of(world, extension=None):
         direction=CallDirection.OUTBOUND,
         caller_id=world.hotline_a.number,
         started_at=started,
-        answered_at=started + timezone.timedelta(seconds=3),
-        ended_at=started + timezone.timedelta(seconds=63),
+        answered_at=started + timedelta(seconds=3),
+        ended_at=started + timedelta(seconds=63),
         duration=60,
         disposition=Disposition.ANSWERED,
         sip_code=200,
