@@ -11,12 +11,14 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 # The media relay (rtpengine; Kamailio's rtpengine module ships in the kamailio package) and the
 # real softphone the media tests call with (baresip without its GTK front end).
 APT_PACKAGES += rtpengine-daemon baresip-core
+# SIPp, the called extensions of the calls bench (bench-calls): answers and echoes RTP.
+APT_PACKAGES += sip-tester
 RUN_ENV := DJANGO_DEBUG=1
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
 .PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps bench-register bench-scale \
-	bench-export bench-load
+	bench-export bench-load bench-calls
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +96,13 @@ js-deps: $(JS_DIR)/build/jssip.js
 # bounded; needs PostgreSQL). See docs/performance.md.
 bench-register: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py
+
+# Concurrent calls with RTP through Kamailio and rtpengine at rising counts (10 … 1000): packet
+# loss, CPU per call, the count where loss passes 0.1 % (loopback, bounded: about 10 minutes; a
+# scratch database it creates and drops, BENCH_DATABASE_URL). BENCH_ARGS=--quick for a 2-call
+# smoke run. See docs/performance.md, "Calls through the media relay".
+bench-calls: $(VENV)/.dev-installed system-deps
+	$(PY) bench/calls_bench.py $(BENCH_ARGS)
 
 # The extension list page, the list API, range create and CSV import at 10,000 extensions,
 # next to Django admin's changelist and a bare view (PostgreSQL: a scratch database it creates

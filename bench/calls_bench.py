@@ -1,0 +1,855 @@
+#!/usr/bin/env python
+"""Calls through the media relay: concurrent calls with RTP through Kamailio and rtpengine, at
+rising counts, until packets are lost.
+
+    make bench-calls          # or: .venv/bin/python bench/calls_bench.py --help
+
+What it does, all on the loopback and bounded in count and time:
+1. creates a scratch PostgreSQL database, migrates it (the dial rules come with the
+   migrations) and creates a hotline with a calling extension and a called one through the
+   real services;
+2. starts rtpengine (userspace forwarding) and Kamailio from deploy/kamailio/kamailio.cfg with
+   the project's own starters (sip/rtpengine.py, sip/kamailio.py) on free ports;
+3. registers the called extension with Kamailio from the port where SIPp then answers as that
+   extension (bench/sipp_echo_uas.xml): G.711 u-law, every RTP packet echoed back (`-rtp_echo`);
+4. for each count of concurrent calls (10, 25, 50, 100, …), ROUNDS times: the calling
+   extension places that many calls (INVITE with an SDP offer, digest authentication), each
+   with a UDP port of its own in this process; checks that every call is anchored (rtpengine
+   holds a session for its Call-ID, the answer names the relay's address and a port of its
+   range); sends 20 ms PCMU packets on every call for SECONDS (the calls spread over the
+   20 ms) and counts, by sequence number, the packets that come back through relay → SIPp
+   → relay; reads rtpengine's own per-call packet counters (where a loss happened); hangs
+   every call up with BYE and checks that the relay freed its sessions;
+5. meanwhile reads the CPU time of rtpengine, of all Kamailio processes, of SIPp and of
+   itself from /proc/<pid>/stat, and the machine's from /proc/stat;
+6. prints a line per round, a table of medians per count, and the count at which the
+   round-trip loss passed 0.1 % (or "not reached up to N"); stops all it started by PID and
+   drops the database (--keep keeps it).
+Results and the machine they came from: docs/performance.md, "Calls through the media relay".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from sip.kamailio import Kamailio, KamailioConfig, db_url_for, free_port, free_sip_port  # noqa: E402
+from sip.rtpengine import Rtpengine, RtpengineConfig, free_port_range  # noqa: E402
+from sip.sipclient import Call, SipClient, SipError  # noqa: E402
+
+DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/pbx_bench_calls"
+DEFAULT_COUNTS = "10,25,50,100,200,300,400,600,800,1000"
+SCENARIO = Path(__file__).resolve().parent / "sipp_echo_uas.xml"
+LOSS_LIMIT = 0.001  # 0.1 %
+
+PTIME = 0.02  # seconds of audio per packet
+SAMPLES = 160  # G.711 at 8 kHz: 160 one-byte samples per 20 ms
+RTP_HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
+# The first bytes of the payload: which call and which packet, so a packet that comes back
+# renumbered, twice, or on another call's port is noticed. The rest is u-law silence.
+TAG = struct.Struct("!II")
+SILENCE = b"\xff" * (SAMPLES - TAG.size)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- CPU from /proc --------------------------------------------------------------------------
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # After "pid (comm)": state is fields[0], so utime and stime (stat fields 14, 15) are 11, 12.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds of every process in a process group (Kamailio and all its children)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs together, from the first line of /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def udp_drops() -> dict[int, int]:
+    """Packets the kernel dropped because a socket's receive buffer was full, by local port of
+    the UDP sockets on 127.0.0.1 (the `drops` column of /proc/net/udp)."""
+    drops: dict[int, int] = {}
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        address, _, port = fields[1].partition(":")
+        if address == "0100007F":
+            drops[int(port, 16)] = drops.get(int(port, 16), 0) + int(fields[-1])
+    return drops
+
+
+def backlog_drops() -> int:
+    """Packets dropped before any socket saw them: the per-CPU input queue was full (the second
+    column of /proc/net/softnet_stat; loopback traffic passes through it). Machine-wide."""
+    return sum(int(line.split()[1], 16) for line in Path("/proc/net/softnet_stat").read_text().splitlines())
+
+
+@dataclass
+class CpuSnapshot:
+    at: float
+    rtpengine: float
+    kamailio: float
+    sipp: float
+    client: float
+    machine: tuple[float, float]
+
+    @classmethod
+    def take(cls, *, rtpengine_pid: int, kamailio_pgid: int, sipp_pids: list[int]) -> CpuSnapshot:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(
+            at=time.monotonic(),
+            rtpengine=process_cpu(rtpengine_pid),
+            kamailio=group_cpu(kamailio_pgid),
+            sipp=sum(process_cpu(pid) for pid in sipp_pids),
+            client=usage.ru_utime + usage.ru_stime,
+            machine=machine_cpu(),
+        )
+
+    def busy_since(self, earlier: CpuSnapshot) -> float:
+        """The share of all CPUs busy between the two snapshots (0–1)."""
+        busy = self.machine[0] - earlier.machine[0]
+        total = self.machine[1] - earlier.machine[1]
+        return busy / total if total else 0.0
+
+
+# --- the called extension: SIPp answering with an RTP echo -------------------------------------
+
+
+def sipp_binary() -> str:
+    path = shutil.which("sipp") or "/usr/bin/sipp"
+    if not Path(path).exists():
+        raise RuntimeError("SIPp is not installed: run `make system-deps` (Debian package sip-tester).")
+    return path
+
+
+def _free_echo_ports() -> tuple[int, int]:
+    """A SIP port (UDP) and a media port whose port + 2 is free too (SIPp echoes video there)."""
+    for _ in range(50):
+        sip_port, media_port = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", media_port + 2))
+            except OSError:
+                continue
+        if sip_port not in (media_port, media_port + 2):
+            return sip_port, media_port
+    raise RuntimeError("No free ports for SIPp.")
+
+
+class SippEcho:
+    """SIPp as one extension: registered with Kamailio from its own SIP port (so Kamailio sends
+    the calls there), answering each with PCMU and echoing every RTP packet. Stopped by PID.
+
+    >>> with SippEcho(directory, proxy=("127.0.0.1", 5060), username="200", domain=…, password=…):
+    ...
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        proxy: tuple[str, int],
+        username: str,
+        domain: str,
+        password: str,
+        echo: bool = True,
+    ) -> None:
+        self.directory = Path(directory)
+        self.proxy = proxy
+        self.username = username
+        self.domain = domain
+        self.password = password
+        self.echo = echo
+        self.sip_port, self.media_port = _free_echo_ports()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "sipp.log"
+
+    def register(self) -> None:
+        """REGISTER from SIPp's port: the `received` address Kamailio stores is then SIPp's."""
+        with SipClient(*self.proxy, bind_port=self.sip_port) as client:
+            response = client.register(
+                username=self.username, domain=self.domain, password=self.password, expires=3600
+            )
+        if response.status != 200:
+            raise RuntimeError(
+                f"The called extension could not register: {response.status} {response.reason}"
+            )
+
+    def start(self, *, timeout: float = 10.0) -> SippEcho:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.register()
+        command = [
+            sipp_binary(),
+            "-sf",
+            str(SCENARIO),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.sip_port),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            str(self.media_port),
+            # Server mode takes every call; no limit of its own on open calls.
+            "-l",
+            "100000",
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(self.directory / "sipp-errors.log"),
+        ]
+        if self.echo:
+            command.append("-rtp_echo")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 — our own command line
+                command,
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._listening():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"SIPp did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+        return self
+
+    def _listening(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", self.sip_port))
+            except OSError:
+                return True
+        return False
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=timeout)
+        self.process = None
+
+    def __enter__(self) -> SippEcho:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+# --- the calling side: one RTP endpoint per call ------------------------------------------------
+
+
+@dataclass
+class Leg:
+    """One call of the calling extension: its RTP socket, where the relay wants its audio, and
+    what came back."""
+
+    index: int
+    sock: socket.socket = field(init=False)
+    call: Call | None = None
+    relay: tuple[str, int] | None = None
+    anchored: bool = False
+    sent: int = 0
+    received: int = 0
+    duplicates: int = 0
+    strays: int = 0  # from another address, or tagged for another call or packet
+    renumbered: int = 0  # came back with another RTP sequence number than it was sent with
+    jitter: float = 0.0  # RFC 3550 interarrival jitter, in timestamp units (1/8000 s)
+    relay_from_caller: int | None = None  # rtpengine's counters, when it reported them
+    relay_from_callee: int | None = None
+    _send_times: list[float] = field(default_factory=list)
+    _seen: bytearray = field(default_factory=bytearray)
+    _last_transit: float | None = None
+    round_trips: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.ssrc = 0x10000 + self.index
+        self.port: int = self.sock.getsockname()[1]
+
+    def offer(self) -> str:
+        return (
+            f"v=0\r\no=bench {self.index} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {self.port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+        )
+
+    def prepare(self, packets: int) -> None:
+        self._send_times = [0.0] * packets
+        self._seen = bytearray(packets)
+
+    def send(self, number: int) -> None:
+        packet = (
+            RTP_HEADER.pack(0x80, 0, number & 0xFFFF, (number * SAMPLES) & 0xFFFFFFFF, self.ssrc)
+            + TAG.pack(self.index, number)
+            + SILENCE
+        )
+        self._send_times[number] = time.monotonic()
+        try:
+            self.sock.sendto(packet, self.relay)
+        except OSError:
+            return  # counted as sent and lost: the loss is what we measure
+        finally:
+            self.sent += 1
+
+    def drain(self) -> None:
+        """Every packet waiting on the socket."""
+        while True:
+            try:
+                data, address = self.sock.recvfrom(2048)
+            except BlockingIOError:
+                return
+            now = time.monotonic()
+            if address != self.relay or len(data) < RTP_HEADER.size + TAG.size:
+                self.strays += 1
+                continue
+            _, _, sequence, timestamp, _ = RTP_HEADER.unpack_from(data)
+            index, number = TAG.unpack_from(data, RTP_HEADER.size)
+            if index != self.index or number >= len(self._seen):
+                self.strays += 1
+                continue
+            if self._seen[number]:
+                self.duplicates += 1
+                continue
+            self._seen[number] = 1
+            self.received += 1
+            self.renumbered += sequence != number & 0xFFFF
+            self.round_trips.append(now - self._send_times[number])
+            transit = now * 8000 - timestamp
+            if self._last_transit is not None:
+                self.jitter += (abs(transit - self._last_transit) - self.jitter) / 16
+            self._last_transit = transit
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def sdp_media_address(sdp: str) -> tuple[str, int] | None:
+    """The c= address and the audio m= port of an SDP."""
+    address = re.search(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
+    port = re.search(r"^m=audio (\d+) ", sdp, flags=re.M)
+    return (address.group(1), int(port.group(1))) if address and port else None
+
+
+def stream(legs: list[Leg], seconds: float, *, slots: int = 10, drain: float = 0.5) -> list[float]:
+    """20 ms packets on every leg for `seconds`, the legs spread over `slots` instants of each
+    20 ms, while receiving what comes back; then `drain` more seconds of receiving. Returns how
+    late each instant's packets left (seconds): if this process could not keep up, it says so."""
+    packets = max(1, round(seconds / PTIME))
+    for leg in legs:
+        leg.prepare(packets)
+    by_fd = {leg.sock.fileno(): leg for leg in legs}
+    groups = [legs[slot::slots] for slot in range(slots)]
+    lateness: list[float] = []
+    with select.epoll() as poller:
+        for fd in by_fd:
+            poller.register(fd, select.EPOLLIN)
+
+        def receive_until(deadline: float) -> None:
+            while True:
+                wait = deadline - time.monotonic()
+                for fd, _ in poller.poll(max(0.0, wait)):
+                    by_fd[fd].drain()
+                if wait <= 0:
+                    return
+
+        start = time.monotonic() + 0.05
+        for number in range(packets):
+            for slot, group in enumerate(groups):
+                due = start + number * PTIME + slot * PTIME / slots
+                receive_until(due)
+                lateness.append(time.monotonic() - due)
+                for leg in group:
+                    leg.send(number)
+        receive_until(time.monotonic() + drain)
+    return lateness
+
+
+# --- one round ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Account:
+    username: str
+    domain: str
+    password: str
+
+
+@dataclass
+class RoundResult:
+    calls: int
+    answered: int
+    anchored: int
+    freed: int
+    hung_up: int
+    seconds: float
+    sent: int
+    received: int
+    duplicates: int
+    strays: int
+    renumbered: int
+    relay_from_caller: int | None
+    relay_from_callee: int | None
+    # Packets the kernel dropped during the media: full receive buffers of SIPp's echo socket,
+    # of the relay's sockets, of ours; and the machine's full input queues (loopback included).
+    drops_echo: int
+    drops_relay: int
+    drops_client: int
+    drops_backlog: int
+    jitter_ms: float  # median over calls
+    round_trip_ms: float  # median over packets
+    round_trip_p99_ms: float
+    client_late_p99_ms: float
+    rtpengine_cpu: float  # CPU seconds during the media
+    kamailio_cpu: float
+    kamailio_signalling_cpu: float  # CPU seconds for setting up and hanging up
+    sipp_cpu: float
+    client_cpu: float
+    machine_busy: float  # share of all CPUs, during the media
+    load: tuple[float, float, float]
+
+    @property
+    def loss(self) -> float:
+        """Round-trip loss (caller → relay → SIPp → relay → caller): lost / sent."""
+        return (self.sent - self.received) / self.sent if self.sent else 1.0
+
+    @property
+    def ok(self) -> bool:
+        """Every call answered, anchored, hung up and freed, and no packet came back wrong."""
+        n = self.calls
+        return (self.answered, self.anchored, self.hung_up, self.freed) == (n, n, n, n) and not (
+            self.strays or self.renumbered
+        )
+
+    def core(self, cpu: float) -> float:
+        """CPU seconds during the media as percent of one core."""
+        return 100 * cpu / self.seconds if self.seconds else 0.0
+
+    def per_call(self, cpu: float) -> float:
+        """Percent of one core per call during the media."""
+        return self.core(cpu) / self.calls if self.calls else 0.0
+
+
+def _relay_counters(relay: Rtpengine, leg: Leg, caller_tag: str) -> None:
+    """rtpengine's packet counters for the call: packets it received from the caller, and
+    from the callee (SIPp's echo)."""
+    answer = relay.query(leg.call.call_id) if leg.call else None
+    if not answer:
+        return
+    for tag, details in answer.get("tags", {}).items():
+        packets = sum(
+            stream_.get("stats", {}).get("packets", 0)
+            for media in details.get("medias", [])
+            for stream_ in media.get("streams", [])
+        )
+        if tag == caller_tag:
+            leg.relay_from_caller = packets
+        else:
+            leg.relay_from_callee = (leg.relay_from_callee or 0) + packets
+
+
+def run_round(
+    *,
+    kamailio: Kamailio,
+    relay: Rtpengine,
+    echoes: list[SippEcho],
+    caller: Account,
+    calls: int,
+    seconds: float,
+) -> RoundResult:
+    """`calls` concurrent calls from `caller` to the extensions the `echoes` answer as, in turn;
+    RTP on all of them for `seconds`; then hung up."""
+    config = kamailio.config
+    before = set(relay.calls())
+    legs = [Leg(index) for index in range(calls)]
+
+    def snapshot() -> CpuSnapshot:
+        return CpuSnapshot.take(
+            rtpengine_pid=relay.process.pid,
+            kamailio_pgid=kamailio.process.pid,
+            sipp_pids=[echo.process.pid for echo in echoes],
+        )
+
+    load = os.getloadavg()
+    try:
+        with SipClient(config.listen_ip, config.sip_port, timeout=10.0) as client:
+            cpu_setup = snapshot()
+            for leg in legs:
+                try:
+                    call = client.invite(
+                        number=echoes[leg.index % len(echoes)].username,
+                        domain=caller.domain,
+                        username=caller.username,
+                        password=caller.password,
+                        hangup=False,
+                        sdp=leg.offer(),
+                    )
+                except SipError:
+                    continue
+                if call.status == 200:
+                    leg.call = call
+                    leg.relay = sdp_media_address(call.response.body)
+            cpu_media = snapshot()
+            answered = [leg for leg in legs if leg.call is not None and leg.relay is not None]
+            sessions = set(relay.calls())
+            low, high = relay.config.port_min, relay.config.port_max
+            for leg in answered:
+                host, port = leg.relay
+                leg.anchored = (
+                    leg.call.call_id in sessions and host == relay.config.interface and low <= port <= high
+                )
+            drops_before, backlog_before = udp_drops(), backlog_drops()
+            lateness = stream(answered, seconds) if answered else [0.0]
+            cpu_after = snapshot()
+            drops_after, backlog_after = udp_drops(), backlog_drops()
+            for leg in answered:
+                from_tag = leg.call.from_header.partition(";tag=")[2]
+                _relay_counters(relay, leg, from_tag)
+            cpu_hangup = snapshot()
+            hung_up = 0
+            for leg in answered:
+                with contextlib.suppress(SipError):
+                    hung_up += client.bye(leg.call).status == 200
+            cpu_end = snapshot()
+        ours = {leg.call.call_id for leg in answered}
+        deadline = time.monotonic() + 5
+        while (left := ours & set(relay.calls())) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        del before  # sessions of others (none in the bench) do not count either way
+    finally:
+        for leg in legs:
+            leg.close()
+
+    media_seconds = cpu_after.at - cpu_media.at
+    drops = {port: count - drops_before.get(port, 0) for port, count in drops_after.items()}
+    client_ports = {leg.port for leg in legs}
+    jitters = [leg.jitter / 8 for leg in answered if leg.received > 1]
+    trips = sorted(t * 1000 for leg in answered for t in leg.round_trips)
+    from_caller = [leg.relay_from_caller for leg in answered]
+    from_callee = [leg.relay_from_callee for leg in answered]
+    return RoundResult(
+        calls=calls,
+        answered=len(answered),
+        anchored=sum(leg.anchored for leg in answered),
+        freed=len(ours - left),
+        hung_up=hung_up,
+        seconds=media_seconds,
+        sent=sum(leg.sent for leg in answered),
+        received=sum(leg.received for leg in answered),
+        duplicates=sum(leg.duplicates for leg in answered),
+        strays=sum(leg.strays for leg in answered),
+        renumbered=sum(leg.renumbered for leg in answered),
+        relay_from_caller=None if None in from_caller else sum(from_caller),
+        relay_from_callee=None if None in from_callee else sum(from_callee),
+        drops_echo=sum(
+            drops.get(port, 0) for echo in echoes for port in (echo.media_port, echo.media_port + 2)
+        ),
+        drops_relay=sum(
+            c for port, c in drops.items() if relay.config.port_min <= port <= relay.config.port_max
+        ),
+        drops_client=sum(c for port, c in drops.items() if port in client_ports),
+        drops_backlog=backlog_after - backlog_before,
+        jitter_ms=statistics.median(jitters) if jitters else math.nan,
+        round_trip_ms=statistics.median(trips) if trips else math.nan,
+        round_trip_p99_ms=trips[int(0.99 * (len(trips) - 1))] if trips else math.nan,
+        client_late_p99_ms=1000 * sorted(lateness)[int(0.99 * (len(lateness) - 1))],
+        rtpengine_cpu=cpu_after.rtpengine - cpu_media.rtpengine,
+        kamailio_cpu=cpu_after.kamailio - cpu_media.kamailio,
+        kamailio_signalling_cpu=(cpu_media.kamailio - cpu_setup.kamailio)
+        + (cpu_end.kamailio - cpu_hangup.kamailio),
+        sipp_cpu=cpu_after.sipp - cpu_media.sipp,
+        client_cpu=cpu_after.client - cpu_media.client,
+        machine_busy=cpu_after.busy_since(cpu_media),
+        load=load,
+    )
+
+
+def describe(result: RoundResult) -> str:
+    relay = (
+        f"relay got {result.relay_from_caller} from caller, {result.relay_from_callee} from echo"
+        if result.relay_from_caller is not None
+        else "relay counters n/a"
+    )
+    drops = (
+        f"kernel drops: echo {result.drops_echo}, relay {result.drops_relay}, "
+        f"bench {result.drops_client}, backlog {result.drops_backlog}"
+    )
+    return (
+        f"{result.calls} calls: answered {result.answered}, anchored {result.anchored}, "
+        f"freed {result.freed}; sent {result.sent}, back {result.received} "
+        f"(loss {100 * result.loss:.3f} %; {relay}; {drops}); jitter {result.jitter_ms:.2f} ms, "
+        f"rtt {result.round_trip_ms:.2f}/{result.round_trip_p99_ms:.2f} ms (median/p99); "
+        f"CPU % of a core: rtpengine {result.core(result.rtpengine_cpu):.0f} "
+        f"({result.per_call(result.rtpengine_cpu):.3f}/call), "
+        f"Kamailio {result.core(result.kamailio_cpu):.1f}, "
+        f"SIPp {result.core(result.sipp_cpu):.0f}, bench {result.core(result.client_cpu):.0f}; "
+        f"machine {100 * result.machine_busy:.0f} % busy; "
+        f"bench late p99 {result.client_late_p99_ms:.1f} ms; load {result.load[0]:.2f}"
+    )
+
+
+# --- the bench -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
+        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
+    )
+    parser.add_argument(
+        "--counts",
+        default=DEFAULT_COUNTS,
+        help="Concurrent calls per step, rising; the bench stops after the first step whose "
+        "loss passes 0.1 %% (default %(default)s).",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="Seconds of RTP per round (default 10).")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="Rounds per step; medians reported (default 3)."
+    )
+    parser.add_argument(
+        "--echoes",
+        type=int,
+        default=4,
+        help="Called extensions, each a SIPp echo process; the calls go to them in turn "
+        "(default 4: one SIPp echo thread and socket is the first thing to drop packets).",
+    )
+    parser.add_argument("--children", type=int, default=4, help="Kamailio worker processes (default 4).")
+    parser.add_argument("--quick", action="store_true", help="A smoke run: 2 calls, 2 seconds, one round.")
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.counts, args.seconds, args.rounds = "2", 2.0, 1
+    args.counts = [int(c) for c in args.counts.split(",")]
+    return args
+
+
+def create_accounts(echoes: int) -> tuple[Account, list[Account]]:
+    """A hotline with the calling extension 100 and the called extensions 200, 201, …"""
+    from django.core.management import call_command
+
+    from bench.data import hotline_create
+    from extensions.services import extension_create
+    from tenants.models import Tenant
+
+    call_command("migrate", "--noinput", verbosity=0)
+    tenant = Tenant.objects.create(name="Bench calls", slug="bench-calls")
+    hotline = hotline_create(tenant=tenant, number="19006000")
+    accounts = []
+    for number in ["100", *(str(200 + i) for i in range(echoes))]:
+        password = f"Bench-calls-x{int(number) * 7}"  # the policy: never the extension number
+        extension_create(hotline=hotline, number=number, alias=f"bench{number}", password=password)
+        accounts.append(Account(number, hotline.sip_domain, password))
+    return accounts[0], accounts[1:]
+
+
+def median(values: list[float]) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return statistics.median(values) if values else math.nan
+
+
+def table(steps: dict[int, list[RoundResult]]) -> str:
+    header = (
+        "| calls | rounds | anchored | sent | lost | loss % (worst) | relay in: caller / echo "
+        "| kernel drops: echo / relay / bench | jitter ms | RTT ms p50 / p99 "
+        "| rtpengine %core/call | Kamailio ms/call (set-up+BYE) | Kamailio % during media "
+        "| machine CPU % | load 1 min |"
+    )
+    lines = [header, "|" + "---:|" * 15]
+    for calls, results in steps.items():
+        sent = sum(r.sent for r in results)
+        lost = sum(r.sent - r.received for r in results)
+        relay_caller = [r.relay_from_caller for r in results]
+        relay_echo = [r.relay_from_callee for r in results]
+        relay = (
+            f"{sum(relay_caller)} / {sum(relay_echo)}"
+            if None not in relay_caller and None not in relay_echo
+            else "n/a"
+        )
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    str(calls),
+                    str(len(results)),
+                    f"{sum(r.anchored for r in results)}/{sum(r.calls for r in results)}",
+                    str(sent),
+                    str(lost),
+                    f"{100 * median([r.loss for r in results]):.3f} "
+                    f"({100 * max(r.loss for r in results):.3f})",
+                    relay,
+                    f"{sum(r.drops_echo for r in results)} / {sum(r.drops_relay for r in results)} / "
+                    f"{sum(r.drops_client for r in results)}",
+                    f"{median([r.jitter_ms for r in results]):.2f}",
+                    f"{median([r.round_trip_ms for r in results]):.2f} / "
+                    f"{median([r.round_trip_p99_ms for r in results]):.2f}",
+                    f"{median([r.per_call(r.rtpengine_cpu) for r in results]):.3f}",
+                    f"{median([1000 * r.kamailio_signalling_cpu / r.calls for r in results]):.2f}",
+                    f"{median([r.core(r.kamailio_cpu) for r in results]):.1f}",
+                    f"{median([100 * r.machine_busy for r in results]):.0f}",
+                    f"{median([r.load[0] for r in results]):.2f}",
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from bench.data import machine, recreate_database, setup_django
+
+    recreate_database(args.database_url)
+    setup_django(args.database_url, os.environ.get("BENCH_REDIS_URL", ""))
+    from django.db import connection
+
+    runtime = Path(tempfile.mkdtemp(prefix="calls-bench-"))
+    relay = kamailio = None
+    echoes: list[SippEcho] = []
+    steps: dict[int, list[RoundResult]] = {}
+    reached: int | None = None
+    failed = False
+    try:
+        caller, callees = create_accounts(args.echoes)
+        about = machine()
+        db_url = db_url_for(connection.settings_dict)
+        connection.close()
+        # Four ports per call (RTP and RTCP on each of the two legs), and room to spare.
+        port_min, port_max = free_port_range(max(200, 8 * max(args.counts)))
+        relay = Rtpengine(
+            RtpengineConfig(
+                ng_port=free_port(socket.SOCK_DGRAM),
+                port_min=port_min,
+                port_max=port_max,
+                delete_delay=0,
+                runtime_dir=runtime / "rtpengine",
+            )
+        ).start()
+        kamailio = Kamailio(
+            KamailioConfig(
+                db_url=db_url,
+                sip_port=free_sip_port(),
+                ws_port=free_port(),
+                children=args.children,
+                runtime_dir=runtime / "kamailio",
+                rtpengine_sock=relay.config.kamailio_socket,
+            )
+        ).start()
+        for callee in callees:
+            echo = SippEcho(
+                runtime / f"sipp-{callee.username}",
+                proxy=(kamailio.config.listen_ip, kamailio.config.sip_port),
+                username=callee.username,
+                domain=callee.domain,
+                password=callee.password,
+            )
+            echoes.append(echo)
+            echo.start()
+        print(f"Machine: {about}")
+        print(
+            f"rtpengine 10.5 userspace (--table=-1, 2 threads), Kamailio 5.6 ({args.children} workers), "
+            f"{args.echoes} SIPp echo(es); {args.seconds:g} s of 20 ms PCMU per round, "
+            f"{args.rounds} round(s) per step; "
+            f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+            flush=True,
+        )
+        for calls in args.counts:
+            results = steps.setdefault(calls, [])
+            for _ in range(args.rounds):
+                result = run_round(
+                    kamailio=kamailio,
+                    relay=relay,
+                    echoes=echoes,
+                    caller=caller,
+                    calls=calls,
+                    seconds=args.seconds,
+                )
+                results.append(result)
+                print(("  " if result.ok else "! ") + describe(result), flush=True)
+                failed |= not result.ok
+            if median([r.loss for r in results]) > LOSS_LIMIT:
+                reached = calls
+                break
+        print()
+        print(table(steps))
+        print()
+        if reached is not None:
+            print(f"Round-trip loss passed 0.1 % at {reached} concurrent calls.")
+        else:
+            print(f"Round-trip loss did not pass 0.1 %: not reached up to {max(steps)} concurrent calls.")
+        return 1 if failed else 0
+    finally:
+        for echo in echoes:
+            echo.stop()
+        for server in (kamailio, relay):
+            if server is not None:
+                server.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+        if not args.keep:
+            connection.close()
+            recreate_database(args.database_url, drop_only=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
