@@ -62,6 +62,9 @@ SCENARIO = Path(__file__).resolve().parent / "sipp_echo_uas.xml"
 LOSS_LIMIT = 0.001  # 0.1 %
 # Past this round-trip loss the stand-ins are swamped and larger counts would measure nothing.
 GIVE_UP_LOSS = 0.05
+# A packet back later than this (seconds) has missed any phone's jitter buffer: ITU-T G.114's
+# one-way mouth-to-ear budget, spent here on a round trip on the loopback.
+LATE = 0.150
 # Below this share of the nominal 50 packets/s a call, the bench itself is the bottleneck.
 MIN_OFFERED = 0.95
 
@@ -302,6 +305,7 @@ class Leg:
     sent: int = 0
     received: int = 0
     duplicates: int = 0
+    late: int = 0  # came back, but more than LATE seconds after it was sent
     strays: int = 0  # from another address, or tagged for another call or packet
     renumbered: int = 0  # came back with another RTP sequence number than it was sent with
     jitter: float = 0.0  # RFC 3550 interarrival jitter, in timestamp units (1/8000 s)
@@ -365,7 +369,9 @@ class Leg:
             self._seen[number] = 1
             self.received += 1
             self.renumbered += sequence != number & 0xFFFF
-            self.round_trips.append(now - self._send_times[number])
+            round_trip = now - self._send_times[number]
+            self.round_trips.append(round_trip)
+            self.late += round_trip > LATE
             transit = now * 8000 - timestamp
             if self._last_transit is not None:
                 self.jitter += (abs(transit - self._last_transit) - self.jitter) / 16
@@ -383,12 +389,13 @@ def sdp_media_address(sdp: str) -> tuple[str, int] | None:
 
 
 def stream(
-    legs: list[Leg], seconds: float, *, slots: int = 10, drain: float = 0.5
+    legs: list[Leg], seconds: float, *, slots: int = 10, quiet: float = 1.0, drain: float = 10.0
 ) -> tuple[list[float], float]:
     """20 ms packets on every leg for `seconds`, the legs spread over `slots` instants of each
-    20 ms, while receiving what comes back; then `drain` more seconds of receiving. Returns how
-    late each instant's packets left and how long sending took (seconds): if this process could
-    not keep up, it says so."""
+    20 ms, while receiving what comes back; then receiving until nothing came for `quiet`
+    seconds (at most `drain`), so that a packet counted lost never came back, however late.
+    Returns how late each instant's packets left and how long sending took (seconds): if this
+    process could not keep up, it says so."""
     packets = max(1, round(seconds / PTIME))
     for leg in legs:
         leg.prepare(packets)
@@ -399,13 +406,16 @@ def stream(
         for fd in by_fd:
             poller.register(fd, select.EPOLLIN)
 
-        def receive_until(deadline: float) -> None:
+        def receive_until(deadline: float) -> bool:
+            """Whether anything came."""
+            came = False
             while True:
                 wait = deadline - time.monotonic()
                 for fd, _ in poller.poll(max(0.0, wait)):
                     by_fd[fd].drain()
+                    came = True
                 if wait <= 0:
-                    return
+                    return came
 
         start = time.monotonic() + 0.05
         for number in range(packets):
@@ -416,7 +426,9 @@ def stream(
                 for leg in group:
                     leg.send(number)
         sending = time.monotonic() - start + PTIME / slots
-        receive_until(time.monotonic() + drain)
+        until = time.monotonic() + drain
+        while receive_until(min(until, time.monotonic() + quiet)) and time.monotonic() < until:
+            pass
     return lateness, sending
 
 
@@ -441,6 +453,7 @@ class RoundResult:
     sent: int
     received: int
     duplicates: int
+    late: int
     strays: int
     renumbered: int
     relay_from_caller: int | None
@@ -468,6 +481,11 @@ class RoundResult:
     def loss(self) -> float:
         """Round-trip loss (caller → relay → SIPp → relay → caller): lost / sent."""
         return (self.sent - self.received) / self.sent if self.sent else 1.0
+
+    @property
+    def lost_or_late(self) -> float:
+        """Loss counting the packets back later than LATE as lost, as a phone would."""
+        return (self.sent - self.received + self.late) / self.sent if self.sent else 1.0
 
     @property
     def offered(self) -> float:
@@ -587,7 +605,6 @@ def run_round(
         for leg in legs:
             leg.close()
 
-    media_seconds = cpu_after.at - cpu_media.at
     drops = {port: count - drops_before.get(port, 0) for port, count in drops_after.items()}
     client_ports = {leg.port for leg in legs}
     jitters = [leg.jitter / 8 for leg in answered if leg.received > 1]
@@ -600,10 +617,12 @@ def run_round(
         anchored=sum(leg.anchored for leg in answered),
         freed=len(ours - left),
         hung_up=hung_up,
-        seconds=media_seconds,
+        # CPU over the media and its drain, per second of audio sent.
+        seconds=sending,
         sent=sum(leg.sent for leg in answered),
         received=sum(leg.received for leg in answered),
         duplicates=sum(leg.duplicates for leg in answered),
+        late=sum(leg.late for leg in answered),
         strays=sum(leg.strays for leg in answered),
         renumbered=sum(leg.renumbered for leg in answered),
         relay_from_caller=None if None in from_caller else sum(from_caller),
@@ -644,9 +663,11 @@ def describe(result: RoundResult) -> str:
     )
     return (
         f"{result.calls} calls: answered {result.answered}, anchored {result.anchored}, "
-        f"freed {result.freed}; sent {result.sent}, back {result.received} "
-        f"(loss {100 * result.loss:.3f} %, relay's share {100 * result.relay_loss:.3f} %; {relay}; "
-        f"{drops}); jitter {result.jitter_ms:.2f} ms, "
+        f"hung up {result.hung_up}, freed {result.freed}; sent {result.sent}, back {result.received} "
+        f"(loss {100 * result.loss:.3f} %, with late ones {100 * result.lost_or_late:.3f} %, "
+        f"relay's share {100 * result.relay_loss:.3f} %; {relay}; "
+        f"{drops}; duplicates {result.duplicates}, strays {result.strays}, "
+        f"renumbered {result.renumbered}); jitter {result.jitter_ms:.2f} ms, "
         f"rtt {result.round_trip_ms:.2f}/{result.round_trip_p99_ms:.2f} ms (median/p99); "
         f"CPU % of a core: rtpengine {result.core(result.rtpengine_cpu):.0f} "
         f"({result.per_call(result.rtpengine_cpu):.3f}/call), "
@@ -722,13 +743,14 @@ def median(values: list[float]) -> float:
 
 def table(steps: dict[int, list[RoundResult]]) -> str:
     header = (
-        "| calls | rounds | anchored | sent | sent/nominal rate | lost | loss % (worst) | relay's share % "
+        "| calls | rounds | anchored | sent | sent/nominal rate | lost | loss % (worst) "
+        "| lost or late % | relay's share % "
         "| relay in: caller / echo "
         "| kernel drops: echo / relay / bench | jitter ms | RTT ms p50 / p99 "
         "| rtpengine %core/call | Kamailio ms/call (set-up+BYE) | Kamailio % during media "
         "| machine CPU % | load 1 min |"
     )
-    lines = [header, "|" + "---:|" * 17]
+    lines = [header, "|" + "---:|" * 18]
     for calls, results in steps.items():
         sent = sum(r.sent for r in results)
         lost = sum(r.sent - r.received for r in results)
@@ -751,6 +773,7 @@ def table(steps: dict[int, list[RoundResult]]) -> str:
                     str(lost),
                     f"{100 * median([r.loss for r in results]):.3f} "
                     f"({100 * max(r.loss for r in results):.3f})",
+                    f"{100 * median([r.lost_or_late for r in results]):.3f}",
                     f"{100 * median([r.relay_loss for r in results]):.3f}",
                     relay,
                     f"{sum(r.drops_echo for r in results)} / {sum(r.drops_relay for r in results)} / "
@@ -783,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
     echoes: list[SippEcho] = []
     steps: dict[int, list[RoundResult]] = {}
     reached: int | None = None  # round-trip loss past LOSS_LIMIT
+    late_reached: int | None = None  # lost or late past LOSS_LIMIT
     relay_reached: int | None = None  # the relay's share past LOSS_LIMIT
     failed = False
     try:
@@ -790,8 +814,9 @@ def main(argv: list[str] | None = None) -> int:
         about = machine()
         db_url = db_url_for(connection.settings_dict)
         connection.close()
-        # Four ports per call (RTP and RTCP on each of the two legs), and room to spare.
-        port_min, port_max = free_port_range(max(200, 8 * max(args.counts)))
+        # Four ports per call (RTP and RTCP on each of the two legs), and some to spare: no wider,
+        # as other work on the machine may use ports of the same region (see free_port_range).
+        port_min, port_max = free_port_range(4 * max(args.counts) + 200)
         relay = Rtpengine(
             RtpengineConfig(
                 ng_port=free_port(socket.SOCK_DGRAM),
@@ -845,6 +870,8 @@ def main(argv: list[str] | None = None) -> int:
                 failed |= not result.ok
             if reached is None and median([r.loss for r in results]) > LOSS_LIMIT:
                 reached = calls
+            if late_reached is None and median([r.lost_or_late for r in results]) > LOSS_LIMIT:
+                late_reached = calls
             if median([r.relay_loss for r in results]) > LOSS_LIMIT:
                 relay_reached = calls
                 break
@@ -864,6 +891,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "Loss not at the stand-ins' sockets (the relay's share) > 0.1 %: "
             + (f"at {relay_reached}" if relay_reached else f"not reached up to {top}")
+            + " concurrent calls."
+        )
+        print(
+            f"Lost or back later than {1000 * LATE:.0f} ms > 0.1 %: "
+            + (f"at {late_reached}" if late_reached else f"not reached up to {top}")
             + " concurrent calls."
         )
         print(
