@@ -6,25 +6,28 @@ rising counts, until packets are lost.
 
 What it does, all on the loopback and bounded in count and time:
 1. creates a scratch PostgreSQL database, migrates it (the dial rules come with the
-   migrations) and creates a hotline with a calling extension and a called one through the
-   real services;
+   migrations) and creates a hotline with a calling extension (100) and called ones (200, 201,
+   …) through the real services;
 2. starts rtpengine (userspace forwarding) and Kamailio from deploy/kamailio/kamailio.cfg with
    the project's own starters (sip/rtpengine.py, sip/kamailio.py) on free ports;
-3. registers the called extension with Kamailio from the port where SIPp then answers as that
-   extension (bench/sipp_echo_uas.xml): G.711 u-law, every RTP packet echoed back (`-rtp_echo`);
+3. registers each called extension with Kamailio from the port where a SIPp then answers as
+   that extension (bench/sipp_echo_uas.xml): G.711 u-law, every RTP packet echoed back
+   (`-rtp_echo`); one SIPp per CALLS_PER_ECHO calls of the largest count;
 4. for each count of concurrent calls (10, 25, 50, 100, …), ROUNDS times: the calling
    extension places that many calls (INVITE with an SDP offer, digest authentication), each
-   with a UDP port of its own in this process; checks that every call is anchored (rtpengine
-   holds a session for its Call-ID, the answer names the relay's address and a port of its
-   range); sends 20 ms PCMU packets on every call for SECONDS (the calls spread over the
-   20 ms) and counts, by sequence number, the packets that come back through relay → SIPp
-   → relay; reads rtpengine's own per-call packet counters (where a loss happened); hangs
+   with a UDP port of its own in this process, to the called extensions in turn; checks that
+   every call is anchored (rtpengine holds a session for its Call-ID, the answer names the
+   relay's address and a port of its range); sends 20 ms PCMU packets on every call for
+   SECONDS (the calls spread over the 20 ms) and counts, by sequence number, the packets that
+   come back through relay → SIPp → relay, and those that come back late; reads where packets
+   went missing (rtpengine's per-call counters, the kernel's drop counters per socket); hangs
    every call up with BYE and checks that the relay freed its sessions;
-5. meanwhile reads the CPU time of rtpengine, of all Kamailio processes, of SIPp and of
+5. meanwhile reads the CPU time of rtpengine, of all Kamailio processes, of the SIPps and of
    itself from /proc/<pid>/stat, and the machine's from /proc/stat;
-6. prints a line per round, a table of medians per count, and the count at which the
-   round-trip loss passed 0.1 % (or "not reached up to N"); stops all it started by PID and
-   drops the database (--keep keeps it).
+6. prints a line per round, a table of medians per count, and the counts at which the relay's
+   share of the loss, lost-or-late packets and the round-trip loss passed 0.1 % (or "not
+   reached up to N"); stops all it started by PID, removes its temporary directory and drops
+   the database (--keep keeps it).
 Results and the machine they came from: docs/performance.md, "Calls through the media relay".
 """
 
@@ -38,6 +41,7 @@ import re
 import resource
 import select
 import shutil
+import signal
 import socket
 import statistics
 import struct
@@ -754,6 +758,8 @@ def table(steps: dict[int, list[RoundResult]]) -> str:
     for calls, results in steps.items():
         sent = sum(r.sent for r in results)
         lost = sum(r.sent - r.received for r in results)
+        # Summed over the rounds: /proc counts CPU in 10 ms ticks.
+        signalling = sum(r.kamailio_signalling_cpu for r in results)
         relay_caller = [r.relay_from_caller for r in results]
         relay_echo = [r.relay_from_callee for r in results]
         relay = (
@@ -782,7 +788,7 @@ def table(steps: dict[int, list[RoundResult]]) -> str:
                     f"{median([r.round_trip_ms for r in results]):.2f} / "
                     f"{median([r.round_trip_p99_ms for r in results]):.2f}",
                     f"{median([r.per_call(r.rtpengine_cpu) for r in results]):.3f}",
-                    f"{median([1000 * r.kamailio_signalling_cpu / r.calls for r in results]):.2f}",
+                    f"{1000 * signalling / sum(r.calls for r in results):.2f}",
                     f"{median([r.core(r.kamailio_cpu) for r in results]):.1f}",
                     f"{median([100 * r.machine_busy for r in results]):.0f}",
                     f"{median([r.load[0] for r in results]):.2f}",
@@ -795,6 +801,8 @@ def table(steps: dict[int, list[RoundResult]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A SIGTERM (`timeout`, a CI runner) unwinds like Ctrl-C, so what was started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from bench.data import machine, recreate_database, setup_django
 
     recreate_database(args.database_url)
@@ -836,25 +844,28 @@ def main(argv: list[str] | None = None) -> int:
                 rtpengine_sock=relay.config.kamailio_socket,
             )
         ).start()
-        for callee in callees:
-            echo = SippEcho(
-                runtime / f"sipp-{callee.username}",
-                proxy=(kamailio.config.listen_ip, kamailio.config.sip_port),
-                username=callee.username,
-                domain=callee.domain,
-                password=callee.password,
-            )
-            echoes.append(echo)
-            echo.start()
         print(f"Machine: {about}")
         print(
             f"rtpengine 10.5 userspace (--table=-1, 2 threads), Kamailio 5.6 ({args.children} workers), "
-            f"{args.echoes} SIPp echo(es); {args.seconds:g} s of 20 ms PCMU per round, "
+            f"a SIPp echo per {args.calls_per_echo} calls; {args.seconds:g} s of 20 ms PCMU per round, "
             f"{args.rounds} round(s) per step; "
             f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
             flush=True,
         )
         for calls in args.counts:
+            # The echoes this count needs, started as the counts rise: an idle SIPp still costs
+            # about 0.6 % of a core, which the small counts need not pay for forty of them.
+            while len(echoes) < math.ceil(calls / args.calls_per_echo):
+                callee = callees[len(echoes)]
+                echo = SippEcho(
+                    runtime / f"sipp-{callee.username}",
+                    proxy=(kamailio.config.listen_ip, kamailio.config.sip_port),
+                    username=callee.username,
+                    domain=callee.domain,
+                    password=callee.password,
+                )
+                echoes.append(echo)
+                echo.start()
             results = steps.setdefault(calls, [])
             for _ in range(args.rounds):
                 result = run_round(
