@@ -118,22 +118,37 @@ def machine_cpu() -> tuple[float, float]:
     return total - idle, total
 
 
-def udp_drops() -> dict[int, int]:
-    """Packets the kernel dropped because a socket's receive buffer was full, by local port of
-    the UDP sockets on 127.0.0.1 (the `drops` column of /proc/net/udp)."""
-    drops: dict[int, int] = {}
+def udp_sockets() -> dict[int, tuple[int, int]]:
+    """By local port of the UDP sockets on 127.0.0.1 (/proc/net/udp): the packets the kernel
+    dropped because the receive buffer was full (`drops`), and the bytes waiting in it now
+    (`rx_queue`, with the kernel's overhead per packet)."""
+    sockets: dict[int, tuple[int, int]] = {}
     for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
         fields = line.split()
         address, _, port = fields[1].partition(":")
         if address == "0100007F":
-            drops[int(port, 16)] = drops.get(int(port, 16), 0) + int(fields[-1])
-    return drops
+            drops, queued = sockets.get(int(port, 16), (0, 0))
+            rx_queue = int(fields[4].partition(":")[2], 16)
+            sockets[int(port, 16)] = (drops + int(fields[-1]), queued + rx_queue)
+    return sockets
 
 
 def backlog_drops() -> int:
     """Packets dropped before any socket saw them: the per-CPU input queue was full (the second
     column of /proc/net/softnet_stat; loopback traffic passes through it). Machine-wide."""
     return sum(int(line.split()[1], 16) for line in Path("/proc/net/softnet_stat").read_text().splitlines())
+
+
+def udp_errors() -> dict[str, int]:
+    """The machine's UDP error counters (/proc/net/snmp): receive and send buffers full, out of
+    memory, and datagrams to a port nobody listens on. Machine-wide: other work counts too."""
+    lines = [
+        line.split()[1:]
+        for line in Path("/proc/net/snmp").read_text().splitlines()
+        if line.startswith("Udp:")
+    ]
+    counters = dict(zip(lines[0], map(int, lines[1]), strict=True))
+    return {name: counters.get(name, 0) for name in ("RcvbufErrors", "SndbufErrors", "MemErrors", "NoPorts")}
 
 
 @dataclass
@@ -310,6 +325,8 @@ class Leg:
     received: int = 0
     duplicates: int = 0
     late: int = 0  # came back, but more than LATE seconds after it was sent
+    extra_sent: int = 0  # packets not counted, sent after the counted ones (stream())
+    extra_back: int = 0
     strays: int = 0  # from another address, or tagged for another call or packet
     renumbered: int = 0  # came back with another RTP sequence number than it was sent with
     jitter: float = 0.0  # RFC 3550 interarrival jitter, in timestamp units (1/8000 s)
@@ -337,12 +354,17 @@ class Leg:
         self._send_times = [0.0] * packets
         self._seen = bytearray(packets)
 
-    def send(self, number: int) -> None:
+    def send(self, number: int, *, counted: bool = True) -> None:
         packet = (
             RTP_HEADER.pack(0x80, 0, number & 0xFFFF, (number * SAMPLES) & 0xFFFFFFFF, self.ssrc)
             + TAG.pack(self.index, number)
             + SILENCE
         )
+        if not counted:
+            with contextlib.suppress(OSError):
+                self.sock.sendto(packet, self.relay)
+                self.extra_sent += 1
+            return
         self._send_times[number] = time.monotonic()
         try:
             self.sock.sendto(packet, self.relay)
@@ -364,9 +386,13 @@ class Leg:
                 continue
             _, _, sequence, timestamp, _ = RTP_HEADER.unpack_from(data)
             index, number = TAG.unpack_from(data, RTP_HEADER.size)
-            if index != self.index or number >= len(self._seen):
+            if index != self.index:
                 self.strays += 1
                 continue
+            if number >= len(self._seen):
+                self.extra_back += 1  # sent after the counted ones, to keep the call going
+                continue
+
             if self._seen[number]:
                 self.duplicates += 1
                 continue
@@ -396,7 +422,7 @@ def stream(
     legs: list[Leg], seconds: float, *, slots: int = 10, quiet: float = 1.0, drain: float = 10.0
 ) -> tuple[list[float], float]:
     """20 ms packets on every leg for `seconds`, the legs spread over `slots` instants of each
-    20 ms, while receiving what comes back; then receiving until nothing came for `quiet`
+    20 ms, while receiving what comes back; then receiving until none of them came for `quiet`
     seconds (at most `drain`), so that a packet counted lost never came back, however late.
     Returns how late each instant's packets left and how long sending took (seconds): if this
     process could not keep up, it says so."""
@@ -430,9 +456,18 @@ def stream(
                 for leg in group:
                     leg.send(number)
         sending = time.monotonic() - start + PTIME / slots
+        # The calls go on, a packet every 100 ms that is not counted, while the counted ones
+        # come back: rtpengine reads a socket when a packet arrives on it, so a call that fell
+        # silent at once would strand what was still queued there (late, not lost).
         until = time.monotonic() + drain
-        while receive_until(min(until, time.monotonic() + quiet)) and time.monotonic() < until:
-            pass
+        extra, received, last_came = packets, -1, time.monotonic()
+        while (now := time.monotonic()) < until and now - last_came < quiet:
+            for leg in legs:
+                leg.send(extra, counted=False)
+            extra += 1
+            receive_until(now + 0.1)
+            if (total := sum(leg.received for leg in legs)) != received:
+                received, last_came = total, time.monotonic()
     return lateness, sending
 
 
@@ -468,6 +503,10 @@ class RoundResult:
     drops_relay: int
     drops_client: int
     drops_backlog: int
+    # Still waiting in receive buffers when the bench stopped receiving, kB: the echoes', the
+    # relay's, the bench's (packets the relay had not got to: late, not dropped).
+    queued_kb: tuple[int, int, int]
+    udp_errors: dict[str, int]  # the machine's, during the media
     jitter_ms: float  # median over calls
     round_trip_ms: float  # median over packets
     round_trip_p99_ms: float
@@ -533,10 +572,12 @@ def _relay_counters(relay: Rtpengine, leg: Leg, caller_tag: str) -> None:
             for media in details.get("medias", [])
             for stream_ in media.get("streams", [])
         )
+        # Less the packets sent after the counted ones: all of them reached the relay if the
+        # counted ones did (they came last); of their echoes, at least those the bench got.
         if tag == caller_tag:
-            leg.relay_from_caller = packets
+            leg.relay_from_caller = packets - leg.extra_sent
         else:
-            leg.relay_from_callee = (leg.relay_from_callee or 0) + packets
+            leg.relay_from_callee = (leg.relay_from_callee or 0) + packets - leg.extra_back
 
 
 def run_round(
@@ -587,11 +628,11 @@ def run_round(
                 leg.anchored = (
                     leg.call.call_id in sessions and host == relay.config.interface and low <= port <= high
                 )
-            drops_before, backlog_before = udp_drops(), backlog_drops()
+            sockets_before, backlog_before, errors_before = udp_sockets(), backlog_drops(), udp_errors()
             cpu_media = snapshot()
             lateness, sending = stream(answered, seconds) if answered else ([0.0], seconds)
             cpu_after = snapshot()
-            drops_after, backlog_after = udp_drops(), backlog_drops()
+            sockets_after, backlog_after, errors_after = udp_sockets(), backlog_drops(), udp_errors()
             for leg in answered:
                 from_tag = leg.call.from_header.partition(";tag=")[2]
                 _relay_counters(relay, leg, from_tag)
@@ -609,8 +650,14 @@ def run_round(
         for leg in legs:
             leg.close()
 
-    drops = {port: count - drops_before.get(port, 0) for port, count in drops_after.items()}
+    drops = {port: d - sockets_before.get(port, (0, 0))[0] for port, (d, _) in sockets_after.items()}
+    queued = {port: q for port, (_, q) in sockets_after.items()}
     client_ports = {leg.port for leg in legs}
+    echo_ports = {port for echo in echoes for port in (echo.media_port, echo.media_port + 2)}
+
+    def relay_port(port: int) -> bool:
+        return relay.config.port_min <= port <= relay.config.port_max
+
     jitters = [leg.jitter / 8 for leg in answered if leg.received > 1]
     trips = sorted(t * 1000 for leg in answered for t in leg.round_trips)
     from_caller = [leg.relay_from_caller for leg in answered]
@@ -631,14 +678,16 @@ def run_round(
         renumbered=sum(leg.renumbered for leg in answered),
         relay_from_caller=None if None in from_caller else sum(from_caller),
         relay_from_callee=None if None in from_callee else sum(from_callee),
-        drops_echo=sum(
-            drops.get(port, 0) for echo in echoes for port in (echo.media_port, echo.media_port + 2)
+        drops_echo=sum(drops.get(port, 0) for port in echo_ports),
+        drops_relay=sum(count for port, count in drops.items() if relay_port(port)),
+        drops_client=sum(drops.get(port, 0) for port in client_ports),
+        queued_kb=(
+            sum(queued.get(port, 0) for port in echo_ports) // 1024,
+            sum(count for port, count in queued.items() if relay_port(port)) // 1024,
+            sum(queued.get(port, 0) for port in client_ports) // 1024,
         ),
-        drops_relay=sum(
-            c for port, c in drops.items() if relay.config.port_min <= port <= relay.config.port_max
-        ),
-        drops_client=sum(c for port, c in drops.items() if port in client_ports),
         drops_backlog=backlog_after - backlog_before,
+        udp_errors={name: count - errors_before[name] for name, count in errors_after.items()},
         jitter_ms=statistics.median(jitters) if jitters else math.nan,
         round_trip_ms=statistics.median(trips) if trips else math.nan,
         round_trip_p99_ms=trips[int(0.99 * (len(trips) - 1))] if trips else math.nan,
@@ -663,7 +712,9 @@ def describe(result: RoundResult) -> str:
     )
     drops = (
         f"kernel drops: echo {result.drops_echo}, relay {result.drops_relay}, "
-        f"bench {result.drops_client}, backlog {result.drops_backlog}"
+        f"bench {result.drops_client}, backlog {result.drops_backlog}; still queued kB: echo "
+        f"{result.queued_kb[0]}, relay {result.queued_kb[1]}, bench {result.queued_kb[2]}; "
+        "machine's UDP errors " + " ".join(f"{name} {count}" for name, count in result.udp_errors.items())
     )
     return (
         f"{result.calls} calls: answered {result.answered}, anchored {result.anchored}, "
