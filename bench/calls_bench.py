@@ -283,8 +283,8 @@ class SippEcho:
         while not self._listening():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                raise RuntimeError(f"SIPp did not start:\n{log[-3000:]}")
+                output = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+                raise RuntimeError(f"SIPp did not start:\n{output[-3000:]}")
             time.sleep(0.05)
         return self
 
@@ -319,7 +319,7 @@ class Leg:
     index: int
     sock: socket.socket = field(init=False)
     call: Call | None = None
-    relay: tuple[str, int] | None = None
+    relay: tuple[str, int] = ("", 0)  # where the relay wants this call's audio (its SDP answer)
     anchored: bool = False
     sent: int = 0
     received: int = 0
@@ -343,6 +343,13 @@ class Leg:
         self.sock.setblocking(False)
         self.ssrc = 0x10000 + self.index
         self.port: int = self.sock.getsockname()[1]
+
+    @property
+    def answered(self) -> Call:
+        """The call, for a leg whose INVITE was answered."""
+        if self.call is None:
+            raise RuntimeError(f"Call {self.index} was not answered.")
+        return self.call
 
     def offer(self) -> str:
         return (
@@ -560,10 +567,22 @@ class RoundResult:
         return self.core(cpu) / self.calls if self.calls else 0.0
 
 
+def pid(process: subprocess.Popen | None) -> int:
+    if process is None:
+        raise RuntimeError("Not running.")
+    return process.pid
+
+
+def total(counts: list[int | None]) -> int | None:
+    """The sum, or None if one is unknown (rtpengine did not report a call's counters)."""
+    known = [count for count in counts if count is not None]
+    return sum(known) if len(known) == len(counts) else None
+
+
 def _relay_counters(relay: Rtpengine, leg: Leg, caller_tag: str) -> None:
     """rtpengine's packet counters for the call: packets it received from the caller, and
     from the callee (SIPp's echo)."""
-    answer = relay.query(leg.call.call_id) if leg.call else None
+    answer = relay.query(leg.answered.call_id)
     if not answer:
         return
     for tag, details in answer.get("tags", {}).items():
@@ -596,9 +615,9 @@ def run_round(
 
     def snapshot() -> CpuSnapshot:
         return CpuSnapshot.take(
-            rtpengine_pid=relay.process.pid,
-            kamailio_pgid=kamailio.process.pid,
-            sipp_pids=[echo.process.pid for echo in echoes],
+            rtpengine_pid=pid(relay.process),
+            kamailio_pgid=pid(kamailio.process),
+            sipp_pids=[pid(echo.process) for echo in echoes],
         )
 
     load = os.getloadavg()
@@ -617,16 +636,18 @@ def run_round(
                     )
                 except SipError:
                     continue
-                if call.status == 200:
-                    leg.call = call
-                    leg.relay = sdp_media_address(call.response.body)
-            answered = [leg for leg in legs if leg.call is not None and leg.relay is not None]
+                address = sdp_media_address(call.response.body)
+                if call.status == 200 and address is not None:
+                    leg.call, leg.relay = call, address
+            answered = [leg for leg in legs if leg.call is not None]
             sessions = set(relay.calls(limit=calls + 1000))
             low, high = relay.config.port_min, relay.config.port_max
             for leg in answered:
                 host, port = leg.relay
                 leg.anchored = (
-                    leg.call.call_id in sessions and host == relay.config.interface and low <= port <= high
+                    leg.answered.call_id in sessions
+                    and host == relay.config.interface
+                    and low <= port <= high
                 )
             sockets_before, backlog_before, errors_before = udp_sockets(), backlog_drops(), udp_errors()
             cpu_media = snapshot()
@@ -634,15 +655,15 @@ def run_round(
             cpu_after = snapshot()
             sockets_after, backlog_after, errors_after = udp_sockets(), backlog_drops(), udp_errors()
             for leg in answered:
-                from_tag = leg.call.from_header.partition(";tag=")[2]
+                from_tag = leg.answered.from_header.partition(";tag=")[2]
                 _relay_counters(relay, leg, from_tag)
             cpu_hangup = snapshot()
             hung_up = 0
             for leg in answered:
                 with contextlib.suppress(SipError):
-                    hung_up += client.bye(leg.call).status == 200
+                    hung_up += client.bye(leg.answered).status == 200
             cpu_end = snapshot()
-        ours = {leg.call.call_id for leg in answered}
+        ours = {leg.answered.call_id for leg in answered}
         deadline = time.monotonic() + 5
         while (left := ours & set(relay.calls(limit=calls + 1000))) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -660,8 +681,6 @@ def run_round(
 
     jitters = [leg.jitter / 8 for leg in answered if leg.received > 1]
     trips = sorted(t * 1000 for leg in answered for t in leg.round_trips)
-    from_caller = [leg.relay_from_caller for leg in answered]
-    from_callee = [leg.relay_from_callee for leg in answered]
     return RoundResult(
         calls=calls,
         answered=len(answered),
@@ -676,8 +695,8 @@ def run_round(
         late=sum(leg.late for leg in answered),
         strays=sum(leg.strays for leg in answered),
         renumbered=sum(leg.renumbered for leg in answered),
-        relay_from_caller=None if None in from_caller else sum(from_caller),
-        relay_from_callee=None if None in from_callee else sum(from_callee),
+        relay_from_caller=total([leg.relay_from_caller for leg in answered]),
+        relay_from_callee=total([leg.relay_from_callee for leg in answered]),
         drops_echo=sum(drops.get(port, 0) for port in echo_ports),
         drops_relay=sum(count for port, count in drops.items() if relay_port(port)),
         drops_client=sum(drops.get(port, 0) for port in client_ports),
@@ -811,12 +830,10 @@ def table(steps: dict[int, list[RoundResult]]) -> str:
         lost = sum(r.sent - r.received for r in results)
         # Summed over the rounds: /proc counts CPU in 10 ms ticks.
         signalling = sum(r.kamailio_signalling_cpu for r in results)
-        relay_caller = [r.relay_from_caller for r in results]
-        relay_echo = [r.relay_from_callee for r in results]
+        relay_caller = total([r.relay_from_caller for r in results])
+        relay_echo = total([r.relay_from_callee for r in results])
         relay = (
-            f"{sum(relay_caller)} / {sum(relay_echo)}"
-            if None not in relay_caller and None not in relay_echo
-            else "n/a"
+            f"{relay_caller} / {relay_echo}" if relay_caller is not None and relay_echo is not None else "n/a"
         )
         lines.append(
             "| "

@@ -16,13 +16,10 @@ CALLEE_PASSWORD = "Bench-smoke-Callee7"
 @pytest.fixture
 def accounts(kamailio, dial_rules):
     hotline = HotlineFactory()
-    make_extension(hotline, "101", password=CALLER_PASSWORD)
+    domain = make_extension(hotline, "101", password=CALLER_PASSWORD).hotline.sip_domain
     make_extension(hotline, "102", password=CALLEE_PASSWORD)
     kamailio.reload_domains()
-    return (
-        Account("101", hotline.sip_domain, CALLER_PASSWORD),
-        Account("102", hotline.sip_domain, CALLEE_PASSWORD),
-    )
+    return Account("101", domain, CALLER_PASSWORD), Account("102", domain, CALLEE_PASSWORD)
 
 
 def echo_for(kamailio, callee: Account, directory, *, echo: bool = True) -> SippEcho:
