@@ -98,7 +98,7 @@ bench-register: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py
 
 # Concurrent calls with RTP through Kamailio and rtpengine at rising counts (10 … 1000): packet
-# loss, CPU per call, the count where loss passes 0.1 % (loopback, bounded: about 10 minutes; a
+# loss, CPU per call, the count where loss passes 0.1 % (loopback, bounded: about 8 minutes; a
 # scratch database it creates and drops, BENCH_DATABASE_URL). BENCH_ARGS=--quick for a 2-call
 # smoke run. See docs/performance.md, "Calls through the media relay".
 bench-calls: $(VENV)/.dev-installed system-deps
