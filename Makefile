@@ -13,6 +13,8 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 APT_PACKAGES += rtpengine-daemon baresip-core
 # The web phone's short-lived credentials (Kamailio's auth_ephemeral module).
 APT_PACKAGES += kamailio-autheph-modules
+# SIPp, the called extensions of the calls bench (bench-calls): answers and echoes RTP.
+APT_PACKAGES += sip-tester
 RUN_ENV := DJANGO_DEBUG=1
 # `make run PORT=8001` serves the demo on another port.
 PORT ?= 8000
@@ -20,7 +22,7 @@ PORT ?= 8000
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
 .PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-scale \
-	bench-export bench-load bench-calls-history
+	bench-export bench-load bench-calls-history bench-calls
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -124,6 +126,13 @@ js-app: $(FRONTEND)/build/webphone/phone.js
 # bounded; needs PostgreSQL). See docs/performance.md.
 bench-register: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py
+
+# Concurrent calls with RTP through Kamailio and rtpengine at rising counts (10 … 1000): packet
+# loss, CPU per call, the count where loss passes 0.1 % (loopback, bounded: about 8 minutes; a
+# scratch database it creates and drops, BENCH_DATABASE_URL). BENCH_ARGS=--quick for a 2-call
+# smoke run. See docs/performance.md, "Calls through the media relay".
+bench-calls: $(VENV)/.dev-installed system-deps
+	$(PY) bench/calls_bench.py $(BENCH_ARGS)
 
 # The extension list page, the list API, range create and CSV import at 10,000 extensions,
 # next to Django admin's changelist and a bare view (PostgreSQL: a scratch database it creates

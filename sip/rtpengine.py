@@ -14,12 +14,13 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .processes import stop_process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_RUNTIME_DIR = BASE_DIR / "var" / "rtpengine"
@@ -265,14 +266,7 @@ class Rtpengine:
         """SIGTERM to its PID, then SIGKILL if it lingers."""
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout)
+        stop_process(self.process, timeout=timeout)
         self.process = None
 
     def __enter__(self) -> Rtpengine:
@@ -290,9 +284,9 @@ class Rtpengine:
     def ng(self, command: dict) -> dict:
         return ng(self.config.ng_address, command)
 
-    def calls(self) -> list[str]:
-        """Call-IDs of the sessions rtpengine holds now."""
-        return list(self.ng({"command": "list", "limit": 1000}).get("calls", []))
+    def calls(self, *, limit: int = 1000) -> list[str]:
+        """Call-IDs of the sessions rtpengine holds now (at most `limit` of them)."""
+        return list(self.ng({"command": "list", "limit": limit}).get("calls", []))
 
     def query(self, call_id: str) -> dict | None:
         """rtpengine's view of one call (tags, streams, packet counts), or None if it has none."""

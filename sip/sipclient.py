@@ -157,6 +157,7 @@ class SipClient:
         ws_path: str = "/ws",
         cafile: str | None = None,
         advertised_address: str | None = None,
+        bind_port: int = 0,
     ) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
@@ -169,6 +170,9 @@ class SipClient:
         # "ip:port" put in Via and Contact instead of the socket's own, as a phone behind a NAT
         # does (it knows only its private address).
         self.advertised_address = advertised_address
+        # The local port (UDP): e.g. a REGISTER sent from the port another user agent (SIPp)
+        # will then listen on, so Kamailio reaches that one at the address it saw (`received`).
+        self.bind_port = bind_port
         # A WebSocket client has no address of its own to offer (RFC 7118): like JsSIP, it
         # names itself with an .invalid host and the server answers on the connection.
         self.ws_host = f"{secrets.token_hex(6)}.invalid"
@@ -188,7 +192,7 @@ class SipClient:
     def open(self) -> SipClient:
         if self.transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind((self.local_ip, 0))
+            self.sock.bind((self.local_ip, self.bind_port))
         else:
             self.sock = socket.create_connection(
                 self.server, timeout=self.timeout, source_address=(self.local_ip, 0)
@@ -312,11 +316,12 @@ class SipClient:
         hangup: bool = True,
         headers: list[str] | None = None,
         ack_sdp: str = "",
+        sdp: str = "",
     ) -> Call:
         """Call `number` as username@domain; answer the proxy's challenge; ACK the final
-        response (and, if answered, hang up with BYE unless `hangup` is False). The INVITE has
-        no SDP: a callee that answers makes the offer in its 2xx, and `ack_sdp` is the answer
-        the ACK carries (a late offer)."""
+        response (and, if answered, hang up with BYE unless `hangup` is False). With `sdp` the
+        INVITE carries that offer and the 2xx the answer; without, a callee that answers makes
+        the offer in its 2xx, and `ack_sdp` is the answer the ACK carries (a late offer)."""
         request_uri = f"sip:{number}@{domain}"
         from_header = f"<sip:{username}@{domain}>;tag={secrets.token_hex(6)}"
         call_id = f"{secrets.token_hex(12)}@{self.local_ip}"
@@ -356,6 +361,7 @@ class SipClient:
                 from_header=from_header,
                 to_header=f"<{request_uri}>",
                 extra=[*auth, *extra],
+                body=sdp,
             )
             call = Call(
                 response=response,

@@ -13,7 +13,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 from extensions.credentials import LoginInfo
 from sip.g711 import ulaw_decode, ulaw_encode
 from sip.kamailio import free_port, free_sip_port, host_port
+from sip.processes import stop_process
 
 BARESIP = shutil.which("baresip") or "/usr/bin/baresip"
 BARESIP_MODULES = Path("/usr/lib/baresip/modules")
@@ -239,14 +239,7 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
             self._sock = None
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        stop_process(self.process, timeout=5)
         self.process = None
 
     def __enter__(self) -> Baresip:
