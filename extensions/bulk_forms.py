@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import ShortModelMultipleChoiceField
 from hotlines.models import Hotline, NumberGroup
 
 from . import csvio
@@ -47,13 +48,13 @@ class RangeCreateForm(forms.Form):
         initial=CallPermission.MOBILE,
     )
     supervisor = SupervisorField()
-    outbound_hotlines = forms.ModelMultipleChoiceField(
+    outbound_hotlines = ShortModelMultipleChoiceField(
         label=_("Caller-ID hotlines"),
         queryset=Hotline.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    outbound_groups = forms.ModelMultipleChoiceField(
+    outbound_groups = ShortModelMultipleChoiceField(
         label=_("Number groups"),
         queryset=NumberGroup.objects.none(),
         required=False,
@@ -121,7 +122,7 @@ class BulkEditForm(SelectionForm):
         initial=KEEP,
         choices=[(KEEP, _("— keep —")), ("set", _("Replace with the groups ticked below"))],
     )
-    outbound_groups = forms.ModelMultipleChoiceField(
+    outbound_groups = ShortModelMultipleChoiceField(
         label=_("Number groups"),
         queryset=NumberGroup.objects.none(),
         required=False,
