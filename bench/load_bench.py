@@ -15,8 +15,7 @@ What it does, all on the loopback, bounded in time, and stopping by itself:
    only one of them has work at any time;
 3. on each, signs in 50 virtual users through the sign-in page (the tenant admin) and 50 through
    the admin's (a superuser), each with its own session and CSRF cookies;
-4. for 5, 20 and 50 concurrent users, closed loop (no think time), a fixed time each, and for
-   each size in turn (the sizes alternate and the mixes rotate, so drift hits all alike):
+4. the capacity phase: for 5, 20 and 50 concurrent users, closed loop (no think time), three mixes:
    - "ours": the dashboard's mix: the extension list (first page, a search, a filter), an
      extension's page, its edit page, a save of it (POST with the current `version`), the list
      API and the detail API (token);
@@ -24,13 +23,20 @@ What it does, all on the loopback, bounded in time, and stopping by itself:
      the same proportions;
    - "admin": the admin changelist (first page, `?q=` search, filter), change page and save, in
      those proportions;
-   recording per request kind the latencies (p50/p95/p99), the throughput and the errors (a
-   status other than the expected 200, or 302 for a save); at 100,000 the users are spread over
-   the 10 hotlines;
-5. prints the tables and the targets checked against this run, stops both gunicorns, drops the
+   the throughput target (ours ≥ 3 × the admin's, same mix) is taken here;
+5. the sessions phase: the dashboard's mix at 5, 20 and 50 users who pause before each request
+   (exponentially distributed, mean --think = 1 s, from a seeded generator per user), as people
+   use it; the latency targets (p95 at 20 users against 5, 100,000 against 10,000) are taken here;
+   in both phases every measurement is cut into --rounds slices that take turns with all the
+   others', so a shared machine's drift falls on all alike; a slice counts the requests that end
+   in its window (after a short warm-up), with their latencies (p50/p95/p99), the throughput,
+   the errors (a status other than the expected 200, or 302 for a save) and the CPU per request
+   of the client, the app server's processes and the database's backends (/proc); at 100,000 the
+   users are spread over the 10 hotlines;
+6. prints the tables and the targets checked against this run, stops both gunicorns, drops the
    databases and removes its temporary files (--keep keeps the databases).
-About 10 minutes with the defaults (2 vCPU); --quick (1,000 and 10,000 extensions, 5 and 20
-users, 3 s steps) about 2. Results and the machine they came from: docs/performance.md, "Load".
+About 17 minutes with the defaults (2 vCPU); --quick (1,000 and 10,000 extensions, 5 and 20
+users, 2 short slices) about 4. Results and the machine they came from: docs/performance.md, "Load".
 """
 
 from __future__ import annotations
