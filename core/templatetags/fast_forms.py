@@ -2,17 +2,19 @@
 markup of `{% crispy form %}` without its second CSRF input), built in Python.
 
 crispy renders every field through a dozen nested templates (field.html, the label, the help
-text, the errors, each checkbox of a list): ~6 ms for the extension form, whose page is one
-request in ten of the load bench's mix and cost as much as Django admin's change page. Here the
-same markup costs ~1 ms: the inputs still come from Django's widgets (`BoundField.as_widget`,
-with the attributes crispy's `crispy_field` gives them), only the wrappers are written here.
+text, the errors, each checkbox of a list): 3.5–3.8 ms for the extension form (its choices
+already read), whose page is one request in ten of the load bench's mix and cost as much CPU as
+Django admin's change page. Here the same markup costs 1.6–1.8 ms (docs/performance.md, "Load"):
+the inputs still come from Django's widgets (`BoundField.as_widget`, with the attributes
+crispy's `crispy_field` gives them), only the wrappers are written here.
 
 It knows the widgets our forms use — text-like inputs, selects, textareas, a checkbox, lists of
 checkboxes, hidden inputs — and the defaults of crispy's pack the extension form runs with
-(labels shown, errors inline, no horizontal layout). extensions/tests/test_form_rendering.py holds it to
-crispy's own output for those forms, so a difference fails a test rather than a page.
+(labels shown, errors inline, no horizontal layout). extensions/tests/test_form_rendering.py
+holds it to crispy's own output for that form, so a difference fails a test, not a page.
 """
 
+from crispy_forms.templatetags.crispy_forms_filters import optgroups
 from django import forms, template
 from django.forms.boundfield import BoundField
 from django.utils.html import conditional_escape, format_html, format_html_join
@@ -81,8 +83,6 @@ def _attrs(attrs: dict) -> SafeString:
 def _checkbox_list(field: BoundField) -> SafeString:
     """bootstrap5/layout/radio_checkbox_select.html: a checkbox per choice, the errors inside the
     last one, then the help text."""
-    from crispy_forms.templatetags.crispy_forms_filters import optgroups
-
     invalid = " is-invalid" if field.errors else ""
     groups = list(optgroups(field))
     parts = []

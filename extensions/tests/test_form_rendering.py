@@ -1,5 +1,5 @@
 """The extension form's page renders its fields with `{% fast_form %}` (core/templatetags/fast_forms.py)
-instead of `{% crispy %}`: the same markup, at a sixth of the cost. These hold it to crispy's own
+instead of `{% crispy %}`: the same markup, at half the cost. These hold it to crispy's own
 output, field by field, in every state the form shows: new, filled in, and with errors on each
 kind of field (text, select, checkbox, list of checkboxes, the form as a whole)."""
 
