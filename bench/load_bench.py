@@ -1046,7 +1046,7 @@ def observations(sizes: list[tuple[str, list[StepResult]]]) -> list[tuple[str, s
     return notes
 
 
-def print_targets(checks: list[tuple[str, str, bool]], notes: list[tuple[str, str]] = ()) -> None:
+def print_targets(checks: list[tuple[str, str, bool]], notes: Sequence[tuple[str, str]] = ()) -> None:
     print("\nTargets, in this run:")
     rows = [(target, measured, "yes" if met else "**no**") for target, measured, met in checks]
     print(markdown_table(["target", "measured", "met"], rows, 1))

@@ -176,8 +176,9 @@ class ExtensionUpdateView(TenantAdminRequiredMixin, View):
             "alias": extension.alias,
             "call_permission": extension.call_permission,
             "supervisor": extension.supervisor.number if extension.supervisor is not None else "",
-            "outbound_hotlines": split_ids(extension.outbound_hotline_ids),
-            "outbound_groups": split_ids(extension.outbound_group_ids),
+            # Annotations of extension_get_for_form, which the model's type does not declare.
+            "outbound_hotlines": split_ids(extension.outbound_hotline_ids),  # type: ignore[attr-defined]
+            "outbound_groups": split_ids(extension.outbound_group_ids),  # type: ignore[attr-defined]
             "description": extension.description,
             "enabled": extension.enabled,
             "version": extension.version,

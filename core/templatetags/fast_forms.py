@@ -50,7 +50,9 @@ def _errors(field: BoundField, tag: str) -> SafeString:
         "<" + tag + ' id="error_{}_{}"><strong>{}</strong></' + tag + ">",
         ((i, field.auto_id, error) for i, error in enumerate(field.errors, 1)),
     )
-    return format_html('<div id="{}_error" class="invalid-feedback"> {} </div>', field.errors.field_id, items)
+    # Django 5.2's ErrorList.field_id (the field's id), which django-stubs does not declare yet.
+    field_id = field.errors.field_id  # type: ignore[attr-defined]
+    return format_html('<div id="{}_error" class="invalid-feedback"> {} </div>', field_id, items)
 
 
 def _label(field: BoundField, tag: str, css: str) -> SafeString:
