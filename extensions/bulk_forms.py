@@ -10,7 +10,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import show_character_count
+from core.forms import ShortModelMultipleChoiceField, show_character_count
 from hotlines.models import Hotline, NumberGroup
 
 from . import csvio
@@ -50,13 +50,13 @@ class RangeCreateForm(forms.Form):
         initial=CallPermission.MOBILE,
     )
     supervisor = SupervisorField()
-    outbound_hotlines = forms.ModelMultipleChoiceField(
+    outbound_hotlines = ShortModelMultipleChoiceField(
         label=_("Caller-ID hotlines"),
         queryset=Hotline.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    outbound_groups = forms.ModelMultipleChoiceField(
+    outbound_groups = ShortModelMultipleChoiceField(
         label=_("Number groups"),
         queryset=NumberGroup.objects.none(),
         required=False,
@@ -121,7 +121,7 @@ class BulkEditForm(SelectionForm):
     clear_supervisor = forms.BooleanField(
         label=_("Remove the supervisor of every selected extension"), required=False
     )
-    outbound_groups = forms.ModelMultipleChoiceField(
+    outbound_groups = ShortModelMultipleChoiceField(
         label=_("Number groups"),
         queryset=NumberGroup.objects.none(),
         required=False,

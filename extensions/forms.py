@@ -6,7 +6,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import show_character_count
+from core.forms import ShortModelMultipleChoiceField, show_character_count
 from hotlines.models import Hotline, NumberGroup, Schedule
 
 from .choices import CALL_PERMISSION_HINT, CallPermission
@@ -98,14 +98,14 @@ class ExtensionForm(forms.Form):
         initial=CallPermission.MOBILE,
     )
     supervisor = SupervisorField()
-    outbound_hotlines = forms.ModelMultipleChoiceField(
+    outbound_hotlines = ShortModelMultipleChoiceField(
         label=_("Caller-ID hotlines"),
         queryset=Hotline.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Hotlines this extension may show as caller ID. None chosen: its own hotline."),
     )
-    outbound_groups = forms.ModelMultipleChoiceField(
+    outbound_groups = ShortModelMultipleChoiceField(
         label=_("Number groups"),
         queryset=NumberGroup.objects.none(),
         required=False,

@@ -177,6 +177,15 @@ def extension_get(*, user, pk) -> Extension:
     return get_object_or_404(extension_list(user=user), pk=pk)
 
 
+def extension_get_for_form(*, user, pk) -> Extension:
+    """One extension for its edit form, in one query: with its hotline and supervisor, and the
+    ids of its caller-ID hotlines and groups as text (`outbound_hotline_ids`,
+    `outbound_group_ids`: split_ids) instead of two prefetch queries of whole rows."""
+    return get_object_or_404(
+        _visible(user=user).select_related("hotline", "supervisor").annotate(**CALLER_ID_IDS), pk=pk
+    )
+
+
 def extension_choices(*, tenant_id: int) -> QuerySet[Extension]:
     """Every extension of the tenant, for supervisor pickers: one on another hotline is then
     refused by the model's own rule (same hotline) instead of looking like an unknown id."""
