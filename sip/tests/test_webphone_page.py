@@ -96,5 +96,6 @@ def test_the_secret_reaches_kamailio_in_its_environment_not_its_command_line(set
     assert not any(derived in part for part in config.command())
     assert config.environment()[EPHEMERAL_SECRET_ENV] == derived
     # Without a secret, Kamailio still starts (auth_ephemeral needs one) with one nobody knows.
-    unknown = {KamailioConfig(db_url="x", runtime_dir=tmp_path).environment()[EPHEMERAL_SECRET_ENV] for _ in "ab"}
+    bare = KamailioConfig(db_url="x", runtime_dir=tmp_path)
+    unknown = {bare.environment()[EPHEMERAL_SECRET_ENV] for _ in "ab"}
     assert len(unknown) == 2 and derived not in unknown and "" not in unknown
