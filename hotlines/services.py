@@ -323,13 +323,11 @@ def _parse_schedule(windows, holidays) -> tuple[list[Window] | None, list[dt.dat
     return parsed_windows, parsed_holidays
 
 
-@transaction.atomic
-def schedule_create(
-    *, tenant: Tenant, name: str, windows: Sequence = (), holidays: Sequence = ()
-) -> Schedule:
-    """A tenant's outbound schedule; `windows` as `[{days, start, end}]` (see hotlines.schedules)."""
-    schedule = Schedule(tenant=tenant, name=name.strip())
+def _checked_schedule_save(schedule: Schedule, windows, holidays):
+    """Check the schedule's own fields and its windows and holidays together (every message at
+    once), then save the row; returns the parsed windows and holidays (None: leave them)."""
     errors: dict = {}
+    parsed_windows = parsed_holidays = None
     try:
         schedule.full_clean()
     except ValidationError as exc:
@@ -342,6 +340,16 @@ def schedule_create(
         raise ValidationError(errors)
     with integrity_as_validation(Schedule), transaction.atomic():
         schedule.save()
+    return parsed_windows, parsed_holidays
+
+
+@transaction.atomic
+def schedule_create(
+    *, tenant: Tenant, name: str, windows: Sequence = (), holidays: Sequence = ()
+) -> Schedule:
+    """A tenant's outbound schedule; `windows` as `[{days, start, end}]` (see hotlines.schedules)."""
+    schedule = Schedule(tenant=tenant, name=name.strip())
+    parsed_windows, parsed_holidays = _checked_schedule_save(schedule, windows, holidays)
     _set_schedule_rows(schedule, parsed_windows or [], parsed_holidays or [])
     audit_record(
         action=Action.CREATE, obj=schedule, tenant_id=tenant.pk, changes=diff({}, _schedule_state(schedule))
@@ -363,19 +371,7 @@ def schedule_update(
     before = _schedule_state(stored)
     if name is not None:
         schedule.name = name.strip()
-    errors: dict = {}
-    try:
-        schedule.full_clean()
-    except ValidationError as exc:
-        errors = exc.update_error_dict(errors)
-    try:
-        parsed_windows, parsed_holidays = _parse_schedule(windows, holidays)
-    except ValidationError as exc:
-        errors = exc.update_error_dict(errors)
-    if errors:
-        raise ValidationError(errors)
-    with integrity_as_validation(Schedule), transaction.atomic():
-        schedule.save()
+    parsed_windows, parsed_holidays = _checked_schedule_save(schedule, windows, holidays)
     if parsed_windows is not None or parsed_holidays is not None:
         _set_schedule_rows(
             schedule,
