@@ -1,10 +1,12 @@
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
+from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 
 from core.api.permissions import IsTenantMember
+from core.api.views import parse_pk
 
 from ..call_records import call_records_import
 from ..filtersets import CallFilterSet
@@ -37,9 +39,14 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     filterset_class = CallFilterSet
     filter_backends = [DjangoFilterBackend]
     pagination_class = CallPagination
-    lookup_value_regex = "[0-9]+"
+    lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
     queryset = Call.objects.none()
 
     def get_queryset(self):
         call_records_import()
         return call_list(user=self.request.user)
+
+    def get_object(self) -> Call:
+        call = get_object_or_404(self.get_queryset(), pk=parse_pk(self.kwargs["pk"]))
+        self.check_object_permissions(self.request, call)
+        return call
