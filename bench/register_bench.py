@@ -16,6 +16,13 @@ What it does, all on the loopback and bounded in count and time:
    authenticated registrations (REGISTER → 401 → REGISTER with digest → 200) to each;
 5. prints registrations per second (median over the rounds) for both and the ratio.
 It stops both Kamailios and drops the scratch database at the end (--keep keeps it).
+
+    make bench-register-overload # --overload: one Kamailio with REGISTER_RATE_LIMIT = --limit
+
+offers new registrations at rising rates (--rates, --step-seconds each) from one open-loop UDP
+client, answers each 401 with the digest, and counts per rate: 401s, 200s, 503s (each checked
+for Retry-After), no answer, and the datagrams the kernel dropped at Kamailio's and the
+client's sockets.
 """
 
 from __future__ import annotations
