@@ -67,7 +67,7 @@ def sip_locks(*, config: KamailioConfig | None = None) -> list[Lock]:
     return sorted(locks, key=lambda lock: (lock.until, lock.key))
 
 
-def _table_locks(config: KamailioConfig, kind: str) -> list[Lock]:
+def _table_locks(config: KamailioConfig, kind: LockKind) -> list[Lock]:
     return [
         Lock(
             kind=kind,
