@@ -37,7 +37,7 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     filterset_class = CallFilterSet
     filter_backends = [DjangoFilterBackend]
     pagination_class = CallPagination
-    lookup_value_regex = "[0-9]+"
+    lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
     queryset = Call.objects.none()
 
     def get_queryset(self):
