@@ -2,8 +2,11 @@
 
 The dial check answers "what would the SIP server do if this extension dialled this number?"
 with the same rules (`classifier`), the same views (`sip.selectors`) and the same order of
-decisions as route[CALL] in deploy/kamailio/kamailio.cfg:
+decisions as route[AUTH_GUARD] and route[CALL] in deploy/kamailio/kamailio.cfg:
 
+0. an extension locked after too many wrong passwords (Kamailio's `extlock`, read over its
+   control socket when `at` is now, see sip.protection) is refused everything (403); when
+   Kamailio does not answer, the lock state is unknown (`lock_state`) and the check goes on;
 1. `*33`/`*34`/`*35` + an extension: supervision, allowed only for that extension's supervisor
    (403); `*33` (listen) goes to the listen service, `*34` whisper and `*35` barge are 501 (the
    media relay cannot mix audio; see sip.listen);
@@ -42,6 +45,7 @@ from hotlines.schedules import TIME_ZONE
 from .controls import CallCounters, CountersUnavailable, call_counters
 from .kamailio import KamailioConfig
 from .listen import BARGE_REASON, WHISPER_REASON
+from .protection import Lock, extension_lock
 from .selectors import caller_id_pool, is_subscriber, supervises
 
 # Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
@@ -78,6 +82,8 @@ class CallerIdChoice:
 DECIDED_BY_PERMISSION = "permission"
 DECIDED_BY_SCHEDULE = "schedule"
 DECIDED_BY_LIMIT = "limit"
+DECIDED_BY_LOCK = "lock"
+LOCK_REPLY = "403 Extension locked: too many wrong passwords"  # route[AUTH_GUARD]
 # Counters describe the present: a check for another moment does not apply them.
 COUNTERS_NOW_SECONDS = 5
 
@@ -199,6 +205,8 @@ class DialCheck:
     at: dt.datetime | None = None  # the moment decided for
     decided_by: str = ""  # what refused it: permission, schedule, limit (empty when allowed)
     controls: Controls | None = None  # for calls out through the carrier (not emergency)
+    lock: Lock | None = None  # the wrong-password lock that refuses it
+    lock_state: str = ""  # "locked", "unlocked", "unknown" (Kamailio did not answer); "" not read
 
     @property
     def schedule(self) -> Schedule | None:
@@ -250,6 +258,10 @@ class DialCheck:
         if self.supervise_mode:
             return _("Refused: this extension is not the supervisor of extension %(target)s.") % {
                 "target": self.target
+            }
+        if self.decided_by == DECIDED_BY_LOCK and self.lock:
+            return _("Refused: the extension is locked after too many wrong passwords, until %(time)s.") % {
+                "time": _local(self.lock.until)
             }
         if self.decided_by == DECIDED_BY_SCHEDULE and self.controls:
             return self.controls.schedule_reason()
@@ -318,6 +330,11 @@ def summary(check: DialCheck) -> str:
     page is for people, the API keeps the technical fields."""
     ext = check.extension.number
     number = _shown_number(check.number)
+    if check.decided_by == DECIDED_BY_LOCK and check.lock:
+        return _(
+            "Extension %(ext)s cannot call anyone now: it is locked after too many wrong "
+            "passwords, until %(time)s."
+        ) % {"ext": ext, "time": _local(check.lock.until)}
     if check.supervise_mode:
         values = {
             "code": check.dialled,
@@ -416,8 +433,37 @@ def dial_check(
     """Decide as kamailio.cfg's route[CALL] does at `at` (default now; a read, nothing is
     written). `kamailio_config` says where to read the call counters (default: `make sip`'s)."""
     at = at or timezone.now()
+    lock, lock_state = _lock(extension=extension, at=at, kamailio_config=kamailio_config)
+    if lock is not None:
+        return DialCheck(
+            extension=extension,
+            dialled=dialled,
+            outcome=Outcome.DENIED,
+            sip_reply=LOCK_REPLY,
+            at=at,
+            decided_by=DECIDED_BY_LOCK,
+            lock=lock,
+            lock_state=lock_state,
+        )
     check = _decide(extension=extension, dialled=dialled, rules=rules, at=at, kamailio_config=kamailio_config)
-    return check if check.at is not None else dataclasses.replace(check, at=at)
+    return dataclasses.replace(check, at=check.at or at, lock_state=lock_state)
+
+
+def _lock(
+    *, extension: Extension, at: dt.datetime, kamailio_config: KamailioConfig | None
+) -> tuple[Lock | None, str]:
+    """route[AUTH_GUARD]'s extension lock, read when `at` is now (a lock describes the present)."""
+    if abs((at - timezone.now()).total_seconds()) > COUNTERS_NOW_SECONDS:
+        return None, ""
+    try:
+        lock = extension_lock(
+            number=extension.number, domain=extension.hotline.sip_domain, config=kamailio_config
+        )
+    except CountersUnavailable:
+        return None, "unknown"
+    if lock is None or lock.until <= at:
+        return None, "unlocked"
+    return lock, "locked"
 
 
 def _decide(

@@ -63,12 +63,27 @@ def sip_locks(*, config: KamailioConfig | None = None) -> list[Lock]:
     """Every lock Kamailio holds now (two `htable.dump`), soonest to end first. Raises
     CountersUnavailable when Kamailio does not answer."""
     config = config or config_from_settings()
-    locks = []
-    for kind, table in HTABLES.items():
-        for name, value in _ITEM_RE.findall(_rpc(config, "htable.dump", table)):
-            key = name.removeprefix(EXTENSION_PREFIX)
-            locks.append(Lock(kind=kind, key=key, until=dt.datetime.fromtimestamp(int(value), tz=dt.UTC)))
+    locks = [lock for kind in HTABLES for lock in _table_locks(config, kind)]
     return sorted(locks, key=lambda lock: (lock.until, lock.key))
+
+
+def _table_locks(config: KamailioConfig, kind: LockKind) -> list[Lock]:
+    return [
+        Lock(
+            kind=kind,
+            key=name.removeprefix(EXTENSION_PREFIX),
+            until=dt.datetime.fromtimestamp(int(value), tz=dt.UTC),
+        )
+        for name, value in _ITEM_RE.findall(_rpc(config, "htable.dump", HTABLES[kind]))
+    ]
+
+
+def extension_lock(*, number: str, domain: str, config: KamailioConfig | None = None) -> Lock | None:
+    """The lock on one extension (route[AUTH_GUARD] refuses everything it sends while it
+    lasts), or None. One `htable.dump`; raises CountersUnavailable when Kamailio does not answer."""
+    key = f"{number}@{domain}"
+    locks = _table_locks(config or config_from_settings(), LockKind.EXTENSION)
+    return next((lock for lock in locks if lock.key == key), None)
 
 
 def tenant_domains(tenant_id: int | None) -> QuerySet:

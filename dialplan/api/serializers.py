@@ -143,10 +143,25 @@ class DialCheckSerializer(serializers.Serializer):
     supervise_mode = serializers.ChoiceField(choices=SuperviseMode.choices, allow_null=True)
     at = serializers.DateTimeField(help_text=_("The moment decided for."))
     decided_by = serializers.ChoiceField(
-        choices=[("permission", "permission"), ("schedule", "schedule"), ("limit", "limit")],
+        choices=[
+            ("lock", "lock"),
+            ("permission", "permission"),
+            ("schedule", "schedule"),
+            ("limit", "limit"),
+        ],
         allow_null=True,
-        help_text=_("What refused the call: permission, schedule or limit; null otherwise."),
+        help_text=_("What refused the call: lock, permission, schedule or limit; null otherwise."),
     )
+    lock_state = serializers.ChoiceField(
+        choices=[("locked", "locked"), ("unlocked", "unlocked"), ("unknown", "unknown")],
+        allow_null=True,
+        help_text=_(
+            "The extension's wrong-password lock in the SIP server, read when the check is for "
+            "now: locked, unlocked, or unknown when the SIP server does not answer; null for "
+            "another moment."
+        ),
+    )
+    locked_until = serializers.DateTimeField(allow_null=True, help_text=_("When the lock ends."))
     schedule = ScheduleStateSerializer(
         allow_null=True,
         help_text=_("Calls out through the carrier: the outbound schedule; null: always open."),
@@ -181,6 +196,8 @@ class DialCheckSerializer(serializers.Serializer):
             "supervise_mode": str(check.supervise_mode) if check.supervise_mode else None,
             "at": _iso(check.at),
             "decided_by": check.decided_by or None,
+            "lock_state": check.lock_state or None,
+            "locked_until": check.lock.until if check.lock else None,
             "schedule": _schedule(check.controls),
             "limits": _limits(check.controls),
         }

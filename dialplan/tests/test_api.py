@@ -67,6 +67,8 @@ def test_allowed_number(admin, world):
         "supervise_mode": None,
         "at": response.json()["at"],
         "decided_by": None,
+        "lock_state": "unknown",  # no Kamailio answers in this test
+        "locked_until": None,
         "schedule": None,
         "limits": {
             "max_calls_per_minute": None,

@@ -127,3 +127,11 @@ def test_other_tenants_and_anonymous(client, world, vn_rules):
     assert client.get(url(world.ext_a["101"], "115")).status_code == 302  # to sign in
     client.force_login(world.admin_b)
     assert client.get(url(world.ext_a["101"], "115")).status_code == 404
+
+
+def test_without_the_sip_server_the_lock_state_is_said_unknown(admin_client, world, monkeypatch, tmp_path):
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(tmp_path))  # no control socket there
+    html = admin_client.get(url(world.ext_a["101"], "0912 345 678")).content.decode()
+    assert 'id="dial-check-lock-unknown"' in html
+    assert "whether the extension is locked after wrong passwords is unknown" in html
+    assert "alert-success" in html  # the check went on

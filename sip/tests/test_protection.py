@@ -4,12 +4,13 @@ force locks the source address and the extension, an extension registers only fr
 allowed networks and with at most its number of devices, a REGISTER flood is answered 503
 with Retry-After, and the dashboard lists the locks and unblocks them (audited)."""
 
+import datetime as dt
 import socket
 import time
 
 import pytest
 from django.db import connection
-from django.utils import translation
+from django.utils import timezone, translation
 
 from extensions.services import extension_reveal_credentials
 from sip.choices import SecurityEventKind
@@ -259,3 +260,46 @@ def test_dashboard_lists_the_locks_and_unblocks_them_audited(guarded, client, mo
     assert register(guarded, target).status == 200
     lifted = AuditEvent.objects.filter(action="sip_unblock", tenant_id=extension.hotline.tenant_id)
     assert sorted(e.object_repr for e in lifted) == sorted(["127.0.0.1", f"401@{target.domain}"])
+
+
+def test_dial_check_gives_the_lock_and_kamailio_refuses_the_invite_with_it(guarded):
+    from sip.dialcheck import dial_check
+
+    (info,), (extension,) = _extensions(guarded, "501")
+    config = guarded.config
+    # Before: unlocked, and the check goes on to the dial rules (an extension number).
+    before = dial_check(extension=extension, dialled="501", kamailio_config=config)
+    assert (before.lock_state, before.decided_by) == ("unlocked", "")
+
+    for _ in range(10):  # wrong passwords from another address: the extension is locked
+        register(guarded, info, password=WRONG, source="127.0.0.4")
+    check = dial_check(extension=extension, dialled="0912345678", kamailio_config=config)
+    assert (check.outcome, check.decided_by, check.lock_state) == ("denied", "lock", "locked")
+    assert check.sip_reply == "403 Extension locked: too many wrong passwords"
+    assert "locked after too many wrong passwords" in check.reason
+    assert check.summary.startswith("Extension 501 cannot call anyone now: it is locked")
+    with translation.override("vi"):
+        assert check.reason != "" and "wrong passwords" not in check.reason
+        assert "wrong passwords" not in check.summary
+
+    with SipClient(config.listen_ip, config.sip_port) as phone:
+        refused = phone.invite(
+            number="0912345678", domain=info.domain, username=info.username, password=info.password
+        )
+    assert f"{refused.status} {refused.response.reason}" == check.sip_reply
+
+    # A check for another moment does not read the lock.
+    later = dial_check(
+        extension=extension, dialled="501", at=timezone.now() + dt.timedelta(hours=1), kamailio_config=config
+    )
+    assert (later.lock_state, later.decided_by) == ("", "")
+
+
+def test_dial_check_says_the_lock_state_is_unknown_without_kamailio(transactional_db, tmp_path):
+    from sip.dialcheck import dial_check
+
+    hotline = HotlineFactory()
+    extension = make_extension(hotline, "601", "user601")
+    config = KamailioConfig(db_url="", runtime_dir=tmp_path)  # no control socket there
+    check = dial_check(extension=extension, dialled="601", kamailio_config=config)
+    assert (check.lock_state, check.decided_by) == ("unknown", "")
