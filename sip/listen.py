@@ -11,7 +11,8 @@ rtpengine, which converts to plain RTP/G.711 for us). Then:
 2. rtpengine's `subscribe request` for that call and both its parties' tags: rtpengine 10.5
    answers with an offer of one `sendonly` audio section per party — it forwards copies, it
    does not mix (Kamailio 5.6's rtpengine module has no subscribe functions at all, hence this
-   client of the ng protocol); `subscribe answer` with our two receiving ports;
+   client of the ng protocol); `subscribe answer` with our two receiving ports, `asymmetric`
+   (sent there whatever reaches the relay's ports: see `invite`);
 3. our 200 OK to the supervisor, and every 20 ms the two voices added together
    (G.711 decoded, summed, encoded) and sent to the supervisor's leg;
 4. it ends with the supervisor's BYE (`unsubscribe`), or with the agent's call: then we send the
@@ -296,6 +297,41 @@ def current_call(dialogs: list[Dialog], target: str) -> tuple[Dialog, str, str] 
 
 
 @dataclass
+class Voice:
+    """One party's copy from the relay: the socket it comes to, the relay's port it comes from
+    (its section's port in the `subscribe request` offer: rtpengine sends from the port it
+    advertises), the frames waiting to be mixed, and counts for the log."""
+
+    sock: socket.socket
+    relay_port: int
+    frames: list[list[int]] = field(default_factory=list)
+    received: int = 0
+    foreign: int = 0  # packets from any other port: dropped
+
+
+def read_voice(voice: Voice) -> None:
+    """Queue the G.711 frames waiting on the voice's socket. Only what the relay sends for this
+    party counts: a packet from anywhere else (a sender from an ended call or session that had
+    this port before) is not one of the two voices and would only garble the mix."""
+    with contextlib.suppress(BlockingIOError, OSError):
+        while True:
+            data, source = voice.sock.recvfrom(2048)
+            if source[1] != voice.relay_port:
+                voice.foreign += 1
+                continue
+            voice.received += 1
+            if len(data) <= 12 or data[0] >> 6 != 2:
+                continue
+            payload_type = data[1] & 0x7F
+            if payload_type not in (g711.PCMU, g711.PCMA):
+                continue  # telephone-event, comfort noise
+            skip = 12 + 4 * (data[0] & 0x0F)
+            if data[0] & 0x10 and len(data) >= skip + 4:  # header extension
+                skip += 4 + 4 * struct.unpack("!H", data[skip + 2 : skip + 4])[0]
+            voice.frames.append(g711.decode(data[skip:], payload_type))
+
+
+@dataclass
 class Session:
     """One supervisor's INVITE, answered: the two voices in, the mix out."""
 
@@ -304,7 +340,7 @@ class Session:
     local_tag: str
     agent_call_id: str
     subscription_tag: str
-    voices: list[socket.socket]
+    voices: list[Voice]
     out: socket.socket
     payload_type: int
     destination: tuple[str, int] | None
@@ -442,11 +478,11 @@ class ListenServer:
             self.reply(request, peer, 480, NO_CALL_REASON)
             return
         sources = parse_sdp(subscription["sdp"])
-        voices = [self._udp_socket() for _ in sources]
+        voices = [Voice(self._udp_socket(), source.port) for source in sources]
         answer = our_sdp(
             self.media_ip,
             [
-                (v.getsockname()[1], pick_codec(s.payload_types) or g711.PCMU)
+                (v.sock.getsockname()[1], pick_codec(s.payload_types) or g711.PCMU)
                 for v, s in zip(voices, sources, strict=True)
             ],
             "recvonly",
@@ -458,13 +494,20 @@ class ListenServer:
                 "call-id": dialog.call_id,
                 "to-tag": subscription["to-tag"],
                 "sdp": answer,
-                "flags": ["allow transcoding"],
+                # `asymmetric`: send the copies to the ports in this answer and nowhere else.
+                # rtpengine otherwise learns a stream's destination from the source of the
+                # packets reaching its port in the seconds after signalling, and we never send
+                # on these ports: the first packet anyone else sent there (a phone of an ended
+                # call still sending to a port the relay has just reused, a relay sharing the
+                # range) took that party's copy away for the whole listening — the supervisor
+                # heard one side only (test_supervision.py, the stray packet test).
+                "flags": ["allow transcoding", "asymmetric"],
             },
         )
         if answered.get("result") != "ok":
             log.warning("listen: subscribe answer for %s: %s", dialog.call_id, answered)
             for voice in voices:
-                voice.close()
+                voice.sock.close()
             self.reply(request, peer, 480, NO_CALL_REASON)
             return
 
@@ -578,15 +621,21 @@ class ListenServer:
             )
         if session.thread is not None and session.thread is not threading.current_thread():
             session.thread.join(timeout=2)
-        for sock in (*session.voices, session.out):
+        for sock in (*(voice.sock for voice in session.voices), session.out):
             sock.close()
+        log.info(
+            "listen: %s ended; packets per voice %s, from elsewhere (dropped) %s",
+            session.invite.call_id,
+            [voice.received for voice in session.voices],
+            [voice.foreign for voice in session.voices],
+        )
 
     # media ------------------------------------------------------------------------------------
 
     def _mix(self, session: Session) -> None:
         """Every 20 ms: one frame of each voice (silence if none came), added, sent. Every
         second: is the agent's call still there? If not, hang up on the supervisor."""
-        queues: list[list[list[int]]] = [[] for _ in session.voices]
+        sockets = {voice.sock: voice for voice in session.voices}
         ssrc, sequence = secrets.randbits(32), secrets.randbelow(65536)
         timestamp = secrets.randbits(32)
         start = time.monotonic()
@@ -597,16 +646,17 @@ class ListenServer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                readable, _, _ = select.select([*session.voices, session.out], [], [], remaining)
+                readable, _, _ = select.select([*sockets, session.out], [], [], remaining)
                 for sock in readable:
                     if sock is session.out:
                         with contextlib.suppress(OSError):
                             sock.recv(2048)  # the supervisor's microphone: not passed on
                     else:
-                        self._read_voice(sock, queues[session.voices.index(sock)])
+                        read_voice(sockets[sock])
             tick += 1
             mixed = [0] * FRAME_SAMPLES
-            for queue in queues:
+            for voice in session.voices:
+                queue = voice.frames
                 if queue:
                     frame = queue.pop(0)
                     for i, sample in enumerate(frame[:FRAME_SAMPLES]):
@@ -630,21 +680,6 @@ class ListenServer:
                         target=self.end, args=(session,), kwargs={"send_bye": True}, daemon=True
                     ).start()
                     return
-
-    @staticmethod
-    def _read_voice(sock: socket.socket, queue: list[list[int]]) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            while True:
-                data = sock.recv(2048)
-                if len(data) <= 12 or data[0] >> 6 != 2:
-                    continue
-                payload_type = data[1] & 0x7F
-                if payload_type not in (g711.PCMU, g711.PCMA):
-                    continue  # telephone-event, comfort noise
-                skip = 12 + 4 * (data[0] & 0x0F)
-                if data[0] & 0x10 and len(data) >= skip + 4:  # header extension
-                    skip += 4 + 4 * struct.unpack("!H", data[skip + 2 : skip + 4])[0]
-                queue.append(g711.decode(data[skip:], payload_type))
 
     def _call_goes_on(self, session: Session) -> bool:
         """The agent's call is still in Kamailio's dialogs (its BYE, a timeout, end it)."""

@@ -1,10 +1,14 @@
 """The listen service's parts that need no Kamailio: reading `kamcmd dlg.list`, choosing the
-agent's call, SDP, and G.711 mixing. The whole path with real phones: test_supervision.py."""
+agent's call, SDP, reading a voice's packets, and G.711 mixing. The whole path with real phones:
+test_supervision.py."""
 
 import math
+import socket
+import struct
+import time
 
 from sip import g711
-from sip.listen import current_call, parse_dlg_list, parse_request, parse_sdp
+from sip.listen import Voice, current_call, parse_dlg_list, parse_request, parse_sdp, read_voice
 
 # Two dialogs as Kamailio 5.6.3's `kamcmd dlg.list` prints them (trimmed), the second answered.
 DLG_LIST = """{
@@ -112,3 +116,33 @@ def test_g711_round_trips_and_mixes():
     b = [int(8000 * math.sin(2 * math.pi * 1500 * i / 8000)) for i in range(160)]
     mixed = g711.decode(g711.encode([x + y for x, y in zip(a, b, strict=True)], g711.PCMU), g711.PCMU)
     assert max(abs(m - (x + y)) for m, x, y in zip(mixed, a, b, strict=True)) < 1100
+
+
+def udp_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def test_a_voice_is_what_the_relay_sends_for_it():
+    """Frames from the relay's port for this party are queued; a packet from any other port
+    (whoever had our port before) is counted and dropped, as are RTP packets that are not
+    G.711 (telephone-event)."""
+    tone = [int(8000 * math.sin(2 * math.pi * 1000 * i / 8000)) for i in range(160)]
+
+    def rtp(payload_type: int, payload: bytes) -> bytes:
+        return struct.pack("!BBHII", 0x80, payload_type, 1, 160, 42) + payload
+
+    relay, stranger, ours = udp_socket(), udp_socket(), udp_socket()
+    ours.setblocking(False)
+    voice = Voice(ours, relay_port=relay.getsockname()[1])
+    with relay, stranger, ours:
+        for _ in range(3):
+            relay.sendto(rtp(g711.PCMU, g711.encode(tone, g711.PCMU)), ours.getsockname())
+        relay.sendto(rtp(101, bytes(4)), ours.getsockname())  # a DTMF event
+        stranger.sendto(rtp(g711.PCMA, g711.encode([0] * 160, g711.PCMA)), ours.getsockname())
+        deadline = time.monotonic() + 2
+        while voice.received + voice.foreign < 5 and time.monotonic() < deadline:
+            read_voice(voice)
+    assert (len(voice.frames), voice.received, voice.foreign) == (3, 4, 1)
+    assert all(abs(a - b) <= max(64, abs(b) // 16) for a, b in zip(voice.frames[0], tone, strict=True))

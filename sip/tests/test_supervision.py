@@ -6,6 +6,8 @@ supervisor's phone records must hold both the agent's and the customer's tones (
 adds the two copies rtpengine sends it), and neither of them may hear the supervisor.
 """
 
+import socket
+import struct
 import time
 
 import pytest
@@ -64,6 +66,29 @@ def listeners(relay, call_id: str) -> set[str]:
     }
 
 
+def subscription_ports(relay, call_id: str) -> list[tuple[str, int]]:
+    """Where the relay sends the listen service its copies from: the RTP port of each audio
+    section of the `pub/sub` subscriber (one per party)."""
+    tags = (relay.query(call_id) or {}).get("tags", {})
+    return [
+        (stream["local address"], stream["local port"])
+        for tag in listeners(relay, call_id)
+        for media in tags[tag]["medias"]
+        for stream in media["streams"]
+        if "RTP" in stream["flags"]
+    ]
+
+
+def assert_heard_both_and_freed(supervisor, relay, call_id: str, listening: str) -> None:
+    """The supervisor heard the agent and the customer (each > 30 % of the power), and the relay
+    holds neither the agent's call nor the listening any more."""
+    heard_by_supervisor = shares(supervisor.recording("dec"), (AGENT_HZ, CUSTOMER_HZ))
+    assert heard_by_supervisor[AGENT_HZ] > 0.3, heard_by_supervisor
+    assert heard_by_supervisor[CUSTOMER_HZ] > 0.3, heard_by_supervisor
+    assert_freed(relay, call_id)
+    assert_freed(relay, listening)
+
+
 def test_a_supervisor_hears_both_sides_of_the_agents_call(kamailio, relay, team, tones, tmp_path):
     before = set(relay.calls())
     with (
@@ -81,12 +106,7 @@ def test_a_supervisor_hears_both_sides_of_the_agents_call(kamailio, relay, team,
         # The supervisor's own leg is anchored like any call; the agent's call gained a listener.
         assert listening in relay.calls()
         assert len(listeners(relay, call_id)) == 1
-        time.sleep(1)
-        import json
-
-        print("LISTENING", json.dumps(relay.query(listening)["tags"], indent=1))
-        print("AGENTCALL", json.dumps(relay.query(call_id)["tags"], indent=1))
-        time.sleep(2.7)
+        time.sleep(3.7)
         supervisor.hangup()
         supervisor.wait_event("CALL_CLOSED")
         # Hanging up stops the copy; the agent's call goes on.
@@ -150,8 +170,38 @@ def test_listening_ends_with_the_agents_call_and_only_the_supervisor_listens(
         agent.wait_event("CALL_CLOSED")
         supervisor.wait_event("CALL_CLOSED", timeout=5)
 
-    heard_by_supervisor = shares(supervisor.recording("dec"), (AGENT_HZ, CUSTOMER_HZ))
-    assert heard_by_supervisor[AGENT_HZ] > 0.3, heard_by_supervisor
-    assert heard_by_supervisor[CUSTOMER_HZ] > 0.3, heard_by_supervisor
-    assert_freed(relay, call_id)
-    assert_freed(relay, listening)
+    assert_heard_both_and_freed(supervisor, relay, call_id, listening)
+
+
+def test_a_stray_packet_at_the_relay_takes_no_voice_away(kamailio, relay, team, tones, tmp_path):
+    """rtpengine learns where to send a stream from the first packets that reach its port, and
+    the listen service never sends on the ports it receives the two copies on. A packet from
+    anyone else to one of those ports (a phone of an ended call still sending to a port the
+    relay has just given out again, another relay sharing the port range) used to take that
+    party's copy away for the rest of the listening: the supervisor heard one side only."""
+    with (
+        Baresip(team["101"], tmp_path / "agent", tones["agent"]) as agent,
+        Baresip(team["104"], tmp_path / "customer", tones["customer"]) as customer,
+        Baresip(team["100"], tmp_path / "supervisor", tones["supervisor"]) as supervisor,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stray,
+    ):
+        customer.dial("101")
+        call_id = customer.wait_event("CALL_ESTABLISHED")["id"]
+        agent.wait_event("CALL_ESTABLISHED")
+        supervisor.dial("*33101")
+        listening = supervisor.wait_event("CALL_ESTABLISHED")["id"]
+        ports = subscription_ports(relay, call_id)
+        assert len(ports) == 2, ports
+        stray.bind(("127.0.0.1", 0))
+        packet = struct.pack("!BBHII", 0x80, 0, 1, 160, 0x5742A7) + bytes(160)  # RTP, PCMU silence
+        for port in ports:
+            stray.sendto(packet, port)
+        time.sleep(2.7)
+        stray.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            stray.recv(2048)  # nothing of the call came to the stray sender
+        customer.hangup()
+        agent.wait_event("CALL_CLOSED")
+        supervisor.wait_event("CALL_CLOSED", timeout=5)
+
+    assert_heard_both_and_freed(supervisor, relay, call_id, listening)
