@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -57,8 +58,29 @@ def db_url_for(settings_dict: dict, *, user: str | None = None, password: str | 
         auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
         host = settings_dict.get("HOST") or "127.0.0.1"
         port = settings_dict.get("PORT") or 5432
-        return f"postgres://{auth}@{host}:{port}/{settings_dict['NAME']}"
+        return f"postgres://{auth}@{host}:{port}/{_pg_database(settings_dict)}"
     raise KamailioError(f"Kamailio cannot use the database engine {engine}.")
+
+
+# libpq settings of DATABASE_URL that Kamailio must share with the dashboard: with several hosts
+# (`HOST=a,b`, database failover), target_session_attrs=read-write keeps both on the primary.
+_LIBPQ_OPTIONS = ("target_session_attrs", "connect_timeout")
+
+
+def _pg_database(settings_dict: dict) -> str:
+    """The database part of Kamailio's URL. db_postgres hands it to libpq as `dbname` with
+    expand_dbname on, after host and port: a conninfo string there ("dbname=pbx
+    target_session_attrs=read-write") sets libpq options the URL has no place for. Only when
+    target_session_attrs is set (a failover set-up), so a plain URL stays plain."""
+    name = settings_dict["NAME"]
+    options = settings_dict.get("OPTIONS") or {}
+    if "target_session_attrs" not in options:
+        return name
+    pairs = [("dbname", name), *((key, options[key]) for key in _LIBPQ_OPTIONS if key in options)]
+    for key, value in pairs:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(value)):
+            raise KamailioError(f"Kamailio cannot pass the database setting {key}={value!r}.")
+    return " ".join(f"{key}={value}" for key, value in pairs)
 
 
 def host_port(address: str, default_port: int) -> tuple[str, int]:

@@ -401,6 +401,11 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
                 ALTER ROLE {quoted_role} {login};
               END IF;
             END $$""",
+        # Its writes (registrations, call records, security events) never wait for a
+        # synchronous replica: a replica that stops answering would otherwise hold every
+        # REGISTER (docs/deployment.md, "Database failover"). Without synchronous replication
+        # `local` is the same as the default `on`.
+        f"ALTER ROLE {quoted_role} SET synchronous_commit = local",
         f'GRANT CONNECT ON DATABASE "{database}" TO {quoted_role}',
         f"GRANT USAGE ON SCHEMA public TO {quoted_role}",
         f"GRANT SELECT ON {VERSION_TABLE}, {SUBSCRIBER_VIEW}, {DOMAIN_VIEW}, {DOMAIN_ATTRS_TABLE}, "

@@ -92,14 +92,17 @@ class PostgresCluster:
     """A PostgreSQL cluster of its own (initdb) on a free port, owned by the `postgres` user when
     the tests run as root (PostgreSQL refuses to run as root)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int | None = None, settings: dict | None = None
+    ) -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
         if not found:
             pytest.skip("PostgreSQL's server binaries are not installed (make system-deps installs them)")
         self.bin = Path(found[-1]).parent
         self.root = Path(tempfile.mkdtemp(prefix="pbx-pg-"))
         self.data = self.root / "data"
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port()
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
             shutil.chown(self.root, user="postgres")
@@ -108,7 +111,7 @@ class PostgresCluster:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
 
     def url(self, dbname: str) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{dbname}"
+        return f"postgres://postgres@{self.host}:{self.port}/{dbname}"
 
     def init(self) -> None:
         self._run(
@@ -125,9 +128,8 @@ class PostgresCluster:
         self.start()
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c recovery_init_sync_method=syncfs"
-        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={self.host}"
+        options += " -c recovery_init_sync_method=syncfs"
         self._run(
             str(self.bin / "pg_ctl"),
             "-D",
@@ -143,6 +145,31 @@ class PostgresCluster:
     def kill(self) -> None:
         """Immediate shutdown, as a crash: no checkpoint; the next start recovers from the WAL."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def stop(self) -> None:
+        """Fast shutdown, as an operator's: sessions are ended, a checkpoint is written."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def replicate(self, primary: "PostgresCluster") -> None:
+        """Become a streaming replica of `primary` (pg_basebackup -R: standby.signal and
+        primary_conninfo written) and start; the primary must accept replication connections
+        from the loopback (initdb's trust rules do)."""
+        self._run(
+            str(self.bin / "pg_basebackup"),
+            f"--host={primary.host}",
+            f"--port={primary.port}",
+            "--username=postgres",
+            f"--pgdata={self.data}",
+            "--write-recovery-conf",
+            "--wal-method=stream",
+            "--checkpoint=fast",
+            "--no-sync",
+        )
+        self.start()
+
+    def promote(self) -> None:
+        """A replica becomes a primary (pg_ctl promote), returning once it accepts writes."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "promote")
 
     def _postmaster(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
