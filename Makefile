@@ -21,7 +21,7 @@ PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-scale \
+.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-capacity bench-scale \
 	bench-export bench-load bench-calls-history bench-calls
 
 $(VENV)/.run-installed: requirements.txt
@@ -164,3 +164,10 @@ bench-load: $(VENV)/.dev-installed
 # See docs/performance.md, "Call history".
 bench-calls-history: $(VENV)/.dev-installed
 	$(PY) bench/bench_calls.py $(BENCH_ARGS)
+
+# The capacity model for 1,000 tenants and 100,000 extensions: bytes per extension, registration,
+# call record and audit row measured on a scratch database (BENCH_DATABASE_URL; about a minute),
+# then REGISTER load, calls, database size, write rate and nodes from parameters
+# (BENCH_ARGS, see --help). See docs/performance.md, "Capacity model".
+bench-capacity: $(VENV)/.dev-installed
+	$(PY) bench/capacity.py $(BENCH_ARGS)

@@ -41,7 +41,7 @@ REGISTER_PER_NODE = 1095  # docs/performance.md "REGISTER throughput": view, 2 v
 # ---------------------------------------------------------------------------------------------
 
 # Measured on 2 Dec 2026 with the defaults below (docs/performance.md): used by --no-measure.
-MEASURED = {"extension": 2600, "location": 560, "call": 520, "audit": 780}
+MEASURED = {"extension": 1494, "location": 649, "call": 751, "audit": 576}
 AUDIT_TABLE = "audit_auditevent"
 
 
