@@ -11,7 +11,8 @@ class Command(BaseCommand):
         "Create (or update) the PostgreSQL role Kamailio connects as: SELECT on version, "
         "sip_subscriber, sip_domain, sip_domain_attrs, sip_dialplan, sip_caller_id and "
         "sip_supervision; SELECT/INSERT/UPDATE/DELETE on location. "
-        "Nothing else: it cannot read extensions_extension (encrypted passwords) or any other table."
+        "Nothing else: it cannot read extensions_extension (encrypted passwords) or any other table. "
+        "Its commits do not wait for a synchronous replica (synchronous_commit = local)."
     )
 
     def add_arguments(self, parser):
