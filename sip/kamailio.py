@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ def kamailio_binary() -> str:
     return path
 
 
-def db_url_for(settings_dict: dict, *, user: str | None = None, password: str | None = None) -> str:
+def db_url_for(
+    settings_dict: Mapping[str, Any], *, user: str | None = None, password: str | None = None
+) -> str:
     """Kamailio's db_url for a Django DATABASES entry (optionally as another role)."""
     engine = settings_dict["ENGINE"]
     if engine.endswith("sqlite3"):
@@ -67,7 +70,7 @@ def db_url_for(settings_dict: dict, *, user: str | None = None, password: str | 
 _LIBPQ_OPTIONS = ("target_session_attrs", "connect_timeout")
 
 
-def _pg_database(settings_dict: dict) -> str:
+def _pg_database(settings_dict: Mapping[str, Any]) -> str:
     """The database part of Kamailio's URL. db_postgres hands it to libpq as `dbname` with
     expand_dbname on, after host and port: a conninfo string there ("dbname=pbx
     target_session_attrs=read-write") sets libpq options the URL has no place for. Only when
