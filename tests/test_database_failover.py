@@ -153,6 +153,16 @@ def register(kamailio: Kamailio, phone: dict, *, timeout: float = 5) -> tuple[in
     return status, time.monotonic() - started
 
 
+def invite(kamailio: Kamailio, phone: dict, number: str) -> int | str:
+    """A call from the phone to `number` of its hotline: the final status (or "timeout")."""
+    config = kamailio.config
+    try:
+        with SipClient(config.listen_ip, config.sip_port, timeout=5) as client:
+            return client.invite(number=number, **phone).status
+    except SipError:
+        return "timeout"
+
+
 def api(server, world, method, path, body=None):
     return server.request(method, path, body=body, headers={"Authorization": f"Token {world['token']}"})
 
@@ -201,6 +211,9 @@ def test_the_replica_promoted_takes_over_with_nothing_committed_lost(failover_se
     # auth_db cannot read the credentials, so route[AUTH] challenges again: 401 at once (not
     # silence, and not a 200 from a stale copy).
     assert status == 401, "Kamailio must answer at once while the database is down"
+    # A call is refused the same way: its caller is authenticated against the database too.
+    measured["outage_invite"] = invite(kamailio, phone, "101")
+    assert measured["outage_invite"] == 407
     # Registrations already made stay in Kamailio's memory (usrloc db_mode 1 writes through and
     # keeps them), so calls to them can still be routed once the caller is authenticated.
     assert phone["domain"] in kamailio.rpc("ul.dump")
