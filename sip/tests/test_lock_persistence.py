@@ -1,0 +1,111 @@
+"""Brute-force locks survive a Kamailio restart (route[RELOAD_LOCKS]), and an admin's unblock
+does too: with a real Kamailio, stopped and started again on the same database."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from extensions.services import extension_reveal_credentials
+from sip.choices import LockKind, SecurityEventKind
+from sip.kamailio import Kamailio, KamailioConfig, Protection, db_url_for, free_port, free_sip_port
+from sip.models import SecurityEvent
+from sip.protection import sip_lock_release, sip_locks
+from sip.sipclient import SipClient
+from tests.factories import HotlineFactory, make_extension
+
+pytestmark = pytest.mark.sip
+
+WRONG = "Wrong-Password-123"
+IP_BLOCK_SECONDS = 600
+EXTENSION_LOCK_SECONDS = 300
+
+
+@pytest.fixture
+def server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, transactional_db):
+    with django_db_blocker.unblock():
+        db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
+    config = KamailioConfig(
+        db_url=db_url,
+        sip_port=free_sip_port(),
+        ws_port=free_port(),
+        children=2,
+        domain_reload_seconds=3600,
+        runtime_dir=tmp_path_factory.mktemp("kamailio-restarted"),
+        rtpengine_sock=rtpengine_server.config.kamailio_socket,
+        protection=Protection(
+            auth_fail_limit=10,
+            extension_fail_limit=10,
+            ip_block_seconds=IP_BLOCK_SECONDS,
+            extension_lock_seconds=EXTENSION_LOCK_SECONDS,
+            pike_density=0,
+            register_rate_limit=0,
+        ),
+    )
+    kamailio = Kamailio(config).start()
+    try:
+        yield kamailio
+    finally:
+        kamailio.stop()
+
+
+def register(server, info, *, password=None, source="127.0.0.1"):
+    with SipClient(server.config.listen_ip, server.config.sip_port, local_ip=source) as phone:
+        return phone.register(
+            username=info.username,
+            domain=info.domain,
+            password=info.password if password is None else password,
+            expires=60,
+        )
+
+
+def restart(server) -> None:
+    server.stop()
+    server.start()
+
+
+def test_locks_and_unblocks_survive_a_restart(server):
+    hotline = HotlineFactory()
+    server.reload_domains()
+    target, other = (
+        extension_reveal_credentials(extension=make_extension(hotline, number, f"user{number}"))
+        for number in ("101", "102")
+    )
+    # A lock that ended long ago (its event is older than the block), from another address.
+    SecurityEvent.objects.create(
+        created_at=timezone.now() - dt.timedelta(seconds=IP_BLOCK_SECONDS + 60),
+        kind=SecurityEventKind.IP_BLOCKED,
+        source_ip="127.0.0.4",
+        username="101",
+        domain=hotline.sip_domain,
+        count=10,
+    )
+    for _ in range(10):
+        assert register(server, target, password=WRONG).status == 403
+    assert register(server, target).status == 403
+    before = {(lock.kind, lock.key): lock.until for lock in sip_locks(config=server.config)}
+    assert set(before) == {(LockKind.ADDRESS, "127.0.0.1"), (LockKind.EXTENSION, f"101@{hotline.sip_domain}")}
+
+    restart(server)
+    assert "reloaded locks still running: 1 address(es), 1 extension(s)" in server.log()
+    # The right password, from the blocked address, still refused; the extension still locked.
+    blocked = register(server, other)
+    assert (blocked.status, blocked.reason) == (403, "Blocked: too many failed logins from this address")
+    locked = register(server, target, source="127.0.0.2")
+    assert (locked.status, locked.reason) == (403, "Extension locked: too many wrong passwords")
+    assert register(server, other, source="127.0.0.2").status == 200
+    assert register(server, other, source="127.0.0.4").status == 200  # the old lock stays over
+    # Each lock ends when it would have without the restart (to the second of its event).
+    after = {(lock.kind, lock.key): lock.until for lock in sip_locks(config=server.config)}
+    assert after.keys() == before.keys()
+    assert all(abs((after[key] - before[key]).total_seconds()) <= 1 for key in before)
+
+    # The admin lifts both; a restart does not bring them back.
+    for lock in sip_locks(config=server.config):
+        sip_lock_release(lock=lock, tenant_id=hotline.tenant_id, config=server.config)
+    assert SecurityEvent.objects.filter(source_ip="127.0.0.1", released_at__isnull=False).count() == 2
+    restart(server)
+    assert "reloaded locks still running: 0 address(es), 0 extension(s)" in server.log()
+    assert sip_locks(config=server.config) == []
+    assert register(server, target).status == 200
