@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.forms import OrderedModelMultipleChoiceField
 
@@ -79,13 +80,13 @@ class ScheduleWindowForm(forms.Form):
         widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
     )
     start = forms.CharField(
-        label=_("From"),
+        label=pgettext_lazy("time of day", "From"),
         required=False,
         max_length=5,
         widget=forms.TextInput(attrs={**_TIME_ATTRS, "placeholder": "08:00"}),
     )
     end = forms.CharField(
-        label=_("Until"),
+        label=pgettext_lazy("time of day", "Until"),
         required=False,
         max_length=5,
         widget=forms.TextInput(attrs={**_TIME_ATTRS, "placeholder": "17:00"}),

@@ -2,6 +2,8 @@
 does too: with a real Kamailio, stopped and started again on the same database."""
 
 import datetime as dt
+import sqlite3
+import sys
 
 import pytest
 from django.db import connection
@@ -13,6 +15,7 @@ from sip.kamailio import Kamailio, KamailioConfig, Protection, db_url_for, free_
 from sip.models import SecurityEvent
 from sip.protection import sip_lock_release, sip_locks
 from sip.sipclient import SipClient
+from sip.tests.test_demo_sqlite import demo_database
 from tests.factories import HotlineFactory, make_extension
 
 pytestmark = pytest.mark.sip
@@ -109,3 +112,38 @@ def test_locks_and_unblocks_survive_a_restart(server):
     assert "reloaded locks still running: 0 address(es), 0 extension(s)" in server.log()
     assert sip_locks(config=server.config) == []
     assert register(server, target).status == 200
+
+
+def test_the_sqlite_demo_reloads_its_locks_too(tmp_path):
+    """`make sip` on the demo's SQLite database: the same reload, with SQLite's date arithmetic."""
+    env, config, infos = demo_database(tmp_path)
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        # As Kamailio writes them (CURRENT_TIMESTAMP, UTC): a lock running, one lifted by an
+        # admin, one that ended long ago.
+        for source, created, released in (
+            ("127.0.0.1", "CURRENT_TIMESTAMP", "NULL"),
+            ("127.0.0.2", "CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP"),
+            ("127.0.0.3", "datetime('now', '-2 hours')", "NULL"),
+        ):
+            db.execute(
+                "INSERT INTO sip_security_event (created_at, kind, source_ip, username, domain, count,"
+                f" released_at) VALUES ({created}, 'ip_blocked', '{source}', '100', '', 10, {released})"
+            )
+    server = Kamailio(config)
+    server.start(command=[sys.executable, "manage.py", "run_kamailio"], env=env)
+    try:
+        assert "reloaded locks still running: 1 address(es), 0 extension(s)" in server.log()
+        info = infos[0]
+        with SipClient(config.listen_ip, config.sip_port, local_ip="127.0.0.1") as phone:
+            refused = phone.register(
+                username=info["username"], domain=info["domain"], password=info["password"]
+            )
+        assert (refused.status, refused.reason) == (403, "Blocked: too many failed logins from this address")
+        for source in ("127.0.0.2", "127.0.0.3"):
+            with SipClient(config.listen_ip, config.sip_port, local_ip=source) as phone:
+                accepted = phone.register(
+                    username=info["username"], domain=info["domain"], password=info["password"]
+                )
+            assert accepted.status == 200, source
+    finally:
+        server.stop()
