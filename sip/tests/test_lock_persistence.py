@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from extensions.services import extension_reveal_credentials
@@ -16,7 +17,7 @@ from sip.models import SecurityEvent
 from sip.protection import sip_lock_release, sip_locks
 from sip.sipclient import SipClient
 from sip.tests.test_demo_sqlite import demo_database
-from tests.factories import HotlineFactory, make_extension
+from tests.factories import HotlineFactory, make_admin, make_extension
 
 pytestmark = pytest.mark.sip
 
@@ -68,7 +69,7 @@ def restart(server) -> None:
     server.start()
 
 
-def test_locks_and_unblocks_survive_a_restart(server):
+def test_locks_and_unblocks_survive_a_restart(server, client, monkeypatch):
     hotline = HotlineFactory()
     server.reload_domains()
     target, other = (
@@ -112,6 +113,13 @@ def test_locks_and_unblocks_survive_a_restart(server):
     assert "reloaded locks still running: 0 address(es), 0 extension(s)" in server.log()
     assert sip_locks(config=server.config) == []
     assert register(server, target).status == 200
+
+    # The dashboard's security page says which locks were lifted.
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(server.config.runtime_dir))
+    client.cookies["django_language"] = "en"
+    client.force_login(make_admin(hotline.tenant))
+    page = client.get(reverse("audit:sip_security")).content.decode()
+    assert page.count("unblocked at") == 2 and "Nothing is locked." in page
 
 
 def test_the_sqlite_demo_reloads_its_locks_too(tmp_path):
