@@ -6,62 +6,42 @@ import sqlite3
 import sys
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from extensions.services import extension_reveal_credentials
 from sip.choices import LockKind, SecurityEventKind
-from sip.kamailio import Kamailio, KamailioConfig, Protection, db_url_for, free_port, free_sip_port
+from sip.kamailio import Kamailio, Protection
 from sip.models import SecurityEvent
 from sip.protection import sip_lock_release, sip_locks
 from sip.sipclient import SipClient
 from sip.tests.test_demo_sqlite import demo_database
+from sip.tests.test_protection import WRONG, _start, register
 from tests.factories import HotlineFactory, make_admin, make_extension
 
 pytestmark = pytest.mark.sip
 
-WRONG = "Wrong-Password-123"
 IP_BLOCK_SECONDS = 600
 EXTENSION_LOCK_SECONDS = 300
 
 
 @pytest.fixture
 def server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, transactional_db):
-    with django_db_blocker.unblock():
-        db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
-    config = KamailioConfig(
-        db_url=db_url,
-        sip_port=free_sip_port(),
-        ws_port=free_port(),
-        children=2,
-        domain_reload_seconds=3600,
-        runtime_dir=tmp_path_factory.mktemp("kamailio-restarted"),
-        rtpengine_sock=rtpengine_server.config.kamailio_socket,
-        protection=Protection(
-            auth_fail_limit=10,
-            extension_fail_limit=10,
-            ip_block_seconds=IP_BLOCK_SECONDS,
-            extension_lock_seconds=EXTENSION_LOCK_SECONDS,
-            pike_density=0,
-            register_rate_limit=0,
-        ),
+    """Kamailio with the production limits (10 failures) and locks long enough to outlast a
+    restart; pike off (the test's wrong passwords come fast from one address)."""
+    protection = Protection(
+        auth_fail_limit=10,
+        extension_fail_limit=10,
+        ip_block_seconds=IP_BLOCK_SECONDS,
+        extension_lock_seconds=EXTENSION_LOCK_SECONDS,
+        pike_density=0,
+        register_rate_limit=0,
     )
-    kamailio = Kamailio(config).start()
+    kamailio = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
     try:
         yield kamailio
     finally:
         kamailio.stop()
-
-
-def register(server, info, *, password=None, source="127.0.0.1"):
-    with SipClient(server.config.listen_ip, server.config.sip_port, local_ip=source) as phone:
-        return phone.register(
-            username=info.username,
-            domain=info.domain,
-            password=info.password if password is None else password,
-            expires=60,
-        )
 
 
 def restart(server) -> None:
