@@ -1,4 +1,5 @@
 import re
+from typing import cast
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
@@ -119,17 +120,20 @@ class _WindowFormSet(forms.BaseFormSet):
         return [
             form.cleaned_data["window"].as_dict()
             for form in self.forms
-            if form.cleaned_data.get("window") and not (self.can_delete and self._should_delete_form(form))
+            if form.cleaned_data.get("window") and not form.cleaned_data.get("DELETE")
         ]
 
 
-ScheduleWindowFormSet = forms.formset_factory(
-    ScheduleWindowForm,
-    formset=_WindowFormSet,
-    extra=2,
-    can_delete=True,
-    max_num=MAX_WINDOWS,
-    validate_max=True,
+ScheduleWindowFormSet = cast(
+    type[_WindowFormSet],
+    forms.formset_factory(
+        ScheduleWindowForm,
+        formset=_WindowFormSet,
+        extra=2,
+        can_delete=True,
+        max_num=MAX_WINDOWS,
+        validate_max=True,
+    ),
 )
 
 

@@ -51,7 +51,7 @@ class HotlineSettingsView(TenantAdminRequiredMixin, View):
         return HotlineSettingsForm(
             data,
             initial={"outbound_schedule": hotline.outbound_schedule_id},
-            schedules=schedule_choices(tenant_id=self.tenant_id),
+            schedules=schedule_choices(tenant_id=hotline.tenant_id),
         )
 
     def get(self, request, pk):
@@ -141,10 +141,11 @@ class ScheduleListView(TenantAdminRequiredMixin, View):
     """ "Lịch gọi ra": the tenant's outbound schedules and who uses each."""
 
     def get(self, request):
-        schedules = list(schedule_list_with_uses(user=request.user))
-        for schedule in schedules:
-            schedule.window_labels = [describe_window(w) for w in schedule.window_values()]
-        return render(request, "hotlines/schedule_list.html", {"schedules": schedules})
+        rows = [
+            (schedule, [describe_window(w) for w in schedule.window_values()])
+            for schedule in schedule_list_with_uses(user=request.user)
+        ]
+        return render(request, "hotlines/schedule_list.html", {"rows": rows})
 
 
 class ScheduleFormView(TenantAdminRequiredMixin, View):
@@ -182,6 +183,7 @@ class ScheduleFormView(TenantAdminRequiredMixin, View):
             fields = {**form.cleaned_data, "windows": formset.windows()}
             try:
                 if schedule is None:
+                    assert self.tenant_id is not None  # TenantAdminRequiredMixin let the request in
                     tenant = Tenant.objects.get(pk=self.tenant_id)
                     schedule = services.schedule_create(tenant=tenant, **fields)
                 else:

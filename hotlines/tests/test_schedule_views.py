@@ -24,7 +24,7 @@ def admin_client(client, world):
 
 def rows(*windows, extra: int = 2, initial: int = 0) -> dict:
     """The window editor's POST data: each (days, start, end[, remove]) a row, then empty rows."""
-    data = {
+    data: dict[str, str | list[str]] = {
         "windows-TOTAL_FORMS": str(len(windows) + extra),
         "windows-INITIAL_FORMS": str(initial),
         "windows-MIN_NUM_FORMS": "0",

@@ -50,12 +50,11 @@ def restart(server) -> None:
 
 
 def test_locks_and_unblocks_survive_a_restart(server, client, monkeypatch):
-    hotline = HotlineFactory()
+    factory_hotline = HotlineFactory()
     server.reload_domains()
-    target, other = (
-        extension_reveal_credentials(extension=make_extension(hotline, number, f"user{number}"))
-        for number in ("101", "102")
-    )
+    extensions = [make_extension(factory_hotline, number, f"user{number}") for number in ("101", "102")]
+    target, other = (extension_reveal_credentials(extension=extension) for extension in extensions)
+    hotline = extensions[0].hotline
     # A lock that ended long ago (its event is older than the block), from another address.
     SecurityEvent.objects.create(
         created_at=timezone.now() - dt.timedelta(seconds=IP_BLOCK_SECONDS + 60),
