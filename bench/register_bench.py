@@ -102,6 +102,13 @@ def parse_args() -> argparse.Namespace:
         "--limit", type=int, default=1000, help="--overload: REGISTER_RATE_LIMIT, REGISTERs/s (default 1000)."
     )
     parser.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="--overload: a Kamailio define (-A), e.g. UDP_MAXBUFFER=4194304; repeatable.",
+    )
+    parser.add_argument(
         "--step-seconds", type=float, default=3.0, help="--overload: seconds per rate (default 3)."
     )
     return parser.parse_args()
@@ -304,6 +311,14 @@ class Step:
     unanswered_digest: int = 0  # of which REGISTERs with the digest
     client_drops: int = 0  # datagrams the kernel dropped at the client's socket (buffer full)
     server_drops: int = 0  # … at Kamailio's socket, during the step
+    delays: list[float] = dataclasses.field(default_factory=list)  # seconds from send to answer
+
+    def delay_ms(self, quantile: float) -> str:
+        """The answer time at this quantile (0.5, 0.99), in ms; "—" when nothing was answered."""
+        if not self.delays:
+            return "—"
+        ordered = sorted(self.delays)
+        return f"{ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] * 1000:.0f}"
 
     @property
     def offered_rate(self) -> float:
@@ -335,6 +350,7 @@ def offer_registers(
     target = (host, port)
     total = int(step.rate * seconds)
     pending: dict[bytes, int] = {}  # "Call-ID/CSeq" → account index, awaiting an answer
+    sent_at: dict[bytes, float] = {}
     expected_retry_after = f"\r\nRetry-After: {retry_after}\r\n".encode()
 
     def request(index: int, call_id: str, cseq: int, authorization: str = "") -> bytes:
@@ -354,6 +370,7 @@ def offer_registers(
         with contextlib.suppress(BlockingIOError):  # the kernel's buffer is full: unanswered
             sock.sendto(data, target)
         pending[key] = index
+        sent_at[key] = time.monotonic()
         step.sent += 1
 
     def answer(data: bytes) -> None:
@@ -364,6 +381,7 @@ def offer_registers(
         index = pending.pop(key, None)
         if index is None:  # a duplicate
             return
+        step.delays.append(time.monotonic() - sent_at.pop(key))
         status = data[8:11]
         if status == b"401" and cseq.group(1) == b"1":
             step.challenged += 1
@@ -437,6 +455,7 @@ def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
         protection=dataclasses.replace(
             RELAXED_PROTECTION, register_rate_limit=args.limit, retry_after=retry_after
         ),
+        defines=dict(define.split("=", 1) for define in args.define),
     )
     server = Kamailio(config).start()
     steps = []
@@ -479,6 +498,7 @@ def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
         "other",
         "no answer (with digest)",
         "dropped at Kamailio / client",
+        "answer p50 / p99 ms",
     )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -494,6 +514,7 @@ def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
             s.other,
             f"{s.unanswered} ({s.unanswered_digest})",
             f"{s.server_drops} / {s.client_drops}",
+            f"{s.delay_ms(0.5)} / {s.delay_ms(0.99)}",
         )
         print("| " + " | ".join(str(v) for v in row) + " |")
     silent = sum(s.unanswered for s in steps)

@@ -131,7 +131,7 @@ class ExtensionForm(forms.Form):
         required=False,
         help_text=_(
             "Networks it may register from, one per line (e.g. 203.0.113.0/24); empty: anywhere. "
-            "Stored; not yet enforced at registration."
+            "A registration from elsewhere is refused."
         ),
     )
     max_contacts = _model_field("max_contacts")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 
 TIME_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -76,7 +77,7 @@ def parse_windows(raw) -> list[Window]:
     errors: list[str] = []
     for index, item in enumerate(raw, start=1):
         try:
-            windows.append(_parse_window(item))
+            windows.append(parse_window(item))
         except ValidationError as exc:
             errors.extend(_("Window %(n)d: %(error)s") % {"n": index, "error": m} for m in exc.messages)
     if errors:
@@ -84,7 +85,8 @@ def parse_windows(raw) -> list[Window]:
     return windows
 
 
-def _parse_window(item) -> Window:
+def parse_window(item) -> Window:
+    """One `{days, start, end}` → a window, or a ValidationError saying why not."""
     if not isinstance(item, dict) or set(item) - {"days", "start", "end"}:
         raise ValidationError(_("A window is {days, start, end}."))
     days = item.get("days")
@@ -174,3 +176,17 @@ class OpenHours:
                 if local.weekday() in w.days and w.start <= end < w.end:
                     end, extended = w.end, True
         return dt.datetime.combine(local.date(), dt.time(0), tzinfo=TIME_ZONE) + dt.timedelta(minutes=end)
+
+
+def describe_window(window: Window) -> str:
+    """ "Monday–Friday 08:00–17:00" (runs of days joined, in the current language)."""
+    runs: list[list[int]] = []
+    for day in window.days:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    days = ", ".join(
+        str(WEEKDAYS[run[0]]) if len(run) == 1 else f"{WEEKDAYS[run[0]]}–{WEEKDAYS[run[-1]]}" for run in runs
+    )
+    return f"{days} {format_minute(window.start)}–{format_minute(window.end)}"

@@ -80,6 +80,14 @@ def schedule_get(*, user, pk) -> Schedule:
     return get_object_or_404(schedule_list(user=user), pk=pk)
 
 
+def schedule_list_with_uses(*, user) -> QuerySet[Schedule]:
+    """schedule_list, each with how many hotlines and extensions use it (`hotline_count`,
+    `extension_count`), for the dashboard's list and delete pages."""
+    return schedule_list(user=user).annotate(
+        hotline_count=Count("hotlines", distinct=True), extension_count=Count("extensions", distinct=True)
+    )
+
+
 def schedule_choices(*, tenant_id: int) -> QuerySet[Schedule]:
     """The tenant's schedules, for the hotline's and extensions' pickers."""
     return Schedule.objects.filter(tenant_id=tenant_id).order_by("name", "id")

@@ -384,18 +384,50 @@ def schedule_update(
     return schedule
 
 
+def schedule_uses(*, schedule: Schedule) -> list[str]:
+    """Who calls out by the schedule, as phrases for a message; empty when nobody does: the
+    hotlines that have it as their extensions' default, and the extensions that have it as their
+    own. At most a few numbers of each are named (a hotline may have thousands of extensions)."""
+    uses = []
+    hotlines = [h.display_number for h in schedule.hotlines.order_by("number")]
+    if hotlines:
+        uses.append(
+            ngettext("hotline %(numbers)s", "hotlines %(numbers)s", len(hotlines))
+            % {"numbers": ", ".join(hotlines)}
+        )
+    extensions = schedule.extensions.order_by("hotline__number", "number")
+    if count := extensions.count():
+        shown = [f"{e.number}@{e.hotline.display_number}" for e in extensions.select_related("hotline")[:5]]
+        listed = ", ".join(shown) + (", …" if count > len(shown) else "")
+        uses.append(
+            ngettext("%(count)d extension (%(numbers)s)", "%(count)d extensions (%(numbers)s)", count)
+            % {"count": count, "numbers": listed}
+        )
+    return uses
+
+
 @transaction.atomic
 def schedule_delete(*, schedule: Schedule) -> None:
-    """Delete a schedule; the hotlines and extensions using it fall back (an extension to its
-    hotline's schedule, a hotline to none: always open)."""
-    users = [f"{h.display_number}" for h in schedule.hotlines.all()] + [
-        f"{e.number}" for e in schedule.extensions.all()
-    ]
-    changes = diff(_schedule_state(schedule), {})
-    if users:
-        changes["used_by"] = [users, []]
-    audit_record(action=Action.DELETE, obj=schedule, tenant_id=schedule.tenant_id, changes=changes)
-    schedule.delete()
+    """Delete a schedule nobody uses. One in use is refused, saying who uses it: deleting it
+    would quietly let them call out at any hour (an extension falls back to its hotline's
+    schedule, a hotline to none), which for advertising calls is a breach of Decree 91/2020
+    rather than a clean-up. The admin moves them to another schedule (or none) first."""
+    stored = Schedule.objects.select_for_update().get(pk=schedule.pk)
+    if uses := schedule_uses(schedule=stored):
+        raise ValidationError(
+            _(
+                "This schedule is in use, so it cannot be deleted: %(uses)s. Choose another "
+                "schedule (or none) for them first."
+            )
+            % {"uses": "; ".join(uses)}
+        )
+    audit_record(
+        action=Action.DELETE,
+        obj=stored,
+        tenant_id=stored.tenant_id,
+        changes=diff(_schedule_state(stored), {}),
+    )
+    stored.delete()
 
 
 @transaction.atomic

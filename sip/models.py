@@ -139,6 +139,10 @@ class SecurityEvent(models.Model):
     username = models.CharField(_("extension number"), max_length=64, blank=True)
     domain = models.CharField(_("SIP domain"), max_length=255, blank=True)
     count = models.PositiveIntegerField(_("failures"), default=0)
+    # Set by the dashboard when an admin lifts the lock (sip.protection.sip_lock_release), so
+    # that Kamailio, which reloads the locks still running from these rows when it starts
+    # (route[RELOAD_LOCKS]), does not bring a lifted one back.
+    released_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
 
     class Meta:
         db_table = "sip_security_event"

@@ -5,8 +5,10 @@ on the loopback (the same `kamcmd` as sip.controls), and the security events Kam
 
 - `ipban`, key `<address>`: a source address blocked after too many failed logins;
 - `extlock`, key `ext:<number>@<domain>`: an extension locked after too many wrong passwords;
-each with the Unix time the lock ends as its value. Locks are in shared memory: a restart
-lifts them (the events stay in the database).
+each with the Unix time the lock ends as its value. Locks are in shared memory, and Kamailio
+puts the ones still running back when it starts, from the events it wrote (route[RELOAD_LOCKS]);
+an admin's unblock marks those events lifted (`released_at`), so a restart does not undo it.
+The failure counters (`authfail`) are not kept: a restart forgets failures short of a lock.
 
 A tenant admin sees the locks of its extensions, and the address blocks whose recorded event
 was for one of its hotlines' domains (the address tried its extensions); every lock and event,
@@ -21,7 +23,9 @@ import re
 import subprocess
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from audit.choices import Action
 from audit.services import audit_record
@@ -112,17 +116,27 @@ def sip_locks_for_tenant(*, tenant_id: int | None, config: KamailioConfig | None
     ]
 
 
+def _lock_events(lock: Lock) -> QuerySet[SecurityEvent]:
+    """The security events that put `lock` in place and are not lifted yet."""
+    events = SecurityEvent.objects.filter(released_at__isnull=True)
+    if lock.kind == LockKind.EXTENSION:
+        number, _at, domain = lock.key.rpartition("@")
+        return events.filter(kind=SecurityEventKind.EXTENSION_LOCKED, username=number, domain=domain)
+    return events.filter(kind=SecurityEventKind.IP_BLOCKED, source_ip=lock.key)
+
+
+@transaction.atomic
 def sip_lock_release(
     *, lock: Lock, tenant_id: int | None, actor=None, config: KamailioConfig | None = None
 ) -> None:
-    """Lift a lock in Kamailio (with its failure counter), audited. The caller has checked
-    that the tenant may see the lock (sip_locks_for_tenant)."""
+    """Lift a lock in Kamailio (with its failure counter), audited, and mark its security events
+    lifted, so that a Kamailio restart, which reloads the locks still running from those events,
+    does not bring it back. The caller has checked that the tenant may see the lock
+    (sip_locks_for_tenant). Nothing is recorded when Kamailio does not answer (the lock stays)."""
     config = config or config_from_settings()
     name = f"{EXTENSION_PREFIX}{lock.key}" if lock.kind == LockKind.EXTENSION else lock.key
     counter = name if lock.kind == LockKind.EXTENSION else f"ip:{lock.key}"
-    _rpc(config, "htable.delete", HTABLES[LockKind(lock.kind)], name)
-    with contextlib.suppress(CountersUnavailable):  # no counter left: nothing to clear
-        _rpc(config, "htable.delete", "authfail", counter)
+    _lock_events(lock).update(released_at=timezone.now())
     audit_record(
         action=Action.SIP_UNBLOCK,
         tenant_id=tenant_id,
@@ -130,3 +144,6 @@ def sip_lock_release(
         changes={"lock": [f"{lock.kind} {lock.key}", None], "until": [lock.until.isoformat(), None]},
         object_repr=lock.key,
     )
+    _rpc(config, "htable.delete", HTABLES[LockKind(lock.kind)], name)
+    with contextlib.suppress(CountersUnavailable):  # no counter left: nothing to clear
+        _rpc(config, "htable.delete", "authfail", counter)

@@ -388,7 +388,7 @@ def create_views_after_migrate(sender, using: str = "default", **kwargs) -> None
 def role_sql(role: str, *, database: str, password: str | None = None) -> list[str]:
     """PostgreSQL statements that create (or update) Kamailio's role with only what it needs:
     SELECT on what it reads, write access to `location` and its call records, and INSERT into its
-    security events."""
+    security events (and SELECT on them, to reload its locks when it starts)."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
         raise ValueError(f"Not a plain PostgreSQL role name: {role!r}")
     quoted_role = f'"{role}"'
@@ -412,7 +412,8 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW}, {OUTBOUND_CONTROLS_VIEW} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
-        f"GRANT INSERT ON {SECURITY_EVENT_TABLE} TO {quoted_role}",
+        # SELECT too: on start it reloads the locks still running (route[RELOAD_LOCKS]).
+        f"GRANT SELECT, INSERT ON {SECURITY_EVENT_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {SECURITY_EVENT_TABLE}_id_seq TO {quoted_role}",
         # Call records (migration sip.0003): its accounting rows and the dialogs in progress.
         *(

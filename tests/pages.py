@@ -52,6 +52,7 @@ class Demo:
     new_share_token: Callable[[], str]
     new_provisioning_token: Callable[[], str]
     webhook: Any
+    schedule: Any  # an outbound schedule, used by the hotline (its delete page refuses)
 
 
 @dataclass
@@ -103,6 +104,11 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
     "hotlines:numbergroup_add": (lambda d: reverse("hotlines:numbergroup_add"), {}),
     "hotlines:numbergroup_edit": (lambda d: reverse("hotlines:numbergroup_edit", args=[d.group.pk]), {}),
     "hotlines:numbergroup_delete": (lambda d: reverse("hotlines:numbergroup_delete", args=[d.group.pk]), {}),
+    "hotlines:hotline_settings": (lambda d: reverse("hotlines:hotline_settings", args=[d.hotline.pk]), {}),
+    "hotlines:schedule_list": (lambda d: reverse("hotlines:schedule_list"), {}),
+    "hotlines:schedule_add": (lambda d: reverse("hotlines:schedule_add"), {}),
+    "hotlines:schedule_edit": (lambda d: reverse("hotlines:schedule_edit", args=[d.schedule.pk]), {}),
+    "hotlines:schedule_delete": (lambda d: reverse("hotlines:schedule_delete", args=[d.schedule.pk]), {}),
     "extensions:extension_list": (lambda d: reverse("extensions:extension_list", args=[d.hotline.pk]), {}),
     "extensions:extension_add": (lambda d: reverse("extensions:extension_add", args=[d.hotline.pk]), {}),
     "extensions:extension_add_range": (

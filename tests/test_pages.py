@@ -15,6 +15,7 @@ from django.utils import timezone
 from extensions import imports, provisioning, sharing
 from extensions.models import Extension
 from hotlines.models import NumberGroup
+from hotlines.services import hotline_set_outbound_schedule, schedule_create
 from tests.browser import chromium_browser
 from tests.pages import Demo, Target, page_targets, unmapped_patterns
 from webhooks.services import webhook_create
@@ -79,6 +80,16 @@ def demo_data(live_server):
     def new_provisioning_token() -> str:
         return provisioning.provisioning_link_create(extension=extension).token
 
+    schedule = schedule_create(
+        tenant=extension.hotline.tenant,
+        name="Giờ hành chính",
+        windows=[
+            {"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "12:00"},
+            {"days": [0, 1, 2, 3, 4], "start": "13:30", "end": "17:30"},
+        ],
+        holidays=["2026-04-30", "2026-05-01"],
+    )
+    hotline_set_outbound_schedule(hotline=extension.hotline, schedule=schedule)
     return Demo(
         base=live_server.url,
         hotline=extension.hotline,
@@ -94,6 +105,7 @@ def demo_data(live_server):
             secret="a-webhook-secret-for-the-page-check",
             events=["extension.created", "call.ended"],
         ),
+        schedule=schedule,
     )
 
 

@@ -220,10 +220,10 @@ class ExtensionUpdateSerializer(serializers.Serializer):
     # Parsed by the model's validator (one flat list of messages, whatever the items are).
     allowed_networks = NetworkListField(
         required=False,
-        help_text=_("CIDR networks it may register from; empty: anywhere (stored; not yet enforced)."),
+        help_text=_("CIDR networks it may register from (checked at every REGISTER); empty: anywhere."),
     )
     max_contacts = serializers.IntegerField(
-        required=False, allow_null=True, help_text=_("Devices registered at once (stored; not yet enforced).")
+        required=False, allow_null=True, help_text=_("Devices registered at once; one more is refused.")
     )
     max_calls_per_minute = serializers.IntegerField(
         required=False,
