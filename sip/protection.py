@@ -6,7 +6,9 @@ on the loopback (the same `kamcmd` as sip.controls), and the security events Kam
 - `ipban`, key `<address>`: a source address blocked after too many failed logins;
 - `extlock`, key `ext:<number>@<domain>`: an extension locked after too many wrong passwords;
 each with the Unix time the lock ends as its value. Locks are in shared memory: a restart
-lifts them (the events stay in the database).
+lifts them (the events stay in the database). In a cluster each node replicates its locks to the
+others (htable over DMQ): they are read from every node (a lock any node holds is listed, once,
+with the latest end) and lifted on every node.
 
 A tenant admin sees the locks of its extensions, and the address blocks whose recorded event
 was for one of its hotlines' domains (the address tried its extensions); every lock and event,
@@ -15,10 +17,9 @@ platform-wide, is in Django's admin.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import logging
 import re
-import subprocess
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -29,8 +30,10 @@ from hotlines.models import Hotline
 
 from .choices import LockKind, SecurityEventKind
 from .controls import CountersUnavailable
-from .kamailio import KamailioConfig, KamailioError, config_from_settings, rpc
+from .kamailio import KamailioConfig, rpc_each
 from .models import SecurityEvent
+
+logger = logging.getLogger(__name__)
 
 HTABLES = {LockKind.ADDRESS: "ipban", LockKind.EXTENSION: "extlock"}
 EXTENSION_PREFIX = "ext:"
@@ -50,31 +53,36 @@ class Lock:
         return self.key.rpartition("@")[2] if self.kind == LockKind.EXTENSION else ""
 
 
-def _rpc(config: KamailioConfig, *args: str) -> str:
-    if not config.ctl_socket.exists():
-        raise CountersUnavailable(f"No Kamailio control socket at {config.ctl_socket}")
-    try:
-        return rpc(config, *args)
-    except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
-        raise CountersUnavailable(str(exc)) from exc
+def _dumps(config: KamailioConfig | None, table: str) -> list[str]:
+    """`htable.dump` of the table at every node that answers; raises CountersUnavailable when none
+    does."""
+    answers = rpc_each("htable.dump", table, config=config)
+    outputs = [answer.output for answer in answers if answer.output is not None]
+    if not outputs:
+        raise CountersUnavailable("; ".join(answer.error for answer in answers) or "No Kamailio answered")
+    return outputs
 
 
 def sip_locks(*, config: KamailioConfig | None = None) -> list[Lock]:
-    """Every lock Kamailio holds now (two `htable.dump`), soonest to end first. Raises
+    """Every lock Kamailio holds now (two `htable.dump` per node), soonest to end first. Raises
     CountersUnavailable when Kamailio does not answer."""
-    config = config or config_from_settings()
     locks = [lock for kind in HTABLES for lock in _table_locks(config, kind)]
     return sorted(locks, key=lambda lock: (lock.until, lock.key))
 
 
-def _table_locks(config: KamailioConfig, kind: LockKind) -> list[Lock]:
+def _table_locks(config: KamailioConfig | None, kind: LockKind) -> list[Lock]:
+    """The table's locks at every node, each once, ending when the last node lifts it."""
+    until: dict[str, int] = {}
+    for output in _dumps(config, HTABLES[kind]):
+        for name, value in _ITEM_RE.findall(output):
+            until[name] = max(int(value), until.get(name, 0))
     return [
         Lock(
             kind=kind,
             key=name.removeprefix(EXTENSION_PREFIX),
-            until=dt.datetime.fromtimestamp(int(value), tz=dt.UTC),
+            until=dt.datetime.fromtimestamp(value, tz=dt.UTC),
         )
-        for name, value in _ITEM_RE.findall(_rpc(config, "htable.dump", HTABLES[kind]))
+        for name, value in until.items()
     ]
 
 
@@ -82,7 +90,7 @@ def extension_lock(*, number: str, domain: str, config: KamailioConfig | None = 
     """The lock on one extension (route[AUTH_GUARD] refuses everything it sends while it
     lasts), or None. One `htable.dump`; raises CountersUnavailable when Kamailio does not answer."""
     key = f"{number}@{domain}"
-    locks = _table_locks(config or config_from_settings(), LockKind.EXTENSION)
+    locks = _table_locks(config, LockKind.EXTENSION)
     return next((lock for lock in locks if lock.key == key), None)
 
 
@@ -117,12 +125,14 @@ def sip_lock_release(
 ) -> None:
     """Lift a lock in Kamailio (with its failure counter), audited. The caller has checked
     that the tenant may see the lock (sip_locks_for_tenant)."""
-    config = config or config_from_settings()
     name = f"{EXTENSION_PREFIX}{lock.key}" if lock.kind == LockKind.EXTENSION else lock.key
     counter = name if lock.kind == LockKind.EXTENSION else f"ip:{lock.key}"
-    _rpc(config, "htable.delete", HTABLES[LockKind(lock.kind)], name)
-    with contextlib.suppress(CountersUnavailable):  # no counter left: nothing to clear
-        _rpc(config, "htable.delete", "authfail", counter)
+    answers = rpc_each("htable.delete", HTABLES[LockKind(lock.kind)], name, config=config)
+    if not any(answer.ok for answer in answers):
+        raise CountersUnavailable("; ".join(answer.error for answer in answers))
+    for answer in answers + rpc_each("htable.delete", "authfail", counter, config=config):
+        if not answer.ok:  # a node that is down holds nothing; no counter left: nothing to clear
+            logger.info("htable.delete at %s: %s", answer.address, answer.error)
     audit_record(
         action=Action.SIP_UNBLOCK,
         tenant_id=tenant_id,
