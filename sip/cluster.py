@@ -146,7 +146,9 @@ class KamailioCluster:
 
     def start_node(self, node: ClusterNode, *, timeout: float = 30.0) -> ClusterNode:
         """Start a node's relay and Kamailio; it announces itself to a running node (the first
-        one up), or to itself when it is the first."""
+        one up), or to itself when it is the first. A running node is left as it is."""
+        if node.running:
+            return node
         seed = next((other for other in self.nodes if other.running and other is not node), node)
         node.kamailio.config.cluster = dataclasses.replace(
             node.config.cluster, seed=f"{seed.address}:{seed.ports.dmq}"

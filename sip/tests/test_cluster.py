@@ -1,0 +1,340 @@
+"""Several Kamailio nodes as one SIP service (kamailio.cfg WITH_CLUSTER, sip.cluster): real nodes
+on 127.0.0.2, 127.0.0.3 (and 127.0.0.4 joining later), free ports, each with its own rtpengine,
+all on the test database as Kamailio's restricted role.
+
+A phone registered on one node is reached by a call entering another (over the node holding its
+connection, along the Path it registered with), the call anchored once, at the relay of the node
+it entered; `location` holds each registration once; stopping a node loses no registration on
+the others; a node starting later receives them; a lock made on one node refuses on another; the
+dashboard's reloads, removals and lock reads reach every node."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+
+from extensions.services import extension_reveal_credentials, extension_update
+from sip.cluster import ClusterNode, KamailioCluster
+from sip.kamailio import KamailioConfig, Protection, db_url_for
+from sip.models import Location
+from sip.protection import sip_lock_release, sip_locks
+from sip.services import sip_domains_reload
+from sip.sipclient import SipClient, parse_response
+from tests.factories import HotlineFactory, make_extension
+
+from .media import sdp_addresses, sdp_profile
+from .uas import parse_request
+
+pytestmark = pytest.mark.sip
+
+ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+WRONG = "Wrong-Password-123"
+# Locks on, short and after few failures; no address block (every phone here is 127.0.0.1) and
+# no flood or overload limits (the tests send bursts from one address).
+PROTECTION = Protection(
+    auth_fail_limit=100000,
+    extension_fail_limit=3,
+    extension_lock_seconds=60,
+    pike_density=0,
+    register_rate_limit=0,
+)
+
+
+@pytest.fixture(scope="module")
+def cluster_server(kamailio_role, django_db_blocker, tmp_path_factory):
+    """Two nodes running, a third defined (started by the test of a node joining later)."""
+    with django_db_blocker.unblock():
+        db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
+    base = KamailioConfig(
+        db_url=db_url,
+        children=2,
+        # Only the dashboard's reloads (to every node) pick up new hotlines here.
+        domain_reload_seconds=3600,
+        dialplan_reload_delta=0,
+        protection=PROTECTION,
+    )
+    cluster = KamailioCluster(
+        base,
+        addresses=ADDRESSES,
+        runtime_dir=tmp_path_factory.mktemp("cluster"),
+        relay_options={"delete_delay": 0},
+    )
+    cluster.start(count=2)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(cluster_server, transactional_db, settings):
+    """The running nodes, the dashboard pointed at all three (one not running yet)."""
+    settings.SIP_CLUSTER_CTL_SOCKETS = cluster_server.controls
+    for node in cluster_server.nodes[:2]:
+        if not node.running:  # a test stopped it and failed before starting it again
+            cluster_server.start_node(node)
+        for table in ("authfail", "extlock"):
+            node.kamailio.rpc("htable.flush", table)
+    return cluster_server
+
+
+@pytest.fixture
+def hotline(cluster):
+    hotline = HotlineFactory()
+    # The dashboard's reload reaches every running node.
+    assert sip_domains_reload()
+    return hotline
+
+
+def login(hotline, number: str):
+    return extension_reveal_credentials(extension=make_extension(hotline, number, f"user{number}"))
+
+
+def phone(node: ClusterNode, transport: str = "udp") -> SipClient:
+    config = node.config
+    if transport == "ws":
+        return SipClient(config.listen_ip, config.ws_port, transport="ws", ws_path=config.ws_path)
+    return SipClient(config.listen_ip, config.sip_port, transport=transport)
+
+
+def register(client: SipClient, info, **kwargs) -> int:
+    return client.register(
+        username=info.username, domain=info.domain, password=info.password, **kwargs
+    ).status
+
+
+def aor(info) -> str:
+    return f"{info.username}@{info.domain}"
+
+
+def node_contacts(node: ClusterNode, info) -> list[str]:
+    """The contacts the node holds in memory for the extension (`ul.lookup`)."""
+    try:
+        output = node.kamailio.rpc("ul.lookup", "location", aor(info))
+    except Exception:  # noqa: BLE001 — "404 AOR not found"
+        return []
+    return re.findall(r"Address:\s*(\S+)", output)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
+
+
+def rows(info) -> list[Location]:
+    return list(Location.objects.filter(username=info.username, domain=info.domain))
+
+
+def offer(address: str) -> str:
+    """A plain RTP phone's SDP offer (PCMU)."""
+    session = secrets.randbelow(10**9)
+    return (
+        f"v=0\r\no=- {session} 1 IN IP4 {address}\r\ns=-\r\nc=IN IP4 {address}\r\nt=0 0\r\n"
+        "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    )
+
+
+def answer_for(request: bytes, status: int, *, contact: str, sdp: str = "") -> bytes:
+    """A phone's answer to a request it received (200 with an SDP answer, 486, …)."""
+    parsed = parse_request(request)
+    to = parsed.header("to") or ""
+    if ";tag=" not in to:
+        to += f";tag={secrets.token_hex(4)}"
+    reason = {200: "OK", 486: "Busy Here"}[status]
+    lines = [f"SIP/2.0 {status} {reason}"]
+    lines += [f"Via: {via}" for via in parsed.headers.get("via", [])]
+    lines += [f"Record-Route: {rr}" for rr in parsed.headers.get("record-route", [])]
+    lines += [
+        f"From: {parsed.header('from')}",
+        f"To: {to}",
+        f"Call-ID: {parsed.header('call-id')}",
+        f"CSeq: {parsed.header('cseq')}",
+        f"Contact: <{contact}>",
+    ]
+    if sdp:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(sdp.encode())}")
+    return ("\r\n".join(lines) + "\r\n\r\n" + sdp).encode()
+
+
+def next_request(client: SipClient, method: str, timeout: float = 5.0) -> bytes:
+    """The next request of that method the phone receives (retransmissions and others skipped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = client.receive(timeout=max(0.1, deadline - time.monotonic()))
+        if data.startswith(f"{method} ".encode()):
+            return data
+    raise AssertionError(f"No {method} within {timeout}s")
+
+
+def body(message: bytes) -> str:
+    return message.decode().partition("\r\n\r\n")[2]
+
+
+# --- A call crossing two nodes ----------------------------------------------------------------
+
+
+def test_a_call_entering_one_node_reaches_a_tcp_phone_on_another_and_is_anchored_once(cluster, hotline):
+    node_a, node_b = cluster.nodes[:2]
+    callee, caller = login(hotline, "102"), login(hotline, "101")
+    with phone(node_a, "tcp") as desk, phone(node_b, "udp") as softphone, ThreadPoolExecutor(1) as pool:
+        assert register(desk, callee) == 200  # its TCP connection: to node A only
+        assert register(softphone, caller) == 200
+
+        # One row per registration, written by the node that took it; every node has both.
+        [row] = rows(callee)
+        assert (row.server_id, row.socket) == (1, f"tcp:{node_a.address}:{node_a.ports.sip}")
+        assert row.path.startswith(f"<sip:{node_a.address}:{node_a.ports.sip};lr;received=")
+        assert [r.server_id for r in rows(caller)] == [2]
+        assert wait_until(lambda: node_contacts(node_b, callee) and node_contacts(node_a, caller))
+
+        ringing = pool.submit(
+            softphone.invite,
+            number="102",
+            domain=caller.domain,
+            username=caller.username,
+            password=caller.password,
+            sdp=offer("127.0.0.1"),
+            hangup=False,
+        )
+        invite = next_request(desk, "INVITE")
+        # Through node A (the connection it holds), with node B's relay in the SDP.
+        assert f"Record-Route: <sip:{node_a.address}:{node_a.ports.sip};".encode() in invite
+        assert sdp_addresses(body(invite)) == {node_b.address}
+        contact = f"sip:102@127.0.0.1:{desk.local_port};transport=tcp"
+        answered = answer_for(invite, 200, contact=contact, sdp=offer("127.0.0.1"))
+        desk.send(answered)
+        call = ringing.result(timeout=10)
+        assert call.status == 200
+        assert sdp_addresses(call.response.body) == {node_b.address}
+        next_request(desk, "ACK")
+
+        # Anchored once: at the relay of the node the call entered, none at the other.
+        call_id = call.call_id
+        assert call_id in node_b.relay.calls()
+        assert node_a.relay.calls() == []
+
+        # The callee hangs up: its BYE goes over its connection to A, then B, then the caller.
+        invite_parsed = parse_request(invite)
+        routes = [r.strip() for v in invite_parsed.headers.get("record-route", []) for r in v.split(",")]
+        bye = (
+            f"BYE sip:101@127.0.0.1:{softphone.local_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP 127.0.0.1:{desk.local_port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+            + "".join(f"Route: {route}\r\n" for route in routes)
+            + f"From: {parse_response(answered).header('to')}\r\nTo: {invite_parsed.header('from')}\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+        desk.send(bye.encode())
+        received = next_request(softphone, "BYE")
+        softphone.send(answer_for(received, 200, contact=f"sip:101@127.0.0.1:{softphone.local_port}"))
+        ok = desk.receive(timeout=5)
+        assert ok.startswith(b"SIP/2.0 200"), ok
+        assert wait_until(lambda: call_id not in node_b.relay.calls())
+
+
+def test_a_call_entering_one_node_reaches_a_websocket_phone_on_another(cluster, hotline):
+    node_a, node_b = cluster.nodes[:2]
+    browser_user, caller = login(hotline, "202"), login(hotline, "201")
+    with phone(node_a, "ws") as browser, ThreadPoolExecutor(1) as pool:
+        assert register(browser, browser_user) == 200
+        assert wait_until(lambda: node_contacts(node_b, browser_user))
+        with phone(node_b) as softphone:
+            ringing = pool.submit(
+                softphone.invite,
+                number="202",
+                domain=caller.domain,
+                username=caller.username,
+                password=caller.password,
+                sdp=offer("127.0.0.1"),
+            )
+            invite = next_request(browser, "INVITE")
+            # Node B's relay offers WebRTC (the phone behind node A is on WebSocket).
+            assert sdp_profile(body(invite)) == "UDP/TLS/RTP/SAVPF"
+            assert sdp_addresses(body(invite)) == {node_b.address}
+            browser.send(answer_for(invite, 486, contact=f"sip:202@{browser.ws_host};transport=ws"))
+            assert ringing.result(timeout=10).status == 486
+        assert node_a.relay.calls() == []
+
+
+# --- Nodes stopping and joining ----------------------------------------------------------------
+
+
+def test_stopping_a_node_loses_no_registration_on_the_others(cluster, hotline):
+    node_a, node_b = cluster.nodes[:2]
+    on_a, on_b = login(hotline, "301"), login(hotline, "302")
+    with phone(node_a) as first, phone(node_b) as second:
+        assert register(first, on_a) == 200
+        assert register(second, on_b) == 200
+    assert wait_until(lambda: node_contacts(node_b, on_a))
+
+    cluster.stop_node(node_a)
+    try:
+        time.sleep(1)
+        assert node_contacts(node_b, on_a) and node_contacts(node_b, on_b)
+        assert len(rows(on_a)) == 1  # the dashboard still shows it online
+    finally:
+        cluster.start_node(node_a)
+    # Back, node A has its own registration (from the table) and node B's (from node B).
+    assert wait_until(lambda: node_contacts(node_a, on_a) and node_contacts(node_a, on_b))
+    assert [len(rows(on_a)), len(rows(on_b))] == [1, 1]
+
+
+def test_a_node_joining_later_receives_the_registrations(cluster, hotline):
+    node_a, node_b, node_c = cluster.nodes
+    on_a, on_b = login(hotline, "401"), login(hotline, "402")
+    with phone(node_a) as first, phone(node_b) as second:
+        assert register(first, on_a) == 200
+        assert register(second, on_b) == 200
+    cluster.start_node(node_c)
+    try:
+        # node C loads only its own rows from the table: these came from the running nodes.
+        assert wait_until(lambda: node_contacts(node_c, on_a) and node_contacts(node_c, on_b))
+        assert [len(rows(on_a)), len(rows(on_b))] == [1, 1]  # and it wrote no copy
+    finally:
+        cluster.stop_node(node_c)
+
+
+# --- Shared locks and the dashboard --------------------------------------------------------------
+
+
+def test_a_lock_made_on_one_node_refuses_on_another_and_is_lifted_on_all(cluster, hotline):
+    node_a, node_b = cluster.nodes[:2]
+    target = login(hotline, "501")
+    with phone(node_a) as attacker:
+        for _ in range(PROTECTION.extension_fail_limit):
+            assert attacker.register(username="501", domain=target.domain, password=WRONG).status == 403
+
+    with phone(node_b) as owner:
+        assert wait_until(lambda: register(owner, target) == 403)
+        refused = owner.register(username="501", domain=target.domain, password=target.password)
+        assert (refused.status, refused.reason) == (403, "Extension locked: too many wrong passwords")
+
+        # The dashboard lists it once (every node holds it) and lifts it on every node.
+        [lock] = [lock for lock in sip_locks() if lock.key == aor(target)]
+        sip_lock_release(lock=lock, tenant_id=hotline.tenant_id)
+        assert register(owner, target) == 200
+    with phone(node_a) as desk:
+        assert register(desk, target) == 200
+
+
+def test_disabling_an_extension_drops_its_registration_on_every_node(cluster, hotline):
+    node_a, node_b = cluster.nodes[:2]
+    info = login(hotline, "601")
+    with phone(node_a) as desk:
+        assert register(desk, info) == 200
+    assert wait_until(lambda: node_contacts(node_b, info))
+
+    # The signal after the commit sends `ul.rm` to every node (sip.services).
+    extension_update(extension=hotline.extensions.get(number="601"), data={"enabled": False})
+    assert wait_until(lambda: not node_contacts(node_a, info) and not node_contacts(node_b, info))
+    assert rows(info) == []
