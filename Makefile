@@ -21,7 +21,7 @@ PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-scale \
+.PHONY: run test sip sip-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-scale \
 	bench-export bench-load bench-calls-history bench-calls
 
 $(VENV)/.run-installed: requirements.txt
@@ -94,6 +94,17 @@ sip: $(VENV)/.run-installed system-deps
 	$(RUN_ENV) $(PY) manage.py import_call_records --follow & importer=$$!; \
 		trap 'kill $$importer 2>/dev/null; wait $$importer' EXIT INT TERM; \
 		$(RUN_ENV) $(PY) manage.py run_kamailio
+
+# SIP_CLUSTER_NODES Kamailio nodes as one service on the same database (docs/deployment.md, "A
+# cluster of SIP servers"): node n on 127.0.0.<n+1> with SIP on 5060 and WebSocket on 8088 (as
+# `make sip`), DMQ between them on 5070, each with its own rtpengine; Ctrl-C stops them all.
+SIP_CLUSTER_NODES ?= 2
+sip-cluster: $(VENV)/.run-installed system-deps
+	mkdir -p var
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py import_call_records --follow & importer=$$!; \
+		trap 'kill $$importer 2>/dev/null; wait $$importer' EXIT INT TERM; \
+		$(RUN_ENV) $(PY) manage.py run_kamailio --cluster $(SIP_CLUSTER_NODES)
 
 # JsSIP (npm) bundled for the browser test that registers over WebSocket.
 JS_DIR := sip/tests/js
