@@ -638,7 +638,8 @@ def rpc_each(*args: str, config: KamailioConfig | None = None, timeout: float = 
     answers = []
     for address in control_addresses(config):
         if not control_reachable(address):
-            answers.append(NodeAnswer(address, error=f"No Kamailio control socket at {address}"))
+            socket_path = address.removeprefix("unix:")
+            answers.append(NodeAnswer(address, error=f"No Kamailio control socket at {socket_path}"))
             continue
         try:
             answers.append(NodeAnswer(address, output=rpc(address, *args, timeout=timeout)))
