@@ -424,6 +424,10 @@ def config_from_settings(**overrides) -> KamailioConfig:
     WebSocket port than SIP_WEBSOCKET_URL's: ws:// on KAMAILIO_WS_PORT (8088) when the URL is
     wss://, wss:// on KAMAILIO_WSS_PORT (8443) when it is ws://. With a wss:// URL and SIP_TLS
     off, KAMAILIO_WS_PORT says that a proxy in front terminates wss:// and forwards ws:// there.
+
+    One node of a cluster on its own machine (docs/deployment.md): KAMAILIO_NODE_ID (1, 2, …),
+    KAMAILIO_DMQ_SEED (host:port of a running node's DMQ, or a name resolving to all of them),
+    KAMAILIO_CLUSTER_NETWORK (the nodes' addresses, CIDRs) and SIP_CLUSTER_DMQ_PORT (5070).
     """
     from django.conf import settings
     from django.db import connections
@@ -458,6 +462,16 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "ephemeral_secret": ephemeral_secret(),
         "protection": Protection.from_settings(),
     }
+    if node_id := os.environ.get("KAMAILIO_NODE_ID"):
+        listen_ip = values["listen_ip"]
+        dmq_port = int(os.environ.get("SIP_CLUSTER_DMQ_PORT") or 5070)
+        networks = os.environ.get("KAMAILIO_CLUSTER_NETWORK") or f"{listen_ip}/32"
+        values["cluster"] = ClusterMembership(
+            node_id=int(node_id),
+            dmq_port=dmq_port,
+            seed=os.environ.get("KAMAILIO_DMQ_SEED") or f"{listen_ip}:{dmq_port}",
+            network=tuple(n.strip() for n in networks.split(",") if n.strip()),
+        )
     values.update(overrides)
     return KamailioConfig(**values)
 
