@@ -21,7 +21,7 @@ PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip sip-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-scale \
+.PHONY: run test sip sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-scale \
 	bench-export bench-load bench-calls-history bench-calls
 
 $(VENV)/.run-installed: requirements.txt
@@ -142,6 +142,11 @@ bench-register: $(VENV)/.dev-installed system-deps
 # counts 200s, 503s with Retry-After and silence per rate (docs/performance.md).
 bench-register-overload: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py --overload --users 1000 $(BENCH_ARGS)
+
+# Registrations across a cluster: replication delay, rows written per REGISTER, a node joining
+# later (loopback, a scratch database; about a minute). See docs/performance.md.
+bench-cluster: $(VENV)/.dev-installed system-deps
+	$(PY) bench/cluster_bench.py $(BENCH_ARGS)
 
 # Concurrent calls with RTP through Kamailio and rtpengine at rising counts (10 … 1000): packet
 # loss, CPU per call, the count where loss passes 0.1 % (loopback, bounded: about 8 minutes; a
