@@ -150,9 +150,10 @@ class KamailioCluster:
         if node.running:
             return node
         seed = next((other for other in self.nodes if other.running and other is not node), node)
-        node.kamailio.config.cluster = dataclasses.replace(
-            node.config.cluster, seed=f"{seed.address}:{seed.ports.dmq}"
-        )
+        membership = node.config.cluster
+        assert membership is not None, "built by __post_init__"
+        seed_address = f"{seed.address}:{seed.ports.dmq}"
+        node.kamailio.config.cluster = dataclasses.replace(membership, seed=seed_address)
         if node.relay.process is None:
             node.relay.start()
         try:

@@ -29,7 +29,7 @@ from sip.sipclient import SipClient, parse_response
 from tests.factories import HotlineFactory, make_extension
 
 from .media import sdp_addresses, sdp_profile
-from .uas import parse_request
+from .uas import Request, parse_request
 
 pytestmark = pytest.mark.sip
 
@@ -146,21 +146,27 @@ def offer(address: str) -> str:
     )
 
 
+def parsed(message: bytes) -> Request:
+    request = parse_request(message)
+    assert request is not None, message
+    return request
+
+
 def answer_for(request: bytes, status: int, *, contact: str, sdp: str = "") -> bytes:
     """A phone's answer to a request it received (200 with an SDP answer, 486, …)."""
-    parsed = parse_request(request)
-    to = parsed.header("to") or ""
+    parsed_request = parsed(request)
+    to = parsed_request.header("to") or ""
     if ";tag=" not in to:
         to += f";tag={secrets.token_hex(4)}"
     reason = {200: "OK", 486: "Busy Here"}[status]
     lines = [f"SIP/2.0 {status} {reason}"]
-    lines += [f"Via: {via}" for via in parsed.headers.get("via", [])]
-    lines += [f"Record-Route: {rr}" for rr in parsed.headers.get("record-route", [])]
+    lines += [f"Via: {via}" for via in parsed_request.headers.get("via", [])]
+    lines += [f"Record-Route: {rr}" for rr in parsed_request.headers.get("record-route", [])]
     lines += [
-        f"From: {parsed.header('from')}",
+        f"From: {parsed_request.header('from')}",
         f"To: {to}",
-        f"Call-ID: {parsed.header('call-id')}",
-        f"CSeq: {parsed.header('cseq')}",
+        f"Call-ID: {parsed_request.header('call-id')}",
+        f"CSeq: {parsed_request.header('cseq')}",
         f"Contact: <{contact}>",
     ]
     if sdp:
@@ -200,7 +206,7 @@ def test_a_call_entering_one_node_reaches_a_tcp_phone_on_another_and_is_anchored
         time.sleep(0.5)
         [row] = rows(callee)
         assert (row.server_id, row.socket) == (1, f"tcp:{node_a.address}:{node_a.ports.sip}")
-        assert row.path.startswith(f"<sip:{node_a.address}:{node_a.ports.sip};lr;received=")
+        assert (row.path or "").startswith(f"<sip:{node_a.address}:{node_a.ports.sip};lr;received=")
         assert [r.server_id for r in rows(caller)] == [2]
 
         ringing = pool.submit(
@@ -230,7 +236,7 @@ def test_a_call_entering_one_node_reaches_a_tcp_phone_on_another_and_is_anchored
         assert node_a.relay.calls() == []
 
         # The callee hangs up: its BYE goes over its connection to A, then B, then the caller.
-        invite_parsed = parse_request(invite)
+        invite_parsed = parsed(invite)
         routes = [r.strip() for v in invite_parsed.headers.get("record-route", []) for r in v.split(",")]
         bye = (
             f"BYE sip:101@127.0.0.1:{softphone.local_port} SIP/2.0\r\n"
