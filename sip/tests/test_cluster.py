@@ -19,12 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
+from dialplan.testing import install_vietnam_rules
 from extensions.services import extension_reveal_credentials, extension_update
 from sip.cluster import ClusterNode, KamailioCluster
+from sip.controls import call_counters
 from sip.kamailio import KamailioConfig, Protection, db_url_for
 from sip.models import Location
 from sip.protection import sip_lock_release, sip_locks
-from sip.services import sip_domains_reload
+from sip.services import sip_dialplan_reload, sip_domains_reload
 from sip.sipclient import SipClient, parse_response
 from tests.factories import HotlineFactory, make_extension
 
@@ -47,7 +49,7 @@ PROTECTION = Protection(
 
 
 @pytest.fixture(scope="module")
-def cluster_server(kamailio_role, django_db_blocker, tmp_path_factory):
+def cluster_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_server):
     """Two nodes running, a third defined (started by the test of a node joining later)."""
     with django_db_blocker.unblock():
         db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
@@ -59,6 +61,7 @@ def cluster_server(kamailio_role, django_db_blocker, tmp_path_factory):
         # Only the dashboard's reloads (to every node) pick up new hotlines here.
         domain_reload_seconds=3600,
         dialplan_reload_delta=0,
+        gateway_uri=gateway_server.uri,
         protection=PROTECTION,
     )
     cluster = KamailioCluster(
@@ -349,3 +352,28 @@ def test_disabling_an_extension_drops_its_registration_on_every_node(cluster, ho
     extension_update(extension=hotline.extensions.get(number="601"), data={"enabled": False})
     assert wait_until(lambda: not node_contacts(node_a, info) and not node_contacts(node_b, info))
     assert rows(info) == []
+
+
+def test_a_call_limit_reached_on_one_node_refuses_on_another(cluster, hotline, gateway_server):
+    node_a, node_b = cluster.nodes[:2]
+    install_vietnam_rules()
+    assert sip_dialplan_reload()  # to every node
+    gateway_server.clear()
+    gateway_server.answer = 486
+    extension = make_extension(hotline, "701", "user701", max_calls_per_minute=1)
+    info = extension_reveal_credentials(extension=extension)
+
+    def call(node: ClusterNode):
+        with phone(node) as softphone:
+            return softphone.invite(
+                number="0912345678", domain=info.domain, username=info.username, password=info.password
+            )
+
+    assert call(node_a).status == 486  # through the gateway, counted on node A…
+    assert len(gateway_server.invites) == 1
+    # …and on node B, where the next call is refused; the dashboard reads it from both.
+    assert wait_until(lambda: "value" in node_b.kamailio.rpc("htable.get", "calls", f"m{extension.pk}"))
+    refused = call(node_b)
+    assert (refused.status, refused.response.reason) == (403, "Call limit: 1 calls per minute")
+    assert len(gateway_server.invites) == 1
+    assert call_counters(extension=extension).last_minute == 1
