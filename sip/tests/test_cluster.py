@@ -27,11 +27,11 @@ from sip.kamailio import KamailioConfig, KamailioError, Protection, db_url_for
 from sip.models import Location
 from sip.protection import sip_lock_release, sip_locks
 from sip.services import sip_dialplan_reload, sip_domains_reload
-from sip.sipclient import SipClient, parse_response
+from sip.sipclient import Call, SipClient, parse_response
 from tests.factories import HotlineFactory, make_extension
 
 from .media import sdp_addresses, sdp_profile
-from .uas import Request, parse_request
+from .uas import parse_request, response_for
 
 pytestmark = pytest.mark.sip
 
@@ -157,33 +157,18 @@ def offer(address: str) -> str:
     )
 
 
-def parsed(message: bytes) -> Request:
-    request = parse_request(message)
-    assert request is not None, message
-    return request
+def invite(client: SipClient, info, number: str, **kwargs) -> Call:
+    """`number` called from `client` as the extension with this login info."""
+    return client.invite(
+        number=number, domain=info.domain, username=info.username, password=info.password, **kwargs
+    )
 
 
-def answer_for(request: bytes, status: int, *, contact: str, sdp: str = "") -> bytes:
-    """A phone's answer to a request it received (200 with an SDP answer, 486, …)."""
-    parsed_request = parsed(request)
-    to = parsed_request.header("to") or ""
-    if ";tag=" not in to:
-        to += f";tag={secrets.token_hex(4)}"
-    reason = {200: "OK", 486: "Busy Here"}[status]
-    lines = [f"SIP/2.0 {status} {reason}"]
-    lines += [f"Via: {via}" for via in parsed_request.headers.get("via", [])]
-    lines += [f"Record-Route: {rr}" for rr in parsed_request.headers.get("record-route", [])]
-    lines += [
-        f"From: {parsed_request.header('from')}",
-        f"To: {to}",
-        f"Call-ID: {parsed_request.header('call-id')}",
-        f"CSeq: {parsed_request.header('cseq')}",
-        f"Contact: <{contact}>",
-    ]
-    if sdp:
-        lines.append("Content-Type: application/sdp")
-    lines.append(f"Content-Length: {len(sdp.encode())}")
-    return ("\r\n".join(lines) + "\r\n\r\n" + sdp).encode()
+def register_on(node: ClusterNode, *infos) -> None:
+    """Each extension registered once on the node (UDP)."""
+    with phone(node) as client:
+        for info in infos:
+            assert register(client, info) == 200
 
 
 def next_request(client: SipClient, method: str, timeout: float = 5.0) -> bytes:
@@ -220,21 +205,13 @@ def test_a_call_entering_one_node_reaches_a_tcp_phone_on_another_and_is_anchored
         assert (row.path or "").startswith(f"<sip:{node_a.address}:{node_a.ports.sip};lr;received=")
         assert [r.server_id for r in rows(caller)] == [2]
 
-        ringing = pool.submit(
-            softphone.invite,
-            number="102",
-            domain=caller.domain,
-            username=caller.username,
-            password=caller.password,
-            sdp=offer("127.0.0.1"),
-            hangup=False,
-        )
-        invite = next_request(desk, "INVITE")
+        ringing = pool.submit(invite, softphone, caller, "102", sdp=offer("127.0.0.1"), hangup=False)
+        received = next_request(desk, "INVITE")
         # Through node A (the connection it holds), with node B's relay in the SDP.
-        assert f"Record-Route: <sip:{node_a.address}:{node_a.ports.sip};".encode() in invite
-        assert sdp_addresses(body(invite)) == {node_b.address}
+        assert f"Record-Route: <sip:{node_a.address}:{node_a.ports.sip};".encode() in received
+        assert sdp_addresses(body(received)) == {node_b.address}
         contact = f"sip:102@127.0.0.1:{desk.local_port};transport=tcp"
-        answered = answer_for(invite, 200, contact=contact, sdp=offer("127.0.0.1"))
+        answered = response_for(received, 200, contact=contact, sdp=offer("127.0.0.1"))
         desk.send(answered)
         call = ringing.result(timeout=10)
         assert call.status == 200
@@ -247,20 +224,22 @@ def test_a_call_entering_one_node_reaches_a_tcp_phone_on_another_and_is_anchored
         assert node_a.relay.calls() == []
 
         # The callee hangs up: its BYE goes over its connection to A, then B, then the caller.
-        invite_parsed = parsed(invite)
-        routes = [r.strip() for v in invite_parsed.headers.get("record-route", []) for r in v.split(",")]
-        bye = (
-            f"BYE sip:101@127.0.0.1:{softphone.local_port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/TCP 127.0.0.1:{desk.local_port};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
-            + "".join(f"Route: {route}\r\n" for route in routes)
-            + f"From: {parse_response(answered).header('to')}\r\nTo: {invite_parsed.header('from')}\r\n"
-            f"Call-ID: {call_id}\r\nCSeq: 1 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        request = parse_request(received)
+        assert request is not None
+        callee_side = Call(
+            response=parse_response(answered),
+            request_uri=call.request_uri,
+            from_header=parse_response(answered).header("to") or "",
+            call_id=call_id,
+            cseq=0,
+            to_header=request.header("from") or "",
+            route_set=[r.strip() for v in request.headers.get("record-route", []) for r in v.split(",")],
+            remote_target=f"sip:101@127.0.0.1:{softphone.local_port}",
         )
-        desk.send(bye.encode())
-        received = next_request(softphone, "BYE")
-        softphone.send(answer_for(received, 200, contact=f"sip:101@127.0.0.1:{softphone.local_port}"))
-        ok = desk.receive(timeout=5)
-        assert ok.startswith(b"SIP/2.0 200"), ok
+        hanging_up = pool.submit(desk.bye, callee_side)
+        bye = next_request(softphone, "BYE")
+        softphone.send(response_for(bye, 200))
+        assert hanging_up.result(timeout=10).status == 200
         assert wait_until(lambda: call_id not in node_b.relay.calls())
 
 
@@ -271,19 +250,12 @@ def test_a_call_entering_one_node_reaches_a_websocket_phone_on_another(cluster, 
         assert register(browser, browser_user) == 200
         assert wait_until(lambda: node_contacts(node_b, browser_user))
         with phone(node_b) as softphone:
-            ringing = pool.submit(
-                softphone.invite,
-                number="202",
-                domain=caller.domain,
-                username=caller.username,
-                password=caller.password,
-                sdp=offer("127.0.0.1"),
-            )
-            invite = next_request(browser, "INVITE")
+            ringing = pool.submit(invite, softphone, caller, "202", sdp=offer("127.0.0.1"))
+            received = next_request(browser, "INVITE")
             # Node B's relay offers WebRTC (the phone behind node A is on WebSocket).
-            assert sdp_profile(body(invite)) == "UDP/TLS/RTP/SAVPF"
-            assert sdp_addresses(body(invite)) == {node_b.address}
-            browser.send(answer_for(invite, 486, contact=f"sip:202@{browser.ws_host};transport=ws"))
+            assert sdp_profile(body(received)) == "UDP/TLS/RTP/SAVPF"
+            assert sdp_addresses(body(received)) == {node_b.address}
+            browser.send(response_for(received, 486))
             assert ringing.result(timeout=10).status == 486
         assert node_a.relay.calls() == []
 
@@ -294,9 +266,8 @@ def test_a_call_entering_one_node_reaches_a_websocket_phone_on_another(cluster, 
 def test_stopping_a_node_loses_no_registration_on_the_others(cluster, hotline):
     node_a, node_b = cluster.nodes[:2]
     on_a, on_b = login(hotline, "301"), login(hotline, "302")
-    with phone(node_a) as first, phone(node_b) as second:
-        assert register(first, on_a) == 200
-        assert register(second, on_b) == 200
+    register_on(node_a, on_a)
+    register_on(node_b, on_b)
     assert wait_until(lambda: node_contacts(node_b, on_a))
 
     cluster.stop_node(node_a)
@@ -314,9 +285,8 @@ def test_stopping_a_node_loses_no_registration_on_the_others(cluster, hotline):
 def test_a_node_joining_later_receives_the_registrations(cluster, hotline):
     node_a, node_b, node_c = cluster.nodes
     on_a, on_b = login(hotline, "401"), login(hotline, "402")
-    with phone(node_a) as first, phone(node_b) as second:
-        assert register(first, on_a) == 200
-        assert register(second, on_b) == 200
+    register_on(node_a, on_a)
+    register_on(node_b, on_b)
     cluster.start_node(node_c)
     try:
         # node C loads only its own rows from the table: these came from the running nodes.
@@ -352,8 +322,7 @@ def test_a_lock_made_on_one_node_refuses_on_another_and_is_lifted_on_all(cluster
 def test_disabling_an_extension_drops_its_registration_on_every_node(cluster, hotline):
     node_a, node_b = cluster.nodes[:2]
     info = login(hotline, "601")
-    with phone(node_a) as desk:
-        assert register(desk, info) == 200
+    register_on(node_a, info)
     assert wait_until(lambda: node_contacts(node_b, info))
 
     # The signal after the commit sends `ul.rm` to every node (sip.services).
@@ -371,11 +340,9 @@ def test_a_call_limit_reached_on_one_node_refuses_on_another(cluster, hotline, g
     extension = make_extension(hotline, "701", "user701", max_calls_per_minute=1)
     info = extension_reveal_credentials(extension=extension)
 
-    def call(node: ClusterNode):
+    def call(node: ClusterNode) -> Call:
         with phone(node) as softphone:
-            return softphone.invite(
-                number="0912345678", domain=info.domain, username=info.username, password=info.password
-            )
+            return invite(softphone, info, "0912345678")
 
     assert call(node_a).status == 486  # through the gateway, counted on node A…
     assert len(gateway_server.invites) == 1
