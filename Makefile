@@ -11,6 +11,7 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 # The media relay (rtpengine; Kamailio's rtpengine module ships in the kamailio package) and the
 # real softphone the media tests call with (baresip without its GTK front end).
 APT_PACKAGES += rtpengine-daemon baresip-core
+# (The cluster's dmq, dmq_usrloc, path and textopsx modules ship in `kamailio` itself.)
 # The web phone's short-lived credentials (Kamailio's auth_ephemeral module).
 APT_PACKAGES += kamailio-autheph-modules
 # SIPp, the called extensions of the calls bench (bench-calls): answers and echoes RTP.

@@ -242,6 +242,14 @@ def test_a_call_entering_one_node_reaches_a_tcp_phone_on_another_and_is_anchored
         assert hanging_up.result(timeout=10).status == 200
         assert wait_until(lambda: call_id not in node_b.relay.calls())
 
+        # The other way: the desk phone calls through node A, which anchors it (node B relays).
+        ringing = pool.submit(invite, desk, callee, "101", sdp=offer("127.0.0.1"))
+        received = next_request(softphone, "INVITE")
+        assert sdp_addresses(body(received)) == {node_a.address}
+        assert (len(node_a.relay.calls()), node_b.relay.calls()) == (1, [])
+        softphone.send(response_for(received, 486))
+        assert ringing.result(timeout=10).status == 486
+
 
 def test_a_call_entering_one_node_reaches_a_websocket_phone_on_another(cluster, hotline):
     node_a, node_b = cluster.nodes[:2]
