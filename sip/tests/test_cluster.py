@@ -10,6 +10,7 @@ dashboard's reloads, removals and lock reads reach every node."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from dialplan.testing import install_vietnam_rules
@@ -360,3 +362,25 @@ def test_a_call_limit_reached_on_one_node_refuses_on_another(cluster, hotline, g
     assert (refused.status, refused.response.reason) == (403, "Call limit: 1 calls per minute")
     assert len(gateway_server.invites) == 1
     assert call_counters(extension=extension).last_minute == 1
+
+
+# --- make sip-cluster ------------------------------------------------------------------------------
+
+
+def test_run_kamailio_cluster_check_names_every_node_and_their_control_sockets(tmp_path, monkeypatch):
+    """`make sip-cluster` (`run_kamailio --cluster 3 --check`): the nodes on 127.0.0.2–4 with
+    the ports of the login info, DMQ on 5070, and the setting that points the dashboard at all."""
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(tmp_path))
+    out = io.StringIO()
+    call_command("run_kamailio", "--cluster", "3", "--check", stdout=out)
+    text = out.getvalue()
+    for node, address in enumerate(["127.0.0.2", "127.0.0.3", "127.0.0.4"], start=1):
+        assert f"node {node}: SIP udp+tcp {address}:5060, WebSocket ws://{address}:8088/ws" in text
+        assert f"rtpengine udp:{address}:2223" in text
+    assert "(DMQ on port 5070)" in text
+    controls = ",".join(f"unix:{tmp_path}/cluster/node{n}/kamailio_ctl" for n in (1, 2, 3))
+    assert f"SIP_CLUSTER_CTL_SOCKETS={controls}" in text
+
+    monkeypatch.setenv("SIP_CLUSTER_ADDRESSES", "10.0.0.11,10.0.0.12")
+    with pytest.raises(CommandError, match="names 2 addresses for 3 nodes"):
+        call_command("run_kamailio", "--cluster", "3", "--check", stdout=io.StringIO())
