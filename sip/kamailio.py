@@ -213,6 +213,8 @@ class KamailioConfig:
     protection: Protection = field(default_factory=lambda: Protection())
     # One node of several (sip.cluster); None: the only one.
     cluster: ClusterMembership | None = None
+    # Another control socket, for a dashboard on another machine (e.g. "tcp:10.0.0.11:2049").
+    ctl_listen: str = ""
     defines: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -317,6 +319,8 @@ class KamailioConfig:
             "INVITE_TIMEOUT_MS": str(self.invite_timeout_ms),
         }
         defines.update(self.protection.defines())
+        if self.ctl_listen:
+            defines["CTL_LISTEN"] = _cfg_string(self.ctl_listen)
         if self.cluster is not None:
             defines["HT_CALLS"] = _cfg_string(HT_CALLS)
             defines.update(self.cluster.defines(self, defines))
@@ -427,7 +431,8 @@ def config_from_settings(**overrides) -> KamailioConfig:
 
     One node of a cluster on its own machine (docs/deployment.md): KAMAILIO_NODE_ID (1, 2, …),
     KAMAILIO_DMQ_SEED (host:port of a running node's DMQ, or a name resolving to all of them),
-    KAMAILIO_CLUSTER_NETWORK (the nodes' addresses, CIDRs) and SIP_CLUSTER_DMQ_PORT (5070).
+    KAMAILIO_CLUSTER_NETWORK (the nodes' addresses, CIDRs) and SIP_CLUSTER_DMQ_PORT (5070);
+    KAMAILIO_CTL_LISTEN, a control socket the dashboard reaches from its own machine.
     """
     from django.conf import settings
     from django.db import connections
@@ -462,6 +467,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "ephemeral_secret": ephemeral_secret(),
         "protection": Protection.from_settings(),
     }
+    values["ctl_listen"] = os.environ.get("KAMAILIO_CTL_LISTEN", "")
     if node_id := os.environ.get("KAMAILIO_NODE_ID"):
         listen_ip = values["listen_ip"]
         dmq_port = int(os.environ.get("SIP_CLUSTER_DMQ_PORT") or 5070)
