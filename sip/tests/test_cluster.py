@@ -10,6 +10,7 @@ dashboard's reloads, removals and lock reads reach every node."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import secrets
@@ -25,7 +26,7 @@ from dialplan.testing import install_vietnam_rules
 from extensions.services import extension_reveal_credentials, extension_update
 from sip.cluster import ClusterNode, KamailioCluster
 from sip.controls import call_counters
-from sip.kamailio import KamailioConfig, KamailioError, Protection, db_url_for
+from sip.kamailio import ClusterMembership, KamailioConfig, KamailioError, Protection, db_url_for, rpc_each
 from sip.models import Location
 from sip.protection import sip_lock_release, sip_locks
 from sip.services import sip_dialplan_reload, sip_domains_reload
@@ -384,3 +385,35 @@ def test_run_kamailio_cluster_check_names_every_node_and_their_control_sockets(t
     monkeypatch.setenv("SIP_CLUSTER_ADDRESSES", "10.0.0.11,10.0.0.12")
     with pytest.raises(CommandError, match="names 2 addresses for 3 nodes"):
         call_command("run_kamailio", "--cluster", "3", "--check", stdout=io.StringIO())
+
+
+def test_a_node_replicates_only_the_shared_htables_and_keeps_dmq_off_its_sip_ports(tmp_path):
+    membership = ClusterMembership(node_id=2, dmq_port=5070, seed="127.0.0.2:5070", network=("127.0.0.3/32",))
+    url = "postgres://k@db/pbx"
+    config = KamailioConfig(
+        db_url=url,
+        listen_ip="127.0.0.3",
+        cluster=membership,
+        ctl_listen="tcp:10.0.0.12:2049",
+    )
+    defines = config.all_defines()
+    assert defines["CLUSTER_NODE_ID"] == "2"
+    assert defines["DMQ_SERVER"] == '"sip:127.0.0.3:5070"'
+    assert defines["CLUSTER_PATH"] == '"sip:127.0.0.3:5060;lr"'
+    assert defines["CTL_LISTEN"] == '"tcp:10.0.0.12:2049"'
+    for name in ("HT_CALLS", "HT_AUTHFAIL", "HT_IPBAN", "HT_EXTLOCK"):
+        assert str(defines[name]).endswith(';dmqreplicate=1;"'), name
+    # One Kamailio alone: nothing of the cluster.
+    alone = KamailioConfig(url).all_defines()
+    assert not {"WITH_CLUSTER", "HT_CALLS", "CTL_LISTEN"} & set(alone)
+    assert "dmqreplicate" not in str(alone)
+
+    clash = KamailioConfig(
+        db_url="postgres://k@db/pbx", cluster=dataclasses.replace(membership, dmq_port=8088)
+    )
+    with pytest.raises(KamailioError, match="DMQ port 8088"):
+        clash.all_defines()
+
+    # The dashboard skips a node that is not running, and says so.
+    [answer] = rpc_each("core.version", config=KamailioConfig(db_url="", runtime_dir=tmp_path))
+    assert (answer.ok, answer.error) == (False, f"No Kamailio control socket at {tmp_path / 'kamailio_ctl'}")
