@@ -11,6 +11,7 @@ APT_PACKAGES := kamailio kamailio-postgres-modules kamailio-websocket-modules \
 # The media relay (rtpengine; Kamailio's rtpengine module ships in the kamailio package) and the
 # real softphone the media tests call with (baresip without its GTK front end).
 APT_PACKAGES += rtpengine-daemon baresip-core
+# (The cluster's dmq, dmq_usrloc, path and textopsx modules ship in `kamailio` itself.)
 # The web phone's short-lived credentials (Kamailio's auth_ephemeral module).
 APT_PACKAGES += kamailio-autheph-modules
 # SIPp, the called extensions of the calls bench (bench-calls): answers and echoes RTP.
@@ -21,7 +22,7 @@ PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-capacity bench-scale \
+.PHONY: run test sip sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-capacity bench-scale \
 	bench-export bench-load bench-calls-history bench-calls
 
 $(VENV)/.run-installed: requirements.txt
@@ -95,6 +96,17 @@ sip: $(VENV)/.run-installed system-deps
 		trap 'kill $$importer 2>/dev/null; wait $$importer' EXIT INT TERM; \
 		$(RUN_ENV) $(PY) manage.py run_kamailio
 
+# SIP_CLUSTER_NODES Kamailio nodes as one service on the same database (docs/deployment.md, "A
+# cluster of SIP servers"): node n on 127.0.0.<n+1> with SIP on 5060 and WebSocket on 8088 (as
+# `make sip`), DMQ between them on 5070, each with its own rtpengine; Ctrl-C stops them all.
+SIP_CLUSTER_NODES ?= 2
+sip-cluster: $(VENV)/.run-installed system-deps
+	mkdir -p var
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py import_call_records --follow & importer=$$!; \
+		trap 'kill $$importer 2>/dev/null; wait $$importer' EXIT INT TERM; \
+		$(RUN_ENV) $(PY) manage.py run_kamailio --cluster $(SIP_CLUSTER_NODES)
+
 # JsSIP (npm) bundled for the browser test that registers over WebSocket.
 JS_DIR := sip/tests/js
 $(JS_DIR)/build/jssip.js: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
@@ -131,6 +143,11 @@ bench-register: $(VENV)/.dev-installed system-deps
 # counts 200s, 503s with Retry-After and silence per rate (docs/performance.md).
 bench-register-overload: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py --overload --users 1000 $(BENCH_ARGS)
+
+# Registrations across a cluster: replication delay, rows written per REGISTER, a node joining
+# later (loopback, a scratch database; about a minute). See docs/performance.md.
+bench-cluster: $(VENV)/.dev-installed system-deps
+	$(PY) bench/cluster_bench.py $(BENCH_ARGS)
 
 # Concurrent calls with RTP through Kamailio and rtpengine at rising counts (10 … 1000): packet
 # loss, CPU per call, the count where loss passes 0.1 % (loopback, bounded: about 8 minutes; a

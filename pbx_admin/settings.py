@@ -366,6 +366,11 @@ WEB_PHONE_CREDENTIAL_SECONDS = int(os.environ.get("WEB_PHONE_CREDENTIAL_SECONDS"
 SIP_GATEWAY_CALLER_ID_FORMAT = os.environ.get("SIP_GATEWAY_CALLER_ID_FORMAT", "national").strip().lower()
 if SIP_GATEWAY_CALLER_ID_FORMAT not in ("national", "e164"):
     raise ImproperlyConfigured("SIP_GATEWAY_CALLER_ID_FORMAT must be national or e164.")
+# Several Kamailio nodes (docs/deployment.md, "A cluster of SIP servers"): the control socket of
+# each (kamcmd -s: unix:/path, tcp:host:port), comma-separated. The dashboard sends its reloads
+# and removals to every one and reads counters and locks from all (sip.kamailio.rpc_each).
+# Empty: the one Kamailio of `make sip` (var/kamailio/kamailio_ctl).
+SIP_CLUSTER_CTL_SOCKETS = env_list("SIP_CLUSTER_CTL_SOCKETS")
 
 # Protection at the SIP server, in one place (sip.kamailio.Protection passes it to Kamailio):
 # failed digest logins from one address within AUTH_FAIL_WINDOW s → the address is blocked for

@@ -7,8 +7,10 @@ in deploy/kamailio/kamailio.cfg): read and cleared over its control socket on th
 - `d<extension id>:<day>`: its calls out on that day, the day number being Vietnam's
   (UTC+7, no daylight saving): (Unix seconds + 25200) // 86400.
 
-Counters are Kamailio's, in shared memory: lost on a restart (which lifts every limit) and not
-shared between cluster nodes yet (an htable can be replicated with dmq later).
+Counters are Kamailio's, in shared memory: lost on a restart of every node (which lifts every
+limit). In a cluster each node replicates its changes to the others (htable over DMQ,
+kamailio.cfg WITH_CLUSTER): they are read from every node and the highest taken (a node that
+missed a change counts fewer, never more), and cleared on every node.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from audit.choices import Action
 from audit.services import audit_record
 from extensions.models import Extension
 
-from .kamailio import KamailioConfig, KamailioError, config_from_settings, rpc
+from .kamailio import KamailioConfig, NodeAnswer, rpc_each
 
 logger = logging.getLogger(__name__)
 
@@ -71,38 +72,45 @@ class CountersUnavailable(Exception):
     """No Kamailio answered on the control socket."""
 
 
-def _htable_get(config: KamailioConfig, key: str) -> str | None:
-    try:
-        output = rpc(config, "htable.get", HTABLE, key)
-    except KamailioError as exc:
-        if "doesn't exist" in str(exc):  # "500 - Key name doesn't exist in htable."
-            return None  # no such key: nothing counted
-        raise CountersUnavailable(str(exc)) from exc
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CountersUnavailable(str(exc)) from exc
-    match = _VALUE_RE.search(output)
-    return match.group(1) if match else None
+def _htable_get(config: KamailioConfig | None, key: str) -> list[str | None]:
+    """The key's value at every node that answers (None where it has no such key); raises
+    CountersUnavailable when none does."""
+    values = []
+    errors = []
+    for answer in rpc_each("htable.get", HTABLE, key, config=config):
+        if answer.ok:
+            match = _VALUE_RE.search(answer.output or "")
+            values.append(match.group(1) if match else None)
+        elif "doesn't exist" in answer.error:  # "500 - Key name doesn't exist in htable."
+            values.append(None)  # no such key: nothing counted
+        else:
+            errors.append(answer.error)
+    if not values:
+        raise CountersUnavailable("; ".join(errors) or "No Kamailio answered")
+    return values
 
 
 def call_counters(
     *, extension: Extension, config: KamailioConfig | None = None, now: float | None = None
 ) -> CallCounters:
-    """Read the extension's counters from Kamailio (two `htable.get`); raises
-    CountersUnavailable when Kamailio does not answer."""
-    config = config or config_from_settings()
-    if not config.ctl_socket.exists():
-        raise CountersUnavailable(f"No Kamailio control socket at {config.ctl_socket}")
+    """Read the extension's counters from Kamailio (two `htable.get` per node; the node that
+    counted most); raises CountersUnavailable when no Kamailio answers."""
     at = int(now if now is not None else time.time())
-    minute = _htable_get(config, minute_key(extension.pk)) or ""
-    recent = tuple(
-        sorted(
-            t
-            for part in minute.split(",")
-            if part.strip().isdigit() and (t := int(part)) > at - WINDOW_SECONDS
+    minutes = [
+        tuple(
+            sorted(
+                t
+                for part in (value or "").split(",")
+                if part.strip().isdigit() and (t := int(part)) > at - WINDOW_SECONDS
+            )
         )
-    )
-    day = _htable_get(config, day_key(extension.pk, at))
-    return CallCounters(at=at, recent=recent, today=int(day) if day and day.strip().isdigit() else 0)
+        for value in _htable_get(config, minute_key(extension.pk))
+    ]
+    days = [
+        int(value) if value and value.strip().isdigit() else 0
+        for value in _htable_get(config, day_key(extension.pk, at))
+    ]
+    return CallCounters(at=at, recent=max(minutes, key=len), today=max(days))
 
 
 def call_limits_lift(
@@ -110,15 +118,10 @@ def call_limits_lift(
 ) -> CallCounters:
     """Clear the extension's counters in Kamailio (an admin lifts a limit it ran into), audited
     with what they were. Raises CountersUnavailable when Kamailio does not answer."""
-    config = config or config_from_settings()
     before = call_counters(extension=extension, config=config)
     for key in (minute_key(extension.pk), day_key(extension.pk, before.at)):
-        try:
-            rpc(config, "htable.delete", HTABLE, key)
-        except KamailioError as exc:
-            logger.info("htable.delete %s: %s", key, exc)  # an absent key is fine
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CountersUnavailable(str(exc)) from exc
+        for answer in rpc_each("htable.delete", HTABLE, key, config=config):
+            _log_failed_delete(answer, key)
     audit_record(
         action=Action.CALL_LIMITS_LIFT,
         obj=extension,
@@ -128,3 +131,8 @@ def call_limits_lift(
         object_repr=f"{extension.number} ({extension.alias})",
     )
     return before
+
+
+def _log_failed_delete(answer: NodeAnswer, key: str) -> None:
+    if not answer.ok:  # an absent key is fine; a node that is down counts nothing anyway
+        logger.info("htable.delete %s at %s: %s", key, answer.address, answer.error)

@@ -139,11 +139,54 @@ class Protection:
         }
 
 
+# The call counters' htable (route[OUTBOUND_CONTROLS]), as kamailio.cfg defines it by default.
+HT_CALLS = "calls=>size=10;autoexpire=172800;"
+
+
 # Tests and benchmarks that send many failures or floods from one address on purpose (and
 # must not lock the loopback out of the other tests): counting stays on, nothing trips.
 RELAXED_PROTECTION = Protection(
     auth_fail_limit=100000, extension_fail_limit=100000, pike_density=0, register_rate_limit=0
 )
+
+
+@dataclass(frozen=True)
+class ClusterMembership:
+    """One node's place in a cluster (kamailio.cfg, WITH_CLUSTER; sip.cluster starts them).
+
+    `node_id` (1, 2, …) is Kamailio's server_id, written with each registration the node takes.
+    The nodes talk DMQ on `dmq_port` of their SIP address; a starting node announces itself to
+    `seed` ("host:port" of a running node's DMQ, or a DNS name resolving to all of them; its own
+    for the first node). `network`: the nodes' addresses (CIDRs), the only ones allowed to speak
+    DMQ or send calls along a Path without authenticating."""
+
+    node_id: int
+    dmq_port: int
+    seed: str
+    network: tuple[str, ...]
+
+    # The htables shared between the nodes (counters of route[OUTBOUND_CONTROLS], the locks and
+    # failure counters of route[AUTH_GUARD]); not `callerid` (a rotation, fine per node) nor
+    # `regconn` (connections exist at one node only).
+    REPLICATED_HTABLES = ("HT_CALLS", "HT_AUTHFAIL", "HT_IPBAN", "HT_EXTLOCK")
+
+    def defines(self, config: KamailioConfig, htables: dict[str, str | None]) -> dict[str, str | None]:
+        ip = config.listen_ip
+        if self.dmq_port in config.tcp_ports or self.dmq_port == config.sip_port:
+            raise KamailioError(f"The DMQ port {self.dmq_port} is taken by SIP or WebSocket.")
+        defines: dict[str, str | None] = {
+            "WITH_CLUSTER": None,
+            "CLUSTER_NODE_ID": str(self.node_id),
+            "DMQ_PORT": str(self.dmq_port),
+            "DMQ_SERVER": _cfg_string(f"sip:{ip}:{self.dmq_port}"),
+            "DMQ_NOTIFY": _cfg_string(f"sip:{self.seed}"),
+            "CLUSTER_NETWORK": _cfg_string(",".join(self.network)),
+            "CLUSTER_PATH": _cfg_string(f"sip:{ip}:{config.sip_port};lr"),
+        }
+        for name in self.REPLICATED_HTABLES:
+            definition = (htables.get(name) or "").strip('"')
+            defines[name] = _cfg_string(definition.rstrip(";") + ";dmqreplicate=1;")
+        return defines
 
 
 @dataclass
@@ -193,6 +236,10 @@ class KamailioConfig:
     ephemeral_secret: str = field(default="", repr=False)
     # Protection (route[AUTH_GUARD], route[FLOOD], route[OVERLOAD]); settings.SIP_PROTECTION.
     protection: Protection = field(default_factory=lambda: Protection())
+    # One node of several (sip.cluster); None: the only one.
+    cluster: ClusterMembership | None = None
+    # Another control socket, for a dashboard on another machine (e.g. "tcp:10.0.0.11:2049").
+    ctl_listen: str = ""
     defines: dict[str, str | None] = field(default_factory=dict)
 
     @property
@@ -297,6 +344,11 @@ class KamailioConfig:
             "INVITE_TIMEOUT_MS": str(self.invite_timeout_ms),
         }
         defines.update(self.protection.defines())
+        if self.ctl_listen:
+            defines["CTL_LISTEN"] = _cfg_string(self.ctl_listen)
+        if self.cluster is not None:
+            defines["HT_CALLS"] = _cfg_string(HT_CALLS)
+            defines.update(self.cluster.defines(self, defines))
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None
         if self.tls:
@@ -401,6 +453,11 @@ def config_from_settings(**overrides) -> KamailioConfig:
     WebSocket port than SIP_WEBSOCKET_URL's: ws:// on KAMAILIO_WS_PORT (8088) when the URL is
     wss://, wss:// on KAMAILIO_WSS_PORT (8443) when it is ws://. With a wss:// URL and SIP_TLS
     off, KAMAILIO_WS_PORT says that a proxy in front terminates wss:// and forwards ws:// there.
+
+    One node of a cluster on its own machine (docs/deployment.md): KAMAILIO_NODE_ID (1, 2, …),
+    KAMAILIO_DMQ_SEED (host:port of a running node's DMQ, or a name resolving to all of them),
+    KAMAILIO_CLUSTER_NETWORK (the nodes' addresses, CIDRs) and SIP_CLUSTER_DMQ_PORT (5070);
+    KAMAILIO_CTL_LISTEN, a control socket the dashboard reaches from its own machine.
     """
     from django.conf import settings
     from django.db import connections
@@ -435,6 +492,17 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "ephemeral_secret": ephemeral_secret(),
         "protection": Protection.from_settings(),
     }
+    values["ctl_listen"] = os.environ.get("KAMAILIO_CTL_LISTEN", "")
+    if node_id := os.environ.get("KAMAILIO_NODE_ID"):
+        listen_ip = values["listen_ip"]
+        dmq_port = int(os.environ.get("SIP_CLUSTER_DMQ_PORT") or 5070)
+        networks = os.environ.get("KAMAILIO_CLUSTER_NETWORK") or f"{listen_ip}/32"
+        values["cluster"] = ClusterMembership(
+            node_id=int(node_id),
+            dmq_port=dmq_port,
+            seed=os.environ.get("KAMAILIO_DMQ_SEED") or f"{listen_ip}:{dmq_port}",
+            network=tuple(n.strip() for n in networks.split(",") if n.strip()),
+        )
     values.update(overrides)
     return KamailioConfig(**values)
 
@@ -574,9 +642,61 @@ class Kamailio:
         self.rpc("dialplan.reload")
 
 
-def rpc(config: KamailioConfig, *args: str, timeout: float = 10.0) -> str:
+def control_address(target: KamailioConfig | str) -> str:
+    """kamcmd's -s for a configuration (its unix socket) or an address as given
+    ("unix:/path", "tcp:host:port", "udp:host:port")."""
+    return target if isinstance(target, str) else f"unix:{target.ctl_socket}"
+
+
+def control_addresses(config: KamailioConfig | None = None) -> list[str]:
+    """Where the dashboard reaches Kamailio: `config`'s control socket when one is given; else
+    every node of a cluster (settings.SIP_CLUSTER_CTL_SOCKETS); else the one `make sip` runs."""
+    if config is not None:
+        return [control_address(config)]
+    from django.conf import settings
+
+    nodes = list(getattr(settings, "SIP_CLUSTER_CTL_SOCKETS", []) or [])
+    return nodes or [control_address(config_from_settings())]
+
+
+def control_reachable(address: str) -> bool:
+    """False for a unix socket that does not exist (that Kamailio is not running here)."""
+    return not address.startswith("unix:") or Path(address.removeprefix("unix:")).exists()
+
+
+@dataclass(frozen=True)
+class NodeAnswer:
+    """One node's answer to an RPC: its output, or why there is none."""
+
+    address: str
+    output: str | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.output is not None
+
+
+def rpc_each(*args: str, config: KamailioConfig | None = None, timeout: float = 10.0) -> list[NodeAnswer]:
+    """The same kamcmd command on every node (control_addresses), one after the other; a node
+    that is not running or fails is reported, never raised."""
+    answers = []
+    for address in control_addresses(config):
+        if not control_reachable(address):
+            socket_path = address.removeprefix("unix:")
+            answers.append(NodeAnswer(address, error=f"No Kamailio control socket at {socket_path}"))
+            continue
+        try:
+            answers.append(NodeAnswer(address, output=rpc(address, *args, timeout=timeout)))
+        except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
+            answers.append(NodeAnswer(address, error=str(exc)))
+    return answers
+
+
+def rpc(target: KamailioConfig | str, *args: str, timeout: float = 10.0) -> str:
+    """One kamcmd command on one Kamailio (a configuration, or a control address)."""
     result = subprocess.run(  # noqa: S603 — our own command line
-        [shutil.which("kamcmd") or "/usr/sbin/kamcmd", "-s", f"unix:{config.ctl_socket}", *args],
+        [shutil.which("kamcmd") or "/usr/sbin/kamcmd", "-s", control_address(target), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -9,6 +9,8 @@ each with the Unix time the lock ends as its value. Locks are in shared memory, 
 puts the ones still running back when it starts, from the events it wrote (route[RELOAD_LOCKS]);
 an admin's unblock marks those events lifted (`released_at`), so a restart does not undo it.
 The failure counters (`authfail`) are not kept: a restart forgets failures short of a lock.
+In a cluster each node replicates its locks to the others (htable over DMQ): they are read from
+every node (a lock any node holds is listed, once, with the latest end) and lifted on every node.
 
 A tenant admin sees the locks of its extensions, and the address blocks whose recorded event
 was for one of its hotlines' domains (the address tried its extensions); every lock and event,
@@ -17,10 +19,9 @@ platform-wide, is in Django's admin.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import logging
 import re
-import subprocess
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -33,8 +34,10 @@ from hotlines.models import Hotline
 
 from .choices import LockKind, SecurityEventKind
 from .controls import CountersUnavailable
-from .kamailio import KamailioConfig, KamailioError, config_from_settings, rpc
+from .kamailio import KamailioConfig, rpc_each
 from .models import SecurityEvent
+
+logger = logging.getLogger(__name__)
 
 HTABLES = {LockKind.ADDRESS: "ipban", LockKind.EXTENSION: "extlock"}
 EXTENSION_PREFIX = "ext:"
@@ -54,31 +57,36 @@ class Lock:
         return self.key.rpartition("@")[2] if self.kind == LockKind.EXTENSION else ""
 
 
-def _rpc(config: KamailioConfig, *args: str) -> str:
-    if not config.ctl_socket.exists():
-        raise CountersUnavailable(f"No Kamailio control socket at {config.ctl_socket}")
-    try:
-        return rpc(config, *args)
-    except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
-        raise CountersUnavailable(str(exc)) from exc
+def _dumps(config: KamailioConfig | None, table: str) -> list[str]:
+    """`htable.dump` of the table at every node that answers; raises CountersUnavailable when none
+    does."""
+    answers = rpc_each("htable.dump", table, config=config)
+    outputs = [answer.output for answer in answers if answer.output is not None]
+    if not outputs:
+        raise CountersUnavailable("; ".join(answer.error for answer in answers) or "No Kamailio answered")
+    return outputs
 
 
 def sip_locks(*, config: KamailioConfig | None = None) -> list[Lock]:
-    """Every lock Kamailio holds now (two `htable.dump`), soonest to end first. Raises
+    """Every lock Kamailio holds now (two `htable.dump` per node), soonest to end first. Raises
     CountersUnavailable when Kamailio does not answer."""
-    config = config or config_from_settings()
     locks = [lock for kind in HTABLES for lock in _table_locks(config, kind)]
     return sorted(locks, key=lambda lock: (lock.until, lock.key))
 
 
-def _table_locks(config: KamailioConfig, kind: LockKind) -> list[Lock]:
+def _table_locks(config: KamailioConfig | None, kind: LockKind) -> list[Lock]:
+    """The table's locks at every node, each once, ending when the last node lifts it."""
+    until: dict[str, int] = {}
+    for output in _dumps(config, HTABLES[kind]):
+        for name, value in _ITEM_RE.findall(output):
+            until[name] = max(int(value), until.get(name, 0))
     return [
         Lock(
             kind=kind,
             key=name.removeprefix(EXTENSION_PREFIX),
-            until=dt.datetime.fromtimestamp(int(value), tz=dt.UTC),
+            until=dt.datetime.fromtimestamp(value, tz=dt.UTC),
         )
-        for name, value in _ITEM_RE.findall(_rpc(config, "htable.dump", HTABLES[kind]))
+        for name, value in until.items()
     ]
 
 
@@ -86,7 +94,7 @@ def extension_lock(*, number: str, domain: str, config: KamailioConfig | None = 
     """The lock on one extension (route[AUTH_GUARD] refuses everything it sends while it
     lasts), or None. One `htable.dump`; raises CountersUnavailable when Kamailio does not answer."""
     key = f"{number}@{domain}"
-    locks = _table_locks(config or config_from_settings(), LockKind.EXTENSION)
+    locks = _table_locks(config, LockKind.EXTENSION)
     return next((lock for lock in locks if lock.key == key), None)
 
 
@@ -129,14 +137,19 @@ def _lock_events(lock: Lock) -> QuerySet[SecurityEvent]:
 def sip_lock_release(
     *, lock: Lock, tenant_id: int | None, actor=None, config: KamailioConfig | None = None
 ) -> None:
-    """Lift a lock in Kamailio (with its failure counter), audited, and mark its security events
-    lifted, so that a Kamailio restart, which reloads the locks still running from those events,
-    does not bring it back. The caller has checked that the tenant may see the lock
-    (sip_locks_for_tenant). Nothing is recorded when Kamailio does not answer (the lock stays)."""
-    config = config or config_from_settings()
+    """Lift a lock in Kamailio on every node (with its failure counter), audited, and mark its
+    security events lifted, so that a Kamailio restart, which reloads the locks still running
+    from those events, does not bring it back. The caller has checked that the tenant may see
+    the lock (sip_locks_for_tenant). Nothing is recorded when no node answers (the lock stays)."""
     name = f"{EXTENSION_PREFIX}{lock.key}" if lock.kind == LockKind.EXTENSION else lock.key
     counter = name if lock.kind == LockKind.EXTENSION else f"ip:{lock.key}"
     _lock_events(lock).update(released_at=timezone.now())
+    answers = rpc_each("htable.delete", HTABLES[LockKind(lock.kind)], name, config=config)
+    if not any(answer.ok for answer in answers):
+        raise CountersUnavailable("; ".join(answer.error for answer in answers))
+    for answer in answers + rpc_each("htable.delete", "authfail", counter, config=config):
+        if not answer.ok:  # a node that is down holds nothing; no counter left: nothing to clear
+            logger.info("htable.delete at %s: %s", answer.address, answer.error)
     audit_record(
         action=Action.SIP_UNBLOCK,
         tenant_id=tenant_id,
@@ -144,6 +157,3 @@ def sip_lock_release(
         changes={"lock": [f"{lock.kind} {lock.key}", None], "until": [lock.until.isoformat(), None]},
         object_repr=lock.key,
     )
-    _rpc(config, "htable.delete", HTABLES[LockKind(lock.kind)], name)
-    with contextlib.suppress(CountersUnavailable):  # no counter left: nothing to clear
-        _rpc(config, "htable.delete", "authfail", counter)

@@ -13,33 +13,35 @@ call them after the change commits, e.g. `transaction.on_commit(sip_domains_relo
 
 Call permission, caller-ID pools and supervisors are read live on every INVITE: nothing to do.
 
-Each returns False, and logs, when no Kamailio answers (none running in development, say):
-the dashboard's own change has happened either way.
+Each goes to every node of a cluster (settings.SIP_CLUSTER_CTL_SOCKETS, sip.kamailio.rpc_each)
+and returns False, and logs, when no Kamailio answers (none running in development, say): the
+dashboard's own change has happened either way. A node that does not answer re-reads domains and
+dial rules on its timer and at its start, and drops a removed registration when it expires.
 """
 
 import logging
-import subprocess
 from collections.abc import Iterable
 
 from extensions.models import Extension
 
-from .kamailio import KamailioConfig, KamailioError, config_from_settings, rpc
+from .kamailio import KamailioConfig, rpc_each
 from .models import Location
 
 logger = logging.getLogger(__name__)
 
 
-def _rpc(config: KamailioConfig | None, *args: str) -> bool:
-    config = config or config_from_settings()
-    if not config.ctl_socket.exists():
-        logger.info("No Kamailio control socket at %s; skipped %s", config.ctl_socket, args[0])
-        return False
-    try:
-        rpc(config, *args)
-    except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
-        logger.warning("Kamailio RPC %s failed: %s", args[0], exc)
-        return False
-    return True
+def _rpc(config: KamailioConfig | None, *args: str, absent: str = "") -> bool:
+    """`args` on every node; True when at least one did it. `absent`: an error text that means
+    there was nothing to do on that node (e.g. the registration went already)."""
+    done = False
+    for answer in rpc_each(*args, config=config):
+        if answer.ok or (absent and absent in answer.error):
+            done = True
+        elif answer.error.startswith("No Kamailio control socket"):
+            logger.info("%s; skipped %s", answer.error, args[0])
+        else:
+            logger.warning("Kamailio RPC %s failed at %s: %s", args[0], answer.address, answer.error)
+    return done
 
 
 def sip_domains_reload(*, config: KamailioConfig | None = None) -> bool:
@@ -55,7 +57,8 @@ def sip_dialplan_reload(*, config: KamailioConfig | None = None) -> bool:
 def sip_registrations_remove(*, extension: Extension, config: KamailioConfig | None = None) -> bool:
     """Drop every registration of the extension (memory and `location`)."""
     aor = f"{extension.number}@{extension.hotline.sip_domain}"
-    return _rpc(config, "ul.rm", "location", aor)
+    # A node may have dropped it already: the node that removed it first tells the others (DMQ).
+    return _rpc(config, "ul.rm", "location", aor, absent="AOR not found")
 
 
 def sip_registrations_remove_many(

@@ -138,8 +138,9 @@ class StandInUas:
             self._sock.sendto(response, address)
 
 
-def response_for(request: Request | bytes, status: int, *, contact: str = "") -> bytes:
-    """The response a user agent sends to `request` (a 2xx to an INVITE names `contact`)."""
+def response_for(request: Request | bytes, status: int, *, contact: str = "", sdp: str = "") -> bytes:
+    """The response a user agent sends to `request` (a 2xx to an INVITE names `contact`, and
+    carries `sdp` when given: the answer to the INVITE's offer)."""
     if isinstance(request, bytes):
         request = parse_request(request)
     to = request.header("to") or ""
@@ -156,5 +157,7 @@ def response_for(request: Request | bytes, status: int, *, contact: str = "") ->
     ]
     if status == 200 and request.method == "INVITE" and contact:
         lines.append(f"Contact: <{contact}>")
-    lines.append("Content-Length: 0")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    if sdp:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(sdp.encode())}")
+    return ("\r\n".join(lines) + "\r\n\r\n" + sdp).encode()

@@ -1,13 +1,27 @@
 """`make sip`: the media relay (rtpengine), the listen service (sip.listen, *33) and Kamailio in
-the foreground against the dashboard's database; Ctrl-C stops all three."""
+the foreground against the dashboard's database; Ctrl-C stops all three.
+
+`make sip-cluster` (`--cluster N`): N Kamailio nodes as one service (sip.cluster), each with its
+own rtpengine, on 127.0.0.2, 127.0.0.3, … (SIP_CLUSTER_ADDRESSES) with the same ports."""
 
 import os
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sip.kamailio import Kamailio, KamailioError, config_from_settings, host_port, login_info_problems
+from sip.cluster import DEFAULT_DMQ_PORT, KamailioCluster, NodePorts, node_addresses
+from sip.kamailio import (
+    DEFAULT_RUNTIME_DIR,
+    Kamailio,
+    KamailioConfig,
+    KamailioError,
+    config_from_settings,
+    host_port,
+    login_info_problems,
+)
 from sip.listen import ListenProcess
 from sip.rtpengine import Rtpengine, RtpengineError
 from sip.rtpengine import config_from_environment as rtpengine_config
@@ -29,8 +43,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--check", action="store_true", help="Only check the configuration.")
         parser.add_argument("--children", type=int, help="Worker processes (default 4).")
+        parser.add_argument(
+            "--cluster",
+            type=int,
+            metavar="N",
+            help="Start N nodes as one service: on 127.0.0.2, 127.0.0.3, … (or SIP_CLUSTER_ADDRESSES), "
+            "each with its own rtpengine, DMQ between them on SIP_CLUSTER_DMQ_PORT (5070).",
+        )
 
-    def handle(self, *args, check: bool = False, children: int | None = None, **options):
+    def handle(
+        self, *args, check: bool = False, children: int | None = None, cluster: int | None = None, **options
+    ):
         overrides = {"children": children} if children else {}
         config = config_from_settings(**overrides)
         # The login info must not offer what this Kamailio will not serve (wss:// without TLS).
@@ -41,6 +64,9 @@ class Command(BaseCommand):
                 + "\n  - ".join(problems)
                 + "\nFix the settings (see docs/sip.md, “TLS and WSS”)."
             )
+        if cluster:
+            self._run_cluster(config, cluster, check=check)
+            return
         relay_config = rtpengine_config(default_interface=config.listen_ip)
         # RTPENGINE_START=0: a relay run elsewhere (its own service), reached at RTPENGINE_NG.
         start_relay = os.environ.get("RTPENGINE_START", "1") != "0"
@@ -138,3 +164,70 @@ class Command(BaseCommand):
                 listen.stop()
             if relay is not None:
                 relay.stop()
+
+    def _run_cluster(self, config: KamailioConfig, count: int, *, check: bool) -> None:
+        """The nodes one after the other (each announcing itself to the first), until Ctrl-C or
+        SIGTERM, or until a node exits; then all of them, each with its relay."""
+        addresses = [a.strip() for a in os.environ.get("SIP_CLUSTER_ADDRESSES", "").split(",") if a.strip()]
+        if addresses and len(addresses) != count:
+            raise CommandError(f"SIP_CLUSTER_ADDRESSES names {len(addresses)} addresses for {count} nodes.")
+        dmq_port = int(os.environ.get("SIP_CLUSTER_DMQ_PORT", DEFAULT_DMQ_PORT))
+        relay = rtpengine_config()
+        ports = NodePorts(
+            sip=config.sip_port,
+            ws=config.ws_port,
+            dmq=dmq_port,
+            rtp=(relay.port_min, relay.port_max),
+            ng=relay.ng_port,
+        )
+        runtime_dir = Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)) / "cluster"
+        try:
+            nodes = KamailioCluster(
+                config,
+                addresses=addresses or node_addresses(count),
+                runtime_dir=runtime_dir,
+                ports=lambda address: ports,
+            )
+            first = nodes.nodes[0]
+            first.config.prepare()
+            first.kamailio.check_config()
+        except KamailioError as exc:
+            raise CommandError(str(exc)) from exc
+        shown_db = config.db_url.split("@")[-1] if "@" in config.db_url else config.db_url
+        lines = [f"Kamailio cluster of {count} on database {shown_db} (DMQ on port {dmq_port}):"]
+        for node in nodes.nodes:
+            served, relay_ng = node.config.served(), node.relay.config.kamailio_socket
+            lines.append(
+                f"  node {node.node_id}: SIP udp+tcp {served['udp']}, WebSocket {served['ws']}, "
+                f"rtpengine {relay_ng}, log {node.kamailio.log_path}"
+            )
+        lines += [
+            "Point the dashboard at every node (reloads, removals, counters, locks):",
+            "  SIP_CLUSTER_CTL_SOCKETS=" + ",".join(nodes.controls),
+            "Phones find the nodes by DNS (SRV records) or one of the addresses: docs/deployment.md.",
+            "Listening (*33) is not served by a cluster yet (503).",
+        ]
+        self.stdout.write("\n".join(lines))
+        if check:
+            return
+
+        def terminate(signum, frame):
+            raise Stop
+
+        signal.signal(signal.SIGTERM, terminate)
+        try:
+            try:
+                nodes.start()
+            except KamailioError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(f"{count} nodes up. Ctrl-C stops them.")
+            self.stdout.flush()
+            while all(node.running for node in nodes.nodes):
+                time.sleep(1)
+            gone = [node.node_id for node in nodes.nodes if not node.running]
+            raise CommandError(f"Node(s) {gone} exited; see their logs. Stopping the others.")
+        except (KeyboardInterrupt, Stop):
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            nodes.stop()
