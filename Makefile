@@ -85,7 +85,8 @@ messages: $(VENV)/.dev-installed
 
 # The SIP server for the dashboard's login info: Kamailio in the foreground on 127.0.0.1:5060
 # (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL),
-# and rtpengine, the media relay (RTP ports 30000-30199). Ctrl-C stops both.
+# and rtpengine, the media relay (RTP ports 30000-30199). Ctrl-C stops both. Their own Prometheus
+# counters: http://127.0.0.1:9102/metrics (Kamailio), http://127.0.0.1:9101/metrics (rtpengine).
 sip: $(VENV)/.run-installed system-deps
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
