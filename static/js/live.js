@@ -1,6 +1,8 @@
 // Live status without reload: polls the hotline's status endpoint once a second and updates the
 // status (and call) cells of the extension list or the wallboard. A file of its own, no inline
 // script, for the strict Content-Security-Policy. Labels come from the table's data-label-*.
+// The browser keeps the last answer and revalidates it with its ETag (cache: "no-cache"): an
+// unchanged status comes back 304 without a body, and an unchanged ETag is not drawn again.
 (function () {
   "use strict";
   var table = document.querySelector("[data-live-url]");
@@ -8,6 +10,7 @@
   var url = table.getAttribute("data-live-url");
   var labels = table.dataset;
   var INTERVAL_MS = 1000;
+  var shownEtag = null;
 
   function badge(className, text) {
     var span = document.createElement("span");
@@ -58,8 +61,12 @@
   }
 
   function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+    fetch(url, { credentials: "same-origin", cache: "no-cache", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        var etag = response.headers.get("ETag");
+        if (!response.ok || (etag && etag === shownEtag)) { return null; }
+        return response.json().then(function (data) { shownEtag = etag; return data; });
+      })
       .then(function (data) {
         if (data) {
           Object.keys(data.extensions).forEach(function (id) { render(id, data.extensions[id]); });
