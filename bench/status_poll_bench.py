@@ -682,6 +682,10 @@ def main(argv: list[str] | None = None) -> int:
             "in the status phase"
         )
         print(f"Load average at the end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        # On a starved machine Redis may miss its 0.25 s deadline: the breaker then skips it for a
+        # while (sessions from the database, the status read afresh), which the CPU shows.
+        log = (workdir / "gunicorn.log").read_text(errors="replace")
+        print(f"Server log: Redis timed out {log.count('Redis did not answer')} time(s)")
         errors = base.errors + status.errors
         if errors:
             tail = (workdir / "gunicorn.log").read_text(errors="replace")[-3000:]
