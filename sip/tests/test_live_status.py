@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -48,7 +49,7 @@ def online(response) -> dict[str, bool]:
     return {e["number"]: e["online"] for e in response.json()["extensions"].values()}
 
 
-def poll_queries(client, url, **headers) -> tuple[object, list[str]]:
+def poll_queries(client, url, **headers) -> tuple[HttpResponse, list[str]]:
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url, headers=headers)
     return response, [q["sql"] for q in queries.captured_queries]
