@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from extensions.services import extension_reveal_credentials
 from sip.kamailio import Kamailio, KamailioConfig, KamailioError
+from sip.rtpengine import RtpengineConfig, RtpengineError
 from sip.sipclient import SipClient
 from tests.factories import HotlineFactory, make_extension
 
@@ -88,3 +89,23 @@ def test_the_metrics_listener_is_for_the_loopback_only():
             proxy="127.0.0.1:5060", transports=["udp"], websocket_url="ws://127.0.0.1:8088/ws"
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0.0.0.0:9102", "Kamailio's metrics listen on an IPv4 loopback address only"),  # noqa: S104 — refused
+        ("127.0.0.1:8088", "KAMAILIO_METRICS uses port 8088, which SIP or WebSocket listens on"),
+    ],
+)
+def test_make_sip_refuses_metrics_off_the_loopback_or_on_a_sip_port(tmp_path, value, message):
+    from .test_tls import environment, manage
+
+    result = manage(environment(tmp_path, KAMAILIO_METRICS=value), "run_kamailio", "--check", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_the_relay_refuses_its_http_listener_off_the_loopback(tmp_path):
+    with pytest.raises(RtpengineError, match="loopback address only"):
+        RtpengineConfig(metrics_listen="0.0.0.0:9101", runtime_dir=tmp_path).command()  # noqa: S104 — refused

@@ -67,8 +67,8 @@ def environment(tmp_path, **values: str) -> dict:
         # Kamailio's and rtpengine's own /metrics, off the default ports other runs may hold.
         KAMAILIO_METRICS=f"127.0.0.1:{free_port()}",
         RTPENGINE_METRICS=f"127.0.0.1:{free_port()}",
-        **values,
     )
+    env.update(values)
     return env
 
 
