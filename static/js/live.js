@@ -10,7 +10,17 @@
   var url = table.getAttribute("data-live-url");
   var labels = table.dataset;
   var INTERVAL_MS = 1000;
+  // A page in a background tab polls every 30 s, and at once when it is shown again: only the
+  // pages someone looks at cost the server a poll a second (docs/performance.md, "Live status").
+  var HIDDEN_INTERVAL_MS = 30000;
   var shownEtag = null;
+  var timer = null;
+  var polling = false;
+
+  function schedule(ms) {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(poll, ms);
+  }
 
   function badge(className, text) {
     var span = document.createElement("span");
@@ -61,6 +71,7 @@
   }
 
   function poll() {
+    polling = true;
     fetch(url, { credentials: "same-origin", cache: "no-cache", headers: { Accept: "application/json" } })
       .then(function (response) {
         var etag = response.headers.get("ETag");
@@ -73,7 +84,13 @@
         }
       })
       .catch(function () { /* offline for a moment: the next poll tries again */ })
-      .finally(function () { window.setTimeout(poll, INTERVAL_MS); });
+      .finally(function () {
+        polling = false;
+        schedule(document.hidden ? HIDDEN_INTERVAL_MS : INTERVAL_MS);
+      });
   }
-  window.setTimeout(poll, INTERVAL_MS);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && !polling) { schedule(0); }
+  });
+  schedule(INTERVAL_MS);
 })();
