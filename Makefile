@@ -23,7 +23,7 @@ PORT ?= 8000
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
 .PHONY: run test sip sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-capacity bench-scale \
-	bench-export bench-load bench-calls-history bench-calls
+	bench-export bench-load bench-calls-history bench-calls bench-status-poll
 
 $(VENV)/.run-installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,7 +86,8 @@ messages: $(VENV)/.dev-installed
 
 # The SIP server for the dashboard's login info: Kamailio in the foreground on 127.0.0.1:5060
 # (UDP+TCP) and ws://127.0.0.1:8088/ws, reading the same database as `make run` (or DATABASE_URL),
-# and rtpengine, the media relay (RTP ports 30000-30199). Ctrl-C stops both.
+# and rtpengine, the media relay (RTP ports 30000-30199). Ctrl-C stops both. Their own Prometheus
+# counters: http://127.0.0.1:9102/metrics (Kamailio), http://127.0.0.1:9101/metrics (rtpengine).
 sip: $(VENV)/.run-installed system-deps
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
@@ -176,9 +177,8 @@ bench-load: $(VENV)/.dev-installed
 	$(PY) bench/load_bench.py $(BENCH_ARGS)
 
 # The call history at 1,000,000 calls (pages, keyset page 200, a filter, the API) next to the
-# extension list and a bare query, and the live status poll at 100 open pages (scratch database
-# it creates and drops; BENCH_DATABASE_URL). BENCH_ARGS=--calls=100000 for a quick run.
-# See docs/performance.md, "Call history".
+# extension list and a bare query (scratch database it creates and drops; BENCH_DATABASE_URL).
+# BENCH_ARGS=--calls=100000 for a quick run. See docs/performance.md, "Call history".
 bench-calls-history: $(VENV)/.dev-installed
 	$(PY) bench/bench_calls.py $(BENCH_ARGS)
 
@@ -188,3 +188,9 @@ bench-calls-history: $(VENV)/.dev-installed
 # (BENCH_ARGS, see --help). See docs/performance.md, "Capacity model".
 bench-capacity: $(VENV)/.dev-installed
 	$(PY) bench/capacity.py $(BENCH_ARGS)
+# Live status at 100 open pages: pages polling /hotlines/<id>/status/ on gunicorn (sync workers),
+# against /healthz in the same run; req/s, p50/p95, CPU per poll, database connections, and
+# whether registration changes reach the pages within 2 s (docs/performance.md, "Live status:
+# 100 open pages"). About 3 minutes; BENCH_ARGS=--quick about 1.
+bench-status-poll: $(VENV)/.dev-installed
+	$(PY) bench/status_poll_bench.py $(BENCH_ARGS)

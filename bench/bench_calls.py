@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Call history at 1,000,000 calls, and the cost of the live status poll at 100 open pages.
+"""Call history at 1,000,000 calls.
 
     make bench-calls-history     # or: .venv/bin/python bench/bench_calls.py --help
 
@@ -9,11 +9,9 @@
 2. medians over rounds, through Django's test Client (whole middleware stack): the hotline's
    history page, one extension's history, a filtered page (disposition=busy), a deep page (the
    cursor of page 200), the API; next to the extension list page of the same hotline and a bare
-   query (the page's own 51 rows, newest first) — "ratio" = ours / bare;
-3. the status poll: 100 pollers hitting `/hotlines/<pk>/status/` once a second for 20 s
-   (threads, test Client), its median/p95 latency and the process CPU it took (CPU seconds /
-   wall seconds = the share of one core).
-Results: docs/performance.md, "Call history".
+   query (the page's own 51 rows, newest first) — "ratio" = ours / bare.
+Results: docs/performance.md, "Call history". The live status poll at 100 open pages has a bench
+of its own, on gunicorn: bench/status_poll_bench.py (`make bench-status-poll`).
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -46,8 +43,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--pollers", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/pbx_bench_calls")
@@ -117,36 +112,6 @@ def main() -> None:
     for name, ms in results.items():
         print(f"{name:45s} {ms:8.2f} ms   ratio {ms / floor:6.1f}")
 
-    # --- the status poll at 100 open pages --------------------------------------------------
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + args.seconds
-
-    def poller():
-        c = Client()
-        c.force_login(admin)
-        while time.monotonic() < stop_at:
-            t0 = time.perf_counter()
-            c.get(f"{base}/status/")
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed * 1000)
-            time.sleep(max(0.0, 1.0 - elapsed))
-        connection.close()
-
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    threads = [threading.Thread(target=poller) for _ in range(args.pollers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-    latencies.sort()
-    print(
-        f"status poll: {args.pollers} pollers x 1/s for {args.seconds:.0f} s: {len(latencies)} requests "
-        f"({len(latencies) / wall:.0f}/s), median {statistics.median(latencies):.1f} ms, "
-        f"p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms, CPU {cpu / wall * 100:.0f}% of one core"
-    )
     connection.close()
     if not args.keep:
         recreate_database(url, drop_only=True)

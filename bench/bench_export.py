@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ sys.path.insert(0, str(BASE_DIR))
 # The scratch database, the settings and the machine's description, as bench_scale.py has them.
 from bench_scale import machine, recreate_database, setup_django  # noqa: E402
 
+from bench.data import add_scratch_arguments  # noqa: E402
+
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/pbx_bench_export"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 BIG = 100_000
@@ -48,15 +49,11 @@ CASES = ("plain", "passwords")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
-        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        help="Redis for the cache and the guard's budgets (per-process key prefix). Default: %(default)s",
+    add_scratch_arguments(
+        parser,
+        database_url=DEFAULT_DB_URL,
+        redis_url=DEFAULT_REDIS_URL,
+        redis_use="the cache and the guard's budgets (per-process key prefix)",
     )
     parser.add_argument("--extensions", type=int, default=BIG, help="Extensions (default %(default)s).")
     parser.add_argument("--rounds", type=int, default=3, help="Rounds of each case (default 3).")

@@ -42,6 +42,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.data import (  # noqa: E402  (needs BASE_DIR on the path)
+    add_scratch_arguments,
     fill_hotline,
     hotline_create,
     machine,
@@ -60,16 +61,11 @@ FILTER = "internal"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
-        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        help="Redis for the cache and sessions, as in production (keys get a "
-        "per-run prefix). Default: %(default)s",
+    add_scratch_arguments(
+        parser,
+        database_url=DEFAULT_DB_URL,
+        redis_url=DEFAULT_REDIS_URL,
+        redis_use="the cache and sessions, as in production (keys get a per-run prefix)",
     )
     parser.add_argument("--rounds", type=int, default=30, help="Rounds of the read cases (default 30).")
     parser.add_argument(

@@ -7,6 +7,7 @@ hotlines) build their extensions with `fill_hotline`, so both measure the same k
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import time
@@ -20,6 +21,23 @@ if TYPE_CHECKING:
     from tenants.models import Tenant
 
 BATCH = 1000  # range create's largest batch
+
+
+def add_scratch_arguments(
+    parser: argparse.ArgumentParser, *, database_url: str, redis_url: str, redis_use: str
+) -> None:
+    """--database-url and --redis-url, defaulting to BENCH_DATABASE_URL / BENCH_REDIS_URL or the
+    bench's own defaults; `redis_use` says what the bench keeps there."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", database_url),
+        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", redis_url),
+        help=f"Redis for {redis_use}. Default: %(default)s",
+    )
 
 
 def recreate_database(database_url: str, *, drop_only: bool = False) -> None:

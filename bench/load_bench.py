@@ -69,6 +69,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.data import (  # noqa: E402  (needs BASE_DIR on the path)
+    add_scratch_arguments,
     clone_database,
     fill_hotline,
     hotline_create,
@@ -122,16 +123,11 @@ class BenchError(Exception):
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
-        help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
-        help="Redis for the cache and sessions (keys get a per-run prefix, removed at the end). "
-        "Default: %(default)s",
+    add_scratch_arguments(
+        parser,
+        database_url=DEFAULT_DB_URL,
+        redis_url=DEFAULT_REDIS_URL,
+        redis_use="the cache and sessions (keys get a per-run prefix, removed at the end)",
     )
     parser.add_argument(
         "--quick",
@@ -181,12 +177,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Uncounted seconds at the start of each slice (default 0.5).",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=2 * (os.cpu_count() or 1) + 1,
-        help="gunicorn sync workers (default 2 × CPUs + 1 = %(default)s, as docs/deployment.md).",
-    )
+    add_workers_argument(parser)
     parser.add_argument(
         "--exclude",
         default="",
@@ -720,6 +711,15 @@ def server_env(args: argparse.Namespace, static_root: str) -> dict[str, str]:
     }
 
 
+def add_workers_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1) + 1,
+        help="gunicorn sync workers (default 2 × CPUs + 1 = %(default)s, as docs/deployment.md).",
+    )
+
+
 def gunicorn_command(workers: int, port: int, log: Path) -> list[str]:
     return [
         sys.executable,
@@ -740,9 +740,11 @@ def gunicorn_command(workers: int, port: int, log: Path) -> list[str]:
     ]
 
 
-def start_gunicorn(command: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    command: list[str], env: dict[str, str], port: int, log: Path, *, ready_path: str = "/accounts/login/"
+) -> subprocess.Popen[bytes]:
     """gunicorn in its own session, its output (and Django's log) into `log`; returns once it
-    answers."""
+    answers 200 at `ready_path`."""
     with log.open("ab") as output:
         process = subprocess.Popen(
             command,
@@ -757,7 +759,7 @@ def start_gunicorn(command: list[str], env: dict[str, str], port: int, log: Path
         if process.poll() is not None:
             raise BenchError(f"gunicorn exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if Client(port).request("GET", "/accounts/login/")[0] == 200:
+            if Client(port).request("GET", ready_path)[0] == 200:
                 return process
         except OSError:
             pass

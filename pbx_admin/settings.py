@@ -453,6 +453,11 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 # decides who the client is); anyone else gets 403.
 METRICS_ALLOWED_NETWORKS = env_networks("METRICS_ALLOWED_NETWORKS")
 
+# Live status (sip.live): the open pages of a hotline share one reading of its status for this
+# long (seconds, in the cache); 0 reads it for every poll. A change reaches the pages within
+# this plus their 1 s pause plus a request (docs/performance.md, "Live status: 100 open pages").
+LIVE_STATUS_CACHE_SECONDS = float(os.environ.get("LIVE_STATUS_CACHE_SECONDS", "0.5"))
+
 # Functions and views that hold SIP passwords are marked with `sensitive_variables` /
 # `sensitive_post_parameters`; this filter honours the marks on DEBUG error pages too.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.debug.SecretSafeExceptionReporterFilter"

@@ -4,9 +4,10 @@ and the wallboard."""
 import csv
 from collections.abc import Iterator
 
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import formats, timezone
+from django.utils.http import parse_etags
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.views import View
@@ -17,7 +18,7 @@ from hotlines.selectors import hotline_get
 from .call_records import call_records_import
 from .filtersets import CallFilterSet
 from .history import call_extension_get, call_list, keyset_page
-from .live import presence_sync
+from .live import cached_status_snapshot, presence_sync, status_snapshot
 
 PAGE_SIZE = 50
 
@@ -126,28 +127,19 @@ class HotlineCallsExportView(TenantAdminRequiredMixin, View):
 
 class HotlineStatusView(TenantAdminRequiredMixin, View):
     """What open pages poll every second (static/js/live.js): each extension's registration,
-    call in progress and offline alert. See sip/live.py for its cost."""
+    call in progress and offline alert; 304 when the page's copy (If-None-Match) is current.
+    The snapshot is shared by the hotline's open pages for a moment (sip/live.py: its cost)."""
 
     def get(self, request, hotline_pk):
-        hotline = hotline_get(user=request.user, pk=hotline_pk, counts=False)
-        statuses = presence_sync(hotline=hotline)
-        return JsonResponse(
-            {
-                "extensions": {
-                    str(s.extension_id): {
-                        "number": s.number,
-                        "online": s.online,
-                        "contacts": s.contacts,
-                        "since": s.since.isoformat() if s.since else None,
-                        "alert": s.alert,
-                        "call": {"peer": s.call.peer, "since": s.call.since.isoformat()} if s.call else None,
-                    }
-                    for s in statuses
-                },
-                "at": timezone.now().isoformat(),
-            },
-            headers={"Cache-Control": "no-store"},
-        )
+        snapshot = cached_status_snapshot(hotline_pk=hotline_pk)
+        if snapshot is None or snapshot.tenant_id != self.tenant_id:
+            snapshot = status_snapshot(hotline=hotline_get(user=request.user, pk=hotline_pk, counts=False))
+        # The browser keeps the answer but asks again each time (no-cache), with its ETag.
+        headers = {"ETag": snapshot.etag, "Cache-Control": "private, no-cache"}
+        known = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
+        if snapshot.etag in known:
+            return HttpResponseNotModified(headers=headers)
+        return HttpResponse(snapshot.body, content_type="application/json", headers=headers)
 
 
 class WallboardView(TenantAdminRequiredMixin, View):

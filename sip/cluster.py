@@ -19,7 +19,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .kamailio import ClusterMembership, Kamailio, KamailioConfig, KamailioError, free_port, free_sip_port
+from .kamailio import (
+    DEFAULT_METRICS_PORT,
+    ClusterMembership,
+    Kamailio,
+    KamailioConfig,
+    KamailioError,
+    free_port,
+    free_sip_port,
+    host_port,
+)
 from .rtpengine import Rtpengine, RtpengineConfig, free_port_range
 
 # Where `make sip-cluster` puts its nodes: node n on 127.0.0.<n+1> (the loopback is a /8).
@@ -117,6 +126,12 @@ class KamailioCluster:
                 ws_port=ports.ws,
                 runtime_dir=node_dir,
                 rtpengine_sock=relay_config.kamailio_socket,
+                # Each node's own metrics listener, on its own loopback address.
+                metrics_listen=(
+                    f"{address}:{host_port(self.base.metrics_listen, DEFAULT_METRICS_PORT)[1]}"
+                    if self.base.metrics_listen
+                    else ""
+                ),
                 # The listen service (*33) reads one node's calls; not part of a cluster yet.
                 listen_uri="",
                 cluster=ClusterMembership(

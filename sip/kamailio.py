@@ -8,6 +8,7 @@ URL, address, ports, worker count) is passed as `-A NAME=value` defines.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -30,6 +31,8 @@ from .tls import ensure_self_signed
 BASE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_FILE = BASE_DIR / "deploy" / "kamailio" / "kamailio.cfg"
 DEFAULT_RUNTIME_DIR = BASE_DIR / "var" / "kamailio"
+# Kamailio's own Prometheus /metrics (KAMAILIO_METRICS), on the loopback; rtpengine's is 9101.
+DEFAULT_METRICS_PORT = 9102
 # The environment variable that carries the web phone's secret to Kamailio (kamailio.cfg).
 EPHEMERAL_SECRET_ENV = "KAMAILIO_EPHEMERAL_SECRET"
 
@@ -234,6 +237,9 @@ class KamailioConfig:
     # its own user can read), never on the command line. Empty: the web phone cannot sign in
     # (softphones still can).
     ephemeral_secret: str = field(default="", repr=False)
+    # host:port of Kamailio's own Prometheus /metrics (xhttp_prom, the METRICS section of the
+    # cfg), a listener of its own on the loopback (KAMAILIO_METRICS); empty: none.
+    metrics_listen: str = ""
     # Protection (route[AUTH_GUARD], route[FLOOD], route[OVERLOAD]); settings.SIP_PROTECTION.
     protection: Protection = field(default_factory=lambda: Protection())
     # One node of several (sip.cluster); None: the only one.
@@ -264,6 +270,24 @@ class KamailioConfig:
         """The ports Kamailio accepts connections on: SIP and WebSocket, and with TLS both again."""
         ports = [self.sip_port, self.ws_port]
         return ports + [self.sips_port, self.wss_port] if self.tls else ports
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) of the metrics listener, or None; only a loopback address is accepted:
+        the statistics are for Prometheus on this host, never for the public."""
+        if not self.metrics_listen:
+            return None
+        host, port = host_port(self.metrics_listen, DEFAULT_METRICS_PORT)
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback or ":" in host:
+            raise KamailioError(
+                f"KAMAILIO_METRICS is {self.metrics_listen!r}: Kamailio's metrics listen on an IPv4 "
+                "loopback address only (e.g. 127.0.0.1:9102); scrape them on this host."
+            )
+        return host, port
 
     def served(self) -> dict[str, str]:
         """What this configuration serves, by transport: host:port for SIP, the URL for
@@ -301,6 +325,9 @@ class KamailioConfig:
                 f"Two listeners on port {port} (SIP {self.sip_port}, ws {self.ws_port}"
                 + (f", SIP over TLS {self.sips_port}, wss {self.wss_port})." if self.tls else ").")
             )
+        metrics = self.metrics_address
+        if metrics is not None and metrics[1] in ports:
+            problems.append(f"KAMAILIO_METRICS uses port {metrics[1]}, which SIP or WebSocket listens on.")
         _, proxy_port = host_port(proxy, 5060)
         if proxy_port != self.sip_port:
             problems.append(f"SIP_OUTBOUND_PROXY is {proxy} but SIP is served on port {self.sip_port}.")
@@ -349,6 +376,9 @@ class KamailioConfig:
         if self.cluster is not None:
             defines["HT_CALLS"] = _cfg_string(HT_CALLS)
             defines.update(self.cluster.defines(self, defines))
+        metrics = self.metrics_address
+        if metrics is not None:
+            defines.update(WITH_METRICS=None, METRICS_IP=metrics[0], METRICS_PORT=str(metrics[1]))
         if self.uses_sqlite:
             defines["WITH_SQLITE"] = None
         if self.tls:
@@ -449,6 +479,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
     SIP_WEBSOCKET_URL), TLS when SIP_TLS is on, and the dashboard's own database, unless
     KAMAILIO_DB_URL names another role's URL (production: the restricted `kamailio` role).
 
+    Kamailio's own Prometheus /metrics on KAMAILIO_METRICS (127.0.0.1:9102; empty: none).
     Ports the login info does not name: SIP over TLS on KAMAILIO_TLS_PORT (5061), and the other
     WebSocket port than SIP_WEBSOCKET_URL's: ws:// on KAMAILIO_WS_PORT (8088) when the URL is
     wss://, wss:// on KAMAILIO_WSS_PORT (8443) when it is ws://. With a wss:// URL and SIP_TLS
@@ -491,6 +522,7 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "wss_proxied": ws.scheme == "wss" and not tls and bool(ws_port_env),
         "ephemeral_secret": ephemeral_secret(),
         "protection": Protection.from_settings(),
+        "metrics_listen": os.environ.get("KAMAILIO_METRICS", f"127.0.0.1:{DEFAULT_METRICS_PORT}"),
     }
     values["ctl_listen"] = os.environ.get("KAMAILIO_CTL_LISTEN", "")
     if node_id := os.environ.get("KAMAILIO_NODE_ID"):
@@ -583,7 +615,8 @@ class Kamailio:
         return self
 
     def wait_ready(self, *, timeout: float) -> None:
-        """Until Kamailio answers OPTIONS over UDP and accepts TCP on the SIP and WS ports."""
+        """Until Kamailio answers OPTIONS over UDP and accepts TCP on the SIP and WS ports (and
+        the metrics one)."""
         deadline = time.monotonic() + timeout
         ip = self.config.listen_ip
         while True:
@@ -594,6 +627,8 @@ class Kamailio:
                     if client.options().status == 200:
                         for port in self.config.tcp_ports:
                             socket.create_connection((ip, port), timeout=0.5).close()
+                        if self.config.metrics_address is not None:
+                            socket.create_connection(self.config.metrics_address, timeout=0.5).close()
                         return
             except (OSError, SipError):
                 pass

@@ -1,7 +1,12 @@
 """Live status: who is online, who is on a call and since when, for open pages that poll.
 
 A page polls `GET /hotlines/<pk>/status/` once a second (static/js/live.js; sync gunicorn
-workers cannot hold 100 open streams, a poll costs a few milliseconds). One poll is:
+workers cannot hold 100 open streams). Every page open on a hotline gets the same answer, so it
+is read once per LIVE_STATUS_CACHE_SECONDS (0.5 s) for all of them and kept in the shared cache
+(Redis) as a snapshot: its JSON and an ETag; a page whose copy is current gets 304 without a
+body (`status_snapshot`, `cached_status_snapshot`). A change reaches the pages within the cache
+time plus their pause (1 s) plus a request, under 2 s (docs/performance.md, "Live status: 100
+open pages", bench/status_poll_bench.py). Reading the snapshot is one:
 
 - the extensions' live registrations (`location`, one query, as the list's status column);
 - the calls in progress (Kamailio's `dialog` table, db_mode 1: a row per answered call until
@@ -15,8 +20,13 @@ workers cannot hold 100 open streams, a poll costs a few milliseconds). One poll
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import logging
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -25,6 +35,8 @@ from hotlines.models import Hotline
 
 from .models import ExtensionPresence
 from .selectors import with_online_status
+
+logger = logging.getLogger(__name__)
 
 
 def during_schedule(extension: Extension, at: dt.datetime) -> bool:
@@ -129,3 +141,58 @@ def presence_sync(*, hotline: Hotline, now: dt.datetime | None = None) -> list[L
             LiveStatus(**{**s.__dict__, "alert": alerts.get(s.extension_id, s.alert)}) for s in statuses
         ]
     return statuses
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """A hotline's live status as the open pages get it: the JSON body, an ETag that changes
+    only when the extensions' status does, and the tenant the hotline belongs to."""
+
+    tenant_id: int
+    body: bytes
+    etag: str
+
+
+def _cache_key(hotline_pk: int) -> str:
+    return f"live-status:{hotline_pk}"
+
+
+def status_snapshot(*, hotline: Hotline) -> StatusSnapshot:
+    """Read the hotline's live status now (presence_sync: changes recorded and reported) and
+    share it with the other open pages for LIVE_STATUS_CACHE_SECONDS."""
+    extensions = {
+        str(s.extension_id): {
+            "number": s.number,
+            "online": s.online,
+            "contacts": s.contacts,
+            "since": s.since.isoformat() if s.since else None,
+            "alert": s.alert,
+            "call": {"peer": s.call.peer, "since": s.call.since.isoformat()} if s.call else None,
+        }
+        for s in presence_sync(hotline=hotline)
+    }
+    encoded = json.dumps(extensions, separators=(",", ":"), sort_keys=True)
+    # `at`: when the status was read (a 304 keeps the page's older copy, and its `at`).
+    body = f'{{"extensions":{encoded},"at":{json.dumps(timezone.now().isoformat())}}}'.encode()
+    etag = '"' + hashlib.blake2b(encoded.encode(), digest_size=12).hexdigest() + '"'
+    snapshot = StatusSnapshot(tenant_id=hotline.tenant_id, body=body, etag=etag)
+    seconds = settings.LIVE_STATUS_CACHE_SECONDS
+    if seconds > 0:
+        try:
+            cache.set(_cache_key(hotline.pk), snapshot, seconds)
+        except Exception as error:  # noqa: BLE001 - without the cache every poll reads afresh
+            logger.warning("Live status: the cache did not take the snapshot (%s).", error)
+    return snapshot
+
+
+def cached_status_snapshot(*, hotline_pk: int) -> StatusSnapshot | None:
+    """The snapshot another page's poll read less than LIVE_STATUS_CACHE_SECONDS ago, if any
+    (None too when the cache does not answer). The caller checks `tenant_id`."""
+    if settings.LIVE_STATUS_CACHE_SECONDS <= 0:
+        return None
+    try:
+        snapshot = cache.get(_cache_key(hotline_pk))
+    except Exception as error:  # noqa: BLE001 - without the cache every poll reads afresh
+        logger.warning("Live status: the cache did not answer (%s).", error)
+        return None
+    return snapshot if isinstance(snapshot, StatusSnapshot) else None

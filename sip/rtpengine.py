@@ -10,6 +10,7 @@ the media interface. `ng()` speaks the same protocol, for the tests and for heal
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import random
 import secrets
@@ -184,6 +185,13 @@ class RtpengineConfig:
         if self.delete_delay is not None:
             cmd.append(f"--delete-delay={self.delete_delay}")
         if self.metrics_listen:
+            host = self.metrics_listen.rpartition(":")[0]
+            if not _is_loopback(host):
+                # The HTTP listener serves rtpengine's control API too, not only /metrics.
+                raise RtpengineError(
+                    f"RTPENGINE_METRICS is {self.metrics_listen!r}: rtpengine's HTTP listener (its "
+                    "/metrics and its control API) goes on a loopback address only, e.g. 127.0.0.1:9101."
+                )
             cmd.append(f"--listen-http={self.metrics_listen}")
         return cmd + list(self.extra_args)
 
@@ -191,11 +199,18 @@ class RtpengineConfig:
         Path(self.runtime_dir).mkdir(parents=True, exist_ok=True)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def config_from_environment(*, default_interface: str = "127.0.0.1", **overrides) -> RtpengineConfig:
     """What `make sip` starts: RTPENGINE_NG (control address, default 127.0.0.1:2223),
     RTPENGINE_INTERFACE (media address, default the SIP listen address) and
     RTPENGINE_PORT_MIN / RTPENGINE_PORT_MAX (default 30000–30199), RTPENGINE_METRICS (host:port
-    of its Prometheus /metrics, e.g. 127.0.0.1:9101; default none)."""
+    on the loopback of its Prometheus /metrics, default 127.0.0.1:9101; empty: none)."""
     ng_host, _, ng_port = os.environ.get("RTPENGINE_NG", "127.0.0.1:2223").rpartition(":")
     values: dict = {
         "ng_host": ng_host or "127.0.0.1",
@@ -204,7 +219,7 @@ def config_from_environment(*, default_interface: str = "127.0.0.1", **overrides
         "port_min": int(os.environ.get("RTPENGINE_PORT_MIN", "30000")),
         "port_max": int(os.environ.get("RTPENGINE_PORT_MAX", "30199")),
         "runtime_dir": Path(os.environ.get("RTPENGINE_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)),
-        "metrics_listen": os.environ.get("RTPENGINE_METRICS", ""),
+        "metrics_listen": os.environ.get("RTPENGINE_METRICS", "127.0.0.1:9101"),
     }
     values.update(overrides)
     return RtpengineConfig(**values)

@@ -102,6 +102,8 @@ def kamailio_server(kamailio_role, django_db_blocker, tmp_path_factory, gateway_
         tls=True,
         sips_port=free_port(),
         wss_port=free_port(),
+        # Kamailio's own Prometheus /metrics (xhttp_prom), as `make sip` serves it.
+        metrics_listen=f"127.0.0.1:{free_port()}",
         # NAT keep-alives every second, so a test sees one soon.
         natping_interval=1,
         rtpengine_sock=rtpengine_server.config.kamailio_socket,

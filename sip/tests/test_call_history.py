@@ -250,7 +250,9 @@ def register(extension, *, seconds=300) -> Location:
     )
 
 
-def test_status_poll_reports_online_and_offline_once_with_an_alert(team, client):
+def test_status_poll_reports_online_and_offline_once_with_an_alert(team, client, settings):
+    # Every poll reads afresh (the shared snapshot: sip/tests/test_live_status.py).
+    settings.LIVE_STATUS_CACHE_SECONDS = 0
     events = []
 
     def receiver(sender, extension, online, alert, **kwargs):

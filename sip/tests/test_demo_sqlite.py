@@ -120,6 +120,9 @@ def demo_database(tmp: Path) -> tuple[dict, KamailioConfig, list[dict]]:
         "RTPENGINE_RUNTIME_DIR": str(tmp / "rtpengine"),
         # …and the listen service (*33).
         "LISTEN_SERVICE": f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+        # Kamailio's and rtpengine's own Prometheus /metrics.
+        "KAMAILIO_METRICS": f"127.0.0.1:{free_port()}",
+        "RTPENGINE_METRICS": f"127.0.0.1:{free_port()}",
     }
     for name in ("SIP_ENCRYPTION_KEYS", "DJANGO_SECRET_KEY"):
         env.pop(name, None)  # the demo's own debug defaults, as `make run` has them
@@ -603,6 +606,9 @@ def test_make_sip_runs_the_media_relay_and_the_listen_service_and_ctrl_c_stops_t
     checked = manage(env, "run_kamailio", "--check")
     assert "Media relay: rtpengine on 127.0.0.1" in checked
     assert f"listening (*33): sip:{env['LISTEN_SERVICE']}" in checked
+    kamailio_metrics = f"http://{env['KAMAILIO_METRICS']}/metrics"
+    relay_metrics = f"http://{env['RTPENGINE_METRICS']}/metrics"
+    assert f"Prometheus metrics (loopback): Kamailio {kamailio_metrics}, rtpengine {relay_metrics}" in checked
     listen_host, _, listen_port = env["LISTEN_SERVICE"].rpartition(":")
     # The demo's 100 (admin01) supervises 101 (sale01).
     boss = next(i for i in infos if i["username"] == "100" and i["domain"].startswith("19001234."))
@@ -635,6 +641,9 @@ def test_make_sip_runs_the_media_relay_and_the_listen_service_and_ctrl_c_stops_t
         relay_pid = int((Path(env["RTPENGINE_RUNTIME_DIR"]) / "rtpengine.pid").read_text())
         # Kamailio found it at start (its log says so).
         assert "rtpengine instance <udp:" + env["RTPENGINE_NG"] in (tmp_path / "make-sip.log").read_text()
+        # Both serve their own counters to Prometheus on the loopback.
+        assert "kamailio_core_rcv_requests" in requests.get(kamailio_metrics, timeout=5).text
+        assert "rtpengine_sessions" in requests.get(relay_metrics, timeout=5).text
         # *33 reaches the listen service, which reads the demo Kamailio's calls (none now).
         with SipClient("127.0.0.1", config.sip_port) as phone:
             replies = [

@@ -49,3 +49,36 @@ def test_the_list_shows_online_within_two_seconds_without_reload(kamailio, live_
         page.locator(f'[data-ext-status="{extension.pk}"][data-online="0"]').wait_for(timeout=5000)
         assert "Mất kết nối" in cell.inner_text()  # "Went offline"
         assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_in_a_background_tab_polls_rarely_and_at_once_when_shown(live_server):
+    hotline = HotlineFactory(number="19008889")
+    make_extension(hotline, "101", "sale01")
+    admin = make_admin(hotline.tenant)
+    status_path = f"/hotlines/{hotline.pk}/status/"
+    with chromium_page() as page:
+        polls: list[float] = []
+        page.on("request", lambda r: polls.append(time.monotonic()) if r.url.endswith(status_path) else None)
+        sign_in(page, live_server.url, admin.username, "pw")
+        page.goto(f"{live_server.url}/hotlines/{hotline.pk}/extensions/")
+        page.wait_for_timeout(2500)
+        assert len(polls) >= 1  # shown: a poll a second
+
+        # The tab goes to the background (as the browser says it when another tab is chosen).
+        page.evaluate(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});"
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )
+        page.wait_for_timeout(1500)  # the poll under way, if any, ends
+        hidden_from = len(polls)
+        page.wait_for_timeout(4000)
+        assert len(polls) - hidden_from <= 1
+
+        page.evaluate(
+            "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+            "document.dispatchEvent(new Event('visibilitychange'))"
+        )
+        shown = time.monotonic()
+        page.wait_for_timeout(1000)
+        assert any(at >= shown for at in polls[hidden_from:])

@@ -64,8 +64,11 @@ def environment(tmp_path, **values: str) -> dict:
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         KAMAILIO_RUNTIME_DIR=str(tmp_path / "kamailio"),
         LISTEN_SERVICE=f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
-        **values,
+        # Kamailio's and rtpengine's own /metrics, off the default ports other runs may hold.
+        KAMAILIO_METRICS=f"127.0.0.1:{free_port()}",
+        RTPENGINE_METRICS=f"127.0.0.1:{free_port()}",
     )
+    env.update(values)
     return env
 
 

@@ -1,6 +1,8 @@
 // Live status without reload: polls the hotline's status endpoint once a second and updates the
 // status (and call) cells of the extension list or the wallboard. A file of its own, no inline
 // script, for the strict Content-Security-Policy. Labels come from the table's data-label-*.
+// The browser keeps the last answer and revalidates it with its ETag (cache: "no-cache"): an
+// unchanged status comes back 304 without a body, and an unchanged ETag is not drawn again.
 (function () {
   "use strict";
   var table = document.querySelector("[data-live-url]");
@@ -8,6 +10,17 @@
   var url = table.getAttribute("data-live-url");
   var labels = table.dataset;
   var INTERVAL_MS = 1000;
+  // A page in a background tab polls every 30 s, and at once when it is shown again: only the
+  // pages someone looks at cost the server a poll a second (docs/performance.md, "Live status").
+  var HIDDEN_INTERVAL_MS = 30000;
+  var shownEtag = null;
+  var timer = null;
+  var polling = false;
+
+  function schedule(ms) {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(poll, ms);
+  }
 
   function badge(className, text) {
     var span = document.createElement("span");
@@ -58,15 +71,26 @@
   }
 
   function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+    polling = true;
+    fetch(url, { credentials: "same-origin", cache: "no-cache", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        var etag = response.headers.get("ETag");
+        if (!response.ok || (etag && etag === shownEtag)) { return null; }
+        return response.json().then(function (data) { shownEtag = etag; return data; });
+      })
       .then(function (data) {
         if (data) {
           Object.keys(data.extensions).forEach(function (id) { render(id, data.extensions[id]); });
         }
       })
       .catch(function () { /* offline for a moment: the next poll tries again */ })
-      .finally(function () { window.setTimeout(poll, INTERVAL_MS); });
+      .finally(function () {
+        polling = false;
+        schedule(document.hidden ? HIDDEN_INTERVAL_MS : INTERVAL_MS);
+      });
   }
-  window.setTimeout(poll, INTERVAL_MS);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && !polling) { schedule(0); }
+  });
+  schedule(INTERVAL_MS);
 })();

@@ -57,7 +57,10 @@ class Command(BaseCommand):
         overrides = {"children": children} if children else {}
         config = config_from_settings(**overrides)
         # The login info must not offer what this Kamailio will not serve (wss:// without TLS).
-        problems = login_info_problems(config)
+        try:
+            problems = login_info_problems(config)
+        except KamailioError as exc:
+            raise CommandError(str(exc)) from exc
         if problems:
             raise CommandError(
                 "The login info offers what Kamailio would not serve:\n  - "
@@ -107,8 +110,12 @@ class Command(BaseCommand):
                 f"TLS: SIP over TLS {served['tls']}, WebSocket over TLS {served['wss']} "
                 f"(certificate {config.tls_cert_file})"
             )
+        metrics = [f"Kamailio http://{config.metrics_listen}/metrics"] if config.metrics_listen else []
+        if start_relay and relay_config.metrics_listen:
+            metrics.append(f"rtpengine http://{relay_config.metrics_listen}/metrics")
         lines += [
             f"Media relay: {relay}, control {config.rtpengine_sock}",
+            f"Prometheus metrics (loopback): {', '.join(metrics) or 'none'}",
             f"Calls out: {config.gateway_uri or 'no gateway (SIP_GATEWAY_URI): 503'}; listening (*33): "
             f"{config.listen_uri or 'no listen service (LISTEN_SERVICE_START=0): 503'}; whisper (*34), "
             "barge (*35): 501, rtpengine cannot mix",
