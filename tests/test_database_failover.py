@@ -208,12 +208,12 @@ def test_the_replica_promoted_takes_over_with_nothing_committed_lost(failover_se
     # replica (it may lag; target_session_attrs=read-write refuses it).
     status, seconds = register(kamailio, phone)
     measured["outage_register"] = [status, round(seconds, 2)]
-    # auth_db cannot read the credentials, so route[AUTH] challenges again: 401 at once (not
-    # silence, and not a 200 from a stale copy).
-    assert status == 401, "Kamailio must answer at once while the database is down"
+    # auth_db cannot read the credentials (auth_check -1), so route[AUTH] answers 503 with
+    # Retry-After at once: not silence, not a 200 from a stale copy, not a "wrong password".
+    assert status == 503, "Kamailio must answer 503 at once while the database is down"
     # A call is refused the same way: its caller is authenticated against the database too.
     measured["outage_invite"] = invite(kamailio, phone, "101")
-    assert measured["outage_invite"] == 407
+    assert measured["outage_invite"] == 503
     # Registrations already made stay in Kamailio's memory (usrloc db_mode 1 writes through and
     # keeps them), so calls to them can still be routed once the caller is authenticated.
     assert phone["domain"] in kamailio.rpc("ul.dump")
