@@ -1,0 +1,60 @@
+"""The call history's table rows, built in Python as the extension list's are (see
+extensions/tables.py for the measurement: a template loop costs ~150 µs a row of this size).
+
+Rows come from `sip.history.CALL_COLUMNS` (`.values()` tuples: no model instances), every value
+from the database is escaped with `html.escape`, labels are translated once per page, and the
+start time is formatted with the active language's SHORT_DATETIME_FORMAT in the current time
+zone, as the `date` filter would.
+"""
+
+from collections.abc import Iterable
+from html import escape
+
+from django.utils import dateformat, formats, timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+from .choices import CallDirection, Disposition
+
+ROW = (
+    "<tr><td>{started}</td><td>{caller}</td><td>{callee}</td><td>{direction}</td><td>{caller_id}</td>"
+    '<td><span class="badge disposition-{disposition} {badge}">{result}</span>{notes}</td>'
+    "<td>{duration}</td></tr>"
+)
+BADGES = {
+    Disposition.ANSWERED: "text-bg-success",
+    Disposition.REFUSED: "text-bg-danger",
+    Disposition.FAILED: "text-bg-danger",
+}
+
+
+def call_rows(rows: Iterable[dict]) -> SafeString:
+    """The `<tr>`s of a history page for rows of `sip.history.call_values`."""
+    directions = {value: escape(str(label)) for value, label in CallDirection.choices}
+    results = {value: escape(str(label)) for value, label in Disposition.choices}
+    in_progress = f' <span class="small text-muted">{escape(_("in progress"))}</span>'
+    short = formats.get_format("SHORT_DATETIME_FORMAT")
+    zone = timezone.get_current_timezone()
+    html = []
+    for row in rows:
+        disposition = row["disposition"]
+        notes = ""
+        if row["reason"] and disposition != Disposition.ANSWERED:
+            notes = f' <span class="small text-muted">{int(row["sip_code"])} {escape(row["reason"])}</span>'
+        if row["ended_at"] is None:
+            notes += in_progress
+        html.append(
+            ROW.format(
+                started=escape(dateformat.format(row["started_at"].astimezone(zone), short)),
+                caller=escape(row["caller"]),
+                callee=escape(row["callee"]),
+                direction=directions.get(row["direction"], escape(row["direction"])),
+                caller_id=escape(row["caller_id"]) or "—",
+                disposition=escape(disposition),
+                badge=BADGES.get(disposition, "text-bg-secondary"),
+                result=results.get(disposition, escape(disposition)),
+                notes=notes,
+                duration=int(row["duration"]),
+            )
+        )
+    return mark_safe("\n".join(html))  # noqa: S308 - every value above is escaped
