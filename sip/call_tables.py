@@ -58,3 +58,33 @@ def call_rows(rows: Iterable[dict]) -> SafeString:
             )
         )
     return mark_safe("\n".join(html))  # noqa: S308 - every value above is escaped
+
+
+FILTER_FIELD = (
+    '<div class="col-sm-4 col-lg-2"><label class="form-label small" for="id_{name}">{label}</label>'
+    "{control}</div>"
+)
+
+
+def call_filter_fields(form) -> SafeString:
+    """The filter form's fields (`sip.filtersets.CallFilterSet.form`, without the API's
+    `extension` and `hotline`) as the extension list's are, by hand: Django's widget templates
+    took ~2 ms of the page for five fields."""
+    html = []
+    for name in ("since", "until", "direction", "disposition", "number"):
+        field, value = form.fields[name], str(form.data.get(name, ""))
+        if name in ("direction", "disposition"):
+            options = "".join(
+                f'<option value="{escape(str(choice))}"{" selected" if str(choice) == value else ""}>'
+                f"{escape(str(label))}</option>"
+                for choice, label in field.choices
+            )
+            control = f'<select name="{name}" id="id_{name}" class="form-select">{options}</select>'
+        else:
+            kind, limit = ("date", "") if name in ("since", "until") else ("text", ' maxlength="64"')
+            control = (
+                f'<input type="{kind}" name="{name}" id="id_{name}" class="form-control" '
+                f'value="{escape(value)}"{limit}>'
+            )
+        html.append(FILTER_FIELD.format(name=name, label=escape(str(field.label)), control=control))
+    return mark_safe("\n".join(html))  # noqa: S308 - every value above is escaped

@@ -15,7 +15,7 @@ from core.mixins import TenantAdminRequiredMixin, TenantMemberRequiredMixin
 from hotlines.selectors import hotline_get
 
 from .call_records import call_records_import
-from .call_tables import call_rows
+from .call_tables import call_filter_fields, call_rows
 from .choices import CallDirection, Disposition
 from .filtersets import CallFilterSet
 from .history import CALL_COLUMNS, call_extension_get, call_list, keyset_page
@@ -39,6 +39,7 @@ def _history(request, queryset, context: dict):
             "filterset": filterset,
             "page": page,
             "rows": call_rows(page.object_list),
+            "filter_fields": call_filter_fields(filterset.form),
             "query": query.urlencode(),
             "tab": "calls",
         },
