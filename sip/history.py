@@ -63,11 +63,21 @@ def call_list(*, user, hotline: Hotline | None = None, extension: Extension | No
         qs = qs.filter(hotline_id=hotline.pk)
     if extension is not None:
         qs = qs.filter(calls_of_extension(extension.pk))
+        if _sees_all_calls_of(membership, extension):  # no team to look up, no OR to add
+            return qs.order_by("-started_at", "-id")
     team = visible_extension_ids(user)
-    # One extension of the team: all its calls are visible already (and one OR less to split).
-    if team is not None and (extension is None or extension.pk not in team):
+    if team is not None:
         qs = qs.filter(Q(caller_extension_id__in=team) | Q(callee_extension_id__in=team))
     return qs.order_by("-started_at", "-id")
+
+
+def _sees_all_calls_of(membership, extension: Extension) -> bool:
+    """An admin (of the calls' tenant, which `call_list` filters on), or the agent of the
+    extension or of its supervisor."""
+    if membership.role == Role.ADMIN:
+        return True
+    own = membership.extension_id
+    return own is not None and own in (extension.pk, extension.supervisor_id)
 
 
 def call_extension_get(*, user, pk) -> Extension:
@@ -77,9 +87,9 @@ def call_extension_get(*, user, pk) -> Extension:
     if membership is None:
         raise Http404
     qs = Extension.objects.filter(hotline__tenant_id=membership.tenant_id).select_related("hotline")
-    team = visible_extension_ids(user)
-    if team is not None:
-        qs = qs.filter(pk__in=team)
+    if membership.role != Role.ADMIN:
+        own = membership.extension_id
+        qs = qs.filter(Q(pk=own) | Q(supervisor_id=own)) if own else qs.none()
     try:
         return qs.get(pk=pk)
     except (Extension.DoesNotExist, ValueError, TypeError):
@@ -169,9 +179,22 @@ def keyset_page(
     queryset = queryset.order_by(*ordering)
     branches = _branches(queryset)
     if len(branches) > 1 and connections[queryset.db].features.supports_slicing_ordering_in_compound:
-        # UNION (not ALL): a call can match two sides (101 calling 101's number).
-        queryset = branches[0][: size + 1].union(*(b[: size + 1] for b in branches[1:])).order_by(*ordering)
-    rows = list(queryset[: size + 1])
+        # UNION ALL, merged by the outer ORDER BY. A call can match two sides (101 calling 101's
+        # own number): it is dropped here, not by UNION, whose hashing of whole rows cost more
+        # than the sides' index scans (1.3 ms of 1.5); hence no outer LIMIT either (at most
+        # len(branches) × (size + 1) rows).
+        union = branches[0][: size + 1].union(*(b[: size + 1] for b in branches[1:]), all=True)
+        seen: set[int] = set()
+        rows = []
+        for row in union.order_by(*ordering):
+            pk = row["id"] if columns else row.pk
+            if pk not in seen:
+                seen.add(pk)
+                rows.append(row)
+                if len(rows) > size:
+                    break
+    else:
+        rows = list(queryset[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if not more:
