@@ -7,10 +7,12 @@ start time is formatted with the active language's SHORT_DATETIME_FORMAT in the 
 zone, as the `date` filter would.
 """
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
 from html import escape
 
 from django.utils import dateformat, formats, timezone
+from django.utils.dates import MONTHS_3
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
@@ -28,12 +30,39 @@ BADGES = {
 }
 
 
+# Django date-format codes as str.format fields of (local datetime, month abbreviation).
+DATE_CODES = {
+    "d": "{0:%d}",
+    "j": "{0.day}",
+    "m": "{0:%m}",
+    "n": "{0.month}",
+    "Y": "{0.year}",
+    "y": "{0:%y}",
+    "H": "{0:%H}",
+    "G": "{0.hour}",
+    "i": "{0:%M}",
+    "s": "{0:%S}",
+    "M": "{1}",
+}
+
+
+def date_formatter(fmt: str) -> Callable[[dt.datetime], str]:
+    """What `django.utils.dateformat.format(value, fmt)` returns, as one `str.format` when
+    `fmt` uses only DATE_CODES (both languages' SHORT_DATETIME_FORMAT do): dateformat parses
+    the format again for every value, ~40 µs, a tenth of the page for 50 rows."""
+    if "\\" in fmt or any(char.isalpha() and char not in DATE_CODES for char in fmt):
+        return lambda value: dateformat.format(value, fmt)
+    template = "".join(DATE_CODES.get(char) or char.replace("{", "{{").replace("}", "}}") for char in fmt)
+    months = {number: str(name).title() for number, name in MONTHS_3.items()}  # as dateformat's M
+    return lambda value: template.format(value, months[value.month])
+
+
 def call_rows(rows: Iterable[dict]) -> SafeString:
     """The `<tr>`s of a history page for rows of `sip.history.call_values`."""
     directions = {value: escape(str(label)) for value, label in CallDirection.choices}
     results = {value: escape(str(label)) for value, label in Disposition.choices}
     in_progress = f' <span class="small text-muted">{escape(_("in progress"))}</span>'
-    short = formats.get_format("SHORT_DATETIME_FORMAT")
+    short = date_formatter(formats.get_format("SHORT_DATETIME_FORMAT"))
     zone = timezone.get_current_timezone()
     html = []
     for row in rows:
@@ -45,7 +74,7 @@ def call_rows(rows: Iterable[dict]) -> SafeString:
             notes += in_progress
         html.append(
             ROW.format(
-                started=escape(dateformat.format(row["started_at"].astimezone(zone), short)),
+                started=escape(short(row["started_at"].astimezone(zone))),
                 caller=escape(row["caller"]),
                 callee=escape(row["callee"]),
                 direction=directions.get(row["direction"], escape(row["direction"])),
