@@ -1,6 +1,5 @@
 #!/usr/bin/env python
-"""Call history at 1,000,000 calls next to the extension list, the retention purge, and the cost
-of the live status poll.
+"""Call history at 1,000,000 calls next to the extension list, and the retention purge.
 
     make bench-calls-history                       # or: .venv/bin/python bench/bench_calls.py --help
     make bench-calls-history BENCH_ARGS="--calls=100000 --rounds=10"   # a quick run
@@ -17,11 +16,10 @@ of the live status poll.
    middleware stack): the history pages (hotline, one extension, each filter, a deep keyset
    page), the CSV export of one day, the API (admin, agent); next to the extension list page of
    the same hotline and a bare query (the page's own 51 rows, newest first). Ratios to both.
-3. --purge: `call_records_purge` with a 180-day retention (about half the calls): total time,
+3. --purge: `call_records_purge` keeping half the calls' span (180 days of 1,000,000): total time,
    rows/s and the longest batch transaction (how long its row locks are held).
-4. --pollers N (default 0 = skip): N pollers of `/hotlines/<pk>/status/` once a second (threads
-   with one connection each: keep N well under the server's max_connections).
-Results: docs/performance.md, "Call history".
+Results: docs/performance.md, "Call history". The live status poll at 100 open pages has a bench
+of its own, on gunicorn: bench/status_poll_bench.py (`make bench-status-poll`).
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ import datetime as dt
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -149,8 +146,10 @@ def history_cases(tenant, hotline, admin) -> dict:
     newest = Call.objects.filter(hotline=hotline).order_by("-started_at", "-id").first()
     outbound = Call.objects.filter(hotline=hotline, direction="outbound")
     number = outbound.order_by("-started_at", "-id").first().callee
-    day = (newest.started_at - dt.timedelta(days=30)).date().isoformat()
-    week = (newest.started_at - dt.timedelta(days=37)).date().isoformat()
+    oldest = Call.objects.filter(hotline=hotline).order_by("started_at", "id").first()
+    back = min(30, (newest.started_at - oldest.started_at).days // 2)  # inside a small run's span
+    day = (newest.started_at - dt.timedelta(days=back)).date().isoformat()
+    week = (newest.started_at - dt.timedelta(days=back + 7)).date().isoformat()
 
     def bare():
         with connection.cursor() as cur:
@@ -187,10 +186,12 @@ def history_cases(tenant, hotline, admin) -> dict:
 
 
 def measure_purge(tenant, *, batch: int) -> None:
-    """Half the calls are older than 180 days: purge them, timing every statement."""
+    """Purge the older half of the calls (180 days of 1,000,000), timing every statement."""
     from django.db import connection
+    from django.utils import timezone
 
     from sip.call_records import call_records_purge
+    from sip.models import Call
 
     statements: list[tuple[float, str]] = []
 
@@ -201,56 +202,23 @@ def measure_purge(tenant, *, batch: int) -> None:
         finally:
             statements.append((time.perf_counter() - start, sql.split(None, 1)[0]))
 
-    tenant.call_retention_days = 180
+    oldest = Call.objects.filter(tenant=tenant).order_by("started_at", "id").first().started_at
+    tenant.call_retention_days = max(1, (timezone.now() - oldest).days // 2)
     tenant.save(update_fields=["call_retention_days"])
     started = time.perf_counter()
     with connection.execute_wrapper(timed):
         counts = call_records_purge(batch=batch)
     seconds = time.perf_counter() - started
     deleted = sum(counts.values())
-    deletes = [s for s, kind in statements if kind.upper() == "DELETE"]
+    deletes = [s for s, kind in statements if kind.upper() == "DELETE"] or [0.0]
     selects = [s for s, kind in statements if kind.upper() == "SELECT"]
     print(
-        f"purge (retention 180 days, batch {batch:,}): {deleted:,} calls in {seconds:.1f} s "
+        f"purge (retention {tenant.call_retention_days} days, batch {batch:,}): {deleted:,} calls in "
+        f"{seconds:.1f} s "
         f"({deleted / max(seconds, 1e-9):,.0f} rows/s), {len(deletes)} batches; DELETE median "
         f"{statistics.median(deletes) * 1000:.0f} ms, max {max(deletes) * 1000:.0f} ms; "
         f"SELECT of a batch's ids median {statistics.median(selects) * 1000:.1f} ms, "
         f"max {max(selects) * 1000:.1f} ms; load average {os.getloadavg()[0]:.2f}"
-    )
-
-
-def measure_poll(hotline, admin, *, pollers: int, seconds: float) -> None:
-    from django.db import connection
-    from django.test import Client
-
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def poller():
-        c = Client()
-        c.force_login(admin)
-        while time.monotonic() < stop_at:
-            t0 = time.perf_counter()
-            c.get(f"/hotlines/{hotline.pk}/status/")
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed * 1000)
-            time.sleep(max(0.0, 1.0 - elapsed))
-        connection.close()
-
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    threads = [threading.Thread(target=poller) for _ in range(pollers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-    latencies.sort()
-    print(
-        f"status poll: {pollers} pollers x 1/s for {seconds:.0f} s: {len(latencies)} requests "
-        f"({len(latencies) / wall:.0f}/s), median {statistics.median(latencies):.1f} ms, "
-        f"p95 {latencies[int(len(latencies) * 0.95)]:.1f} ms, CPU {cpu / wall * 100:.0f}% of one core"
     )
 
 
@@ -260,8 +228,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--purge", action="store_true", help="Also time the retention purge (deletes half).")
     parser.add_argument("--purge-batch", type=int, default=5000)
-    parser.add_argument("--pollers", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     parser.add_argument("--reuse", action="store_true", help="Use a kept database as it is (and keep it).")
     args = parser.parse_args()
@@ -289,8 +255,6 @@ def main() -> None:
             print(f"{name:42s} {ms:8.2f} {ms / floor:7.1f} {ms / listing:7.2f} {queries.get(name, 1):7d}")
         if args.purge:
             measure_purge(tenant, batch=args.purge_batch)
-        if args.pollers:
-            measure_poll(hotline, admin, pollers=args.pollers, seconds=args.seconds)
     finally:
         connection.close()
         if not (args.keep or args.reuse):
