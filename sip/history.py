@@ -12,8 +12,8 @@ reading one page of index, however deep and however many million calls there are
 
 "Either side" filters (an extension's calls made *or* received, an agent's team as caller or
 callee, a number as caller or callee) are ORs, and PostgreSQL cannot walk two indexes in one
-order: it would collect every match and sort it. A page is therefore the UNION of one query per
-side, each reading its own index in order and stopping after a page (`_branches`); see
+order: it would collect every match and sort it. A page is therefore the UNION ALL of one query
+per side, each reading its own index in order and stopping after a page (`_branches`); see
 docs/performance.md, "Call history".
 """
 

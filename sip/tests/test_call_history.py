@@ -94,6 +94,16 @@ def test_agent_sees_only_their_own_extensions_calls(team):
     assert client.get(f"/api/v1/calls/{team['calls']['101_out'].pk}/").status_code == 404
 
 
+def test_an_agent_without_an_extension_sees_no_calls(team):
+    from tenants.choices import Role
+    from tests.factories import MembershipFactory, UserFactory
+
+    user = UserFactory(username="no-extension")
+    MembershipFactory(user=user, tenant=team["hotline"].tenant, role=Role.AGENT, extension=None)
+    assert api_ids(user) == set()
+    assert api_ids(user, extension=team["e101"].pk, number="101") == set()
+
+
 def test_supervisor_sees_their_teams_calls(team):
     assert api_ids(team["supervisor"]) == ids(team, "100_out", "101_out", "102_to_101")
 
