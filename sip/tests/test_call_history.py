@@ -16,8 +16,17 @@ from sip.call_records import call_records_purge
 from sip.choices import CallDirection, Disposition
 from sip.models import Call, ExtensionPresence, Location
 from sip.signals import registration_changed
+from tenants.choices import Role
 from tests.api import api_client
-from tests.factories import HotlineFactory, TenantFactory, make_admin, make_agent, make_extension
+from tests.factories import (
+    HotlineFactory,
+    MembershipFactory,
+    TenantFactory,
+    UserFactory,
+    make_admin,
+    make_agent,
+    make_extension,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -95,9 +104,6 @@ def test_agent_sees_only_their_own_extensions_calls(team):
 
 
 def test_an_agent_without_an_extension_sees_no_calls(team):
-    from tenants.choices import Role
-    from tests.factories import MembershipFactory, UserFactory
-
     user = UserFactory(username="no-extension")
     MembershipFactory(user=user, tenant=team["hotline"].tenant, role=Role.AGENT, extension=None)
     assert api_ids(user) == set()
