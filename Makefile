@@ -176,9 +176,10 @@ bench-export: $(VENV)/.dev-installed
 bench-load: $(VENV)/.dev-installed
 	$(PY) bench/load_bench.py $(BENCH_ARGS)
 
-# The call history at 1,000,000 calls (pages, keyset page 200, a filter, the API) next to the
-# extension list and a bare query (scratch database it creates and drops; BENCH_DATABASE_URL).
-# BENCH_ARGS=--calls=100000 for a quick run. See docs/performance.md, "Call history".
+# The call history at 1,000,000 calls (pages with each filter, keyset page 200, CSV, the API)
+# next to the extension list and a bare query (scratch database it creates and drops;
+# BENCH_DATABASE_URL). BENCH_ARGS="--calls=100000 --rounds=10" for a quick run, --purge for the
+# retention purge. See docs/performance.md, "Call history".
 bench-calls-history: $(VENV)/.dev-installed
 	$(PY) bench/bench_calls.py $(BENCH_ARGS)
 

@@ -164,7 +164,11 @@ class Call(models.Model):
     dashboard never writes one otherwise. Deleted after the tenant's retention period."""
 
     tenant = models.ForeignKey(
-        "tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE, related_name="calls"
+        "tenants.Tenant",
+        verbose_name=_("tenant"),
+        on_delete=models.CASCADE,
+        related_name="calls",
+        db_index=False,
     )
     hotline = models.ForeignKey(
         "hotlines.Hotline",
@@ -172,6 +176,7 @@ class Call(models.Model):
         null=True,
         on_delete=models.SET_NULL,
         related_name="calls",
+        db_index=False,
     )
     caller_extension = models.ForeignKey(
         "extensions.Extension",
@@ -179,6 +184,7 @@ class Call(models.Model):
         null=True,
         on_delete=models.SET_NULL,
         related_name="calls_made",
+        db_index=False,
     )
     callee_extension = models.ForeignKey(
         "extensions.Extension",
@@ -186,6 +192,7 @@ class Call(models.Model):
         null=True,
         on_delete=models.SET_NULL,
         related_name="calls_received",
+        db_index=False,
     )
     caller = models.CharField(_("caller"), max_length=64)
     callee = models.CharField(_("callee"), max_length=64)
@@ -198,7 +205,7 @@ class Call(models.Model):
     disposition = models.CharField(_("disposition"), max_length=16, choices=Disposition.choices)
     sip_code = models.PositiveSmallIntegerField(_("SIP code"), default=0)
     reason = models.CharField(_("reason"), max_length=128, blank=True)
-    sip_call_id = models.CharField(max_length=255, unique=True)
+    sip_call_id = models.CharField(max_length=255)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -206,6 +213,7 @@ class Call(models.Model):
         verbose_name_plural = _("calls")
         # Every history view is "newest first" within one of these scopes (keyset pagination
         # walks the index and stops after a page).
+        # (The foreign keys have no index of their own: each leads one of these.)
         indexes = [
             models.Index(fields=["tenant", "-started_at", "-id"], name="call_tenant_started_idx"),
             models.Index(fields=["hotline", "-started_at", "-id"], name="call_hotline_started_idx"),
@@ -214,6 +222,26 @@ class Call(models.Model):
             # The "number" filter: a caller or callee of the tenant's calls.
             models.Index(fields=["tenant", "caller", "-started_at", "-id"], name="call_tenant_caller_idx"),
             models.Index(fields=["tenant", "callee", "-started_at", "-id"], name="call_tenant_callee_idx"),
+            # The direction and result filters of a hotline's page and of the API: a rare value
+            # (supervision, refused) would otherwise walk the whole scope's index to fill a page
+            # (215 ms for direction=supervision at 1,000,000 calls).
+            models.Index(
+                fields=["hotline", "direction", "-started_at", "-id"], name="call_hotline_direction_idx"
+            ),
+            models.Index(
+                fields=["hotline", "disposition", "-started_at", "-id"], name="call_hotline_disposition_idx"
+            ),
+            models.Index(
+                fields=["tenant", "direction", "-started_at", "-id"], name="call_tenant_direction_idx"
+            ),
+            models.Index(
+                fields=["tenant", "disposition", "-started_at", "-id"], name="call_tenant_disposition_idx"
+            ),
+        ]
+        constraints = [
+            # A constraint, not unique=True: the same index without the text-pattern twin
+            # PostgreSQL gets for a unique CharField (nobody searches call ids by prefix).
+            models.UniqueConstraint(fields=["sip_call_id"], name="call_sip_call_id_unique"),
         ]
 
     def __str__(self) -> str:
