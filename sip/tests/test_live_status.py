@@ -42,6 +42,7 @@ def register(hotline, number: str) -> None:
         cseq=1,
         last_modified=now,
         user_agent="test",
+        socket="udp:127.0.0.1:5060",  # as Kamailio writes it (sip.0006 ignores rows without)
     )
 
 
