@@ -147,6 +147,8 @@ class KamailioConfig:
     gateway_probe_threshold: int = 2
     gateway_revive_threshold: int = 2
     gateway_reply_timeout_ms: int = 3000
+    # Milliseconds a probe (or a BYE, a CANCEL) waits for a reply before it counts as failed.
+    noninvite_timeout_ms: int = 5000
     dispatcher_reload_delta: int = 1
     # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
     dialplan_reload_delta: int = 5
@@ -279,6 +281,7 @@ class KamailioConfig:
             "DS_INACTIVE_THRESHOLD": str(self.gateway_revive_threshold),
             "GATEWAY_REPLY_TIMEOUT_MS": str(self.gateway_reply_timeout_ms),
             "DISPATCHER_RELOAD_DELTA": str(self.dispatcher_reload_delta),
+            "NONINVITE_TIMEOUT_MS": str(self.noninvite_timeout_ms),
             "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
             "NATPING_INTERVAL": str(self.natping_interval),
             "RTPENGINE_SOCK": _cfg_string(self.rtpengine_sock),

@@ -295,6 +295,8 @@ def _gateway_sql(vendor: str) -> dict[str, str]:
         return f"({expression})::text" if pg else expression
 
     set_id = f"(COALESCE(g.tenant_id, 0) * {SET_ID_STRIDE} + g.priority)"
+    attrs = f"'rweight=' || {text('g.weight')} || ';cid=' || g.caller_id_format || ';gw=' || {text('g.id')}"
+    position = f"MIN(CASE WHEN g.tenant_id IS NULL THEN {SET_ID_STRIDE} ELSE 0 END + g.priority)"
     transport = "CASE WHEN g.transport = 'udp' THEN '' ELSE ';transport=' || g.transport END"
     dispatcher = f"""
         CREATE VIEW {DISPATCHER_VIEW} AS
@@ -304,8 +306,7 @@ def _gateway_sql(vendor: str) -> dict[str, str]:
                    AS destination,
                {cast("0", "integer")} AS flags,
                {cast(f"{SET_ID_STRIDE} - g.priority", "integer")} AS priority,
-               {cast(f"'rweight=' || {text('g.weight')} || ';cid=' || g.caller_id_format || ';gw=' || {text('g.id')}",
-                     "varchar(128)")} AS attrs,
+               {cast(attrs, "varchar(128)")} AS attrs,
                {cast("g.name", "varchar(64)")} AS description
         FROM sip_gateway g
         WHERE g.enabled
@@ -314,8 +315,7 @@ def _gateway_sql(vendor: str) -> dict[str, str]:
         CREATE VIEW {GATEWAY_ROUTE_VIEW} AS
         SELECT {cast("h.sip_domain", "varchar(255)")} AS domain,
                {cast(set_id, "integer")} AS setid,
-               {cast(f"MIN(CASE WHEN g.tenant_id IS NULL THEN {SET_ID_STRIDE} ELSE 0 END + g.priority)", "integer")}
-                   AS position
+               {cast(position, "integer")} AS position
         FROM hotlines_hotline h
         JOIN sip_gateway g ON g.tenant_id = h.tenant_id OR g.tenant_id IS NULL
         WHERE h.enabled AND g.enabled
@@ -323,8 +323,11 @@ def _gateway_sql(vendor: str) -> dict[str, str]:
     """
     inbound = f"""
         CREATE VIEW {INBOUND_VIEW} AS
-        SELECT {cast("CASE WHEN substr(h.number, 1, 1) = '0' THEN substr(h.number, 2) ELSE h.number END",
-                     "varchar(20)")} AS number,
+        SELECT {
+        cast(
+            "CASE WHEN substr(h.number, 1, 1) = '0' THEN substr(h.number, 2) ELSE h.number END", "varchar(20)"
+        )
+    } AS number,
                {cast("h.sip_domain", "varchar(255)")} AS domain,
                {cast("h.tenant_id", "integer")} AS tenant_id
         FROM hotlines_hotline h
