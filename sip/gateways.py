@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Q
 
 from audit.choices import Action
 from audit.services import audit_record, diff
@@ -92,6 +93,14 @@ def gateway_delete(*, gateway: Gateway) -> None:
     audit_record(action=Action.DELETE, obj=gateway, tenant_id=gateway.tenant_id, changes=changes)
     gateway.delete()
     _reload_after_commit()
+
+
+def gateway_first(*, tenant_id: int) -> Gateway | None:
+    """The gateway a call of this tenant tries first (route[CARRIER_SELECT]): the tenant's own
+    enabled gateways by priority, then the provider's; among equal priorities the heaviest
+    (Kamailio shares those calls by weight). None: SIP_GATEWAY_URI, if set, takes the calls."""
+    candidates = Gateway.objects.filter(Q(tenant_id=tenant_id) | Q(tenant__isnull=True), enabled=True)
+    return candidates.order_by(F("tenant_id").asc(nulls_last=True), "priority", "-weight", "pk").first()
 
 
 # --- State, as Kamailio's dispatcher holds it ---------------------------------------------------

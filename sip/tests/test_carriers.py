@@ -290,7 +290,8 @@ def test_a_call_the_gateway_does_not_answer_moves_to_the_next_one(
     [invite] = busy.wait_invites(1)
     # The branch to the second gateway carries its own caller-ID format.
     assert header_user(invite, "From") == "+8419001234"
-    assert REPLY_TIMEOUT_MS / 1000 <= took < REPLY_TIMEOUT_MS / 1000 + 4, took
+    # (tm counts on its own timer ticks: a little under the second is still the timeout.)
+    assert REPLY_TIMEOUT_MS / 1000 - 0.2 <= took < REPLY_TIMEOUT_MS / 1000 + 4, took
 
 
 def test_a_tenants_own_gateway_comes_before_the_providers(
@@ -312,7 +313,7 @@ def test_without_any_gateway_calls_out_are_503(kamailio, dial_rules, caller, sip
     gateway = add_gateway(sipp_gateways(GATEWAY_HOSTS[0]), "Only SBC")
     gateway_delete(gateway=gateway)
     result = dial(caller, "0912345678")
-    assert (result.status, result.reason) == (503, "No carrier gateway configured")
+    assert (result.status, result.response.reason) == (503, "No carrier gateway configured")
 
 
 # --- Calls from a carrier ---------------------------------------------------------------------
@@ -374,9 +375,11 @@ def test_a_call_from_a_carrier_rings_the_extension_and_is_recorded_inbound(
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
     deadline = time.monotonic() + 5
-    while not (calls := list(Call.objects.all())) and time.monotonic() < deadline:
+    # (Earlier tests' accounting may be imported with it: only calls from a carrier count here.)
+    while not (calls := list(Call.objects.filter(callee="101"))) and time.monotonic() < deadline:
         call_records_import()
         time.sleep(0.2)
+    assert len(calls) == 1, [(c.caller, c.callee, c.direction, c.disposition, c.reason) for c in calls]
     [call] = calls
     assert call.direction == CallDirection.INBOUND
     assert (call.caller, call.callee) == ("0987654321", "101")
