@@ -96,3 +96,18 @@ def test_dispatcher_list_is_read_per_gateway():
     states = parse_dispatcher_list(output)
     assert states[7].state == GatewayState.INACTIVE and states[7].probing
     assert states[8].state == GatewayState.ACTIVE and states[8].usable
+
+
+def test_the_dial_check_names_the_gateway_tried_first_and_uses_its_format(monkeypatch, tmp_path):
+    from dialplan.testing import install_vietnam_rules
+    from sip.dialcheck import dial_check
+    from tests.factories import HotlineFactory, make_extension
+
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(tmp_path))
+    install_vietnam_rules()
+    caller = make_extension(HotlineFactory(number="19001234"), "101", "sale01")
+    gateway_create(name="Provider SBC", host="10.0.0.1", caller_id_format="national")
+    gateway_create(name="Own SBC", host="10.0.0.2", tenant=caller.hotline.tenant, caller_id_format="e164")
+
+    caller_id = dial_check(extension=caller, dialled="0912345678").caller_id
+    assert (caller_id.gateway, caller_id.format, caller_id.number) == ("Own SBC", "e164", "+8419001234")
