@@ -425,6 +425,10 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "tls_key_file": Path(key) if key else None,
         "wss_proxied": ws.scheme == "wss" and not tls and bool(ws_port_env),
         "ephemeral_secret": ephemeral_secret(),
+        # Carrier gateway probing (docs/deployment.md, "Carrier gateways").
+        "gateway_probe_interval": int(os.environ.get("KAMAILIO_GATEWAY_PROBE_INTERVAL") or 5),
+        "gateway_probe_threshold": int(os.environ.get("KAMAILIO_GATEWAY_PROBE_THRESHOLD") or 2),
+        "gateway_reply_timeout_ms": int(os.environ.get("KAMAILIO_GATEWAY_REPLY_TIMEOUT_MS") or 3000),
         "protection": Protection.from_settings(),
     }
     values.update(overrides)
