@@ -78,7 +78,7 @@ class GatewayAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("scope"), ordering="tenant__name")
     def scope(self, obj: Gateway) -> str:
-        return obj.tenant.name if obj.tenant_id else gettext("Every tenant (provider)")
+        return obj.tenant.name if obj.tenant is not None else gettext("Every tenant (provider)")
 
     @admin.display(description=_("SIP URI"))
     def uri(self, obj: Gateway) -> str:
