@@ -5,6 +5,7 @@ each gateway wants, calls from a carrier to an extension, and the operator's pag
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -139,7 +140,9 @@ def carrier_kamailio(kamailio_role, django_db_blocker, tmp_path_factory, rtpengi
         runtime_dir=runtime_dir,
         dialplan_reload_delta=0,
         rtpengine_sock=rtpengine_server.config.kamailio_socket,
-        protection=RELAXED_PROTECTION,
+        # Nothing locks, but pike drops floods (more than 30 requests in 2 s from one address),
+        # which a carrier's trunk must not count as.
+        protection=dataclasses.replace(RELAXED_PROTECTION, pike_density=30),
         gateway_probe_interval=PROBE_INTERVAL,
         gateway_probe_threshold=1,
         gateway_revive_threshold=1,
@@ -399,3 +402,43 @@ def test_calls_from_unknown_addresses_or_to_another_tenants_hotline_are_not_carr
     result = carrier_call("127.0.0.63", kamailio, "19001234101", tmp_path)
     assert result.returncode != 0
     assert Call.objects.filter(direction=CallDirection.INBOUND).count() == 0
+
+
+def carrier_burst(host: str, kamailio, number: str, calls: int, tmp: Path) -> subprocess.CompletedProcess:
+    """SIPp calling `number` from `host` `calls` times within a second; a call that gets no
+    answer within 4 s fails (exit code 1)."""
+    config = kamailio.config
+    command = [
+        shutil.which("sipp") or "sipp",
+        f"{config.listen_ip}:{config.sip_port}",
+        "-sf",
+        str(SIPP_DIR / "carrier_burst.xml"),
+        "-s",
+        number,
+        "-i",
+        host,
+        "-p",
+        str(free_sip_port(host)),
+        "-m",
+        str(calls),
+        "-r",
+        str(calls),
+        "-recv_timeout",
+        "4000",
+        "-timeout",
+        "30",
+        "-nostdin",
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, cwd=tmp)  # noqa: S603
+
+
+def test_a_gateways_busy_trunk_is_not_taken_for_a_flood(kamailio, caller, sipp_gateways, tmp_path):
+    gateway = add_gateway(sipp_gateways(GATEWAY_HOSTS[0]), "Busy trunk")
+    wait_state(gateway, GatewayState.ACTIVE, timeout=5)
+    # 60 calls (120 requests with their ACKs) in a second: every one answered (404: no such
+    # hotline), none dropped by pike…
+    from_gateway = carrier_burst(GATEWAY_HOSTS[0], kamailio, "19009999101", 60, tmp_path)
+    assert from_gateway.returncode == 0, from_gateway.stdout[-1500:]
+    # … while the same from an address that is no gateway is a flood.
+    from_stranger = carrier_burst("127.0.0.64", kamailio, "19009999101", 60, tmp_path)
+    assert from_stranger.returncode != 0
