@@ -151,8 +151,12 @@ def carrier_kamailio(kamailio_role, django_db_blocker, tmp_path_factory, rtpengi
         noninvite_timeout_ms=2000,
         dispatcher_reload_delta=0,
     )
-    with Kamailio(config) as server:
+    # A loaded machine (CI beside other suites) may take longer than the default 20 s to start it.
+    server = Kamailio(config).start(timeout=60)
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -294,6 +298,18 @@ def test_a_call_the_gateway_does_not_answer_moves_to_the_next_one(
     assert header_user(invite, "P-Asserted-Identity") == "19001234"
     # (tm counts on its own timer ticks: a little under the second is still the timeout.)
     assert REPLY_TIMEOUT_MS / 1000 - 0.2 <= took < REPLY_TIMEOUT_MS / 1000 + 4, took
+
+
+def test_gateways_of_equal_priority_share_the_calls_by_weight(kamailio, dial_rules, caller, sipp_gateways):
+    heavy, light = sipp_gateways(GATEWAY_HOSTS[0]), sipp_gateways(GATEWAY_HOSTS[1])
+    add_gateway(heavy, "Heavy SBC", priority=1, weight=80)
+    second = add_gateway(light, "Light SBC", priority=1, weight=20)
+    wait_state(second, GatewayState.ACTIVE, timeout=5)
+    for _ in range(20):
+        assert dial(caller, "0912345678").status == 486
+    time.sleep(0.5)
+    shares = len(heavy.invites()), len(light.invites())
+    assert sum(shares) == 20 and shares[0] > shares[1] > 0, shares
 
 
 def test_a_tenants_own_gateway_comes_before_the_providers(kamailio, dial_rules, caller, sipp_gateways):
