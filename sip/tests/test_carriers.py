@@ -335,15 +335,17 @@ def test_without_any_gateway_calls_out_are_503(kamailio, dial_rules, caller, sip
 # --- Calls from a carrier ---------------------------------------------------------------------
 
 
-def carrier_call(host: str, kamailio, number: str, tmp: Path) -> subprocess.CompletedProcess:
-    """SIPp as the carrier calling `number` from `host` (one call, ended by the final answer)."""
+def carrier_call(
+    host: str, kamailio, number: str, tmp: Path, *, scenario: str = "carrier_uac.xml"
+) -> subprocess.CompletedProcess:
+    """SIPp as the carrier calling `number` from `host` (one call, per `scenario`)."""
     config = kamailio.config
     return subprocess.run(  # noqa: S603 — our own command line
         [
             shutil.which("sipp") or "sipp",
             f"{config.listen_ip}:{config.sip_port}",
             "-sf",
-            str(SIPP_DIR / "carrier_uac.xml"),
+            str(SIPP_DIR / scenario),
             "-s",
             number,
             "-i",
@@ -459,3 +461,48 @@ def test_a_gateways_busy_trunk_is_not_taken_for_a_flood(kamailio, caller, sipp_g
     # … while the same from an address that is no gateway is a flood.
     from_stranger = carrier_burst("127.0.0.64", kamailio, "19009999101", 60, tmp_path)
     assert from_stranger.returncode != 0
+
+
+def test_an_answered_call_from_a_carrier_has_its_duration_in_the_history(
+    kamailio, dial_rules, caller, sipp_gateways, tmp_path
+):
+    gateway = add_gateway(sipp_gateways(GATEWAY_HOSTS[0]), "Viettel SBC")
+    wait_state(gateway, GatewayState.ACTIVE, timeout=5)
+    info = extension_reveal_credentials(extension=caller)
+    host, port = host_port(info.proxy, 5060)
+    with SipClient(host, port) as phone, ThreadPoolExecutor(max_workers=1) as pool:
+        assert (
+            phone.register(username=info.username, domain=info.domain, password=info.password).status == 200
+        )
+        contact = f"sip:101@{host}:{phone.local_port}"
+        try:
+            carrier = pool.submit(
+                carrier_call,
+                GATEWAY_HOSTS[0],
+                kamailio,
+                "19001234101",
+                tmp_path,
+                scenario="carrier_answered_uac.xml",
+            )
+            invite = phone.receive(timeout=10)
+            phone.send(response_for(invite, 200, contact=contact))
+            bye = phone.receive(timeout=10)
+            while not bye.startswith(b"BYE "):  # the ACK comes first
+                bye = phone.receive(timeout=10)
+            phone.send(response_for(bye, 200))
+            result = carrier.result(timeout=30)
+        finally:
+            assert sip_registrations_remove(extension=caller, config=kamailio.config)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+    deadline = time.monotonic() + 5
+    call = None
+    while time.monotonic() < deadline:
+        call_records_import()
+        call = Call.objects.filter(callee="101", direction=CallDirection.INBOUND).first()
+        if call is not None and call.ended_at is not None:
+            break
+        time.sleep(0.2)
+    assert call is not None and call.ended_at is not None
+    assert call.disposition == Disposition.ANSWERED and call.callee_extension_id == caller.pk
+    assert 1 <= call.duration <= 4, call.duration
