@@ -73,7 +73,7 @@ class GatewayAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "caller_id_format", "transport", "tenant"]
     search_fields = ["name", "host"]
     list_select_related = ["tenant"]
-    readonly_fields = ["sip_state", "created_at", "updated_at"]
+    readonly_fields = ["sip_state", "dispatcher_set", "created_at", "updated_at"]
     _local = threading.local()
 
     @admin.display(description=_("scope"), ordering="tenant__name")
@@ -83,6 +83,11 @@ class GatewayAdmin(admin.ModelAdmin):
     @admin.display(description=_("SIP URI"))
     def uri(self, obj: Gateway) -> str:
         return obj.uri
+
+    @admin.display(description=_("dispatcher set"))
+    def dispatcher_set(self, obj: Gateway) -> str:
+        # What `kamcmd dispatcher.list` calls it: one set per scope and priority.
+        return str(obj.set_id) if obj.pk else "—"
 
     @admin.display(description=_("state at the SIP server"))
     def sip_state(self, obj: Gateway) -> str:

@@ -45,6 +45,8 @@ def test_the_operator_adds_a_gateway_through_the_service(admin_client, monkeypat
 
     page = admin_client.get(reverse("admin:sip_gateway_changelist")).content.decode()
     assert 'data-gateway-state="unknown"' in page
+    change = admin_client.get(reverse("admin:sip_gateway_change", args=[gateway.pk])).content.decode()
+    assert "dispatcher set" in change.lower() or "nhóm điều phối" in change
 
     refused = admin_client.post(
         reverse("admin:sip_gateway_add"), {**FORM, "name": "Again", "priority": "1000"}
