@@ -125,9 +125,9 @@ def header_user(message: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def carrier_kamailio(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server):
-    """A Kamailio of its own (the session's has the stand-in SIP_GATEWAY_URI and no probes): no
-    fallback gateway, probes every second, a gateway that has not answered a call in 1 s is left
-    for the next."""
+    """A Kamailio of its own (the session's falls back to the stand-in SIP_GATEWAY_URI, which the
+    other tests rely on): no fallback gateway, probes every second, a gateway that has not
+    answered a call in 1 s is left for the next."""
     with django_db_blocker.unblock():
         db_url = db_url_for(connection.settings_dict, user=kamailio_role, password="")
     runtime_dir = tmp_path_factory.mktemp("kamailio-carriers")
