@@ -147,7 +147,8 @@ class KamailioConfig:
     gateway_probe_threshold: int = 2
     gateway_revive_threshold: int = 2
     gateway_reply_timeout_ms: int = 3000
-    # Milliseconds a probe (or a BYE, a CANCEL) waits for a reply before it counts as failed.
+    # Milliseconds a probe (or a BYE, a CANCEL, an INVITE until its first reply) waits for a reply
+    # before it counts as failed.
     noninvite_timeout_ms: int = 5000
     dispatcher_reload_delta: int = 1
     # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
