@@ -83,8 +83,7 @@ class Command(BaseCommand):
             )
         lines += [
             f"Media relay: {relay}, control {config.rtpengine_sock}",
-            "Calls out: the carrier gateways in the dashboard (admin, Carrier gateways), else "
-            f"{config.gateway_uri or 'none (SIP_GATEWAY_URI unset): 503'}; listening (*33): "
+            f"Calls out: {config.gateway_uri or 'no gateway (SIP_GATEWAY_URI): 503'}; listening (*33): "
             f"{config.listen_uri or 'no listen service (LISTEN_SERVICE_START=0): 503'}; whisper (*34), "
             "barge (*35): 501, rtpengine cannot mix",
             f"Reload hotline domains / dial rules: kamcmd -s unix:{config.ctl_socket} domain.reload"
