@@ -302,14 +302,18 @@ def test_a_call_the_gateway_does_not_answer_moves_to_the_next_one(
 
 def test_gateways_of_equal_priority_share_the_calls_by_weight(kamailio, dial_rules, caller, sipp_gateways):
     heavy, light = sipp_gateways(GATEWAY_HOSTS[0]), sipp_gateways(GATEWAY_HOSTS[1])
-    add_gateway(heavy, "Heavy SBC", priority=1, weight=80)
-    second = add_gateway(light, "Light SBC", priority=1, weight=20)
+    first = add_gateway(heavy, "Heavy SBC", priority=1, weight=75)
+    second = add_gateway(light, "Light SBC", priority=1, weight=25)
+    wait_state(first, GatewayState.ACTIVE, timeout=5)
     wait_state(second, GatewayState.ACTIVE, timeout=5)
-    for _ in range(20):
+    # Kamailio deals each 100 calls 75/25 in a shuffled order: 40 calls give the light one about
+    # 10 (none at all once in about a million runs).
+    for _ in range(40):
         assert dial(caller, "0912345678").status == 486
+        time.sleep(0.1)  # the phone stays well under this Kamailio's flood limit (100 in 2 s)
     time.sleep(0.5)
     shares = len(heavy.invites()), len(light.invites())
-    assert sum(shares) == 20 and shares[0] > shares[1] > 0, shares
+    assert sum(shares) == 40 and shares[0] > shares[1] > 0, shares
 
 
 def test_a_tenants_own_gateway_comes_before_the_providers(kamailio, dial_rules, caller, sipp_gateways):
