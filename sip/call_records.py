@@ -166,7 +166,10 @@ def _import(acc_rows: list[tuple], cdr_rows: list[tuple]) -> list[Call]:
                 hotline_id=hotline.pk,
                 caller=caller or "",
                 callee=callee or "",
-                caller_extension_id=extensions.get((domain, caller)),
+                # A call from a carrier: the caller is a number outside, whatever it looks like.
+                caller_extension_id=(
+                    extensions.get((domain, caller)) if direction != CallDirection.INBOUND else None
+                ),
                 callee_extension_id=(
                     extensions.get((domain, callee)) if direction != CallDirection.OUTBOUND else None
                 ),

@@ -31,3 +31,27 @@ class Disposition(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
     REFUSED = "refused", _("Refused")
     FAILED = "failed", _("Failed")
+
+
+class CallerIdFormat(models.TextChoices):
+    """How a carrier wants the caller ID (a hotline number, stored national)."""
+
+    NATIONAL = "national", _("National (0912345678, 19001234)")
+    E164 = "e164", _("E.164 (+84912345678, +8419001234)")
+
+
+class GatewayTransport(models.TextChoices):
+    UDP = "udp", "UDP"
+    TCP = "tcp", "TCP"
+    TLS = "tls", "TLS"
+
+
+class GatewayState(models.TextChoices):
+    """A gateway's state as Kamailio's dispatcher reports it (`dispatcher.list`)."""
+
+    ACTIVE = "active", _("Active")
+    TRYING = "trying", _("Trying (a probe failed)")
+    INACTIVE = "inactive", _("Inactive (not answering)")
+    DISABLED = "disabled", _("Disabled")
+    NOT_LOADED = "not_loaded", _("Not loaded by the SIP server")
+    UNKNOWN = "unknown", _("Unknown (SIP server not answering)")

@@ -17,8 +17,9 @@ decisions as route[AUTH_GUARD] and route[CALL] in deploy/kamailio/kamailio.cfg:
    (route[OUTBOUND_CONTROLS]) allow it at `at`: the outbound schedule (403 outside it, with the
    next time it opens), then the calls per minute and per day (403 at the limit; the counters
    are Kamailio's, read over its control socket when `at` is now); the maximum call length is
-   shown. The caller ID comes from the extension's pool, in the gateway's format
-   (SIP_GATEWAY_CALLER_ID_FORMAT).
+   shown. The caller ID comes from the extension's pool, in the format of the carrier gateway
+   the call tries first (sip.gateways.gateway_first; without gateways in the dashboard,
+   SIP_GATEWAY_CALLER_ID_FORMAT).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from hotlines.numbering import caller_id_for_carrier, format_vn_number
 from hotlines.schedules import TIME_ZONE
 
 from .controls import CallCounters, CountersUnavailable, call_counters
+from .gateways import gateway_first
 from .kamailio import KamailioConfig
 from .listen import BARGE_REASON, WHISPER_REASON
 from .protection import Lock, extension_lock
@@ -68,7 +70,8 @@ class CallerIdChoice:
     strategy: str
     pool: tuple[str, ...]
     number: str | None = None
-    format: str = "national"  # how the carrier is sent it (SIP_GATEWAY_CALLER_ID_FORMAT)
+    format: str = "national"  # how the carrier is sent it (the gateway's caller-ID format)
+    gateway: str = ""  # the name of the gateway the call tries first ("": SIP_GATEWAY_URI)
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -576,7 +579,10 @@ def caller_id_choice(*, extension: Extension, callee_carrier: str) -> CallerIdCh
     callee's carrier, if any; otherwise (and for `round_robin`, `random`) Kamailio picks per
     call, so the answer is one of the pool."""
     pool = caller_id_pool(extension.pk)
-    fmt = settings.SIP_GATEWAY_CALLER_ID_FORMAT
+    # The format of the gateway the call tries first (route[CARRIER_SELECT]); without gateways in
+    # the dashboard, SIP_GATEWAY_URI's (SIP_GATEWAY_CALLER_ID_FORMAT).
+    gateway = gateway_first(tenant_id=extension.hotline.tenant_id)
+    fmt = gateway.caller_id_format if gateway else settings.SIP_GATEWAY_CALLER_ID_FORMAT
     numbers = tuple(caller_id_for_carrier(n.number, fmt) for n in pool.numbers)
     chosen = None
     if len(numbers) == 1 or (numbers and pool.strategy == GroupStrategy.FIRST):
@@ -585,4 +591,10 @@ def caller_id_choice(*, extension: Extension, callee_carrier: str) -> CallerIdCh
         chosen = next(
             (caller_id_for_carrier(n.number, fmt) for n in pool.numbers if n.carrier == callee_carrier), None
         )
-    return CallerIdChoice(strategy=pool.strategy, pool=numbers, number=chosen, format=fmt)
+    return CallerIdChoice(
+        strategy=pool.strategy,
+        pool=numbers,
+        number=chosen,
+        format=fmt,
+        gateway=gateway.name if gateway else "",
+    )

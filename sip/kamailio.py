@@ -210,6 +210,18 @@ class KamailioConfig:
     listen_uri: str = ""
     # The caller ID as the carrier wants it: "national" (0912…) or "e164" (+84912…).
     caller_id_format: str = "national"
+    # Carrier gateways (sip.models.Gateway, dispatcher): seconds between OPTIONS probes, failed
+    # probes before a gateway is skipped and answered ones before it is used again, milliseconds
+    # a gateway may take to send its first reply before the call moves on, and the seconds
+    # between two `dispatcher.reload`s (0: none, for tests).
+    gateway_probe_interval: int = 5
+    gateway_probe_threshold: int = 2
+    gateway_revive_threshold: int = 2
+    gateway_reply_timeout_ms: int = 3000
+    # Milliseconds a probe (or a BYE, a CANCEL, an INVITE until its first reply) waits for a reply
+    # before it counts as failed.
+    noninvite_timeout_ms: int = 5000
+    dispatcher_reload_delta: int = 1
     # Seconds Kamailio waits between two dial-rule reloads (0: none, for tests only).
     dialplan_reload_delta: int = 5
     # The media relay's ng control socket (sip.rtpengine.RtpengineConfig.kamailio_socket).
@@ -364,6 +376,12 @@ class KamailioConfig:
             "GATEWAY_URI": _cfg_string(self.gateway_uri),
             "LISTEN_URI": _cfg_string(self.listen_uri),
             "CALLER_ID_FORMAT": _cfg_string(self.caller_id_format),
+            "DS_PING_INTERVAL": str(self.gateway_probe_interval),
+            "DS_PROBING_THRESHOLD": str(self.gateway_probe_threshold),
+            "DS_INACTIVE_THRESHOLD": str(self.gateway_revive_threshold),
+            "GATEWAY_REPLY_TIMEOUT_MS": str(self.gateway_reply_timeout_ms),
+            "DISPATCHER_RELOAD_DELTA": str(self.dispatcher_reload_delta),
+            "NONINVITE_TIMEOUT_MS": str(self.noninvite_timeout_ms),
             "DIALPLAN_RELOAD_DELTA": str(self.dialplan_reload_delta),
             "NATPING_INTERVAL": str(self.natping_interval),
             "RTPENGINE_SOCK": _cfg_string(self.rtpengine_sock),
@@ -521,6 +539,10 @@ def config_from_settings(**overrides) -> KamailioConfig:
         "tls_key_file": Path(key) if key else None,
         "wss_proxied": ws.scheme == "wss" and not tls and bool(ws_port_env),
         "ephemeral_secret": ephemeral_secret(),
+        # Carrier gateway probing (docs/deployment.md, "Carrier gateways").
+        "gateway_probe_interval": int(os.environ.get("KAMAILIO_GATEWAY_PROBE_INTERVAL") or 5),
+        "gateway_probe_threshold": int(os.environ.get("KAMAILIO_GATEWAY_PROBE_THRESHOLD") or 2),
+        "gateway_reply_timeout_ms": int(os.environ.get("KAMAILIO_GATEWAY_REPLY_TIMEOUT_MS") or 3000),
         "protection": Protection.from_settings(),
         "metrics_listen": os.environ.get("KAMAILIO_METRICS", f"127.0.0.1:{DEFAULT_METRICS_PORT}"),
     }
@@ -675,6 +697,10 @@ class Kamailio:
     def reload_dialplan(self) -> None:
         """Pick up dial rules created, changed or deleted since the start."""
         self.rpc("dialplan.reload")
+
+    def reload_gateways(self) -> None:
+        """Pick up carrier gateways created, changed or deleted since the start."""
+        self.rpc("dispatcher.reload")
 
 
 def control_address(target: KamailioConfig | str) -> str:

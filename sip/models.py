@@ -6,13 +6,14 @@ Kamailio fixes their shape (and `sip_subscriber` is a view).
 
 import datetime as dt
 
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from extensions.choices import CallPermission
 
-from .choices import CallDirection, Disposition, SecurityEventKind
+from .choices import CallDirection, CallerIdFormat, Disposition, GatewayTransport, SecurityEventKind
 
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 
@@ -268,3 +269,104 @@ class ExtensionPresence(models.Model):
         return (
             f"{self.extension_id}: {'online' if self.online else 'offline'} since {self.since:%Y-%m-%d %H:%M}"
         )
+
+
+# Kamailio's dispatcher sets: one per (scope, priority). A provider gateway (every tenant) of
+# priority p is in set p, a tenant's in set tenant id × SET_ID_STRIDE + p (see sip/schema.py).
+SET_ID_STRIDE = 1000
+MAX_PRIORITY = SET_ID_STRIDE - 1
+
+validate_gateway_host = RegexValidator(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+    r"|^\[[0-9A-Fa-f:.]+\]$",
+    _("Enter a host name or an IP address (an IPv6 address in brackets), without a port."),
+)
+
+
+class Gateway(models.Model):
+    """A carrier gateway (cổng kết nối nhà mạng): the carrier's SBC that calls to numbers outside
+    go to, and that calls from outside come from. The platform operator keeps them. Every tenant's
+    calls use the provider's gateways (no tenant), a tenant with gateways of its own uses those
+    first. Kamailio's dispatcher reads the enabled ones (view `sip_dispatcher`), probes them with
+    OPTIONS and skips a dead one: lower priority numbers are tried first, gateways of equal
+    priority share the calls by weight, and a failed call moves on to the next gateway."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        verbose_name=_("tenant"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="gateways",
+        help_text=_("Empty: the provider's gateway, for every tenant."),
+    )
+    host = models.CharField(_("host"), max_length=255, validators=[validate_gateway_host])
+    port = models.PositiveIntegerField(
+        _("port"), default=5060, validators=[MinValueValidator(1), MaxValueValidator(65535)]
+    )
+    transport = models.CharField(
+        _("transport"), max_length=3, choices=GatewayTransport.choices, default=GatewayTransport.UDP
+    )
+    priority = models.PositiveSmallIntegerField(
+        _("priority"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PRIORITY)],
+        help_text=_("1 is tried first; a higher number only when those before it fail."),
+    )
+    weight = models.PositiveSmallIntegerField(
+        _("weight"),
+        default=50,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Share of the calls among gateways of the same priority (1–100)."),
+    )
+    caller_id_format = models.CharField(
+        _("caller ID format"), max_length=8, choices=CallerIdFormat.choices, default=CallerIdFormat.NATIONAL
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        db_table = "sip_gateway"
+        ordering = ["tenant_id", "priority", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(priority__gte=1, priority__lte=MAX_PRIORITY),
+                name="sip_gateway_priority_range",
+                violation_error_message=_("The priority must be between 1 and 999."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(weight__gte=1, weight__lte=100),
+                name="sip_gateway_weight_range",
+                violation_error_message=_("The weight must be between 1 and 100."),
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "host", "port", "transport"],
+                condition=models.Q(tenant__isnull=False),
+                name="sip_gateway_unique_tenant_address",
+                violation_error_message=_("There is already a gateway at this address."),
+            ),
+            models.UniqueConstraint(
+                fields=["host", "port", "transport"],
+                condition=models.Q(tenant__isnull=True),
+                name="sip_gateway_unique_provider_address",
+                violation_error_message=_("There is already a gateway at this address."),
+            ),
+        ]
+        verbose_name = _("carrier gateway")
+        verbose_name_plural = _("carrier gateways")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uri})"
+
+    @property
+    def uri(self) -> str:
+        """The SIP URI Kamailio sends to: sip:host:port, with ;transport= unless UDP."""
+        suffix = "" if self.transport == GatewayTransport.UDP else f";transport={self.transport}"
+        return f"sip:{self.host}:{self.port}{suffix}"
+
+    @property
+    def set_id(self) -> int:
+        """Its dispatcher set: one per scope and priority."""
+        return (self.tenant_id or 0) * SET_ID_STRIDE + self.priority

@@ -54,6 +54,8 @@ from django.db.migrations.recorder import MigrationRecorder
 from dialplan.choices import REQUIRED_PERMISSION
 from extensions.choices import CallPermission
 
+from .models import SET_ID_STRIDE
+
 SUBSCRIBER_VIEW = "sip_subscriber"
 DOMAIN_VIEW = "sip_domain"
 DOMAIN_ATTRS_TABLE = "sip_domain_attrs"
@@ -64,6 +66,11 @@ CALLER_ID_VIEW = "sip_caller_id"
 SUPERVISION_VIEW = "sip_supervision"
 OUTBOUND_CONTROLS_VIEW = "sip_outbound_controls"
 SECURITY_EVENT_TABLE = "sip_security_event"
+# Carrier gateways (migration sip.0006_gateways): the dispatcher's list, the sets each hotline's
+# calls out try in order, and the hotline numbers calls from a carrier may be for.
+DISPATCHER_VIEW = "sip_dispatcher"
+GATEWAY_ROUTE_VIEW = "sip_gateway_route"
+INBOUND_VIEW = "sip_inbound"
 # Written by Kamailio (acc, dialog modules), read by sip.call_records and sip.live.
 ACCOUNTING_TABLES = ("acc", "acc_cdrs", "dialog", "dialog_vars")
 
@@ -80,6 +87,8 @@ TABLE_VERSIONS = {
     "acc_cdrs": 2,
     "dialog": 7,
     "dialog_vars": 1,
+    # Carrier gateways (migration sip.0006): dispatcher.
+    DISPATCHER_VIEW: 4,
 }
 
 # Views by the migration that introduced them (each migration creates only its own, from the
@@ -87,12 +96,14 @@ TABLE_VERSIONS = {
 REGISTRATION_VIEWS = (SUBSCRIBER_VIEW, DOMAIN_VIEW)
 CALL_ROUTING_VIEWS = (DIALPLAN_VIEW, CALLER_ID_VIEW, SUPERVISION_VIEW)
 CONTROL_VIEWS = (OUTBOUND_CONTROLS_VIEW,)
+GATEWAY_VIEWS = (DISPATCHER_VIEW, GATEWAY_ROUTE_VIEW, INBOUND_VIEW)
 VIEW_MIGRATIONS = {
     "0001_initial": REGISTRATION_VIEWS,
     "0002_call_routing": CALL_ROUTING_VIEWS,
     "0003_outbound_controls": CONTROL_VIEWS,
+    "0006_gateways": GATEWAY_VIEWS,
 }
-VIEWS = REGISTRATION_VIEWS + CALL_ROUTING_VIEWS + CONTROL_VIEWS
+VIEWS = REGISTRATION_VIEWS + CALL_ROUTING_VIEWS + CONTROL_VIEWS + GATEWAY_VIEWS
 
 
 def _slug_case(column: str) -> str:
@@ -263,9 +274,76 @@ def _controls_sql(vendor: str) -> dict[str, str]:
     return {OUTBOUND_CONTROLS_VIEW: controls}
 
 
+def _gateway_sql(vendor: str) -> dict[str, str]:
+    """The views of migration 0006 (carrier gateways, sip.models.Gateway):
+
+    - `sip_dispatcher`: the enabled gateways in the dispatcher module's table shape (version 4).
+      One set per scope and priority (`Gateway.set_id`); `attrs` carry the relative weight
+      (`rweight`, algorithm 11 shares a set's calls by it among its live gateways), the caller-ID
+      format the carrier wants (`cid`) and the gateway's id (`gw`).
+    - `sip_gateway_route`: for each enabled hotline's domain, the sets its calls out try, in
+      `position` order: the tenant's own by priority, then the provider's by priority.
+    - `sip_inbound`: the enabled hotlines' numbers without the national 0 (`number`: 19001234,
+      2473001234, 912345678), their domain and tenant, for calls from a carrier (the dialled
+      number starts with the hotline number, the extension number follows)."""
+    pg = vendor == "postgresql"
+
+    def cast(expression: str, sql_type: str) -> str:
+        return f"({expression})::{sql_type}" if pg else expression
+
+    def text(expression: str) -> str:
+        return f"({expression})::text" if pg else expression
+
+    set_id = f"(COALESCE(g.tenant_id, 0) * {SET_ID_STRIDE} + g.priority)"
+    attrs = f"'rweight=' || {text('g.weight')} || ';cid=' || g.caller_id_format || ';gw=' || {text('g.id')}"
+    position = f"MIN(CASE WHEN g.tenant_id IS NULL THEN {SET_ID_STRIDE} ELSE 0 END + g.priority)"
+    transport = "CASE WHEN g.transport = 'udp' THEN '' ELSE ';transport=' || g.transport END"
+    dispatcher = f"""
+        CREATE VIEW {DISPATCHER_VIEW} AS
+        SELECT {cast("g.id", "integer")} AS id,
+               {cast(set_id, "integer")} AS setid,
+               {cast(f"'sip:' || g.host || ':' || {text('g.port')} || {transport}", "varchar(192)")}
+                   AS destination,
+               {cast("0", "integer")} AS flags,
+               {cast(f"{SET_ID_STRIDE} - g.priority", "integer")} AS priority,
+               {cast(attrs, "varchar(128)")} AS attrs,
+               {cast("g.name", "varchar(64)")} AS description
+        FROM sip_gateway g
+        WHERE g.enabled
+    """
+    route = f"""
+        CREATE VIEW {GATEWAY_ROUTE_VIEW} AS
+        SELECT {cast("h.sip_domain", "varchar(255)")} AS domain,
+               {cast(set_id, "integer")} AS setid,
+               {cast(position, "integer")} AS position
+        FROM hotlines_hotline h
+        JOIN sip_gateway g ON g.tenant_id = h.tenant_id OR g.tenant_id IS NULL
+        WHERE h.enabled AND g.enabled
+        GROUP BY h.sip_domain, {set_id}
+    """
+    inbound = f"""
+        CREATE VIEW {INBOUND_VIEW} AS
+        SELECT {
+        cast(
+            "CASE WHEN substr(h.number, 1, 1) = '0' THEN substr(h.number, 2) ELSE h.number END", "varchar(20)"
+        )
+    } AS number,
+               {cast("h.sip_domain", "varchar(255)")} AS domain,
+               {cast("h.tenant_id", "integer")} AS tenant_id
+        FROM hotlines_hotline h
+        WHERE h.enabled
+    """
+    return {DISPATCHER_VIEW: dispatcher, GATEWAY_ROUTE_VIEW: route, INBOUND_VIEW: inbound}
+
+
 def view_sql(vendor: str, names: tuple[str, ...] = VIEWS) -> list[str]:
     """CREATE VIEW statements for the current definition of the named views."""
-    statements = {**_registration_sql(vendor), **_call_routing_sql(vendor), **_controls_sql(vendor)}
+    statements = {
+        **_registration_sql(vendor),
+        **_call_routing_sql(vendor),
+        **_controls_sql(vendor),
+        **_gateway_sql(vendor),
+    }
     return [statements[name] for name in names]
 
 
@@ -410,6 +488,8 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f"GRANT USAGE ON SCHEMA public TO {quoted_role}",
         f"GRANT SELECT ON {VERSION_TABLE}, {SUBSCRIBER_VIEW}, {DOMAIN_VIEW}, {DOMAIN_ATTRS_TABLE}, "
         f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW}, {OUTBOUND_CONTROLS_VIEW} TO {quoted_role}",
+        # Carrier gateways (migration sip.0006).
+        f"GRANT SELECT ON {DISPATCHER_VIEW}, {GATEWAY_ROUTE_VIEW}, {INBOUND_VIEW} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
         # SELECT too: on start it reloads the locks still running (route[RELOAD_LOCKS]).

@@ -1,12 +1,14 @@
 """Telling the running Kamailio about changes it cannot see in the database by itself.
 
 Credentials are read live on every REGISTER, so password changes and disabled or deleted
-extensions need nothing. Two things are cached by Kamailio, and these functions refresh them;
+extensions need nothing. Some things are cached by Kamailio, and these functions refresh them;
 call them after the change commits, e.g. `transaction.on_commit(sip_domains_reload)`:
 
 - the hotline domains (domain module): after a hotline is created, enabled, disabled or deleted;
 - the registrations in memory (usrloc): after an extension is disabled or deleted, so its
   devices stop showing online and stop receiving calls at once, not when they expire;
+- the carrier gateways (dispatcher): after a gateway is created, changed or deleted
+  (sip.gateways);
 - the dial rules (dialplan): after a rule is created, changed or deleted. Kamailio refuses a
   reload within 5 s of the previous one (its `reload_delta`); its timer re-reads the rules
   anyway, so a refused reload only delays the change by a few seconds.
@@ -52,6 +54,11 @@ def sip_domains_reload(*, config: KamailioConfig | None = None) -> bool:
 def sip_dialplan_reload(*, config: KamailioConfig | None = None) -> bool:
     """Make Kamailio re-read the dial rules (the `sip_dialplan` view)."""
     return _rpc(config, "dialplan.reload")
+
+
+def sip_gateways_reload(*, config: KamailioConfig | None = None) -> bool:
+    """Make Kamailio re-read the enabled carrier gateways (the `sip_dispatcher` view)."""
+    return _rpc(config, "dispatcher.reload")
 
 
 def sip_registrations_remove(*, extension: Extension, config: KamailioConfig | None = None) -> bool:

@@ -54,7 +54,10 @@ class CallerIdSerializer(serializers.Serializer):
     # Declared fields leave the class (the serializer's metaclass): this shadows nothing at run time.
     format = serializers.ChoiceField(  # type: ignore[assignment]
         choices=[("national", "national"), ("e164", "e164")],
-        help_text=_("How the carrier is sent it (the gateway's SIP_GATEWAY_CALLER_ID_FORMAT)."),
+        help_text=_("How the carrier is sent it (the caller-ID format of the gateway the call tries first)."),
+    )
+    gateway = serializers.CharField(
+        help_text=_("The carrier gateway the call tries first; empty: the one of SIP_GATEWAY_URI.")
     )
 
 

@@ -62,6 +62,7 @@ def test_allowed_number(admin, world):
             "number": world.hotline_a2.number,
             "candidates": [world.hotline_a2.number],
             "format": "national",
+            "gateway": "",  # none kept in the dashboard: SIP_GATEWAY_URI's
         },
         "target": None,
         "supervise_mode": None,
