@@ -494,7 +494,7 @@ def test_the_owner_can_open_every_object_route(client, marked_world, route):
         "webhook.test",  # an event in a webhook's delivery log
         "alpha-schedule-x7",
         "alpha-call-x7",  # a call's reason (call history, its CSV, the calls API)
-        '"number": "101"',  # the hotline's live status (JSON)
+        '"number":"101"',  # the hotline's live status (compact JSON)
     ]
     answer = body(response)  # once: a streamed answer can be read only once
     assert any(text in answer for text in shown), f"GET {url} shows no object"
