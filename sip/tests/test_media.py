@@ -314,6 +314,7 @@ def impatient_kamailio(kamailio, relay, hotline, tmp_path):
         ws_port=free_port(),
         sips_port=free_port(),
         wss_port=free_port(),
+        metrics_listen="",  # the session's Kamailio serves its metrics port
         runtime_dir=tmp_path / "kamailio",
         dialog_timeout=3,
         invite_timeout_ms=3000,
@@ -358,6 +359,7 @@ def kamailio_without_relay(kamailio, hotline, tmp_path):
         ws_port=free_port(),
         sips_port=free_port(),
         wss_port=free_port(),
+        metrics_listen="",  # the session's Kamailio serves its metrics port
         runtime_dir=tmp_path / "kamailio",
         rtpengine_sock=f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
     )
