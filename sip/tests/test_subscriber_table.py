@@ -155,10 +155,16 @@ def test_a_disabled_hotline_takes_its_extensions_out_and_back():
         hotline_update(hotline=a, enabled=False)
         assert {row[1] for row in table().values()} == {b.sip_domain}
     assert_current()
+    # Edits of its extensions meanwhile stay out of the table, and count once it is back.
+    changed = Extension.objects.get(hotline=a, number="100")
+    extension_update(extension=changed, data={"call_permission": 1}, password=NEW_PASSWORD)
+    extension_update(extension=Extension.objects.get(hotline=a, number="103"), data={"enabled": True})
+    assert_current()
 
     hotline_update(hotline=a, enabled=True)
     assert_current()
-    assert len(table()) == 6  # 103 stays out: disabled itself
+    assert len(table()) == 7
+    assert table()[changed.pk][4] == 1
 
 
 def test_a_hotline_domain_change_moves_its_extensions_rows():
