@@ -53,6 +53,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.data import machine, recreate_database  # noqa: E402
 from sip.kamailio import (  # noqa: E402  (needs BASE_DIR on the path; imports no Django model)
     RELAXED_PROTECTION,
     Kamailio,
@@ -162,25 +163,6 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
-
-
-def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg2
-    from psycopg2 import sql
-
-    url = urlsplit(database_url)
-    name = url.path.lstrip("/")
-    admin = psycopg2.connect(
-        host=url.hostname, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
 
 
 def create_accounts(users: int, per_hotline: int) -> list[tuple[str, str, str]]:
@@ -430,8 +412,6 @@ def main() -> int:
 
 def run_steps(args: argparse.Namespace, accounts: list, db_url: str) -> int:
     """Both tables, step by step (see the module's docstring)."""
-    from bench.data import machine
-
     print(f"Machine: {machine()}")
     analyze()
     lookup_costs(accounts)
