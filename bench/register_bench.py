@@ -110,6 +110,13 @@ def parse_args() -> argparse.Namespace:
         help="Seconds per rate and table (default 10; --overload 3).",
     )
     parser.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="--overload: a Kamailio define (-A), e.g. UDP_MAXBUFFER=4194304; repeatable.",
+    )
+    parser.add_argument(
         "--start-rate", type=int, default=300, help="First rate, registrations/s (default 300)."
     )
     parser.add_argument("--max-rate", type=int, default=8000, help="Highest rate offered (default 8000).")
@@ -562,6 +569,14 @@ class Step:
     unanswered_digest: int = 0  # of which REGISTERs with the digest
     client_drops: int = 0  # datagrams the kernel dropped at the client's socket (buffer full)
     server_drops: int = 0  # … at Kamailio's socket, during the step
+    delays: list[float] = dataclasses.field(default_factory=list)  # seconds from send to answer
+
+    def delay_ms(self, quantile: float) -> str:
+        """The answer time at this quantile (0.5, 0.99), in ms; "—" when nothing was answered."""
+        if not self.delays:
+            return "—"
+        ordered = sorted(self.delays)
+        return f"{ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] * 1000:.0f}"
 
     @property
     def offered_rate(self) -> float:
@@ -593,6 +608,7 @@ def offer_registers(
     target = (host, port)
     total = int(step.rate * seconds)
     pending: dict[bytes, int] = {}  # "Call-ID/CSeq" → account index, awaiting an answer
+    sent_at: dict[bytes, float] = {}
     expected_retry_after = f"\r\nRetry-After: {retry_after}\r\n".encode()
 
     def request(index: int, call_id: str, cseq: int, authorization: str = "") -> bytes:
@@ -612,6 +628,7 @@ def offer_registers(
         with contextlib.suppress(BlockingIOError):  # the kernel's buffer is full: unanswered
             sock.sendto(data, target)
         pending[key] = index
+        sent_at[key] = time.monotonic()
         step.sent += 1
 
     def answer(data: bytes) -> None:
@@ -622,6 +639,7 @@ def offer_registers(
         index = pending.pop(key, None)
         if index is None:  # a duplicate
             return
+        step.delays.append(time.monotonic() - sent_at.pop(key))
         status = data[8:11]
         if status == b"401" and cseq.group(1) == b"1":
             step.challenged += 1
@@ -693,6 +711,7 @@ def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
         protection=dataclasses.replace(
             RELAXED_PROTECTION, register_rate_limit=args.limit, retry_after=retry_after
         ),
+        defines=dict(define.split("=", 1) for define in args.define),
     )
     server = Kamailio(config).start()
     steps = []
@@ -735,6 +754,7 @@ def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
         "other",
         "no answer (with digest)",
         "dropped at Kamailio / client",
+        "answer p50 / p99 ms",
     )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -750,6 +770,7 @@ def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
             s.other,
             f"{s.unanswered} ({s.unanswered_digest})",
             f"{s.server_drops} / {s.client_drops}",
+            f"{s.delay_ms(0.5)} / {s.delay_ms(0.99)}",
         )
         print("| " + " | ".join(str(v) for v in row) + " |")
     silent = sum(s.unanswered for s in steps)
