@@ -17,7 +17,8 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 RATIO = re.compile(r"ratio (\d+\.\d\d) \(ours (\d+)/s, stock (\d+)/s\)")
 SCANS = re.compile(r"Index scans served during the steps: sip_subscriber (\d+), subscriber (\d+)")
 STEP = re.compile(
-    r"\| (\d+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) \| (ours|stock) \|"
+    r"\| (\d+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) "
+    r"\| (ours stock|stock ours) \|"
 )
 
 
