@@ -20,9 +20,9 @@ What it does, all on the loopback and bounded (--max-rate, --max-seconds):
    until one table misses, then ×1.08 from the last rate both held, with two runs per table
    (A B B A, the better counting), until both miss; `location` is vacuumed between runs;
 5. prints per step the rate each achieved (registrations completed per second) and the
-   failures (no 200 within 5 s, SIPp's retransmissions included), the highest rate with < 1 %
-   failures for each, the index scans each table served, and last a line
-   `ratio <ours / stock> (ours N/s, stock M/s)`.
+   failures (no 200 within 5 s, SIPp's retransmissions included), the highest rate offered that
+   each held (< 1 % failures, offered on time), the index scans each table served, and last a
+   line `ratio <ours / stock> (ours N/s, stock M/s)`.
 It stops SIPp and both Kamailios by PID and drops the scratch database (--keep keeps it).
 Our own REGISTER rate limit (pipelimit, REGISTER_RATE_LIMIT) is set out of reach, so the rates
 are the server's and not our limit's (the check itself still runs on every REGISTER); pike is
@@ -306,7 +306,10 @@ class Result:
 
     @property
     def held(self) -> bool:
-        return self.failure_percent < FAILURE_LIMIT
+        """Under 1 % failures, offered on time (SIPp kept the pace, to within its statistics'
+        one-second resolution)."""
+        on_time = self.sending_seconds <= max(self.seconds * 1.05, self.seconds + 1.0)
+        return self.failure_percent < FAILURE_LIMIT and on_time
 
 
 def sipp_binary() -> str:
@@ -546,7 +549,9 @@ def report(results, scans_before, load_before, load_after) -> int:
             break
         time.sleep(0.5)
         scans = index_scans()
-    best = {label: max((r.achieved for r in rows if r.held), default=0.0) for label, rows in results.items()}
+    # The highest rate offered that a table held (what it completed is in the table above: at a
+    # rate held, within 1 % of it).
+    best = {label: max((r.rate for r in rows if r.held), default=0) for label, rows in results.items()}
     print(
         f"\nload average {load_before[0]:.1f} → {load_after[0]:.1f} (1 min), "
         f"{load_before[1]:.1f} → {load_after[1]:.1f} (5 min)"
