@@ -17,8 +17,9 @@ What it does, all on the loopback and bounded (--max-rate, --max-seconds):
 4. offers registrations with SIPp (bench/sipp_register.xml: REGISTER, 401, REGISTER with the
    digest, 200; one extension per call from a CSV injection file) at rising rates, STEP_SECONDS
    per rate, to one instance and then the other, alternating which goes first; ×1.5 per step
-   until one table misses, then ×1.08 from the last rate both held, with two runs per table
-   (A B B A, the better counting), until both miss; `location` is vacuumed between runs;
+   until one table misses (that rate then runs again, two runs per table, A B B A, the better
+   counting), then ×1.08 from the last rate both held, two runs per table, until both miss;
+   `location` is vacuumed between runs;
 5. prints per step the rate each achieved (registrations completed per second) and the
    failures (no 200 within 5 s, SIPp's retransmissions included), the highest rate offered that
    each held (< 1 % failures, offered on time), the index scans each table served, and last a
@@ -398,16 +399,18 @@ def step_rates(args: argparse.Namespace):
         for rate in args.rates:
             yield rate, 1
         return
-    rate, fine, both_held = float(args.start_rate), False, None
+    rate, fine, both_held, retry = float(args.start_rate), False, None, False
     while rate <= args.max_rate:
-        held = yield int(rate), 2 if fine else 1
+        held = yield int(rate), 2 if fine or retry else 1
         if all(held.values()):
-            both_held = rate
+            both_held, retry = rate, False
             rate *= FINE if fine else COARSE
-        elif not fine and both_held is not None:
-            fine, rate = True, both_held * FINE
+        elif any(held.values()) and not fine and not retry:
+            retry = True  # one table missed a single run: both again, A B B A, at this rate
         elif not any(held.values()):
             return
+        elif not fine and both_held is not None:
+            fine, retry, rate = True, False, both_held * FINE
         else:
             rate *= FINE if fine else COARSE
 
