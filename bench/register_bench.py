@@ -407,10 +407,10 @@ def step_rates(args: argparse.Namespace):
             rate *= FINE if fine else COARSE
         elif any(held.values()) and not fine and not retry:
             retry = True  # one table missed a single run: both again, A B B A, at this rate
+        elif not fine and both_held is not None:
+            fine, retry, rate = True, False, both_held * FINE  # finer steps from the last held
         elif not any(held.values()):
             return
-        elif not fine and both_held is not None:
-            fine, retry, rate = True, False, both_held * FINE
         else:
             rate *= FINE if fine else COARSE
 
