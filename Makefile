@@ -124,7 +124,7 @@ js-app: $(FRONTEND)/build/webphone/phone.js
 
 # Sustained authenticated REGISTERs per second (SIPp at rising rates over 5,000 extensions): our
 # sip_subscriber table vs Kamailio's stock subscriber table, interleaved; ends with a `ratio`
-# line (loopback, bounded: ~6 minutes; needs PostgreSQL). BENCH_ARGS=--quick for a smoke run.
+# line (loopback, bounded: ~8 minutes, 5 of steps; needs PostgreSQL). BENCH_ARGS=--quick for a smoke run.
 # See docs/performance.md.
 bench-register: $(VENV)/.dev-installed system-deps
 	$(PY) bench/register_bench.py $(BENCH_ARGS)
