@@ -22,7 +22,7 @@ PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-capacity bench-scale \
+.PHONY: run test sip sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-subscriber-triggers bench-capacity bench-scale \
 	bench-export bench-load bench-calls-history bench-calls bench-status-poll
 
 $(VENV)/.run-installed: requirements.txt
@@ -135,10 +135,17 @@ $(FRONTEND)/build/webphone/phone.js: $(FRONTEND)/node_modules/.package-lock.json
 js-app: $(FRONTEND)/build/webphone/phone.js
 
 
-# Authenticated REGISTERs per second: our view vs Kamailio's stock subscriber table (loopback,
-# bounded; needs PostgreSQL). See docs/performance.md.
+# Sustained authenticated REGISTERs per second (SIPp at rising rates over 5,000 extensions): our
+# sip_subscriber table vs Kamailio's stock subscriber table, interleaved; ends with a `ratio`
+# line (loopback, bounded: ~8 minutes, 5 of steps; needs PostgreSQL). BENCH_ARGS=--quick for a smoke run.
+# See docs/performance.md.
 bench-register: $(VENV)/.dev-installed system-deps
-	$(PY) bench/register_bench.py
+	$(PY) bench/register_bench.py $(BENCH_ARGS)
+
+# What keeping sip_subscriber current costs bulk writes of 10,000 extensions: triggers on vs off
+# (a scratch database it creates and drops, BENCH_DATABASE_URL; ~3 minutes).
+bench-subscriber-triggers: $(VENV)/.dev-installed
+	$(PY) bench/subscriber_triggers_bench.py $(BENCH_ARGS)
 
 # REGISTERs offered at rising rates (200–4000 registrations/s) against REGISTER_RATE_LIMIT:
 # counts 200s, 503s with Retry-After and silence per rate (docs/performance.md).

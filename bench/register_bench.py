@@ -1,21 +1,33 @@
 #!/usr/bin/env python
-"""REGISTER throughput: our read model (the `sip_subscriber` view) vs Kamailio's stock
-`subscriber` table, measured in the same run on the same machine.
+"""REGISTER throughput at sustained rates: our credentials table (`sip_subscriber`) vs
+Kamailio's stock `subscriber` table, the same rows, in the same run on the same machine.
 
     make bench-register          # or: .venv/bin/python bench/register_bench.py --help
+    .venv/bin/python bench/register_bench.py --quick   # a smoke run of a few seconds
 
-What it does, all on the loopback and bounded in count and time:
-1. creates a scratch PostgreSQL database, migrates it and creates USERS extensions on a few
-   hotlines through the real services;
-2. copies the same accounts into a stock `subscriber` table (plain ha1/ha1b columns, plus the
-   call_permission column that kamailio.cfg loads with the credentials, so that both sides
-   load the same values);
+What it does, all on the loopback and bounded (--max-rate, --max-seconds):
+1. creates a scratch PostgreSQL database, migrates it and creates USERS extensions (default
+   5,000) through the real range-create service, on hotlines of PER_HOTLINE (numbers 100…,
+   the same numbers on every hotline, as tenants have);
+2. copies the same rows into a stock `subscriber` table (Kamailio's schema plus the columns our
+   cfg loads with the credentials, so both sides load the same values), then ANALYZE;
 3. starts two Kamailio instances from deploy/kamailio/kamailio.cfg that differ only in
-   AUTH_TABLE (sip_subscriber vs subscriber);
-4. for each round, alternating which goes first, WORKERS processes send COUNT full
-   authenticated registrations (REGISTER → 401 → REGISTER with digest → 200) to each;
-5. prints registrations per second (median over the rounds) for both and the ratio.
-It stops both Kamailios and drops the scratch database at the end (--keep keeps it).
+   AUTH_TABLE (`sip_subscriber` vs `subscriber`), and registers every extension once on each
+   (a warm-up: every later REGISTER refreshes an existing contact), then ANALYZE again;
+4. offers registrations with SIPp (bench/sipp_register.xml: REGISTER, 401, REGISTER with the
+   digest, 200; one extension per call from a CSV injection file) at rising rates, STEP_SECONDS
+   per rate, to one instance and then the other, alternating which goes first; ×1.5 per step
+   until one table misses (that rate then runs again, two runs per table, A B B A, the better
+   counting), then ×1.08 from the last rate both held, two runs per table, until both miss;
+   `location` is vacuumed between runs;
+5. prints per step the rate each achieved (registrations completed per second) and the
+   failures (no 200 within 5 s, SIPp's retransmissions included), the highest rate offered that
+   each held (< 1 % failures, offered on time), the index scans each table served, and last a
+   line `ratio <ours / stock> (ours N/s, stock M/s)`.
+It stops SIPp and both Kamailios by PID and drops the scratch database (--keep keeps it).
+Our own REGISTER rate limit (pipelimit, REGISTER_RATE_LIMIT) is set out of reach, so the rates
+are the server's and not our limit's (the check itself still runs on every REGISTER); pike is
+off, since all the traffic comes from one address.
 
     make bench-register-overload # --overload: one Kamailio with REGISTER_RATE_LIMIT = --limit
 
@@ -29,20 +41,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import dataclasses
 import os
 import re
-import statistics
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.data import machine, recreate_database  # noqa: E402
+from sip.kamailio import (  # noqa: E402  (needs BASE_DIR on the path; imports no Django model)
+    RELAXED_PROTECTION,
+    Kamailio,
+    KamailioConfig,
+    db_url_for,
+    free_port,
+    free_sip_port,
+)
+from sip.processes import stop_process  # noqa: E402
+
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/pbx_bench_register"
+SCENARIO = Path(__file__).resolve().parent / "sipp_register.xml"
+OURS, STOCK = "ours", "stock"
+TABLES = {OURS: "sip_subscriber", STOCK: "subscriber"}
 STOCK_SUBSCRIBER = """
 CREATE TABLE subscriber (
     id SERIAL PRIMARY KEY NOT NULL,
@@ -62,6 +89,13 @@ INSERT INTO subscriber (username, domain, ha1, ha1b, call_permission, allowed_ne
 INSERT INTO version (table_name, table_version) VALUES ('subscriber', 7);
 ANALYZE
 """
+# A registration that has no 200 this long after its first REGISTER has failed.
+RECV_TIMEOUT_MS = 5000
+# Steps: ×COARSE while both tables hold the rate (one run each), then ×FINE from the last rate
+# both held (two runs each, A B B A, the better counting: one latency spike of a shared machine
+# should not decide the result).
+COARSE, FINE = 1.5, 1.08
+FAILURE_LIMIT = 1.0  # percent
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,20 +105,37 @@ def parse_args() -> argparse.Namespace:
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB_URL),
         help="Scratch PostgreSQL database (created and dropped). Default: %(default)s",
     )
-    parser.add_argument("--users", type=int, default=200, help="Extensions to create (default 200).")
-    parser.add_argument("--workers", type=int, default=4, help="Concurrent client processes (default 4).")
+    parser.add_argument("--users", type=int, default=5000, help="Extensions to create (default 5000).")
+    parser.add_argument("--per-hotline", type=int, default=100, help="Extensions per hotline (default 100).")
     parser.add_argument(
-        "--count", type=int, default=1000, help="Registrations per round and table (default 1000)."
+        "--step-seconds",
+        type=float,
+        default=None,
+        help="Seconds per rate and table (default 10; --overload 3).",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="Rounds; medians are reported (default 5).")
+    parser.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="--overload: a Kamailio define (-A), e.g. UDP_MAXBUFFER=4194304; repeatable.",
+    )
+    parser.add_argument(
+        "--start-rate", type=int, default=300, help="First rate, registrations/s (default 300)."
+    )
+    parser.add_argument("--max-rate", type=int, default=8000, help="Highest rate offered (default 8000).")
     parser.add_argument(
         "--max-seconds",
         type=float,
-        default=30.0,
-        help="Time cap for one round against one table (default 30).",
+        default=300.0,
+        help="Time budget of the steps; no new step starts past it (default 300).",
     )
-    parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
     parser.add_argument("--children", type=int, default=4, help="Kamailio worker processes (default 4).")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Smoke run: 300 extensions, 2 s steps at 50 and 100/s (checks the machinery, measures nothing).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     parser.add_argument(
         "--overload",
@@ -95,23 +146,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--rates",
         type=lambda text: [int(r) for r in text.split(",")],
-        default=list(OVERLOAD_RATES),
-        help="--overload: new registrations offered per second, one step each (default %(default)s).",
+        default=None,
+        help="The rates to offer, registrations/s, one step each (default: rising from "
+        f"--start-rate; --overload: {','.join(map(str, OVERLOAD_RATES))}).",
     )
     parser.add_argument(
         "--limit", type=int, default=1000, help="--overload: REGISTER_RATE_LIMIT, REGISTERs/s (default 1000)."
     )
-    parser.add_argument(
-        "--define",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="--overload: a Kamailio define (-A), e.g. UDP_MAXBUFFER=4194304; repeatable.",
-    )
-    parser.add_argument(
-        "--step-seconds", type=float, default=3.0, help="--overload: seconds per rate (default 3)."
-    )
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.quick:
+        args.users, args.per_hotline = min(args.users, 300), min(args.per_hotline, 100)
+        args.rates = args.rates or [50, 100]
+        args.step_seconds = args.step_seconds or 2.0
+    if args.step_seconds is None:
+        args.step_seconds = 3.0 if args.overload else 10.0
+    if args.overload and args.rates is None:
+        args.rates = list(OVERLOAD_RATES)
+    return args
 
 
 def setup_django(database_url: str) -> None:
@@ -125,89 +176,243 @@ def setup_django(database_url: str) -> None:
     django.setup()
 
 
-def recreate_database(database_url: str, *, drop_only: bool = False) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg2
-    from psycopg2 import sql
-
-    url = urlsplit(database_url)
-    name = url.path.lstrip("/")
-    admin = psycopg2.connect(
-        host=url.hostname, port=url.port or 5432, user=url.username, password=url.password, dbname="postgres"
-    )
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    admin.close()
-
-
-def create_accounts(users: int) -> list[tuple[str, str, str]]:
-    """USERS extensions spread over hotlines of 100; returns (username, domain, password)."""
+def create_accounts(users: int, per_hotline: int) -> list[tuple[str, str, str]]:
+    """USERS extensions on hotlines of PER_HOTLINE, numbers 100… on each, created by the
+    range-create service (generated passwords); the stock table gets the same rows. Returns
+    (number, domain, password) of each."""
     from django.core.management import call_command
     from django.db import connection
 
-    from extensions.services import extension_create
+    from extensions.services import extension_range_create
     from hotlines.models import Hotline
     from tenants.models import Tenant
 
     call_command("migrate", "--noinput", verbosity=0)
     tenant = Tenant.objects.create(name="Bench", slug="bench")
     accounts = []
-    hotline = None
-    for index in range(users):
-        if index % 100 == 0:
-            hotline = Hotline(tenant=tenant, number=f"1900{5000 + index // 100:04d}", name="bench")
-            hotline.full_clean()
-            hotline.save()
-        number = str(1000 + index)
-        password = f"Bench-pass-{index:05d}"
-        extension_create(hotline=hotline, number=number, alias=f"bench{index}", password=password)
-        accounts.append((number, hotline.sip_domain, password))
+    for index, first in enumerate(range(0, users, per_hotline)):
+        hotline = Hotline(tenant=tenant, number=f"1900{5000 + index:04d}", name="bench")
+        hotline.full_clean()
+        hotline.save()
+        count = min(per_hotline, users - first)
+        extensions = extension_range_create(
+            hotline=hotline, first="100", last=str(99 + count), alias_pattern="bench{n}"
+        )
+        accounts += [(e.number, hotline.sip_domain, e.get_sip_password()) for e in extensions]
     with connection.cursor() as cursor:
         for statement in filter(None, (s.strip() for s in STOCK_SUBSCRIBER.split(";"))):
             cursor.execute(statement)
     return accounts
 
 
-def worker(
-    host: str, port: int, transport: str, accounts: list, count: int, deadline: float
-) -> tuple[int, int, float, float]:
-    """Register `count` times, cycling over `accounts`; (ok, failed, started, ended)."""
-    from sip.sipclient import SipClient, SipError
+def analyze() -> None:
+    from django.db import connection
 
-    ok = failed = 0
-    started = time.time()
-    with SipClient(host, port, transport=transport, timeout=5.0) as client:
-        for index in range(count):
-            if time.time() > deadline:
-                break
-            username, domain, password = accounts[index % len(accounts)]
-            try:
-                status = client.register(username=username, domain=domain, password=password).status
-            except SipError:
-                status = 0
-            ok += status == 200
-            failed += status != 200
-    return ok, failed, started, time.time()
+    with connection.cursor() as cursor:
+        for table in (*TABLES.values(), "location"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
 
 
-def run_round(pool: ProcessPoolExecutor, kamailio, accounts: list, args) -> tuple[float, int]:
-    """Registrations per second against one Kamailio, and how many failed."""
-    slices = [accounts[i :: args.workers] for i in range(args.workers)]
-    per_worker = args.count // args.workers
-    deadline = time.time() + args.max_seconds
-    futures = [
-        pool.submit(worker, "127.0.0.1", kamailio.config.sip_port, args.transport, part, per_worker, deadline)
-        for part in slices
-    ]
-    results = [future.result() for future in futures]
-    ok = sum(r[0] for r in results)
-    failed = sum(r[1] for r in results)
-    elapsed = max(r[3] for r in results) - min(r[2] for r in results)
-    return ok / elapsed, failed
+def lookup_costs(accounts: list, *, samples: int = 300, rounds: int = 4) -> None:
+    """What PostgreSQL spends on auth_db's query (the text Kamailio sends, planned each time),
+    server-side (EXPLAIN ANALYZE's planning and execution times, medians), for our table, the
+    stock one and the view our table replaced (made here from its definition, then dropped)."""
+    import random
+    import statistics
+
+    from django.db import connection
+
+    from sip import schema
+
+    query = (
+        "select ha1,max_contacts,allowed_networks,id,call_permission from {} "
+        "where username='{}' AND domain='{}'"
+    )
+    before = "sip_subscriber_view_before"
+    (view,) = schema.view_sql("postgresql", (schema.SUBSCRIBER_VIEW,))
+    sample = random.Random(1).sample(accounts, min(samples, len(accounts)))
+    relations = {"ours (table sip_subscriber)": TABLES[OURS], "stock (subscriber)": TABLES[STOCK]}
+    relations["before (the view)"] = before
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in relations}
+    with connection.cursor() as cursor:
+        cursor.execute(view.replace(f"VIEW {schema.SUBSCRIBER_VIEW} ", f"VIEW {before} ", 1))
+        try:
+            for _round in range(rounds):
+                for name, relation in relations.items():
+                    for number, domain, _password in sample:
+                        cursor.execute(
+                            "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY ON, FORMAT JSON) "
+                            + query.format(relation, number, domain)
+                        )
+                        plan = cursor.fetchone()[0][0]
+                        times[name][0].append(plan["Planning Time"])
+                        times[name][1].append(plan["Execution Time"])
+        finally:
+            cursor.execute(f"DROP VIEW {before}")
+    print(f"auth_db's lookup, server-side (medians of {rounds} × {len(sample)} lookups):")
+    for name, (planning, execution) in times.items():
+        print(
+            f"  {name:<28} planning {statistics.median(planning) * 1000:4.0f} µs, "
+            f"execution {statistics.median(execution) * 1000:4.0f} µs"
+        )
+
+
+def vacuum_location() -> None:
+    """Kamailio's registrations: every run refreshes thousands of rows; vacuumed between runs so
+    that autovacuum does not land in the middle of the next run (whichever table it serves)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM location")
+
+
+def index_scans() -> dict[str, int]:
+    """Index scans each credentials table has served (pg_stat_user_tables)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, COALESCE(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+            [list(TABLES.values())],
+        )
+        by_table = dict(cursor.fetchall())
+    return {label: by_table.get(table, 0) for label, table in TABLES.items()}
+
+
+# --- SIPp: one step ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    """One step against one table: `offered` registrations at `rate`/s for `seconds`."""
+
+    rate: int
+    seconds: float
+    offered: int = 0
+    created: int = 0  # calls SIPp started
+    successful: int = 0
+    failed: int = 0
+    retransmissions: int = 0
+    sending_seconds: float = 0.0  # how long SIPp took to start them all
+    latency_ms: float = 0.0  # mean time from the first REGISTER to the 200
+
+    @property
+    def failure_percent(self) -> float:
+        return 100.0 * (self.offered - self.successful) / self.offered if self.offered else 100.0
+
+    @property
+    def achieved(self) -> float:
+        """Registrations completed per second over the step (SIPp's own lag included)."""
+        return self.successful / max(self.seconds, self.sending_seconds)
+
+    @property
+    def held(self) -> bool:
+        """Under 1 % failures, offered on time (SIPp kept the pace, to within its statistics'
+        one-second resolution)."""
+        on_time = self.sending_seconds <= max(self.seconds * 1.05, self.seconds + 1.0)
+        return self.failure_percent < FAILURE_LIMIT and on_time
+
+
+def sipp_binary() -> str:
+    path = shutil.which("sipp") or "/usr/bin/sipp"
+    if not Path(path).exists():
+        raise RuntimeError("SIPp is not installed: run `make system-deps` (Debian package sip-tester).")
+    return path
+
+
+def write_injection_file(path: Path, accounts: list[tuple[str, str, str]]) -> None:
+    """SIPp's -inf file: one extension per line, taken in order: number; domain; and the
+    digest credentials as SIPp takes them from an injection file (field2)."""
+    with open(path, "w", newline="") as handle:
+        handle.write("SEQUENTIAL\n")
+        handle.writelines(
+            f"{number};{domain};[authentication username={number} password={password}]\n"
+            for number, domain, password in accounts
+        )
+
+
+def _seconds(elapsed: str) -> float:
+    """SIPp's ElapsedTime(C), "HH:MM:SS.micro" (or "HH:MM:SS:micro"), in seconds."""
+    hours, minutes, rest = elapsed.split(":", 2)
+    return int(hours) * 3600 + int(minutes) * 60 + float(rest.replace(":", "."))
+
+
+def run_sipp(
+    port: int, *, rate: int, seconds: float, injection: Path, client_port: int, directory: Path
+) -> Result:
+    """Offer `rate` registrations/s for `seconds` (open loop: paced by SIPp's clock, not by the
+    answers) and wait for the last ones; read SIPp's statistics file."""
+    result = Result(rate=rate, seconds=seconds, offered=max(1, round(rate * seconds)))
+    stats = directory / f"stats-{port}-{rate}.csv"
+    stats.unlink(missing_ok=True)
+    command = [
+        sipp_binary(),
+        f"127.0.0.1:{port}",
+        "-sf", str(SCENARIO),
+        "-inf", str(injection),
+        "-i", "127.0.0.1",
+        "-p", str(client_port),
+        "-r", str(rate),
+        "-rp", "1000",
+        "-m", str(result.offered),
+        # Never the limit on calls in progress: at most RECV_TIMEOUT's worth at the rate.
+        "-l", str(max(100, rate * (RECV_TIMEOUT_MS // 1000 + 2))),
+        "-recv_timeout", str(RECV_TIMEOUT_MS),
+        "-timeout", f"{int(seconds * 2 + RECV_TIMEOUT_MS / 1000 + 10)}s",
+        "-nostdin",
+        "-trace_stat", "-stf", str(stats), "-fd", "1",
+    ]  # fmt: skip
+    with open(directory / "sipp.log", "ab") as log:
+        process = subprocess.Popen(  # noqa: S603 — our own command line
+            command, cwd=directory, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            process.wait(timeout=seconds * 2 + RECV_TIMEOUT_MS / 1000 + 20)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            if process.returncode is None:
+                stop_process(process, timeout=5)
+    rows = list(csv.DictReader(stats.read_text().splitlines(), delimiter=";")) if stats.exists() else []
+    if not rows:
+        raise RuntimeError(
+            f"SIPp wrote no statistics (exit {process.returncode}); see {directory / 'sipp.log'}"
+        )
+    last = rows[-1]
+    result.created = int(last["OutgoingCall(C)"])
+    result.successful = int(last["SuccessfulCall(C)"])
+    result.failed = int(last["FailedCall(C)"])
+    result.retransmissions = int(last["Retransmissions(C)"])
+    started_all = next((row for row in rows if int(row["OutgoingCall(C)"]) >= result.offered), last)
+    result.sending_seconds = _seconds(started_all["ElapsedTime(C)"])
+    result.latency_ms = _seconds(last["ResponseTime1(C)"]) * 1000
+    return result
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def step_rates(args: argparse.Namespace):
+    """The rates to offer and how many runs each table gets at it: --rates as given (one run),
+    else rising (a generator told, after each rate, which tables held it: `send`)."""
+    if args.rates:
+        for rate in args.rates:
+            yield rate, 1
+        return
+    rate, fine, both_held, retry = float(args.start_rate), False, None, False
+    while rate <= args.max_rate:
+        held = yield int(rate), 2 if fine or retry else 1
+        if all(held.values()):
+            both_held, retry = rate, False
+            rate *= FINE if fine else COARSE
+        elif any(held.values()) and not fine and not retry:
+            retry = True  # one table missed a single run: both again, A B B A, at this rate
+        elif not fine and both_held is not None:
+            fine, retry, rate = True, False, both_held * FINE  # finer steps from the last held
+        elif not any(held.values()):
+            return
+        else:
+            rate *= FINE if fine else COARSE
 
 
 def main() -> int:
@@ -216,25 +421,29 @@ def main() -> int:
     setup_django(args.database_url)
     from django.db import connection
 
-    from sip.kamailio import (
-        RELAXED_PROTECTION,
-        Kamailio,
-        KamailioConfig,
-        db_url_for,
-        free_port,
-        free_sip_port,
-    )
-
-    servers: dict[str, Kamailio] = {}
     try:
         print(f"Creating {args.users} extensions in a scratch database…", flush=True)
-        accounts = create_accounts(args.users)
+        accounts = create_accounts(args.users, args.per_hotline)
         db_url = db_url_for(connection.settings_dict)
-        connection.close()
         if args.overload:
+            connection.close()
             return run_overload(args, accounts, db_url)
-        runtime = Path(tempfile.mkdtemp(prefix="register-bench-"))
-        for label, table in (("view sip_subscriber", "sip_subscriber"), ("table subscriber", "subscriber")):
+        return run_steps(args, accounts, db_url)
+    finally:
+        if not args.keep:
+            connection.close()
+            recreate_database(args.database_url, drop_only=True)
+
+
+def run_steps(args: argparse.Namespace, accounts: list, db_url: str) -> int:
+    """Both tables, step by step (see the module's docstring)."""
+    print(f"Machine: {machine()}")
+    analyze()
+    lookup_costs(accounts)
+    servers: dict[str, Kamailio] = {}
+    runtime = Path(tempfile.mkdtemp(prefix="register-bench-"))
+    try:
+        for label, table in TABLES.items():
             config = KamailioConfig(
                 db_url=db_url,
                 sip_port=free_sip_port(),
@@ -248,41 +457,121 @@ def main() -> int:
                 protection=dataclasses.replace(RELAXED_PROTECTION, register_rate_limit=1_000_000),
             )
             servers[label] = Kamailio(config).start()
-        rates: dict[str, list[float]] = {label: [] for label in servers}
-        failures = dict.fromkeys(servers, 0)
-        with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            # One warm-up round each (connections, caches), not counted.
-            for server in servers.values():
-                run_round(pool, server, accounts, argparse.Namespace(**{**vars(args), "count": 200}))
-            for round_no in range(args.rounds):
-                order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
-                for label in order:
-                    rate, failed = run_round(pool, servers[label], accounts, args)
-                    rates[label].append(rate)
-                    failures[label] += failed
-                print(
-                    f"round {round_no + 1}: "
-                    + ", ".join(f"{label} {rates[label][-1]:.0f}/s" for label in servers),
-                    flush=True,
-                )
-        medians = {label: statistics.median(values) for label, values in rates.items()}
-        view, stock = medians["view sip_subscriber"], medians["table subscriber"]
-        print()
+        injection = runtime / "extensions.csv"
+        write_injection_file(injection, accounts)
+        client_port = free_sip_port()
+
+        def step(label: str, rate: int, seconds: float) -> Result:
+            return run_sipp(
+                servers[label].config.sip_port,
+                rate=rate,
+                seconds=seconds,
+                injection=injection,
+                client_port=client_port,
+                directory=runtime,
+            )
+
+        # Warm-up: every extension registered once on each (later REGISTERs refresh a contact,
+        # as phones do), slowly, and once more if some did not make it.
+        warm_rate = min(250, len(accounts))
+        for label in servers:
+            for _attempt in range(2):
+                warm = step(label, warm_rate, len(accounts) / warm_rate)
+                if warm.successful == len(accounts):
+                    break
+                print(f"warm-up of {label}: {warm.successful} of {len(accounts)} registered", flush=True)
+        analyze()
+        scans_before = index_scans()
+        load_before = os.getloadavg()
+
         print(
-            f"Authenticated REGISTERs per second over {args.transport.upper()}, {args.workers} workers, "
-            f"{args.users} users, {args.count} per round, median of {args.rounds} rounds:"
+            f"\n{len(accounts)} extensions on {-(-len(accounts) // args.per_hotline)} hotlines; "
+            f"{args.step_seconds:g} s per rate and table; Kamailio {args.children} workers each; "
+            f"load average {load_before[0]:.1f} at the start"
         )
-        for label, value in medians.items():
-            print(f"  {label:<22} {value:8.0f}/s   (failed: {failures[label]})")
-        if stock:
-            print(f"  ratio view / stock     {view / stock:8.2f}")
-        return 0 if not any(failures.values()) else 1
+        print(
+            "| offered reg/s | ours: reg/s | ours: failed | ours: ms | stock: reg/s | stock: failed "
+            "| stock: ms | runs, in order |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|---|")
+        results: dict[str, list[Result]] = {OURS: [], STOCK: []}
+        deadline = time.monotonic() + args.max_seconds
+        rates = step_rates(args)
+        held = None
+        stopped = "both tables missed a rate" if not args.rates else "the rates given ran"
+        while True:
+            if time.monotonic() > deadline:
+                stopped = f"the time budget (--max-seconds {args.max_seconds:g})"
+                break
+            try:
+                rate, runs = next(rates) if held is None else rates.send(held)
+            except StopIteration:
+                break
+            # Alternate which table goes first, so that drift in the machine's load hits both;
+            # with two runs each, A B B A.
+            first = [OURS, STOCK] if len(results[OURS]) % 2 == 0 else [STOCK, OURS]
+            order = first if runs == 1 else first + first[::-1]
+            done: dict[str, list[Result]] = {OURS: [], STOCK: []}
+            for label in order:
+                done[label].append(step(label, rate, args.step_seconds))
+                vacuum_location()  # each run starts from the same table, not the last one's dead rows
+                time.sleep(1.0)  # let queues settle
+            ours, stock = (min(done[label], key=lambda r: r.failure_percent) for label in (OURS, STOCK))
+            results[OURS].append(ours)
+            results[STOCK].append(stock)
+            held = {OURS: ours.held, STOCK: stock.held}
+            cells = (
+                rate,
+                f"{ours.achieved:.0f}",
+                f"{ours.failure_percent:.2f} %",
+                f"{ours.latency_ms:.1f}",
+                f"{stock.achieved:.0f}",
+                f"{stock.failure_percent:.2f} %",
+                f"{stock.latency_ms:.1f}",
+                " ".join(order),
+            )
+            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+        print(f"Stopped: {stopped}.")
+        load_after = os.getloadavg()
     finally:
         for server in servers.values():
             server.stop()
-        if not args.keep:
-            connection.close()
-            recreate_database(args.database_url, drop_only=True)
+        if args.keep:
+            print(f"Kept: the scratch database and {runtime} (logs, SIPp's statistics)")
+        else:
+            shutil.rmtree(runtime, ignore_errors=True)  # the injection file holds scratch passwords
+    return report(results, scans_before, load_before, load_after)
+
+
+def report(results, scans_before, load_before, load_after) -> int:
+    """The highest rate each table held, the index scans each served, and the ratio line."""
+    # Kamailio's sessions flush their table statistics as they end: wait for them.
+    scans = index_scans()
+    for _ in range(20):
+        if all(scans[label] > scans_before[label] for label in TABLES):
+            break
+        time.sleep(0.5)
+        scans = index_scans()
+    # The highest rate offered that a table held (what it completed is in the table above: at a
+    # rate held, within 1 % of it).
+    best = {label: max((r.rate for r in rows if r.held), default=0) for label, rows in results.items()}
+    print(
+        f"\nload average {load_before[0]:.1f} → {load_after[0]:.1f} (1 min), "
+        f"{load_before[1]:.1f} → {load_after[1]:.1f} (5 min)"
+    )
+    print(
+        f"Highest rate with < {FAILURE_LIMIT:g} % failures: ours ({TABLES[OURS]}) {best[OURS]:.0f}/s, "
+        f"stock ({TABLES[STOCK]}) {best[STOCK]:.0f}/s"
+    )
+    print(
+        "Index scans served during the steps: "
+        + ", ".join(f"{TABLES[label]} {scans[label] - scans_before[label]}" for label in TABLES)
+    )
+    if best[OURS] and best[STOCK]:
+        print(f"ratio {best[OURS] / best[STOCK]:.2f} (ours {best[OURS]:.0f}/s, stock {best[STOCK]:.0f}/s)")
+        return 0
+    print(f"ratio n/a (ours {best[OURS]:.0f}/s, stock {best[STOCK]:.0f}/s: a table held no rate)")
+    return 1
 
 
 # --- Overload: REGISTERs offered at rising rates against REGISTER_RATE_LIMIT -------------------
@@ -441,9 +730,7 @@ def udp_drops(port: int) -> int:
 
 
 def run_overload(args: argparse.Namespace, accounts: list, db_url: str) -> int:
-    """One Kamailio (the view) with REGISTER_RATE_LIMIT = args.limit; a step per rate."""
-    from sip.kamailio import RELAXED_PROTECTION, Kamailio, KamailioConfig, free_port, free_sip_port
-
+    """One Kamailio (our table) with REGISTER_RATE_LIMIT = args.limit; a step per rate."""
     retry_after = 5
     config = KamailioConfig(
         db_url=db_url,

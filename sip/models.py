@@ -1,7 +1,7 @@
 """Read-only models over what Kamailio reads (`sip_subscriber`) and writes (`location`).
 
-Both are unmanaged: migration `sip.0001_initial` and `sip/schema.py` own their SQL, because
-Kamailio fixes their shape (and `sip_subscriber` is a view).
+Both are unmanaged: the migrations and `sip/schema.py` own their SQL, because Kamailio fixes
+their shape (and `sip_subscriber` is kept by triggers on PostgreSQL, a view on SQLite).
 """
 
 import datetime as dt
@@ -55,8 +55,10 @@ class KamailioDateTimeField(models.DateTimeField):
 
 
 class SipAccount(models.Model):
-    """An extension (máy lẻ) as the SIP server sees it: one row of the `sip_subscriber` view,
-    present only while the extension and its hotline are enabled. Read-only."""
+    """An extension (máy lẻ) as the SIP server sees it: one row of `sip_subscriber`, present
+    only while the extension and its hotline are enabled. Read-only: on PostgreSQL a table the
+    database's triggers keep current with every write to extensions and hotlines (sip/schema.py),
+    on SQLite a view."""
 
     extension = models.OneToOneField(
         "extensions.Extension",
@@ -71,11 +73,9 @@ class SipAccount(models.Model):
     ha1 = models.CharField(max_length=64)
     ha1b = models.CharField(max_length=64)
     call_permission = models.PositiveSmallIntegerField(_("call permission"), choices=CallPermission.choices)
-    call_permission_slug = models.CharField(max_length=16)
-    alias = models.CharField(_("alias"), max_length=64)
-    hotline = models.ForeignKey(
-        "hotlines.Hotline", verbose_name=_("hotline"), on_delete=models.DO_NOTHING, related_name="+"
-    )
+    # Comma-separated CIDRs ('' = anywhere) and the device limit (0 = none), as Kamailio loads them.
+    allowed_networks = models.CharField(_("allowed networks"), max_length=1024)
+    max_contacts = models.IntegerField(_("maximum devices"))
 
     class Meta:
         managed = False

@@ -2,10 +2,13 @@
 
 Kamailio's modules query tables by name, so what they read is exposed under their names:
 
-- `sip_subscriber` (auth_db): a VIEW of enabled extensions of enabled hotlines, with the digest
+- `sip_subscriber` (auth_db): the enabled extensions of enabled hotlines, with the digest
   hashes and the call permission; there is no plaintext password to expose. Since migration
   `sip.0004_protection` also where it may register from (`allowed_networks`, comma-separated
-  CIDRs) and its device limit (`max_contacts`, 0 = none), loaded in the same query.
+  CIDRs) and its device limit (`max_contacts`, 0 = none), loaded in the same query. Since
+  migration `sip.0006_subscriber_table`, on PostgreSQL a TABLE keyed on (username, domain),
+  kept current by triggers on `extensions_extension` and `hotlines_hotline` in the writing
+  transaction (see "The credentials table" below); on SQLite (the demo) still a VIEW.
 - `sip_domain` (domain): a VIEW of enabled hotlines' SIP domains.
 - `sip_domain_attrs` (domain): an empty table the module reads at every reload.
 - `location` (usrloc): registrations, Kamailio 5.6's own schema (version 9).
@@ -361,7 +364,9 @@ def _networks_csv(json_text: str) -> str:
 def _registration_sql(vendor: str) -> dict[str, str]:
     """The views of migration 0001."""
     if vendor == "postgresql":
-        # Casts give Kamailio the column types its modules expect (varchar, int).
+        # Casts give Kamailio the column types its modules expect (varchar, int). The view of
+        # migrations 0001-0005, kept so that they still run; 0006 replaces it with a table
+        # (subscriber_table_sql).
         subscriber = f"""
             CREATE VIEW {SUBSCRIBER_VIEW} AS
             SELECT e.id::integer AS id,
@@ -389,8 +394,9 @@ def _registration_sql(vendor: str) -> dict[str, str]:
             WHERE h.enabled
         """
     elif vendor == "sqlite":
-        # Plain columns keep their declared types (varchar, integer); the slug is an
-        # expression and so untyped, which auth_db accepts as a string.
+        # Plain columns keep their declared types (varchar, integer); the two computed ones
+        # are untyped, which auth_db accepts (a string, an integer). The demo keeps a view:
+        # the same columns as PostgreSQL's table, read live, no triggers to keep current.
         subscriber = f"""
             CREATE VIEW {SUBSCRIBER_VIEW} AS
             SELECT e.id AS id,
@@ -399,9 +405,6 @@ def _registration_sql(vendor: str) -> dict[str, str]:
                    e.ha1 AS ha1,
                    e.ha1b AS ha1b,
                    e.call_permission AS call_permission,
-                   {_slug_case("e.call_permission")} AS call_permission_slug,
-                   e.alias AS alias,
-                   e.hotline_id AS hotline_id,
                    {_networks_csv("e.allowed_networks")} AS allowed_networks,
                    COALESCE(e.max_contacts, 0) AS max_contacts
             FROM extensions_extension e
@@ -420,6 +423,176 @@ def _registration_sql(vendor: str) -> dict[str, str]:
     else:
         raise NotImplementedError(f"Kamailio's views are defined for PostgreSQL and SQLite, not {vendor}.")
     return {SUBSCRIBER_VIEW: subscriber, DOMAIN_VIEW: domain}
+
+
+# --- The credentials table (PostgreSQL, migration sip.0006_subscriber_table) -------------------
+#
+# Kamailio's db_postgres sends every query as plain text, so PostgreSQL plans the auth_db
+# lookup afresh on every REGISTER and INVITE: over the view that was a join of two wide tables
+# with nine indexes between them (~100 µs of planning), matching the number across every
+# hotline before the domain. The table below holds exactly what kamailio.cfg reads, one row
+# per enabled extension of an enabled hotline, with one unique index on (username, domain):
+# the lookup plans and runs like Kamailio's stock `subscriber` table.
+#
+# It is kept current by triggers, not by the services: a write to an extension or a hotline
+# changes the table in the same statement, so the change commits (and counts on the next
+# REGISTER) with the write, whichever code path made it (services, bulk writes, the admin, a
+# shell), and the lower apps need not know about the SIP server (the layers hold). The
+# triggers are per statement with transition tables: a bulk write of 10,000 extensions costs
+# a few set-based statements, not 10,000 row triggers; only rows whose credentials changed are
+# written (an edit of a description costs a comparison). A row that keeps its key (a new
+# password, permission, network list or device limit: the usual bulk edit) is updated in place,
+# and the table leaves half of each page free (fillfactor 50) so that such an update stays on
+# its page without touching the indexes (a HOT update, ~5× cheaper than a delete and an insert
+# for 10,000 rows); a row whose key changes (renumbered, moved, enabled or disabled) is deleted
+# and inserted. Kamailio's role may only read the table.
+
+SUBSCRIBER_TABLE = SUBSCRIBER_VIEW
+# The extension's columns the table depends on (with its hotline's sip_domain and enabled): a
+# change of any of them rewrites the extension's row.
+SUBSCRIBER_SOURCE_COLUMNS = (
+    "number",
+    "hotline_id",
+    "ha1",
+    "ha1b",
+    "call_permission",
+    "enabled",
+    "allowed_networks",
+    "max_contacts",
+)
+
+
+SUBSCRIBER_COLUMNS = (
+    "id",
+    "username",
+    "domain",
+    "ha1",
+    "ha1b",
+    "call_permission",
+    "allowed_networks",
+    "max_contacts",
+)
+SUBSCRIBER_FUNCTIONS = (
+    "sip_subscriber_extension_insert",
+    "sip_subscriber_extension_update",
+    "sip_subscriber_extension_delete",
+    "sip_subscriber_hotline_update",
+    "sip_subscriber_truncate",
+)
+
+
+def _subscriber_rows(extensions: str, hotlines: str, *, changed_from: str = "") -> str:
+    """INSERT of the table's rows from `extensions` e JOIN `hotlines` h (tables or transition
+    tables), enabled ones only; with `changed_from` (an OLD transition table `o` and the
+    changed test) only the rows it says changed."""
+    changed = f"JOIN {changed_from}" if changed_from else ""
+    return f"""
+        INSERT INTO {SUBSCRIBER_TABLE} ({", ".join(SUBSCRIBER_COLUMNS)})
+        SELECT e.id, e.number, h.sip_domain, e.ha1, e.ha1b, e.call_permission,
+               {_networks_csv("e.allowed_networks::text")}, COALESCE(e.max_contacts, 0)
+        FROM {extensions} e JOIN {hotlines} h ON h.id = e.hotline_id {changed}
+        WHERE e.enabled AND h.enabled"""
+
+
+def _changed(new: str, old: str, columns: tuple[str, ...]) -> str:
+    """SQL: the row `new` differs from `old` in one of `columns` (NULL-safe)."""
+    return (
+        f"({', '.join(f'{new}.{c}' for c in columns)}) IS DISTINCT FROM "
+        f"({', '.join(f'{old}.{c}' for c in columns)})"
+    )
+
+
+def subscriber_table_sql() -> list[str]:
+    """PostgreSQL: the `sip_subscriber` table, its triggers, and its rows from the current
+    extensions (the migration's backfill). Run where the view was dropped."""
+    extension_changed = _changed("n", "o", SUBSCRIBER_SOURCE_COLUMNS)
+    hotline_changed = _changed("n", "o", ("sip_domain", "enabled"))
+    # An extension that was and stays enabled under the same number and hotline keeps its row
+    # (present if its hotline is enabled): updated in place. The others changed leave (a row
+    # deleted, if any) and, if enabled now, enter (a row inserted, if its hotline is enabled).
+    stays = "n.enabled AND o.enabled AND n.number = o.number AND n.hotline_id = o.hotline_id"
+    entering = _subscriber_rows(
+        "new_rows",
+        "hotlines_hotline",
+        changed_from=(
+            f"old_rows o ON o.id = e.id AND {_changed('e', 'o', SUBSCRIBER_SOURCE_COLUMNS)} "
+            f"AND NOT ({stays.replace('n.', 'e.')})"
+        ),
+    )
+    changed_hotlines = _subscriber_rows(
+        "extensions_extension",
+        "new_rows",
+        changed_from=f"old_rows o ON o.id = h.id AND {_changed('h', 'o', ('sip_domain', 'enabled'))}",
+    )
+    functions = {
+        # New extensions: their rows, if they and their hotline are enabled.
+        "sip_subscriber_extension_insert": _subscriber_rows("new_rows", "hotlines_hotline"),
+        # Changed extensions: the rows of those whose credentials changed.
+        "sip_subscriber_extension_update": f"""
+            DELETE FROM {SUBSCRIBER_TABLE} s USING old_rows o JOIN new_rows n ON n.id = o.id
+                WHERE s.id = o.id AND {extension_changed} AND NOT ({stays});
+            UPDATE {SUBSCRIBER_TABLE} s
+                SET ha1 = n.ha1, ha1b = n.ha1b, call_permission = n.call_permission,
+                    allowed_networks = {_networks_csv("n.allowed_networks::text")},
+                    max_contacts = COALESCE(n.max_contacts, 0)
+                FROM old_rows o JOIN new_rows n ON n.id = o.id
+                WHERE s.id = n.id AND {extension_changed} AND {stays};
+            {entering}""",
+        "sip_subscriber_extension_delete": f"""
+            DELETE FROM {SUBSCRIBER_TABLE} s USING old_rows o WHERE s.id = o.id""",
+        # A hotline's number (hence its SIP domain) changed, or it was enabled or disabled: the
+        # rows of its extensions, deleted and inserted.
+        "sip_subscriber_hotline_update": f"""
+            DELETE FROM {SUBSCRIBER_TABLE} s
+                USING extensions_extension e, old_rows o JOIN new_rows n ON n.id = o.id
+                WHERE s.id = e.id AND e.hotline_id = n.id AND {hotline_changed};
+            {changed_hotlines}""",
+        # TRUNCATE fires no DELETE trigger (Django's flush between tests truncates); a hotline
+        # cannot be truncated without its extensions.
+        "sip_subscriber_truncate": f"DELETE FROM {SUBSCRIBER_TABLE}",
+    }
+    both = "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
+    triggers = (
+        ("extensions_extension", "INSERT", "REFERENCING NEW TABLE AS new_rows", "extension_insert"),
+        ("extensions_extension", "UPDATE", both, "extension_update"),
+        ("extensions_extension", "DELETE", "REFERENCING OLD TABLE AS old_rows", "extension_delete"),
+        ("extensions_extension", "TRUNCATE", "", "truncate"),
+        ("hotlines_hotline", "UPDATE", both, "hotline_update"),
+        ("hotlines_hotline", "TRUNCATE", "", "truncate"),
+    )
+    return [
+        f"""CREATE TABLE {SUBSCRIBER_TABLE} (
+            id INTEGER PRIMARY KEY NOT NULL,
+            username VARCHAR(64) NOT NULL,
+            domain VARCHAR(255) NOT NULL,
+            ha1 VARCHAR(64) NOT NULL,
+            ha1b VARCHAR(64) NOT NULL,
+            call_permission INTEGER NOT NULL,
+            allowed_networks VARCHAR(1024) NOT NULL DEFAULT '',
+            max_contacts INTEGER NOT NULL DEFAULT 0
+        ) WITH (fillfactor = 50)""",
+        f"CREATE UNIQUE INDEX {SUBSCRIBER_TABLE}_account_idx ON {SUBSCRIBER_TABLE} (username, domain)",
+        *(
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n{body};\nRETURN NULL;\nEND $$"
+            for name, body in functions.items()
+        ),
+        *(
+            f"CREATE TRIGGER sip_subscriber_{suffix} AFTER {event} ON {table} "
+            f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION sip_subscriber_{suffix}()"
+            for table, event, referencing, suffix in triggers
+        ),
+        _subscriber_rows("extensions_extension", "hotlines_hotline"),
+        f"ANALYZE {SUBSCRIBER_TABLE}",
+    ]
+
+
+def drop_subscriber_table_sql() -> list[str]:
+    """PostgreSQL: undo subscriber_table_sql (the functions' triggers go with them)."""
+    return [
+        f"DROP TABLE IF EXISTS {SUBSCRIBER_TABLE}",
+        *(f"DROP FUNCTION IF EXISTS {name}() CASCADE" for name in SUBSCRIBER_FUNCTIONS),
+    ]
 
 
 def create_views(connection: BaseDatabaseWrapper, names: tuple[str, ...]) -> None:

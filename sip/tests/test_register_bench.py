@@ -1,0 +1,65 @@
+"""`make bench-register` in its --quick mode, for real (SIPp, two Kamailios, a scratch
+database): both credentials tables authenticate every registration, and the run ends with the
+`ratio <ours / stock>` line other work reads (DESIGN.md, "Cluster")."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.sip
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+RATIO = re.compile(r"ratio (\d+\.\d\d) \(ours (\d+)/s, stock (\d+)/s\)")
+SCANS = re.compile(r"Index scans served during the steps: sip_subscriber (\d+), subscriber (\d+)")
+STEP = re.compile(
+    r"\| (\d+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) "
+    r"\| (ours stock|stock ours) \|"
+)
+
+
+def test_a_quick_register_bench_authenticates_on_both_tables_and_prints_the_ratio(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("The REGISTER bench runs on PostgreSQL (its scratch database).")
+    settings = connection.settings_dict
+    scratch = f"{settings['NAME']}_register_bench"[:63]
+    host = f"{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
+    url = f"postgres://{settings['USER']}@{host}/{scratch}"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+
+    run = subprocess.run(  # noqa: S603 — our own bench
+        [sys.executable, "bench/register_bench.py", "--quick", "--database-url", url],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    lines = run.stdout.strip().splitlines()
+    steps = [STEP.fullmatch(line) for line in lines if line.startswith("| ") and "reg/s" not in line]
+    assert all(steps) and [int(m[1]) for m in steps] == [50, 100], output[-4000:]
+    for step in steps:
+        offered, ours, ours_failed, _ms, stock, stock_failed = (float(v) for v in step.groups()[:6])
+        # Every registration completed on both (a few hundred at a low rate), at the rate offered.
+        assert ours_failed == stock_failed == 0.0, step[0]
+        assert ours >= 0.9 * offered and stock >= 0.9 * offered, step[0]
+    # Each Kamailio read its own table: one lookup per authenticated REGISTER at least.
+    scans = SCANS.search(run.stdout)
+    assert scans and int(scans[1]) >= 300 and int(scans[2]) >= 300, output[-4000:]
+    ratio = RATIO.fullmatch(lines[-1])
+    assert ratio, lines[-1]
+    value, ours_best, stock_best = float(ratio[1]), int(ratio[2]), int(ratio[3])
+    assert ours_best >= 90 and stock_best >= 90
+    assert abs(value - ours_best / stock_best) < 0.02
+    # The scratch database is gone.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_database WHERE datname = %s", [scratch])
+        assert cursor.fetchone()[0] == 0
