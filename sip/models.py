@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from extensions.choices import CallPermission
 
 from .choices import CallDirection, CallerIdFormat, Disposition, GatewayTransport, SecurityEventKind
+from .schema import SET_ID_STRIDE
 
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
 
@@ -271,9 +272,7 @@ class ExtensionPresence(models.Model):
         )
 
 
-# Kamailio's dispatcher sets: one per (scope, priority). A provider gateway (every tenant) of
-# priority p is in set p, a tenant's in set tenant id × SET_ID_STRIDE + p (see sip/schema.py).
-SET_ID_STRIDE = 1000
+# Kamailio's dispatcher sets (SET_ID_STRIDE: see sip/schema.py).
 MAX_PRIORITY = SET_ID_STRIDE - 1
 
 validate_gateway_host = RegexValidator(

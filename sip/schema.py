@@ -57,7 +57,10 @@ from django.db.migrations.recorder import MigrationRecorder
 from dialplan.choices import REQUIRED_PERMISSION
 from extensions.choices import CallPermission
 
-from .models import SET_ID_STRIDE
+# Kamailio's dispatcher sets: one per (scope, priority). A provider gateway (every tenant) of
+# priority p is in set p, a tenant's in set tenant id × SET_ID_STRIDE + p. Here, not in models,
+# so that the benches can import the Kamailio starters without Django's app registry.
+SET_ID_STRIDE = 1000
 
 SUBSCRIBER_VIEW = "sip_subscriber"
 DOMAIN_VIEW = "sip_domain"
