@@ -95,8 +95,11 @@ def cluster(cluster_server, transactional_db, settings):
 @pytest.fixture
 def hotline(cluster):
     hotline = HotlineFactory()
-    # The dashboard's reload reaches every running node.
-    assert sip_domains_reload()
+    # The seeded dial rules (internal calls among them): another module's transactional test
+    # may have flushed the ones the migrations installed.
+    install_vietnam_rules()
+    # The dashboard's reloads reach every running node.
+    assert sip_domains_reload() and sip_dialplan_reload()
     return hotline
 
 
