@@ -35,9 +35,10 @@ from bench.data import fill_hotline, hotline_create, recreate_database, setup_dj
 
 # ---------------------------------------------------------------------------------------------
 # REGISTER capacity of one Kamailio node (registrations/s, each REGISTER → 401 → REGISTER → 200,
-# one `location` UPDATE). LEAD: update this one line from the new REGISTER bench (issue 19,
-# item 2), and the same line in docs/performance.md ("Capacity model").
-REGISTER_PER_NODE = 1095  # docs/performance.md "REGISTER throughput": view, 2 vCPU, client on the same cores
+# one `location` UPDATE), from the REGISTER bench (issue 19,
+# item 2); the same figure is in docs/performance.md ("Capacity model").
+# "REGISTER throughput": our table, 4 workers, 2 vCPU shared with SIPp (2 Dec 2026, 15:42 UTC run).
+REGISTER_PER_NODE = 2657
 # ---------------------------------------------------------------------------------------------
 
 # Measured on 2 Dec 2026 with the defaults below (docs/performance.md): used by --no-measure.
@@ -251,7 +252,7 @@ def model(args: argparse.Namespace, sizes: Sizes) -> None:
     kamailio = max(kamailio_for_storm, kamailio_for_steady, 1) + 1
     print(f"\nNodes (at {args.headroom:.0%} of measured capacity, plus one spare):")
     print(
-        f"  Kamailio: {kamailio} (REGISTER capacity {REGISTER_PER_NODE}/s a node [LEAD: update]: "
+        f"  Kamailio: {kamailio} (REGISTER capacity {REGISTER_PER_NODE}/s a node: "
         f"steady needs {kamailio_for_steady}, the storm {kamailio_for_storm}; "
         f"call set-ups take {setup_cores:.2f} cores)"
     )
