@@ -96,7 +96,7 @@ def main() -> None:
     from sip.sipclient import SipClient
 
     print(f"Creating {args.users} extensions in a scratch database…", flush=True)
-    accounts = create_accounts(args.users)
+    accounts = create_accounts(args.users, per_hotline=100)
     with connection.cursor() as cursor:
         cursor.execute(WRITES_SQL)
     base = KamailioConfig(
