@@ -4,7 +4,9 @@ import datetime as dt
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from extensions.filtersets import IdFilter
@@ -14,18 +16,36 @@ from .choices import CallDirection, Disposition
 from .models import Call
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time, in UTC once read: Python accepts UTC offsets up to ±23:59, PostgreSQL
+    only up to ±15:59, so an offset such as -18:33 is converted here instead of failing there."""
+
+    def to_python(self, value):
+        result = super().to_python(value)
+        if result is None or timezone.is_naive(result):
+            return result
+        try:
+            return result.astimezone(dt.UTC)
+        except OverflowError as exc:  # e.g. 9999-12-31T23:00-05:00 is past the year 9999 in UTC
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+
+class UtcDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class CallFilterSet(django_filters.FilterSet):
     """`since`/`until` (a date or a date and time; `until` a date includes that whole day),
     `direction`, `disposition`, `number` (the caller or the callee, exactly),
     and for the API `extension` and `hotline` (ids)."""
 
-    since = django_filters.DateTimeFilter(
+    since = UtcDateTimeFilter(
         field_name="started_at",
         lookup_expr="gte",
         label=_("From"),
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    until = django_filters.DateTimeFilter(
+    until = UtcDateTimeFilter(
         field_name="started_at",
         label=_("To"),
         method="filter_until",
@@ -44,6 +64,8 @@ class CallFilterSet(django_filters.FilterSet):
     def filter_until(self, queryset: QuerySet[Call], name, value) -> QuerySet[Call]:
         raw = self.data.get("until", "")
         if len(raw.strip()) <= 10:  # a date alone: the whole day
+            if value.date() >= dt.date.max:  # the last day there is: no end
+                return queryset
             return queryset.filter(started_at__lt=value + dt.timedelta(days=1))
         return queryset.filter(started_at__lte=value)
 

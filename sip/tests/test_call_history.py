@@ -145,6 +145,20 @@ def test_api_filters(team):
     assert api_client(admin).get("/api/v1/calls/", {"disposition": "nope"}).status_code == 400
 
 
+def test_api_times_at_any_offset_or_at_the_ends_of_the_calendar_are_answered_not_500(team):
+    """Python reads UTC offsets up to ±23:59, PostgreSQL only ±15:59; the last day of the
+    calendar has no next day (schemathesis found both as 500s)."""
+    admin = team["admin"]
+    # The same instant as NOW - 4.5 min, written at -18:33: the same calls as in UTC.
+    at = (NOW - dt.timedelta(minutes=4, seconds=30)).astimezone(
+        dt.timezone(-dt.timedelta(hours=18, minutes=33))
+    )
+    assert api_ids(admin, hotline=team["hotline"].pk, until=at.isoformat()) == ids(team, "101_out")
+    assert len(api_ids(admin, until="9999-12-31")) == len(team["calls"]) - 1  # the other tenant's not
+    response = api_client(admin).get("/api/v1/calls/", {"since": "9999-12-31T23:00:00-05:00"})
+    assert response.status_code == 400 and "since" in response.json()
+
+
 def test_extension_history_page_visibility(team, client):
     url = reverse("calls:extension_calls", kwargs={"pk": team["e101"].pk})
     client.force_login(team["agent"])
