@@ -205,6 +205,9 @@ def test_an_agent_sees_the_login_info_first_on_a_phone(demo_data):
         # The filters are one tap away ("Bộ lọc"), and they work.
         assert not admin.locator("#id_search").is_visible()
         admin.get_by_role("button", name="Bộ lọc").click()
+        # As a person would: once the filters have finished unfolding (a tap on "Lọc" while they
+        # still slide open can land on nothing, and then nothing is submitted).
+        admin.locator("#extension-filters.collapse.show").wait_for()
         admin.fill("#id_search", "sale")
         with admin.expect_navigation():
             admin.locator("#extension-filters button[type=submit]").click()
