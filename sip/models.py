@@ -158,6 +158,29 @@ class SecurityEvent(models.Model):
         return f"{self.get_kind_display()}: {target} ({self.source_ip})"
 
 
+class WebPhoneCutoff(models.Model):
+    """Per extension (máy lẻ): how far the web phone's short-lived credentials issued for it
+    reach, and which of them Kamailio refuses (route[EPHEMERAL]): those expiring at or before
+    `refused_until`. A sign-out, an unlinked or deactivated user moves `refused_until` up to
+    `issued_until`, so every credential issued until then stops working at once, not when it
+    expires (up to 12 h later); credentials issued afterwards expire later, so they work
+    (sip.webphone). Times are unix seconds, as in the credentials' usernames."""
+
+    extension = models.OneToOneField(
+        "extensions.Extension", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    issued_until = models.BigIntegerField(_("latest expiry issued"), default=0)
+    refused_until = models.BigIntegerField(_("refused up to expiry"), default=0)
+
+    class Meta:
+        db_table = "sip_web_phone_cutoff"
+        verbose_name = _("web phone cut-off")
+        verbose_name_plural = _("web phone cut-offs")
+
+    def __str__(self) -> str:
+        return f"{self.extension_id}: refused ≤ {self.refused_until}, issued ≤ {self.issued_until}"
+
+
 class Call(models.Model):
     """One call attempt (cuộc gọi) through Kamailio: an extension calling another extension of
     its hotline, a number outside through the carrier gateway, or a supervisor's *33 — answered

@@ -31,6 +31,11 @@ and, written by Kamailio (migration `sip.0004_protection`, a Django model):
 
 - `sip_security_event` (sqlops INSERT): each brute-force lock and flood (sip.models.SecurityEvent).
 
+and, read by Kamailio for the web phone (migration `sip.0011_web_phone_cutoff`, a Django model):
+
+- `sip_web_phone_cutoff` (sqlops): per extension, the web phone credentials refused before they
+  expire (sip.models.WebPhoneCutoff: signed out, unlinked, deactivated).
+
 Tables are created by migration `sip.0001_initial`. The views are created here, because
 their life differs per database:
 
@@ -72,6 +77,7 @@ CALLER_ID_VIEW = "sip_caller_id"
 SUPERVISION_VIEW = "sip_supervision"
 OUTBOUND_CONTROLS_VIEW = "sip_outbound_controls"
 SECURITY_EVENT_TABLE = "sip_security_event"
+WEB_PHONE_CUTOFF_TABLE = "sip_web_phone_cutoff"
 # Carrier gateways (migration sip.0006_gateways): the dispatcher's list, the sets each hotline's
 # calls out try in order, and the hotline numbers calls from a carrier may be for.
 DISPATCHER_VIEW = "sip_dispatcher"
@@ -505,6 +511,19 @@ def _changed(new: str, old: str, columns: tuple[str, ...]) -> str:
     )
 
 
+def readers_of(connection: BaseDatabaseWrapper, table: str) -> list[str]:
+    """PostgreSQL: the roles other than its owner that may SELECT from `table` (Kamailio's), for
+    a migration to give them what it creates beside it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT DISTINCT r.rolname
+               FROM pg_class c, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
+               WHERE c.oid = %s::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner""",
+            [table],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def subscriber_table_sql() -> list[str]:
     """PostgreSQL: the `sip_subscriber` table, its triggers, and its rows from the current
     extensions (the migration's backfill). Run where the view was dropped."""
@@ -667,6 +686,8 @@ def role_sql(role: str, *, database: str, password: str | None = None) -> list[s
         f"{DIALPLAN_VIEW}, {CALLER_ID_VIEW}, {SUPERVISION_VIEW}, {OUTBOUND_CONTROLS_VIEW} TO {quoted_role}",
         # Carrier gateways (migration sip.0006).
         f"GRANT SELECT ON {DISPATCHER_VIEW}, {GATEWAY_ROUTE_VIEW}, {INBOUND_VIEW} TO {quoted_role}",
+        # Web phone credentials refused before they expire (migration sip.0011).
+        f"GRANT SELECT ON {WEB_PHONE_CUTOFF_TABLE} TO {quoted_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {LOCATION_TABLE} TO {quoted_role}",
         f"GRANT USAGE ON SEQUENCE {LOCATION_TABLE}_id_seq TO {quoted_role}",
         # SELECT too: on start it reloads the locks still running (route[RELOAD_LOCKS]).

@@ -1,5 +1,8 @@
 """What sip does when the apps below it report a change (they never import sip)."""
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_delete, pre_save
 from django.dispatch import Signal, receiver
 
 from dialplan.models import DialRule
@@ -8,11 +11,13 @@ from extensions.models import Extension
 from extensions.signals import extensions_deleted, extensions_disabled
 from hotlines.models import Hotline
 from hotlines.signals import hotline_changed
+from tenants.models import Membership
 from webhooks.choices import Event
 from webhooks.payloads import extension_data
 from webhooks.services import emit, emit_many
 
 from .services import sip_dialplan_reload, sip_domains_reload, sip_registrations_remove_many
+from .webphone import web_phone_credentials_revoke
 
 
 @receiver(hotline_changed, sender=Hotline, dispatch_uid="sip.reload_domains_on_hotline_change")
@@ -35,6 +40,55 @@ def drop_registrations(sender, *, extensions, **kwargs) -> None:
 def reload_dialplan(sender, **kwargs) -> None:
     """Kamailio keeps the dial rules in memory (it also re-reads them on its own timer)."""
     sip_dialplan_reload()
+
+
+# --- The web phone's credentials end with the person's access (sip.webphone) ----------------
+
+
+@receiver(user_logged_out, dispatch_uid="sip.web_phone_signed_out")
+def end_web_phone_on_sign_out(sender, request, user, **kwargs) -> None:
+    """Signing out ends the web phone on the user's extension everywhere, not up to 12 hours
+    later: a browser left open elsewhere asks for new credentials and gets them only with a
+    session of its own."""
+    if user is not None:
+        _end_web_phone_of_user(user.pk)
+
+
+@receiver(pre_save, sender=Membership, dispatch_uid="sip.web_phone_unlinked")
+def end_web_phone_of_unlinked(sender, instance: Membership, raw: bool = False, **kwargs) -> None:
+    """A person moved to another extension, or off it, no longer calls as the old one."""
+    if raw or instance.pk is None:
+        return
+    old = Membership.objects.filter(pk=instance.pk).values_list("user_id", "extension_id").first()
+    if old is not None and old != (instance.user_id, instance.extension_id):
+        web_phone_credentials_revoke(extension_ids=[old[1]])
+
+
+@receiver(post_delete, sender=Membership, dispatch_uid="sip.web_phone_membership_deleted")
+def end_web_phone_of_removed(sender, instance: Membership, **kwargs) -> None:
+    """A person removed from the tenant (or deleted) no longer calls as their extension."""
+    web_phone_credentials_revoke(extension_ids=[instance.extension_id])
+
+
+@receiver(pre_save, sender=get_user_model(), dispatch_uid="sip.web_phone_user_changed")
+def end_web_phone_of_deactivated(sender, instance, raw: bool = False, update_fields=None, **kwargs) -> None:
+    """A deactivated user, or one whose password was changed (Django signs their other
+    sessions out then), no longer calls with credentials issued before."""
+    if raw or instance.pk is None:
+        return
+    if update_fields is not None and not {"is_active", "password"} & set(update_fields):
+        return  # e.g. last_login at every sign-in
+    old = sender._default_manager.filter(pk=instance.pk).values_list("is_active", "password").first()
+    if old is None:
+        return
+    was_active, old_password = old
+    if (was_active and not instance.is_active) or old_password != instance.password:
+        _end_web_phone_of_user(instance.pk)
+
+
+def _end_web_phone_of_user(user_id: int) -> None:
+    extension_ids = Membership.objects.filter(user_id=user_id).values_list("extension_id", flat=True)
+    web_phone_credentials_revoke(extension_ids=list(extension_ids))
 
 
 # --- Hooks for higher layers (the webhooks app subscribes to these) --------------------------

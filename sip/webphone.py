@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -18,7 +20,8 @@ from core.guard import Access, RevealRefused, guard_access
 from extensions.models import Extension
 from tenants.selectors import membership_for
 
-from .ephemeral import ephemeral_credentials
+from .ephemeral import ephemeral_credentials, lifetime_seconds
+from .models import WebPhoneCutoff
 
 
 class WebPhoneUnavailable(RevealRefused):
@@ -72,7 +75,19 @@ def web_phone_credentials_issue(*, user, session, extension: Extension) -> WebPh
             % {"number": extension.number}
         )
     domain = extension.hotline.sip_domain
-    credentials = ephemeral_credentials(number=extension.number, domain=domain)
+    now = timezone.now()
+    # The extension's cut-off row, locked: a sign-out at the same moment waits for this one.
+    cutoff, _created = WebPhoneCutoff.objects.select_for_update().get_or_create(extension=extension)
+    lifetime = lifetime_seconds()
+    # Credentials refused by an earlier sign-out expire at or before `refused_until`: these
+    # expire after it (one second more than the lifetime at most, when issued within the
+    # second of that sign-out).
+    lifetime = max(lifetime, cutoff.refused_until + 1 - int(now.timestamp()))
+    credentials = ephemeral_credentials(number=extension.number, domain=domain, now=now, lifetime=lifetime)
+    expires = int(credentials.expires_at.timestamp())
+    if expires > cutoff.issued_until:
+        cutoff.issued_until = expires
+        cutoff.save(update_fields=["issued_until"])
     audit_record(
         action=Action.PHONE_SIGN_IN,
         obj=extension,
@@ -89,4 +104,18 @@ def web_phone_credentials_issue(*, user, session, extension: Extension) -> WebPh
         number=extension.number,
         display_name=extension.alias,
         websocket_url=settings.SIP_WEBSOCKET_URL,
+    )
+
+
+def web_phone_credentials_revoke(*, extension_ids) -> int:
+    """Every web phone credential issued so far for these extensions stops working now: Kamailio
+    refuses their next REGISTER and call (route[EPHEMERAL]), so a browser still open elsewhere
+    loses the extension at its next registration refresh (JsSIP's, within 5 minutes), and asks
+    the dashboard for new ones, which it gets only with a session that may still have them.
+    Returns how many extensions had credentials issued since their last revocation."""
+    ids = [pk for pk in extension_ids if pk is not None]
+    if not ids:
+        return 0
+    return WebPhoneCutoff.objects.filter(extension_id__in=ids, issued_until__gt=F("refused_until")).update(
+        refused_until=F("issued_until")
     )

@@ -12,22 +12,16 @@ from django.db import migrations, models
 
 from sip import schema
 
-READERS = """
-    SELECT DISTINCT r.rolname
-    FROM pg_class c, aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
-    WHERE c.oid = %s::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner
-"""
-
 
 def _readers(schema_editor) -> list[str]:
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(READERS, [schema.SUBSCRIBER_TABLE])
-        return [row[0] for row in cursor.fetchall()]
+    return schema.readers_of(schema_editor.connection, schema.SUBSCRIBER_TABLE)
 
 
 def _grant(schema_editor, readers: list[str]) -> None:
     for role in readers:
-        schema_editor.execute(f"GRANT SELECT ON {schema.SUBSCRIBER_TABLE} TO {schema_editor.quote_name(role)}")
+        schema_editor.execute(
+            f"GRANT SELECT ON {schema.SUBSCRIBER_TABLE} TO {schema_editor.quote_name(role)}"
+        )
 
 
 def view_to_table(apps, schema_editor):

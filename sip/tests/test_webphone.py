@@ -155,3 +155,53 @@ def test_credentials_call_with_the_extensions_own_permission_and_caller_id(
     assert reached.header_user("P-Asserted-Identity") == hotline.number
     # Calling as another extension with them is refused (autheph_check_from).
     assert invite(settings, login_internal, "102", number="102").status == 403
+
+
+def test_credentials_end_with_the_persons_access(kamailio, hotline, settings, django_user_model):
+    """Signing out ends the web phone's credentials at once, not when they expire (up to 12 h
+    later): on every browser of that extension, which must ask again with a session of its own.
+    So does moving the person to another extension, deactivating them or changing their
+    password. Credentials issued afterwards work."""
+    from django.test import Client
+
+    extension = make_extension(hotline, "101", "sale01")
+    other = make_extension(hotline, "102", "sale02")
+    agent = make_agent(hotline.tenant, extension)
+    desk, laptop = Client(), Client()
+    at_desk, on_laptop = issue(desk, agent), issue(laptop, agent)
+    assert register(settings, at_desk) == 200 and register(settings, on_laptop) == 200
+
+    # Signed out on the laptop: both browsers' credentials are refused, REGISTER and INVITE.
+    laptop.post(reverse("logout"))
+    assert register(settings, on_laptop) == 403
+    assert register(settings, at_desk) == 403
+    assert invite(settings, at_desk, "102").status == 403
+    # The laptop gets none without signing in; the desk (still signed in) gets new ones at once
+    # (within the second of the sign-out, too), and they work.
+    assert laptop.post(reverse("sip:phone_credentials")).status_code in (302, 401, 403)
+    at_desk = issue(desk, agent)
+    assert register(settings, at_desk) == 200
+
+    # Moved to another extension: the old extension's credentials die; the new one's work.
+    membership = agent.membership
+    membership.extension = other
+    membership.save()
+    assert register(settings, at_desk) == 403
+    on_other = issue(desk, agent)
+    assert on_other["number"] == "102" and register(settings, on_other) == 200
+
+    # Password changed by an admin, then deactivated: refused each time.
+    agent.set_password("a new password 2026")
+    agent.save()
+    assert register(settings, on_other) == 403
+    on_other = issue(Client(), django_user_model.objects.get(pk=agent.pk))
+    assert register(settings, on_other) == 200
+    agent.is_active = False
+    agent.save()
+    assert register(settings, on_other) == 403
+    # A save that changes neither (the last sign-in time) ends nothing.
+    agent.is_active = True
+    agent.save()
+    on_other = issue(Client(), agent)
+    agent.save(update_fields=["last_login"])
+    assert register(settings, on_other) == 200
