@@ -462,10 +462,33 @@ LIVE_STATUS_CACHE_SECONDS = float(os.environ.get("LIVE_STATUS_CACHE_SECONDS", "0
 # `sensitive_post_parameters`; this filter honours the marks on DEBUG error pages too.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "core.debug.SecretSafeExceptionReporterFilter"
 
+# Every line goes through a handler that keeps provisioning tokens out of the log
+# (core.log_redaction): Django's own loggers hand their records to the root's handler instead of
+# the handlers Django gives them by default, and the demo server's request lines keep their
+# format through a filtered handler of their own.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_path_secrets": {"()": "core.log_redaction.RedactPathSecrets"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_path_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_path_secrets"],
+        },
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
 
