@@ -374,25 +374,33 @@ def carrier_call(
     )
 
 
-def test_a_call_from_a_carrier_rings_the_extension_and_is_recorded_inbound(
-    kamailio, dial_rules, caller, sipp_gateways, tmp_path
-):
+@contextlib.contextmanager
+def carrier_calling(kamailio, sipp_gateways, extension, number: str, tmp: Path, **kwargs):
+    """A carrier gateway up, the extension's phone registered, and the carrier's call to
+    `number` under way (carrier_call): yields the phone, its contact and the call (a future)."""
     gateway = add_gateway(sipp_gateways(GATEWAY_HOSTS[0]), "Viettel SBC")
     wait_state(gateway, GatewayState.ACTIVE, timeout=5)
-    info = extension_reveal_credentials(extension=caller)
+    info = extension_reveal_credentials(extension=extension)
     host, port = host_port(info.proxy, 5060)
     with SipClient(host, port) as phone, ThreadPoolExecutor(max_workers=1) as pool:
         assert (
             phone.register(username=info.username, domain=info.domain, password=info.password).status == 200
         )
         try:
-            # The hotline number in E.164, then the extension number.
-            carrier = pool.submit(carrier_call, GATEWAY_HOSTS[0], kamailio, "+8419001234101", tmp_path)
-            invite = phone.receive(timeout=10)
-            phone.send(response_for(invite, 486))
-            result = carrier.result(timeout=30)
+            call = pool.submit(carrier_call, GATEWAY_HOSTS[0], kamailio, number, tmp, **kwargs)
+            yield phone, f"sip:{extension.number}@{host}:{phone.local_port}", call
         finally:
-            assert sip_registrations_remove(extension=caller, config=kamailio.config)
+            assert sip_registrations_remove(extension=extension, config=kamailio.config)
+
+
+def test_a_call_from_a_carrier_rings_the_extension_and_is_recorded_inbound(
+    kamailio, dial_rules, caller, sipp_gateways, tmp_path
+):
+    # The hotline number in E.164, then the extension number.
+    with carrier_calling(kamailio, sipp_gateways, caller, "+8419001234101", tmp_path) as (phone, _, carrier):
+        invite = phone.receive(timeout=10)
+        phone.send(response_for(invite, 486))
+        result = carrier.result(timeout=30)
     assert invite.startswith(b"INVITE sip:101@"), invite[:200]
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
@@ -473,33 +481,19 @@ def test_a_gateways_busy_trunk_is_not_taken_for_a_flood(kamailio, caller, sipp_g
 def test_an_answered_call_from_a_carrier_has_its_duration_in_the_history(
     kamailio, dial_rules, caller, sipp_gateways, tmp_path
 ):
-    gateway = add_gateway(sipp_gateways(GATEWAY_HOSTS[0]), "Viettel SBC")
-    wait_state(gateway, GatewayState.ACTIVE, timeout=5)
-    info = extension_reveal_credentials(extension=caller)
-    host, port = host_port(info.proxy, 5060)
-    with SipClient(host, port) as phone, ThreadPoolExecutor(max_workers=1) as pool:
-        assert (
-            phone.register(username=info.username, domain=info.domain, password=info.password).status == 200
-        )
-        contact = f"sip:101@{host}:{phone.local_port}"
-        try:
-            carrier = pool.submit(
-                carrier_call,
-                GATEWAY_HOSTS[0],
-                kamailio,
-                "19001234101",
-                tmp_path,
-                scenario="carrier_answered_uac.xml",
-            )
-            invite = phone.receive(timeout=10)
-            phone.send(response_for(invite, 200, contact=contact))
+    scenario = "carrier_answered_uac.xml"
+    with carrier_calling(kamailio, sipp_gateways, caller, "19001234101", tmp_path, scenario=scenario) as (
+        phone,
+        contact,
+        carrier,
+    ):
+        invite = phone.receive(timeout=10)
+        phone.send(response_for(invite, 200, contact=contact))
+        bye = phone.receive(timeout=10)
+        while not bye.startswith(b"BYE "):  # the ACK comes first
             bye = phone.receive(timeout=10)
-            while not bye.startswith(b"BYE "):  # the ACK comes first
-                bye = phone.receive(timeout=10)
-            phone.send(response_for(bye, 200))
-            result = carrier.result(timeout=30)
-        finally:
-            assert sip_registrations_remove(extension=caller, config=kamailio.config)
+        phone.send(response_for(bye, 200))
+        result = carrier.result(timeout=30)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
     deadline = time.monotonic() + 5
