@@ -85,6 +85,29 @@ print(accounts())
 """
 
 
+# The demo agent's web phone: credentials from the page's endpoint (signed in), then the
+# session's sign-out (its key given), as the browser would.
+PHONE_SIGN_IN = """
+import json
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(get_user_model().objects.get(username="agent"))
+login = client.post("/phone/credentials/").json()
+print(json.dumps({**login, "session": client.cookies[settings.SESSION_COOKIE_NAME].value}))
+"""
+
+PHONE_SIGN_OUT = """
+import os
+from django.conf import settings
+from django.test import Client
+client = Client(HTTP_HOST="127.0.0.1")
+client.cookies[settings.SESSION_COOKIE_NAME] = os.environ["SESSION"]
+print(client.post("/accounts/logout/").status_code)
+"""
+
+
 def manage(env: dict, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -219,6 +242,33 @@ def test_make_sip_on_sqlite_accepts_the_demo_login_info(demo):
                     break
                 time.sleep(0.5)
         assert status == 200, server.log()[-3000:]
+    finally:
+        server.stop()
+
+
+def test_the_web_phone_signs_in_and_out_on_sqlite(demo):
+    """The web phone's credentials work on the demo's SQLite Kamailio, and its sign-out ends
+    them there too (route[EPHEMERAL] reads sip_web_phone_cutoff)."""
+    env, config, _ = demo
+    server = Kamailio(config)
+    server.start(command=[sys.executable, "manage.py", "run_kamailio"], env=env)
+    try:
+        login = json.loads(manage(env, "shell", "--no-imports", "-c", PHONE_SIGN_IN))
+
+        def register(login: dict) -> int:
+            with SipClient("127.0.0.1", config.sip_port) as phone:
+                return phone.register(
+                    username=login["number"],
+                    domain=login["domain"],
+                    auth_username=login["username"],
+                    password=login["password"],
+                ).status
+
+        assert register(login) == 200, server.log()[-3000:]
+        session = {**env, "SESSION": login["session"]}
+        assert manage(session, "shell", "--no-imports", "-c", PHONE_SIGN_OUT).strip() == "302"
+        assert register(login) == 403, server.log()[-3000:]
+        assert register(json.loads(manage(env, "shell", "--no-imports", "-c", PHONE_SIGN_IN))) == 200
     finally:
         server.stop()
 
