@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 
-from gunicorn.glogging import Logger
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
 # The path segment after these prefixes is a secret (extensions/urls.py).
 SECRET_PATHS = re.compile(r"(/provision/)[^/\s?#\"']+")
