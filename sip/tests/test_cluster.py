@@ -6,7 +6,8 @@ A phone registered on one node is reached by a call entering another (over the n
 connection, along the Path it registered with), the call anchored once, at the relay of the node
 it entered; `location` holds each registration once; stopping a node loses no registration on
 the others; a node starting later receives them; a lock made on one node refuses on another; the
-dashboard's reloads, removals and lock reads reach every node."""
+dashboard's reloads, removals and lock reads reach every node; a supervisor on one node hears an
+agent's call anchored at another's relay (`*33`, each node's listen service)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from dialplan.testing import install_vietnam_rules
+from extensions.choices import CallPermission
 from extensions.services import extension_reveal_credentials, extension_update
 from sip.cluster import ClusterNode, KamailioCluster
 from sip.controls import call_counters
@@ -33,7 +35,9 @@ from sip.services import sip_dialplan_reload, sip_domains_reload
 from sip.sipclient import Call, SipClient, parse_response
 from tests.factories import HotlineFactory, make_extension
 
-from .media import sdp_addresses, sdp_profile
+from .media import Baresip, sdp_addresses, sdp_profile, write_tone
+from .test_media import assert_freed
+from .test_supervision import AGENT_HZ, CUSTOMER_HZ, SUPERVISOR_HZ, listeners, shares
 from .uas import parse_request, response_for
 
 pytestmark = pytest.mark.sip
@@ -272,6 +276,63 @@ def test_a_call_entering_one_node_reaches_a_websocket_phone_on_another(cluster, 
             browser.send(response_for(received, 486))
             assert ringing.result(timeout=10).status == 486
         assert node_a.relay.calls() == []
+
+
+# --- Supervision across nodes ----------------------------------------------------------------------
+
+
+def test_a_supervisor_on_one_node_hears_an_agents_call_anchored_at_another(cluster, hotline, tmp_path):
+    """Supervisor 800 on node A dials *33801; agent 801 (on node B) called customer 804 (on node
+    A) through node B, so the call is anchored at node B's relay and its dialog is node B's. Node
+    A's listen service finds it there and subscribes at node B's relay; the mix reaches the
+    supervisor through node A's relay. With real softphones, by the tones each plays."""
+    node_a, node_b = cluster.nodes[:2]
+    boss = make_extension(hotline, "800", "boss800", call_permission=CallPermission.INTERNAL)
+    extensions = {
+        "800": boss,
+        "801": make_extension(hotline, "801", "sale801", supervisor=boss),
+        "804": make_extension(hotline, "804", "khach804"),
+    }
+
+    def on(node: ClusterNode, number: str):
+        info = extension_reveal_credentials(extension=extensions[number])
+        return dataclasses.replace(info, proxy=f"{node.address}:{node.ports.sip}")
+
+    tones = {hz: write_tone(tmp_path / f"{hz}.wav", hz) for hz in (AGENT_HZ, CUSTOMER_HZ, SUPERVISOR_HZ)}
+    with (
+        Baresip(on(node_b, "801"), tmp_path / "agent", tones[AGENT_HZ]) as agent,
+        Baresip(on(node_a, "804"), tmp_path / "customer", tones[CUSTOMER_HZ]) as customer,
+        Baresip(on(node_a, "800"), tmp_path / "supervisor", tones[SUPERVISOR_HZ]) as supervisor,
+    ):
+        assert wait_until(lambda: node_contacts(node_b, on(node_a, "804")))
+        # No call yet, on any node: nothing to listen to.
+        supervisor.dial("*33801")
+        assert supervisor.wait_event("CALL_CLOSED")["param"] == "480 No call to listen to"
+
+        agent.dial("804")
+        call_id = agent.wait_event("CALL_ESTABLISHED")["id"]
+        customer.wait_event("CALL_ESTABLISHED")
+        assert call_id in node_b.relay.calls()
+        assert call_id not in node_a.relay.calls()
+
+        supervisor.dial("*33801")
+        listening = supervisor.wait_event("CALL_ESTABLISHED")["id"]
+        # The supervisor's leg at node A's relay; the copy of the agent's call at node B's.
+        assert listening in node_a.relay.calls()
+        assert len(listeners(node_b.relay, call_id)) == 1
+        time.sleep(3.7)
+        # The customer hangs up (its BYE through node A to node B): node A's listen service sees
+        # the call gone from node B and hangs up on the supervisor.
+        customer.hangup()
+        agent.wait_event("CALL_CLOSED")
+        supervisor.wait_event("CALL_CLOSED", timeout=5)
+
+    heard_by_supervisor = shares(supervisor.recording("dec"), (AGENT_HZ, CUSTOMER_HZ, SUPERVISOR_HZ))
+    assert heard_by_supervisor[AGENT_HZ] > 0.3, heard_by_supervisor
+    assert heard_by_supervisor[CUSTOMER_HZ] > 0.3, heard_by_supervisor
+    assert heard_by_supervisor[SUPERVISOR_HZ] < 0.05, heard_by_supervisor
+    assert_freed(node_b.relay, call_id)
+    assert_freed(node_a.relay, listening)
 
 
 # --- Nodes stopping and joining ----------------------------------------------------------------
