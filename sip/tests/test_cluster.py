@@ -15,6 +15,7 @@ import dataclasses
 import io
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
+from prometheus_client.parser import text_string_to_metric_families
 
 from dialplan.testing import install_vietnam_rules
 from extensions.choices import CallPermission
@@ -481,3 +484,41 @@ def test_a_node_replicates_only_the_shared_htables_and_keeps_dmq_off_its_sip_por
     # The dashboard skips a node that is not running, and says so.
     [answer] = rpc_each("core.version", config=KamailioConfig(db_url="", runtime_dir=tmp_path))
     assert (answer.ok, answer.error) == (False, f"No Kamailio control socket at {tmp_path / 'kamailio_ctl'}")
+
+
+# --- The dashboard's /metrics --------------------------------------------------------------------
+
+
+def test_metrics_label_each_node_and_a_silent_node_is_down_at_once(cluster, hotline, client, settings):
+    """GET /metrics reads every node's statistics, each labelled with its `node`: two running,
+    one defined but stopped, and one whose control socket takes requests and never answers (a
+    hung node): 200 within the short timeout, those two reported down."""
+    node_a, node_b, node_c = cluster.nodes
+
+    def scrape() -> dict:
+        started = time.monotonic()
+        response = client.get(reverse("metrics"), REMOTE_ADDR="127.0.0.1")
+        assert response.status_code == 200, response.content
+        assert time.monotonic() - started < 5  # the hung node costs its 2 s, once
+        text = response.content.decode()
+        return {family.name: family for family in text_string_to_metric_families(text)}
+
+    def by_node(families: dict, name: str) -> dict[str, float]:
+        return {sample.labels["node"]: sample.value for sample in families[name].samples}
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hung:
+        hung.bind(("127.0.0.1", 0))
+        silent = f"udp:127.0.0.1:{hung.getsockname()[1]}"
+        settings.SIP_CLUSTER_CTL_SOCKETS = [*cluster.controls, silent]
+        before = scrape()
+        register_on(node_a, login(hotline, "901"))
+        after = scrape()
+
+    up = {node_a.control: 1, node_b.control: 1, node_c.control: 0, silent: 0}
+    assert by_node(after, "pbx_kamailio_up") == up
+    # Each running node's own counters under its own label: the REGISTERs went to node A only.
+    registers = "kamailio_core_rcv_requests_register"
+    assert set(by_node(after, registers)) == {node_a.control, node_b.control}
+    assert by_node(after, registers)[node_a.control] > by_node(before, registers)[node_a.control]
+    assert by_node(after, registers)[node_b.control] == by_node(before, registers)[node_b.control]
+    assert set(by_node(after, "pbx_calls_active")) == {node_a.control, node_b.control}
