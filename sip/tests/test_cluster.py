@@ -32,6 +32,7 @@ from extensions.services import extension_reveal_credentials, extension_update
 from sip.cluster import ClusterNode, KamailioCluster
 from sip.controls import call_counters
 from sip.kamailio import ClusterMembership, KamailioConfig, KamailioError, Protection, db_url_for, rpc_each
+from sip.listen import BARGE_REASON, WHISPER_REASON
 from sip.models import Location
 from sip.protection import sip_lock_release, sip_locks
 from sip.services import sip_dialplan_reload, sip_domains_reload
@@ -317,6 +318,11 @@ def test_a_supervisor_on_one_node_hears_an_agents_call_anchored_at_another(clust
         customer.wait_event("CALL_ESTABLISHED")
         assert call_id in node_b.relay.calls()
         assert call_id not in node_a.relay.calls()
+        # Whisper and barge: what one node answers (the relay cannot mix), not a 503.
+        supervisor.dial("*34801")
+        assert supervisor.wait_event("CALL_CLOSED")["param"] == f"501 {WHISPER_REASON}"
+        supervisor.dial("*35801")
+        assert supervisor.wait_event("CALL_CLOSED")["param"] == f"501 {BARGE_REASON}"
 
         supervisor.dial("*33801")
         listening = supervisor.wait_event("CALL_ESTABLISHED")["id"]
