@@ -112,9 +112,7 @@ def test_the_relay_refuses_its_http_listener_off_the_loopback(tmp_path):
         RtpengineConfig(metrics_listen="0.0.0.0:9101", runtime_dir=tmp_path).command()  # noqa: S104 — refused
 
 
-def test_the_dashboards_metrics_read_one_kamailio_with_no_node_label(
-    kamailio, client, settings, monkeypatch
-):
+def test_the_dashboards_metrics_read_one_kamailio_with_no_node_label(kamailio, client, settings, monkeypatch):
     """`make sip` (no SIP_CLUSTER_CTL_SOCKETS): the dashboard's /metrics reads this Kamailio over
     its control socket, and its samples have no labels (a cluster's have `node`:
     test_cluster.py)."""
