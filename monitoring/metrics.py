@@ -6,13 +6,19 @@ processes) set PROMETHEUS_MULTIPROC_DIR to an empty directory before the workers
 up every worker's. The rest is read on each scrape (DashboardCollector): a few COUNT queries,
 the queue's length and one `kamcmd stats.get_statistics all` (Kamailio's own counters, among
 them the dialog module's active calls) — nothing is kept between scrapes.
+
+A cluster (SIP_CLUSTER_CTL_SOCKETS): every node is asked at once, each for at most
+KAMAILIO_STATS_TIMEOUT seconds, and each of its samples carries a `node` label (its control
+address, as in the setting); a node that does not answer has `pbx_kamailio_up{node=…} 0` and no
+other sample. Sum them in Prometheus: a call crossing nodes is counted once, by the node it
+entered (the others only relay it and keep no dialog).
 """
 
 import logging
 import os
 import re
-import subprocess
 
+from django.conf import settings
 from django.db.models import Count
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -20,7 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
 from extensions.models import Extension
-from sip.kamailio import KamailioError, config_from_settings, rpc
+from sip.kamailio import control_reachable, rpc_each
 from sip.selectors import live_locations
 from webhooks.choices import DeliveryStatus
 from webhooks.models import WebhookDelivery
@@ -45,22 +51,28 @@ EXCEPTIONS = Counter(
 KAMAILIO_STAT = re.compile(r"^\s*([\w.-]+):([\w.-]+)\s*=\s*(-?\d+)\s*$")
 
 
-def kamailio_statistics() -> dict[str, int] | None:
-    """Kamailio's counters ("group:name" → value) from its control socket, or None when no
-    Kamailio answers there (not running on this host, or not configured)."""
-    config = config_from_settings()
-    if not config.ctl_socket.exists():
-        return None
-    try:
-        text = rpc(config, "stats.get_statistics", "all", timeout=2.0)
-    except (KamailioError, OSError, subprocess.TimeoutExpired) as exc:
-        logger.warning("metrics: Kamailio statistics unavailable: %s", exc)
-        return None
-    stats = {}
-    for line in text.splitlines():
-        if match := KAMAILIO_STAT.match(line):
-            stats[f"{match[1]}:{match[2]}"] = int(match[3])
-    return stats
+# How long a scrape waits for a node's statistics: Prometheus gives up at 10 s by default, and a
+# node that hangs must not cost the other metrics.
+KAMAILIO_STATS_TIMEOUT = 2.0
+
+
+def kamailio_statistics() -> dict[str, dict[str, int] | None]:
+    """Each node's counters ("group:name" → value), by its control address: one node for `make
+    sip`, every node of SIP_CLUSTER_CTL_SOCKETS; None for a node that does not answer (not
+    running on this host, or not configured, or too slow)."""
+    nodes: dict[str, dict[str, int] | None] = {}
+    for answer in rpc_each("stats.get_statistics", "all", timeout=KAMAILIO_STATS_TIMEOUT):
+        if answer.output is None:
+            if control_reachable(answer.address):  # not a Kamailio that is simply not started here
+                logger.warning("metrics: no Kamailio statistics from %s: %s", answer.address, answer.error)
+            nodes[answer.address] = None
+            continue
+        stats = {}
+        for line in answer.output.splitlines():
+            if match := KAMAILIO_STAT.match(line):
+                stats[f"{match[1]}:{match[2]}"] = int(match[3])
+        nodes[answer.address] = stats
+    return nodes
 
 
 def _metric_name(key: str) -> str:
@@ -113,21 +125,35 @@ class DashboardCollector(Collector):
         )
 
     def _kamailio(self):
-        stats = kamailio_statistics()
-        yield GaugeMetricFamily(
-            "pbx_kamailio_up", "Whether Kamailio's control socket answered.", value=stats is not None
+        nodes = kamailio_statistics()
+        # One Kamailio (`make sip`): no label, as before clusters; a cluster: one `node` each.
+        labels = ["node"] if getattr(settings, "SIP_CLUSTER_CTL_SOCKETS", None) else []
+        up = GaugeMetricFamily(
+            "pbx_kamailio_up", "Whether Kamailio's control socket answered.", labels=labels
         )
-        if stats is None:
-            return
-        if "dialog:active_dialogs" in stats:
-            yield GaugeMetricFamily(
-                "pbx_calls_active",
-                "Calls in progress (Kamailio's active dialogs).",
-                value=stats["dialog:active_dialogs"],
-            )
-        for key, value in sorted(stats.items()):
-            # Kamailio does not say which are counters; exported as gauges, named by group.
-            yield GaugeMetricFamily(_metric_name(key), f"Kamailio statistic {key}.", value=value)
+        calls = GaugeMetricFamily(
+            "pbx_calls_active", "Calls in progress (Kamailio's active dialogs).", labels=labels
+        )
+        statistics: dict[str, GaugeMetricFamily] = {}
+        for node, stats in nodes.items():
+            values = [node] if labels else []
+            up.add_metric(values, stats is not None)
+            if stats is None:
+                continue
+            if "dialog:active_dialogs" in stats:
+                calls.add_metric(values, stats["dialog:active_dialogs"])
+            for key, value in sorted(stats.items()):
+                # Kamailio does not say which are counters; exported as gauges, named by group.
+                if key not in statistics:
+                    statistics[key] = GaugeMetricFamily(
+                        _metric_name(key), f"Kamailio statistic {key}.", labels=labels
+                    )
+                statistics[key].add_metric(values, value)
+        yield up
+        if calls.samples:
+            yield calls
+        for key in sorted(statistics):
+            yield statistics[key]
 
 
 def exposition() -> bytes:

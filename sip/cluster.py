@@ -5,7 +5,9 @@ Node n (1, 2, …) listens on 127.0.0.<n+1> (or the addresses given) with the sa
 as `make sip`, plus kamailio.cfg's WITH_CLUSTER section: DMQ between the nodes (registrations
 with dmq_usrloc, the counters and locks with htable), a Path on every registration naming the
 node that holds the phone's connection, and its own rtpengine on its own address. Each node has
-its own runtime directory (control socket, PID file, log).
+its own runtime directory (control socket, PID file, log), and its own listen service (`*33`,
+sip.listen) which knows every node: the call a supervisor asks for may be anchored at another
+node's relay.
 
 >>> with KamailioCluster(base_config, addresses=["127.0.0.2", "127.0.0.3"], runtime_dir=tmp) as c:
 ...     c.nodes[0].kamailio.rpc("dmq.list_nodes")
@@ -29,6 +31,8 @@ from .kamailio import (
     free_sip_port,
     host_port,
 )
+from .listen import ListenProcess
+from .listen import Node as ListenNode
 from .rtpengine import Rtpengine, RtpengineConfig, free_port_range
 
 # Where `make sip-cluster` puts its nodes: node n on 127.0.0.<n+1> (the loopback is a /8).
@@ -45,13 +49,15 @@ def node_addresses(count: int) -> list[str]:
 @dataclass(frozen=True)
 class NodePorts:
     """A node's ports: the same on every node (`make sip-cluster`: each has its own address) or
-    picked free on its address (the tests)."""
+    picked free on its address (the tests). `listen`: the listen service's (None: not started,
+    `*33` is answered 503)."""
 
     sip: int
     ws: int
     dmq: int
     rtp: tuple[int, int]
     ng: int
+    listen: int | None = None
 
     @classmethod
     def free(cls, address: str) -> NodePorts:
@@ -61,18 +67,21 @@ class NodePorts:
             dmq=free_port(socket.SOCK_DGRAM, address),
             rtp=free_port_range(100, host=address),
             ng=free_port(socket.SOCK_DGRAM, address),
+            listen=free_port(socket.SOCK_DGRAM, address),
         )
 
 
 @dataclass
 class ClusterNode:
-    """One node: its Kamailio and its media relay (not running until started)."""
+    """One node: its Kamailio, its media relay and its listen service (not running until
+    started)."""
 
     node_id: int
     address: str
     ports: NodePorts
     kamailio: Kamailio
     relay: Rtpengine
+    listen: ListenProcess | None = None
 
     @property
     def config(self) -> KamailioConfig:
@@ -132,7 +141,7 @@ class KamailioCluster:
                     if self.base.metrics_listen
                     else ""
                 ),
-                # The listen service (*33) reads one node's calls; not part of a cluster yet.
+                # Its listen service (*33), set below once every node's relay is known.
                 listen_uri="",
                 cluster=ClusterMembership(
                     node_id=node_id, dmq_port=ports.dmq, seed=f"{address}:{ports.dmq}", network=network
@@ -148,6 +157,22 @@ class KamailioCluster:
                     relay=Rtpengine(relay_config, log_path=node_dir / "rtpengine.log"),
                 )
             )
+        # Each node's listen service asks every node for the agent's call (its own first), and
+        # subscribes at the relay of the one holding it.
+        every = [ListenNode(node.control, node.relay.config.ng_address) for node in self.nodes]
+        for node, own in zip(self.nodes, every, strict=True):
+            if node.ports.listen is None:
+                continue
+            node.listen = ListenProcess(
+                host=node.address,
+                port=node.ports.listen,
+                nodes=[own, *(other for other in every if other is not own)],
+                media_ip=node.address,
+                # Only this node's Kamailio sends calls there.
+                allow=(node.address,),
+                log_path=Path(self.runtime_dir) / f"node{node.node_id}" / "listen.log",
+            )
+            node.config.listen_uri = node.listen.uri
 
     def start(self, *, count: int | None = None) -> KamailioCluster:
         """Start the first `count` nodes (default all), one after the other."""
@@ -172,14 +197,20 @@ class KamailioCluster:
         if node.relay.process is None:
             node.relay.start()
         try:
+            if node.listen is not None and node.listen.process is None:
+                node.listen.start()
             node.kamailio.start(timeout=timeout)
         except BaseException:
+            if node.listen is not None:
+                node.listen.stop()
             node.relay.stop()
             raise
         return node
 
     def stop_node(self, node: ClusterNode) -> None:
         node.kamailio.stop()
+        if node.listen is not None:
+            node.listen.stop()
         node.relay.stop()
 
     def stop(self) -> None:

@@ -18,6 +18,11 @@ rtpengine, which converts to plain RTP/G.711 for us). Then:
 4. it ends with the supervisor's BYE (`unsubscribe`), or with the agent's call: then we send the
    supervisor a BYE through Kamailio.
 
+In a cluster (sip.cluster) each node has its own listen service, and it knows every node (its
+control socket and its rtpengine, `--node`): the agent's call may have entered another node and be
+anchored at that node's relay, so step 1 asks every node and step 2 subscribes at the relay of
+the node holding the call; the mix goes to the supervisor's leg at this node's relay as before.
+
 Whisper and barge need the supervisor's voice mixed into what the agent (and the customer)
 hear: rtpengine 10.5 cannot inject or mix into a call's stream, so Kamailio answers `*34` and
 `*35` with 501 and never sends them here (see docs/sip.md, "Supervision").
@@ -41,6 +46,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,11 +248,11 @@ def parse_kamcmd_tree(text: str) -> list:
     return root
 
 
-def kamailio_dialogs(ctl_socket: str) -> list[Dialog]:
+def kamailio_dialogs(ctl_socket: str, *, timeout: float = 5.0) -> list[Dialog]:
     """Kamailio's current dialogs (`kamcmd dlg.list` on its control socket)."""
     kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
     result = subprocess.run(  # noqa: S603 — our own command line
-        [kamcmd, "-s", ctl_socket, "dlg.list"], capture_output=True, text=True, timeout=5, check=False
+        [kamcmd, "-s", ctl_socket, "dlg.list"], capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"kamcmd dlg.list failed: {result.stdout}{result.stderr}")
@@ -293,6 +300,52 @@ def current_call(dialogs: list[Dialog], target: str) -> tuple[Dialog, str, str] 
     return dialog, ours, theirs
 
 
+@dataclass(frozen=True)
+class Node:
+    """A Kamailio whose calls may be listened to, and the rtpengine its calls are anchored at."""
+
+    kamailio_ctl: str
+    rtpengine: tuple[str, int]
+
+    @classmethod
+    def parse(cls, value: str) -> Node:
+        """ "unix:/run/kamailio_ctl,127.0.0.3:2223" (the control socket, the relay's ng address)."""
+        ctl, _, relay = value.rpartition(",")
+        host, _, port = relay.rpartition(":")
+        if not ctl or not host or not port.isdigit():
+            raise ValueError(f"{value!r} is not CONTROL,HOST:PORT")
+        return cls(ctl, (host, int(port)))
+
+    def __str__(self) -> str:
+        return f"{self.kamailio_ctl},{self.rtpengine[0]}:{self.rtpengine[1]}"
+
+
+def calls_of(nodes: list[Node], target: str) -> list[tuple[Node, Dialog, str, str]]:
+    """The answered calls `target` is in, on every node (asked at once: a node that does not
+    answer within 2 s is skipped), newest first, with the node each is on."""
+
+    def ask(node: Node) -> list[Dialog]:
+        try:
+            return kamailio_dialogs(node.kamailio_ctl, timeout=2.0)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            log.warning("listen: no dialogs from %s: %s", node.kamailio_ctl, exc)
+            return []
+
+    if len(nodes) == 1:
+        answers = [ask(nodes[0])]
+    else:
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            answers = list(pool.map(ask, nodes))
+    found = []
+    for node, dialogs in zip(nodes, answers, strict=True):
+        # A node may list another's call too (the dialog table it loaded at a restart): the
+        # subscription is tried at each in turn, and only the relay holding the call accepts it.
+        for dialog in dialogs:
+            if (match := current_call([dialog], target)) is not None:
+                found.append((node, *match))
+    return sorted(found, key=lambda item: item[1].start, reverse=True)
+
+
 # --- one supervisor listening ----------------------------------------------------------------
 
 
@@ -338,6 +391,7 @@ class Session:
     invite: Message
     peer: tuple[str, int]
     local_tag: str
+    node: Node
     agent_call_id: str
     subscription_tag: str
     voices: list[Voice]
@@ -356,12 +410,13 @@ class ListenServer:
         *,
         host: str,
         port: int,
-        rtpengine: tuple[str, int],
-        kamailio_ctl: str,
+        nodes: list[Node],
         media_ip: str = "127.0.0.1",
         allowed: tuple[str, ...] = ("127.0.0.1",),
     ) -> None:
-        self.host, self.rtpengine, self.kamailio_ctl = host, rtpengine, kamailio_ctl
+        if not nodes:
+            raise ValueError("The listen service needs a Kamailio and its relay.")
+        self.host, self.nodes = host, nodes
         self.media_ip, self.allowed = media_ip, allowed
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
@@ -454,13 +509,47 @@ class ListenServer:
                 return
             payload_type = chosen
 
-        found = current_call(kamailio_dialogs(self.kamailio_ctl), target)
-        if found is None:
+        subscribed = None
+        for node, dialog, agent_tag, other_tag in calls_of(self.nodes, target):
+            try:
+                subscribed = self._subscribe(node, dialog, agent_tag, other_tag)
+            except (OSError, ValueError) as exc:  # that relay does not answer: try the next
+                log.warning("listen: rtpengine %s: %s", node, exc)
+                continue
+            if subscribed is not None:
+                break
+        if subscribed is None:
             self.reply(request, peer, 480, NO_CALL_REASON)
             return
-        dialog, agent_tag, other_tag = found
+        node, dialog, subscription_tag, voices = subscribed
+
+        out = self._udp_socket()
+        session = Session(
+            invite=request,
+            peer=peer,
+            local_tag=secrets.token_hex(8),
+            node=node,
+            agent_call_id=dialog.call_id,
+            subscription_tag=subscription_tag,
+            voices=voices,
+            out=out,
+            payload_type=payload_type,
+            destination=(offer[0].address, offer[0].port) if offer else None,
+        )
+        with self._lock:
+            self.sessions[request.call_id] = session
+        log.info("listen: %s hears %s (call %s)", aor_of(uri_of(request.get("from"))), target, dialog.call_id)
+        self.reply(request, peer, 200, "OK", body=self._session_sdp(session), to_tag=session.local_tag)
+        session.thread = threading.Thread(target=self._mix, args=(session,), daemon=True)
+        session.thread.start()
+
+    def _subscribe(
+        self, node: Node, dialog: Dialog, agent_tag: str, other_tag: str
+    ) -> tuple[Node, Dialog, str, list[Voice]] | None:
+        """A copy of both parties' audio from the relay of the node holding the call: its tag
+        and our two receiving sockets, or None when that relay refuses."""
         subscription = ng(
-            self.rtpengine,
+            node.rtpengine,
             {
                 "command": "subscribe request",
                 "call-id": dialog.call_id,
@@ -474,9 +563,8 @@ class ListenServer:
             },
         )
         if subscription.get("result") != "ok":
-            log.warning("listen: subscribe request for %s: %s", dialog.call_id, subscription)
-            self.reply(request, peer, 480, NO_CALL_REASON)
-            return
+            log.warning("listen: subscribe request for %s at %s: %s", dialog.call_id, node, subscription)
+            return None
         sources = parse_sdp(subscription["sdp"])
         voices = [Voice(self._udp_socket(), source.port) for source in sources]
         answer = our_sdp(
@@ -488,7 +576,7 @@ class ListenServer:
             "recvonly",
         )
         answered = ng(
-            self.rtpengine,
+            node.rtpengine,
             {
                 "command": "subscribe answer",
                 "call-id": dialog.call_id,
@@ -505,30 +593,11 @@ class ListenServer:
             },
         )
         if answered.get("result") != "ok":
-            log.warning("listen: subscribe answer for %s: %s", dialog.call_id, answered)
+            log.warning("listen: subscribe answer for %s at %s: %s", dialog.call_id, node, answered)
             for voice in voices:
                 voice.sock.close()
-            self.reply(request, peer, 480, NO_CALL_REASON)
-            return
-
-        out = self._udp_socket()
-        session = Session(
-            invite=request,
-            peer=peer,
-            local_tag=secrets.token_hex(8),
-            agent_call_id=dialog.call_id,
-            subscription_tag=subscription["to-tag"],
-            voices=voices,
-            out=out,
-            payload_type=payload_type,
-            destination=(offer[0].address, offer[0].port) if offer else None,
-        )
-        with self._lock:
-            self.sessions[request.call_id] = session
-        log.info("listen: %s hears %s (call %s)", aor_of(uri_of(request.get("from"))), target, dialog.call_id)
-        self.reply(request, peer, 200, "OK", body=self._session_sdp(session), to_tag=session.local_tag)
-        session.thread = threading.Thread(target=self._mix, args=(session,), daemon=True)
-        session.thread.start()
+            return None
+        return node, dialog, subscription["to-tag"], voices
 
     def _session_sdp(self, session: Session) -> str:
         # sendrecv, though we only send (what the supervisor's phone sends is read and dropped):
@@ -611,7 +680,7 @@ class ListenServer:
             self.send_bye(session)
         with contextlib.suppress(OSError, ValueError):
             ng(
-                self.rtpengine,
+                session.node.rtpengine,
                 {
                     "command": "unsubscribe",
                     "call-id": session.agent_call_id,
@@ -684,7 +753,7 @@ class ListenServer:
     def _call_goes_on(self, session: Session) -> bool:
         """The agent's call is still in Kamailio's dialogs (its BYE, a timeout, end it)."""
         try:
-            dialogs = kamailio_dialogs(self.kamailio_ctl)
+            dialogs = kamailio_dialogs(session.node.kamailio_ctl)
         except (OSError, RuntimeError, subprocess.SubprocessError):
             return True  # Kamailio restarting: keep listening rather than hang up
         return any(d.call_id == session.agent_call_id and d.state == CONFIRMED for d in dialogs)
@@ -700,14 +769,18 @@ class ListenProcess:
     >>> with ListenProcess(port=5090, rtpengine=("127.0.0.1", 2223), kamailio_ctl="unix:/…") as service:
     ...     service.uri
     'sip:127.0.0.1:5090'
+
+    A cluster node's: `nodes` lists every node (its own and the others'), instead of its own
+    `rtpengine` and `kamailio_ctl`.
     """
 
     def __init__(
         self,
         *,
         port: int,
-        rtpengine: tuple[str, int],
-        kamailio_ctl: str,
+        rtpengine: tuple[str, int] | None = None,
+        kamailio_ctl: str = "",
+        nodes: Sequence[Node] = (),
         host: str = "127.0.0.1",
         media_ip: str = "127.0.0.1",
         allow: tuple[str, ...] = ("127.0.0.1",),
@@ -715,13 +788,16 @@ class ListenProcess:
         new_session: bool = True,
     ) -> None:
         self.host, self.port = host, port
+        if rtpengine is not None:
+            nodes = [Node(kamailio_ctl, rtpengine), *nodes]
+        if not nodes:
+            raise ValueError("The listen service needs a Kamailio and its relay.")
         self.command = [
             sys.executable,
             "-m",
             "sip.listen",
             f"--listen={host}:{port}",
-            f"--rtpengine={rtpengine[0]}:{rtpengine[1]}",
-            f"--kamailio-ctl={kamailio_ctl}",
+            *(f"--node={node}" for node in nodes),
             f"--media-ip={media_ip}",
             f"--allow={','.join(allow)}",
         ]
@@ -765,7 +841,8 @@ class ListenProcess:
                 attempt += 1
                 with contextlib.suppress(OSError):
                     sock.sendto(probe.format(attempt, attempt).encode(), (self.host, self.port))
-                    if sock.recv(4096).startswith(b"SIP/2.0 200"):
+                    # Any answer: up (a cluster node's service answers 403 to all but its node).
+                    if sock.recv(4096).startswith(b"SIP/2.0 "):
                         return self
                 if time.monotonic() > deadline:
                     self.stop()
@@ -802,7 +879,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sip.listen", description=__doc__.split("\n\n")[0])
     parser.add_argument("--listen", default="127.0.0.1:5090", help="SIP (UDP) address, host:port")
     parser.add_argument("--rtpengine", default="127.0.0.1:2223", help="rtpengine's ng control address")
-    parser.add_argument("--kamailio-ctl", required=True, help="Kamailio's control socket, e.g. unix:/path")
+    parser.add_argument("--kamailio-ctl", help="Kamailio's control socket, e.g. unix:/path")
+    parser.add_argument(
+        "--node",
+        action="append",
+        type=Node.parse,
+        default=[],
+        help="a cluster node whose calls may be listened to: its control socket and its rtpengine, "
+        "CONTROL,HOST:PORT (repeat for every node; instead of --kamailio-ctl and --rtpengine)",
+    )
     parser.add_argument("--media-ip", default="127.0.0.1", help="address our RTP sockets use")
     parser.add_argument(
         "--allow", default="127.0.0.1", help="comma-separated addresses requests may come from"
@@ -810,12 +895,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="listen: %(message)s", stream=sys.stderr)
     host, _, port = args.listen.rpartition(":")
-    ng_host, _, ng_port = args.rtpengine.rpartition(":")
+    nodes = list(args.node)
+    if args.kamailio_ctl:
+        nodes.insert(0, Node.parse(f"{args.kamailio_ctl},{args.rtpengine}"))
+    if not nodes:
+        parser.error("give --kamailio-ctl (and --rtpengine), or --node for each cluster node")
     server = ListenServer(
         host=host,
         port=int(port),
-        rtpengine=(ng_host, int(ng_port)),
-        kamailio_ctl=args.kamailio_ctl,
+        nodes=nodes,
         media_ip=args.media_ip,
         allowed=tuple(a.strip() for a in args.allow.split(",") if a.strip()),
     )
@@ -824,9 +912,7 @@ def main(argv: list[str] | None = None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    log.info(
-        "SIP on udp:%s:%s, rtpengine %s, Kamailio %s", host, server.port, args.rtpengine, args.kamailio_ctl
-    )
+    log.info("SIP on udp:%s:%s; Kamailio and rtpengine: %s", host, server.port, " ".join(map(str, nodes)))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

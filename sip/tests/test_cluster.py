@@ -6,7 +6,8 @@ A phone registered on one node is reached by a call entering another (over the n
 connection, along the Path it registered with), the call anchored once, at the relay of the node
 it entered; `location` holds each registration once; stopping a node loses no registration on
 the others; a node starting later receives them; a lock made on one node refuses on another; the
-dashboard's reloads, removals and lock reads reach every node."""
+dashboard's reloads, removals and lock reads reach every node; a supervisor on one node hears an
+agent's call anchored at another's relay (`*33`, each node's listen service)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import dataclasses
 import io
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,19 +23,25 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
+from prometheus_client.parser import text_string_to_metric_families
 
 from dialplan.testing import install_vietnam_rules
+from extensions.choices import CallPermission
 from extensions.services import extension_reveal_credentials, extension_update
 from sip.cluster import ClusterNode, KamailioCluster
 from sip.controls import call_counters
 from sip.kamailio import ClusterMembership, KamailioConfig, KamailioError, Protection, db_url_for, rpc_each
+from sip.listen import BARGE_REASON, WHISPER_REASON
 from sip.models import Location
 from sip.protection import sip_lock_release, sip_locks
 from sip.services import sip_dialplan_reload, sip_domains_reload
 from sip.sipclient import Call, SipClient, parse_response
 from tests.factories import HotlineFactory, make_extension
 
-from .media import sdp_addresses, sdp_profile
+from .media import Baresip, sdp_addresses, sdp_profile, write_tone
+from .test_media import assert_freed
+from .test_supervision import AGENT_HZ, CUSTOMER_HZ, SUPERVISOR_HZ, listeners, shares
 from .uas import parse_request, response_for
 
 pytestmark = pytest.mark.sip
@@ -274,6 +282,68 @@ def test_a_call_entering_one_node_reaches_a_websocket_phone_on_another(cluster, 
         assert node_a.relay.calls() == []
 
 
+# --- Supervision across nodes ----------------------------------------------------------------------
+
+
+def test_a_supervisor_on_one_node_hears_an_agents_call_anchored_at_another(cluster, hotline, tmp_path):
+    """Supervisor 800 on node A dials *33801; agent 801 (on node B) called customer 804 (on node
+    A) through node B, so the call is anchored at node B's relay and its dialog is node B's. Node
+    A's listen service finds it there and subscribes at node B's relay; the mix reaches the
+    supervisor through node A's relay. With real softphones, by the tones each plays."""
+    node_a, node_b = cluster.nodes[:2]
+    boss = make_extension(hotline, "800", "boss800", call_permission=CallPermission.INTERNAL)
+    extensions = {
+        "800": boss,
+        "801": make_extension(hotline, "801", "sale801", supervisor=boss),
+        "804": make_extension(hotline, "804", "khach804"),
+    }
+
+    def on(node: ClusterNode, number: str):
+        info = extension_reveal_credentials(extension=extensions[number])
+        return dataclasses.replace(info, proxy=f"{node.address}:{node.ports.sip}")
+
+    tones = {hz: write_tone(tmp_path / f"{hz}.wav", hz) for hz in (AGENT_HZ, CUSTOMER_HZ, SUPERVISOR_HZ)}
+    with (
+        Baresip(on(node_b, "801"), tmp_path / "agent", tones[AGENT_HZ]) as agent,
+        Baresip(on(node_a, "804"), tmp_path / "customer", tones[CUSTOMER_HZ]) as customer,
+        Baresip(on(node_a, "800"), tmp_path / "supervisor", tones[SUPERVISOR_HZ]) as supervisor,
+    ):
+        assert wait_until(lambda: node_contacts(node_b, on(node_a, "804")))
+        # No call yet, on any node: nothing to listen to.
+        supervisor.dial("*33801")
+        assert supervisor.wait_event("CALL_CLOSED")["param"] == "480 No call to listen to"
+
+        agent.dial("804")
+        call_id = agent.wait_event("CALL_ESTABLISHED")["id"]
+        customer.wait_event("CALL_ESTABLISHED")
+        assert call_id in node_b.relay.calls()
+        assert call_id not in node_a.relay.calls()
+        # Whisper and barge: what one node answers (the relay cannot mix), not a 503.
+        supervisor.dial("*34801")
+        assert supervisor.wait_event("CALL_CLOSED")["param"] == f"501 {WHISPER_REASON}"
+        supervisor.dial("*35801")
+        assert supervisor.wait_event("CALL_CLOSED")["param"] == f"501 {BARGE_REASON}"
+
+        supervisor.dial("*33801")
+        listening = supervisor.wait_event("CALL_ESTABLISHED")["id"]
+        # The supervisor's leg at node A's relay; the copy of the agent's call at node B's.
+        assert listening in node_a.relay.calls()
+        assert len(listeners(node_b.relay, call_id)) == 1
+        time.sleep(3.7)
+        # The customer hangs up (its BYE through node A to node B): node A's listen service sees
+        # the call gone from node B and hangs up on the supervisor.
+        customer.hangup()
+        agent.wait_event("CALL_CLOSED")
+        supervisor.wait_event("CALL_CLOSED", timeout=5)
+
+    heard_by_supervisor = shares(supervisor.recording("dec"), (AGENT_HZ, CUSTOMER_HZ, SUPERVISOR_HZ))
+    assert heard_by_supervisor[AGENT_HZ] > 0.3, heard_by_supervisor
+    assert heard_by_supervisor[CUSTOMER_HZ] > 0.3, heard_by_supervisor
+    assert heard_by_supervisor[SUPERVISOR_HZ] < 0.05, heard_by_supervisor
+    assert_freed(node_b.relay, call_id)
+    assert_freed(node_a.relay, listening)
+
+
 # --- Nodes stopping and joining ----------------------------------------------------------------
 
 
@@ -420,3 +490,41 @@ def test_a_node_replicates_only_the_shared_htables_and_keeps_dmq_off_its_sip_por
     # The dashboard skips a node that is not running, and says so.
     [answer] = rpc_each("core.version", config=KamailioConfig(db_url="", runtime_dir=tmp_path))
     assert (answer.ok, answer.error) == (False, f"No Kamailio control socket at {tmp_path / 'kamailio_ctl'}")
+
+
+# --- The dashboard's /metrics --------------------------------------------------------------------
+
+
+def test_metrics_label_each_node_and_a_silent_node_is_down_at_once(cluster, hotline, client, settings):
+    """GET /metrics reads every node's statistics, each labelled with its `node`: two running,
+    one defined but stopped, and one whose control socket takes requests and never answers (a
+    hung node): 200 within the short timeout, those two reported down."""
+    node_a, node_b, node_c = cluster.nodes
+
+    def scrape() -> dict:
+        started = time.monotonic()
+        response = client.get(reverse("metrics"), REMOTE_ADDR="127.0.0.1")
+        assert response.status_code == 200, response.content
+        assert time.monotonic() - started < 5  # the hung node costs its 2 s, once
+        text = response.content.decode()
+        return {family.name: family for family in text_string_to_metric_families(text)}
+
+    def by_node(families: dict, name: str) -> dict[str, float]:
+        return {sample.labels["node"]: sample.value for sample in families[name].samples}
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hung:
+        hung.bind(("127.0.0.1", 0))
+        silent = f"udp:127.0.0.1:{hung.getsockname()[1]}"
+        settings.SIP_CLUSTER_CTL_SOCKETS = [*cluster.controls, silent]
+        before = scrape()
+        register_on(node_a, login(hotline, "901"))
+        after = scrape()
+
+    up = {node_a.control: 1, node_b.control: 1, node_c.control: 0, silent: 0}
+    assert by_node(after, "pbx_kamailio_up") == up
+    # Each running node's own counters under its own label: the REGISTERs went to node A only.
+    registers = "kamailio_core_rcv_requests_register"
+    assert set(by_node(after, registers)) == {node_a.control, node_b.control}
+    assert by_node(after, registers)[node_a.control] > by_node(before, registers)[node_a.control]
+    assert by_node(after, registers)[node_b.control] == by_node(before, registers)[node_b.control]
+    assert set(by_node(after, "pbx_calls_active")) == {node_a.control, node_b.control}

@@ -7,8 +7,19 @@ import socket
 import struct
 import time
 
+import pytest
+
 from sip import g711
-from sip.listen import Voice, current_call, parse_dlg_list, parse_request, parse_sdp, read_voice
+from sip.listen import (
+    Node,
+    Voice,
+    calls_of,
+    current_call,
+    parse_dlg_list,
+    parse_request,
+    parse_sdp,
+    read_voice,
+)
 
 # Two dialogs as Kamailio 5.6.3's `kamcmd dlg.list` prints them (trimmed), the second answered.
 DLG_LIST = """{
@@ -146,3 +157,15 @@ def test_a_voice_is_what_the_relay_sends_for_it():
             read_voice(voice)
     assert (len(voice.frames), voice.received, voice.foreign) == (3, 4, 1)
     assert all(abs(a - b) <= max(64, abs(b) // 16) for a, b in zip(voice.frames[0], tone, strict=True))
+
+
+def test_a_cluster_nodes_service_knows_every_node_and_skips_one_that_does_not_answer(tmp_path):
+    """`--node CONTROL,HOST:PORT` for each node (sip.cluster); a node whose control socket does
+    not answer is left out of the search for the agent's call, never an error."""
+    node = Node.parse("tcp:10.0.0.12:2049,10.0.0.12:2223")
+    assert (node.kamailio_ctl, node.rtpengine) == ("tcp:10.0.0.12:2049", ("10.0.0.12", 2223))
+    assert Node.parse(str(node)) == node
+    with pytest.raises(ValueError, match="not CONTROL,HOST:PORT"):
+        Node.parse("unix:/run/kamailio_ctl")
+    gone = Node(f"unix:{tmp_path / 'kamailio_ctl'}", ("127.0.0.1", 9))
+    assert calls_of([gone, gone], "101@19001234.sip.example.vn") == []

@@ -5,6 +5,7 @@ import time
 
 import pytest
 import requests
+from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
 from extensions.services import extension_reveal_credentials
@@ -109,3 +110,18 @@ def test_make_sip_refuses_metrics_off_the_loopback_or_on_a_sip_port(tmp_path, va
 def test_the_relay_refuses_its_http_listener_off_the_loopback(tmp_path):
     with pytest.raises(RtpengineError, match="loopback address only"):
         RtpengineConfig(metrics_listen="0.0.0.0:9101", runtime_dir=tmp_path).command()  # noqa: S104 — refused
+
+
+def test_the_dashboards_metrics_read_one_kamailio_with_no_node_label(kamailio, client, settings, monkeypatch):
+    """`make sip` (no SIP_CLUSTER_CTL_SOCKETS): the dashboard's /metrics reads this Kamailio over
+    its control socket, and its samples have no labels (a cluster's have `node`:
+    test_cluster.py)."""
+    settings.SIP_CLUSTER_CTL_SOCKETS = []
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(kamailio.config.runtime_dir))
+    response = client.get(reverse("metrics"), REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(response.content.decode())}
+    for name in ("pbx_kamailio_up", "pbx_calls_active", "kamailio_core_rcv_requests"):
+        [sample] = families[name].samples
+        assert sample.labels == {}, sample
+    assert families["pbx_kamailio_up"].samples[0].value == 1

@@ -2,7 +2,8 @@
 the foreground against the dashboard's database; Ctrl-C stops all three.
 
 `make sip-cluster` (`--cluster N`): N Kamailio nodes as one service (sip.cluster), each with its
-own rtpengine, on 127.0.0.2, 127.0.0.3, … (SIP_CLUSTER_ADDRESSES) with the same ports."""
+own rtpengine and listen service, on 127.0.0.2, 127.0.0.3, … (SIP_CLUSTER_ADDRESSES) with the same
+ports."""
 
 import os
 import signal
@@ -180,12 +181,15 @@ class Command(BaseCommand):
             raise CommandError(f"SIP_CLUSTER_ADDRESSES names {len(addresses)} addresses for {count} nodes.")
         dmq_port = int(os.environ.get("SIP_CLUSTER_DMQ_PORT", DEFAULT_DMQ_PORT))
         relay = rtpengine_config()
+        # Each node's listen service on the port of LISTEN_SERVICE (5090), on the node's address.
+        listen_port = host_port(os.environ.get("LISTEN_SERVICE", "127.0.0.1:5090"), 5090)[1]
         ports = NodePorts(
             sip=config.sip_port,
             ws=config.ws_port,
             dmq=dmq_port,
             rtp=(relay.port_min, relay.port_max),
             ng=relay.ng_port,
+            listen=listen_port if os.environ.get("LISTEN_SERVICE_START", "1") != "0" else None,
         )
         runtime_dir = Path(os.environ.get("KAMAILIO_RUNTIME_DIR", DEFAULT_RUNTIME_DIR)) / "cluster"
         try:
@@ -204,15 +208,17 @@ class Command(BaseCommand):
         lines = [f"Kamailio cluster of {count} on database {shown_db} (DMQ on port {dmq_port}):"]
         for node in nodes.nodes:
             served, relay_ng = node.config.served(), node.relay.config.kamailio_socket
+            listening = node.config.listen_uri or "none (503)"
             lines.append(
                 f"  node {node.node_id}: SIP udp+tcp {served['udp']}, WebSocket {served['ws']}, "
-                f"rtpengine {relay_ng}, log {node.kamailio.log_path}"
+                f"rtpengine {relay_ng}, listen service (*33) {listening}, log {node.kamailio.log_path}"
             )
         lines += [
             "Point the dashboard at every node (reloads, removals, counters, locks):",
             "  SIP_CLUSTER_CTL_SOCKETS=" + ",".join(nodes.controls),
             "Phones find the nodes by DNS (SRV records) or one of the addresses: docs/deployment.md.",
-            "Listening (*33) is not served by a cluster yet (503).",
+            "Listening (*33): each node's listen service finds the call on any node and hears it at"
+            " that node's rtpengine.",
         ]
         self.stdout.write("\n".join(lines))
         if check:
