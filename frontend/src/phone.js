@@ -324,9 +324,15 @@ let peer = ''; // the other party's number, for the messages
 let answeredAt = null;
 let timerInterval = null;
 
+// The TURN servers come with the credentials (login.ice_servers: a credential that expires with
+// the SIP one, refreshed with it), so each call uses the latest; none configured: none.
+// iceTransportPolicy "relay" (a setting, for diagnosing TURN) sends every call through TURN.
 const rtcOptions = () => ({
   mediaStream: localStream,
-  pcConfig: { iceServers: [] },
+  pcConfig: {
+    iceServers: (login && login.ice_servers) || [],
+    iceTransportPolicy: config.iceTransportPolicy || 'all',
+  },
   rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false },
 });
 

@@ -1,0 +1,159 @@
+"""The web phone's media through TURN: Debian's Chromium with `iceTransportPolicy: 'relay'`
+(WEB_PHONE_ICE_TRANSPORT_POLICY, the setting for diagnosing TURN) and only a TURN-over-TCP server,
+as a browser behind a firewall that blocks UDP, calls a desk phone (baresip) and answers its call:
+every candidate the browser offers is a relay one, the pair in use goes through coturn over TCP
+(with the short-lived credential the dashboard issued, checked by coturn's use-auth-secret), and
+each side hears the other's tone. The page's traffic never holds the TURN secret."""
+
+import pytest
+
+from extensions.services import extension_reveal_credentials
+
+from . import test_webphone_browser as webphone
+from .media import Baresip, chromium_args, heard
+from .test_browser import wait_for
+from .test_webphone_browser import (
+    BROWSER_HZ,
+    LISTEN,
+    SOFTPHONE_HZ,
+    assert_hears,
+    assert_page_hears,
+    chromium,
+    har_texts,
+    sign_in,
+    wait_registered,
+)
+
+# The web phone tests' fixture: extensions 101 (the agent's) and 102 (the desk phone's).
+office = webphone.office
+
+pytestmark = [pytest.mark.sip, pytest.mark.browser]
+
+# The page's RTCPeerConnections, kept for the test (an init script, outside the page's policy).
+RECORD_PEERS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  window.__peers = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__peers.push(this);
+    }
+  };
+})();
+"""
+
+# The last call's configuration, every local candidate it gathered, and the pair carrying media.
+ICE_IN_USE = """
+async () => {
+  const pc = window.__peers[window.__peers.length - 1];
+  const stats = await pc.getStats();
+  let pair = null;
+  const locals = [];
+  stats.forEach((r) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+    if (r.type === 'local-candidate') locals.push(r.candidateType);
+  });
+  const local = stats.get(pair.localCandidateId);
+  const remote = stats.get(pair.remoteCandidateId);
+  const config = pc.getConfiguration();
+  return {
+    policy: config.iceTransportPolicy,
+    servers: config.iceServers.map((s) => ({urls: s.urls, username: s.username})),
+    gathered: locals,
+    local: {
+      type: local.candidateType, relayProtocol: local.relayProtocol, address: local.address, port: local.port,
+    },
+    remote: {type: remote.candidateType, address: remote.address, port: remote.port},
+    bytesReceived: pair.bytesReceived,
+    bytesSent: pair.bytesSent,
+  };
+}
+"""
+
+
+def assert_relayed(ice: dict, turn_server, user: str) -> None:
+    """The call's ICE went through `turn_server` only, with a credential for `user`."""
+    config = turn_server.config
+    assert ice["policy"] == "relay", ice
+    [server] = ice["servers"] or [None]
+    assert server and server["urls"] == [f"turn:{config.listen_ip}:{config.port}?transport=tcp"], ice
+    assert server["username"].endswith(f":{user}"), ice
+    assert ice["gathered"] and set(ice["gathered"]) == {"relay"}, ice
+    # Our end of the pair is coturn's relayed address, reached over TCP (no UDP from the page).
+    assert ice["local"]["type"] == "relay" and ice["local"]["relayProtocol"] == "tcp", ice
+    assert ice["local"]["address"] == config.relay_ip, ice
+    assert config.min_port <= ice["local"]["port"] <= config.max_port, ice
+    assert ice["bytesReceived"] > 10_000 and ice["bytesSent"] > 10_000, ice
+
+
+def test_a_browser_without_udp_calls_and_answers_through_turn_and_both_hear(
+    office, kamailio, rtpengine_server, turn_server, settings, tmp_path
+):
+    settings.WEB_PHONE_ICE_TRANSPORT_POLICY = "relay"
+    desk_info = extension_reveal_credentials(extension=office.desk)
+    har = tmp_path / "phone.har"
+    with (
+        Baresip(desk_info, tmp_path / "desk", office.tones["softphone"]) as desk,
+        chromium(
+            *chromium_args(office.tones["browser"]), record_har_path=str(har), record_har_content="embed"
+        ) as (context, page),
+    ):
+        context.add_init_script(script=RECORD_PEERS)
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
+        sign_in(page, office.url, office.agent.username)
+        # The page's policy stays as it was: TURN is ICE, which connect-src does not govern.
+        policy = page.goto(f"{office.url}/phone/").headers["content-security-policy"]
+        assert "turn" not in policy and "connect-src 'self' ws://" in policy, policy
+        wait_registered(page)
+
+        # Out: the agent calls the desk phone (which answers by itself).
+        page.get_by_label("Số cần gọi").fill("102")
+        page.get_by_role("button", name="Gọi", exact=True).click()
+        desk.wait_event("CALL_ESTABLISHED", timeout=20)
+        page.locator("#phone-timer").wait_for(state="visible")
+        page_heard = page.evaluate(LISTEN, 2)
+        out = page.evaluate(ICE_IN_USE)
+        page.get_by_role("button", name="Kết thúc").click()
+        desk.wait_event("CALL_CLOSED")
+        assert_page_hears(page_heard, SOFTPHONE_HZ)
+        assert_hears(heard(desk.recording("dec")), BROWSER_HZ)
+        page.get_by_role("button", name="Gọi", exact=True).wait_for(state="visible")
+
+        # In: the desk phone calls; the agent answers, through TURN too.
+        desk.dial("101")
+        answer = page.get_by_role("button", name="Trả lời")
+        answer.wait_for(state="visible", timeout=10_000)
+        answer.click()
+        desk.wait_event("CALL_ESTABLISHED", timeout=20)
+        page.locator("#phone-timer").wait_for(state="visible")
+        page_heard_in = page.evaluate(LISTEN, 2)
+        incoming = page.evaluate(ICE_IN_USE)
+        desk.hangup()
+        page.get_by_role("button", name="Gọi", exact=True).wait_for(state="visible", timeout=10_000)
+        assert_page_hears(page_heard_in, SOFTPHONE_HZ)
+        assert_hears(heard(desk.recording("dec")), BROWSER_HZ)
+        dom = page.content()
+
+    media = rtpengine_server.config
+    assert not [text for text in console if "Content Security Policy" in text], console
+    for ice in (out, incoming):
+        assert_relayed(ice, turn_server, f"101@{office.hotline.sip_domain}")
+        # …to rtpengine, the other end of the pair.
+        assert ice["remote"]["address"] == "127.0.0.1", ice
+        assert media.port_min <= ice["remote"]["port"] <= media.port_max, ice
+    # coturn relayed both calls' media to rtpengine with the dashboard's credential, and logged
+    # the traffic when the page released each allocation at the call's end.
+    relay_ports = {ice["local"]["port"] for ice in (out, incoming)}
+    assert len(relay_ports) == 2
+    wait_for(lambda: turn_server.log().count("peer usage: realm=<turn.test>, username=<") >= 2, timeout=15)
+    log = turn_server.log()
+    for ice in (out, incoming):
+        assert f"user <{ice['servers'][0]['username']}>: incoming packet ALLOCATE processed, success" in log
+    assert "error 401" not in log.replace("user <>: incoming packet message processed, error 401", "")
+    # The secret: not in coturn's log, nor anywhere the page saw.
+    secret = turn_server.config.secret
+    texts = har_texts(har)
+    assert any('"ice_servers"' in text for text in texts)
+    assert secret not in log and secret not in dom and not [t for t in texts if secret in t]
