@@ -1,9 +1,10 @@
 """The web phone's media through TURN: Debian's Chromium with `iceTransportPolicy: 'relay'`
-(WEB_PHONE_ICE_TRANSPORT_POLICY, the setting for diagnosing TURN) and only a TURN-over-TCP server,
-as a browser behind a firewall that blocks UDP, calls a desk phone (baresip) and answers its call:
-every candidate the browser offers is a relay one, the pair in use goes through coturn over TCP
-(with the short-lived credential the dashboard issued, checked by coturn's use-auth-secret), and
-each side hears the other's tone. The page's traffic never holds the TURN secret."""
+(WEB_PHONE_ICE_TRANSPORT_POLICY, the setting for diagnosing TURN) and only a TURN server over TCP,
+as a browser behind a firewall that blocks UDP (or over UDP), calls a desk phone (baresip) and
+answers its call: every candidate the browser offers is a relay one, the pair in use goes through
+coturn over that transport (with the short-lived credential the dashboard issued, checked by
+coturn's use-auth-secret), and each side hears the other's tone. The page's traffic never holds
+the TURN secret. A TURN server that never answers does not hold a call up."""
 
 import contextlib
 import socket
@@ -59,13 +60,17 @@ async () => {
     if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
     if (r.type === 'local-candidate') locals.push(r.candidateType);
   });
-  const local = stats.get(pair.localCandidateId);
-  const remote = stats.get(pair.remoteCandidateId);
   const config = pc.getConfiguration();
-  return {
+  const seen = {
     policy: config.iceTransportPolicy,
     servers: config.iceServers.map((s) => ({urls: s.urls, username: s.username})),
     gathered: locals,
+  };
+  if (!pair) return {...seen, local: null, remote: null};  // no media path at all
+  const local = stats.get(pair.localCandidateId);
+  const remote = stats.get(pair.remoteCandidateId);
+  return {
+    ...seen,
     local: {
       type: local.candidateType, relayProtocol: local.relayProtocol, address: local.address, port: local.port,
     },
@@ -77,25 +82,31 @@ async () => {
 """
 
 
-def assert_relayed(ice: dict, turn_server, user: str) -> None:
-    """The call's ICE went through `turn_server` only, with a credential for `user`."""
+def assert_relayed(ice: dict, turn_server, user: str, transport: str) -> None:
+    """The call's ICE went through `turn_server` only, over `transport`, with a credential for
+    `user`."""
     config = turn_server.config
     assert ice["policy"] == "relay", ice
     [server] = ice["servers"] or [None]
-    assert server and server["urls"] == [f"turn:{config.listen_ip}:{config.port}?transport=tcp"], ice
+    assert server and server["urls"] == [f"turn:{config.listen_ip}:{config.port}?transport={transport}"], ice
     assert server["username"].endswith(f":{user}"), ice
     assert ice["gathered"] and set(ice["gathered"]) == {"relay"}, ice
-    # Our end of the pair is coturn's relayed address, reached over TCP (no UDP from the page).
-    assert ice["local"]["type"] == "relay" and ice["local"]["relayProtocol"] == "tcp", ice
+    # Our end of the pair is coturn's relayed address, reached over `transport`.
+    assert ice["local"], f"no candidate pair carries media: {ice}"
+    assert ice["local"]["type"] == "relay" and ice["local"]["relayProtocol"] == transport, ice
     assert ice["local"]["address"] == config.relay_ip, ice
     assert config.min_port <= ice["local"]["port"] <= config.max_port, ice
     assert ice["bytesReceived"] > 10_000 and ice["bytesSent"] > 10_000, ice
 
 
-def test_a_browser_without_udp_calls_and_answers_through_turn_and_both_hear(
-    office, kamailio, rtpengine_server, turn_server, settings, tmp_path
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_a_relayed_browser_calls_and_answers_through_turn_and_both_hear(
+    transport, office, kamailio, rtpengine_server, turn_server, settings, tmp_path
 ):
+    """Over TCP: a browser behind a firewall that blocks UDP. Over UDP: one that may send UDP
+    to the TURN server only."""
     settings.WEB_PHONE_ICE_TRANSPORT_POLICY = "relay"
+    settings.WEB_PHONE_TURN_URLS = [url for url in turn_server.config.urls() if url.endswith(transport)]
     desk_info = extension_reveal_credentials(extension=office.desk)
     har = tmp_path / "phone.har"
     with (
@@ -144,7 +155,7 @@ def test_a_browser_without_udp_calls_and_answers_through_turn_and_both_hear(
     media = rtpengine_server.config
     assert not [text for text in console if "Content Security Policy" in text], console
     for ice in (out, incoming):
-        assert_relayed(ice, turn_server, f"101@{office.hotline.sip_domain}")
+        assert_relayed(ice, turn_server, f"101@{office.hotline.sip_domain}", transport)
         # …to rtpengine, the other end of the pair.
         assert ice["remote"]["address"] == "127.0.0.1", ice
         assert media.port_min <= ice["remote"]["port"] <= media.port_max, ice
