@@ -16,13 +16,15 @@ APT_PACKAGES += rtpengine-daemon baresip-core
 APT_PACKAGES += kamailio-autheph-modules
 # SIPp, the called extensions of the calls bench (bench-calls): answers and echoes RTP.
 APT_PACKAGES += sip-tester
+# The web phone's TURN server (coturn): `make turn` for local use, and the tests of relayed media.
+APT_PACKAGES += coturn
 RUN_ENV := DJANGO_DEBUG=1
 # `make run PORT=8001` serves the demo on another port.
 PORT ?= 8000
 # Settings that import with no secret or server: for makemigrations --check and mypy's plugin.
 CHECK_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///:memory:
 
-.PHONY: run test sip sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-subscriber-triggers bench-capacity bench-scale \
+.PHONY: run test sip turn sip-cluster bench-cluster lint mypy mypy-baseline system-deps messages bench js-deps js-app bench-register bench-register-overload bench-subscriber-triggers bench-capacity bench-scale \
 	bench-export bench-load bench-calls-history bench-calls bench-status-poll
 
 $(VENV)/.run-installed: requirements.txt
@@ -96,6 +98,13 @@ sip: $(VENV)/.run-installed system-deps
 	$(RUN_ENV) $(PY) manage.py import_call_records --follow & importer=$$!; \
 		trap 'kill $$importer 2>/dev/null; wait $$importer' EXIT INT TERM; \
 		$(RUN_ENV) $(PY) manage.py run_kamailio
+
+# TURN for the web phone on this machine (coturn on 127.0.0.1:3478 UDP+TCP, relay ports
+# 49160-49200, the dashboard's TURN secret); run the dashboard with the WEB_PHONE_TURN_URLS it
+# prints. Ctrl-C stops it. Production: docs/deployment.md, "TURN for the web phone".
+turn: $(VENV)/.run-installed system-deps
+	mkdir -p var
+	$(RUN_ENV) $(PY) manage.py run_turn
 
 # SIP_CLUSTER_NODES Kamailio nodes as one service on the same database (docs/deployment.md, "A
 # cluster of SIP servers"): node n on 127.0.0.<n+1> with SIP on 5060 and WebSocket on 8088 (as

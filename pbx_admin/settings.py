@@ -362,6 +362,14 @@ SIP_GATEWAY_URI = os.environ.get("SIP_GATEWAY_URI", "")
 # (docs/sip.md, "The web phone"). How long one credential is valid: at most 12 hours.
 SIP_EPHEMERAL_SECRET = os.environ.get("SIP_EPHEMERAL_SECRET", "")
 WEB_PHONE_CREDENTIAL_SECONDS = int(os.environ.get("WEB_PHONE_CREDENTIAL_SECONDS", str(12 * 3600)))
+# TURN for the web phone (sip.turn; docs/deployment.md "TURN for the web phone"): the ICE server
+# URLs (turn:host:3478?transport=udp, turns:host:5349?transport=tcp, …) and coturn's
+# static-auth-secret, from which each credential the browser gets is derived (valid no longer
+# than its SIP credential). Empty: no TURN; calls reach the media relay directly or not at all.
+# The policy "relay" (every call through TURN, none direct) is for diagnosing TURN only.
+WEB_PHONE_TURN_URLS = env_list("WEB_PHONE_TURN_URLS")
+WEB_PHONE_TURN_SECRET = os.environ.get("WEB_PHONE_TURN_SECRET", "")
+WEB_PHONE_ICE_TRANSPORT_POLICY = os.environ.get("WEB_PHONE_ICE_TRANSPORT_POLICY", "all").strip().lower()
 # How the carrier wants the caller ID: "national" (0912345678, 19001234) or "e164" (+84…).
 SIP_GATEWAY_CALLER_ID_FORMAT = os.environ.get("SIP_GATEWAY_CALLER_ID_FORMAT", "national").strip().lower()
 if SIP_GATEWAY_CALLER_ID_FORMAT not in ("national", "e164"):

@@ -11,7 +11,7 @@ class SipConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate, pre_migrate
 
-        from . import schema, signals  # noqa: F401 — signals connects its receivers
+        from . import checks, schema, signals  # noqa: F401 — checks and signals register themselves
 
         # SQLite cannot rebuild a table that a view refers to, so its views live only between
         # two migrate runs (see sip/schema.py).

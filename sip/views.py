@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from core.guard import RevealRefused
 
+from .turn import ice_transport_policy
 from .webphone import web_phone_credentials_issue, web_phone_extension
 
 # Hosts where a browser grants the microphone over plain HTTP (a "secure context").
@@ -82,11 +83,13 @@ class PhoneView(LoginRequiredMixin, View):
                 "phone_config": {
                     "credentialsUrl": reverse("sip:phone_credentials"),
                     "number": extension.number,
+                    "iceTransportPolicy": ice_transport_policy(),
                     "messages": _messages(),
                 },
             },
         )
-        # The page talks to the SIP server's WebSocket; nothing else is added to the policy. (What
+        # The page talks to the SIP server's WebSocket; nothing else is added to the policy: TURN
+        # is ICE, which connect-src does not govern (sip/tests/test_webphone_turn.py). (What
         # django-csp's @csp_update sets, here per request: the URL is a setting tests change.)
         setattr(response, "_csp_update", {"connect-src": [settings.SIP_WEBSOCKET_URL]})  # noqa: B010
         return response

@@ -5,7 +5,7 @@ their own extension only, audited, and never the stored SIP password."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +22,7 @@ from tenants.selectors import membership_for
 
 from .ephemeral import ephemeral_credentials, lifetime_seconds
 from .models import WebPhoneCutoff
+from .turn import ice_servers
 
 
 class WebPhoneUnavailable(RevealRefused):
@@ -46,7 +47,8 @@ def web_phone_extension(*, user) -> Extension | None:
 @dataclass(frozen=True)
 class WebPhoneLogin:
     """What the web phone signs in with: the extension's address and a short-lived credential
-    (`username`, `password`), valid until `expires_at`."""
+    (`username`, `password`), valid until `expires_at`; and the TURN servers its calls may relay
+    media through (`ice_servers`, with a credential that expires with the SIP one), if any."""
 
     username: str
     password: str
@@ -56,10 +58,13 @@ class WebPhoneLogin:
     number: str
     display_name: str
     websocket_url: str
+    ice_servers: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["expires_at"] = self.expires_at.isoformat()
+        if not self.ice_servers:
+            del data["ice_servers"]
         return data
 
 
@@ -104,6 +109,7 @@ def web_phone_credentials_issue(*, user, session, extension: Extension) -> WebPh
         number=extension.number,
         display_name=extension.alias,
         websocket_url=settings.SIP_WEBSOCKET_URL,
+        ice_servers=ice_servers(user=f"{extension.number}@{domain}", expires=expires),
     )
 
 

@@ -324,11 +324,46 @@ let peer = ''; // the other party's number, for the messages
 let answeredAt = null;
 let timerInterval = null;
 
+// The TURN servers come with the credentials (login.ice_servers: a credential that expires with
+// the SIP one, refreshed with it), so each call uses the latest; none configured: none.
+// iceTransportPolicy "relay" (a setting, for diagnosing TURN) sends every call through TURN.
 const rtcOptions = () => ({
   mediaStream: localStream,
-  pcConfig: { iceServers: [] },
+  pcConfig: {
+    iceServers: (login && login.ice_servers) || [],
+    iceTransportPolicy: config.iceTransportPolicy || 'all',
+  },
   rtcOfferConstraints: { offerToReceiveAudio: true, offerToReceiveVideo: false },
 });
+
+// JsSIP sends the SDP once the browser has gathered every ICE candidate. A TURN server that
+// never answers (a firewall dropping turns:) would hold the call up for the browser's own timeout
+// (40 s in Chromium): once a relay candidate is in, the others get 1.5 s more; with none, the
+// first candidate of any kind starts a 5 s limit.
+const ICE_AFTER_RELAY_MS = 1500;
+const ICE_AFTER_FIRST_MS = 5000;
+
+function boundIceGathering(current) {
+  let gathering = null; // the `ready` of the gathering under way (one per offer or answer)
+  let timer = null;
+  let relayed = false;
+  current.on('icecandidate', (e) => {
+    if (e.ready !== gathering) {
+      gathering = e.ready;
+      relayed = false;
+      clearTimeout(timer);
+      timer = setTimeout(e.ready, ICE_AFTER_FIRST_MS);
+    }
+    if (!relayed && e.candidate.type === 'relay') {
+      relayed = true;
+      clearTimeout(timer);
+      timer = setTimeout(e.ready, ICE_AFTER_RELAY_MS);
+    }
+  });
+  current.on('sdp', (e) => {
+    if (e.originator === 'local') clearTimeout(timer);
+  });
+}
 
 function formatDuration(ms) {
   const seconds = Math.floor(ms / 1000);
@@ -418,6 +453,7 @@ function onNewSession(newSession, originator) {
   }
   session = newSession;
   const current = newSession;
+  boundIceGathering(current);
   peer = originator === 'remote' ? current.remote_identity.uri.user : peer;
   current.on('peerconnection', (e) => {
     e.peerconnection.addEventListener('track', () => playRemote());

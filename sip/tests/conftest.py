@@ -3,6 +3,8 @@ against the test database, connected as the restricted role production uses."""
 
 import io
 import re
+import secrets
+import shutil
 import socket
 
 import pytest
@@ -22,6 +24,7 @@ from sip.kamailio import (
 )
 from sip.listen import ListenProcess
 from sip.rtpengine import Rtpengine, RtpengineConfig, free_port_range
+from sip.turn import TurnConfig, TurnServer
 
 from .uas import StandInUas
 
@@ -158,3 +161,25 @@ def dial_rules(kamailio) -> RuleSet:
     install_vietnam_rules()
     kamailio.reload_dialplan()
     return RuleSet.from_db()
+
+
+@pytest.fixture
+def turn_server(tmp_path_factory, settings):
+    """coturn (Debian's) on a free loopback port with the TURN REST API secret (use-auth-secret),
+    allowed to relay to the loopback where rtpengine is (production must not: docs/deployment.md),
+    stopped by its PID; the dashboard's settings point the web phone at it, over TCP."""
+    if not shutil.which("turnserver"):
+        pytest.fail("coturn is not installed: run `make system-deps`.")
+    port_min, port_max = free_port_range(40)
+    config = TurnConfig(
+        secret=secrets.token_urlsafe(24),
+        port=free_sip_port(),  # UDP and TCP
+        min_port=port_min,
+        max_port=port_max,
+        realm="turn.test",
+        runtime_dir=tmp_path_factory.mktemp("turn"),
+    )
+    settings.WEB_PHONE_TURN_URLS = [f"turn:{config.listen_ip}:{config.port}?transport=tcp"]
+    settings.WEB_PHONE_TURN_SECRET = config.secret
+    with TurnServer(config) as turn:
+        yield turn
