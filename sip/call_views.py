@@ -155,18 +155,22 @@ class CallExportListView(TenantMemberRequiredMixin, View):
 
 class CallExportDownloadView(TenantMemberRequiredMixin, View):
     def get(self, request, pk):
-        job = call_export_get(user=request.user, pk=pk)
-        if job.status != ExportStatus.DONE:
-            raise Http404
-        try:
-            handle = open(export_path(job), "rb")  # noqa: SIM115 — FileResponse closes it
-        except FileNotFoundError:
-            raise Http404 from None
-        response = FileResponse(
-            handle, as_attachment=True, filename=job.filename, content_type="text/csv; charset=utf-8"
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        return export_download(call_export_get(user=request.user, pk=pk))
+
+
+def export_download(job) -> FileResponse:
+    """A finished export's file, as an attachment nobody keeps (the page's and the API's)."""
+    if job.status != ExportStatus.DONE:
+        raise Http404
+    try:
+        handle = open(export_path(job), "rb")  # noqa: SIM115 — FileResponse closes it
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=job.filename, content_type="text/csv; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class HotlineStatusView(TenantAdminRequiredMixin, View):

@@ -296,7 +296,8 @@ class CallExport(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
     )
-    # The scope, one of the two (what the history page was): checked again when the job runs.
+    # The scope, one of the two (the history page it came from) or neither (the API's: every
+    # call the user sees, narrowed by the filters); checked again when the job runs.
     hotline = models.ForeignKey(
         "hotlines.Hotline", verbose_name=_("hotline"), null=True, on_delete=models.CASCADE, related_name="+"
     )

@@ -77,6 +77,9 @@ AGENT_ROUTES = {
     # Background exports: an agent's own (a tenant admin's: the tenant's).
     "calls:export_list",
     "calls:export_download",
+    "api:callexport-list",
+    "api:callexport-detail",
+    "api:callexport-download",
     "api:call-list",
     "api:call-detail",
 }
@@ -101,6 +104,7 @@ URL_ARGUMENTS = {
     ("schedules", "pk"): "schedule",
     ("calls", "pk"): "call",
     ("exports", "pk"): "call_export",
+    ("call-exports", "pk"): "call_export",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -237,7 +241,10 @@ class Objects:
 
         _ = self.call  # a call for the file to hold
         job = call_export_create(
-            user=self.world.admin_a, filters={}, filename="calls-alpha.csv", extension=self.extension
+            user=self.world.admin_a,
+            filters={},
+            filename=f"calls-{self.world.hotline_a.number}.csv",
+            extension=self.extension,
         )
         call_export_run(job.pk)  # what the worker does
         return job

@@ -3,6 +3,7 @@ worker (the same CSV as the streamed export), downloaded by their owner only, sw
 workers, retention)."""
 
 import datetime as dt
+import os
 import time
 
 import pytest
@@ -10,10 +11,18 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from sip.call_exports import INTERRUPTED, NOT_ALLOWED, call_export_run, call_exports_sweep, export_path
+from sip.call_exports import (
+    FAILED,
+    INTERRUPTED,
+    NOT_ALLOWED,
+    call_export_run,
+    call_exports_sweep,
+    export_path,
+)
 from sip.choices import CallDirection, Disposition, ExportStatus
 from sip.models import Call, CallExport
 from tenants.models import Membership
+from tests.api import api_client
 from tests.factories import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -231,3 +240,69 @@ def test_too_many_exports_at_once_are_refused_with_a_message(world, settings):
     response = admin.get(url, {"direction": "internal"}, follow=True)
     assert CallExport.objects.count() == 2
     assert response.status_code == 200 and "đang được xuất" in response.content.decode()
+
+
+def test_the_api_exports_the_same_csv_with_the_filters_of_the_calls_api(world, settings):
+    fill_calls(world, 40)
+    settings.CALL_EXPORT_MAX_ACTIVE = 1
+    api = api_client(world.admin_a)
+    wrong = api.post("/api/v1/call-exports/", {"since": "yesterday", "direction": "sideways"})
+    assert wrong.status_code == 400 and set(wrong.json()) == {"direction"}
+    assert set(api.post("/api/v1/call-exports/", {"since": "yesterday"}).json()) == {"since"}
+    assert not CallExport.objects.exists()
+
+    filters = {"hotline": world.hotline_a.pk, "disposition": "answered"}
+    asked = api.post("/api/v1/call-exports/", filters)
+    assert asked.status_code == 202, asked.content
+    job = asked.json()
+    assert job["status"] == "queued" and job["download"] is None
+    assert job["filters"] == {"hotline": str(world.hotline_a.pk), "disposition": "answered"}
+    assert api.post("/api/v1/call-exports/", filters).json()["id"] == job["id"]  # the same job
+    busy = api.post("/api/v1/call-exports/", {"disposition": "busy"})
+    assert busy.status_code == 429 and "1 exports in progress" in busy.json()["detail"]
+    assert api.get(f"/api/v1/call-exports/{job['id']}/download/").status_code == 404  # not yet
+
+    call_export_run(job["id"])  # what the worker does
+    done = api.get(f"/api/v1/call-exports/{job['id']}/").json()
+    assert done["status"] == "done" and done["rows"] == 7 and done["error"] == ""
+    download = api.get(done["download"])
+    assert download.status_code == 200 and download["Cache-Control"] == "no-store"
+    page = signed_in(world.admin_a)
+    page.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # the API client reads English
+    inline = page.get(
+        reverse("calls:hotline_calls_export", args=[world.hotline_a.pk]), {"disposition": "answered"}
+    )
+    assert b"".join(download.streaming_content) == streamed(inline)
+    assert [j["id"] for j in api.get("/api/v1/call-exports/").json()["results"]] == [job["id"]]
+
+    other = api_client(world.admin_b)
+    assert other.get(f"/api/v1/call-exports/{job['id']}/").status_code == 404
+    assert other.get(f"/api/v1/call-exports/{job['id']}/download/").status_code == 404
+    assert other.get("/api/v1/call-exports/").json()["results"] == []
+    assert api_client(world.agent_a).get(f"/api/v1/call-exports/{job['id']}/").status_code == 404
+
+
+def test_a_failed_write_says_so_and_leaves_nothing(world, settings, tmp_path):
+    fill_calls(world, 3)
+    settings.CALL_EXPORT_ROOT = tmp_path / "not-a-folder"
+    settings.CALL_EXPORT_ROOT.write_text("")  # the tenant's folder cannot be made under a file
+    job = a_job(world)
+    call_export_run(job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportStatus.FAILED and job.error == FAILED and job.finished_at
+
+    page = signed_in(world.admin_a).get(reverse("calls:export_list"))
+    assert page.status_code == 200 and "Xuất dữ liệu thất bại" in page.content.decode()
+    assert signed_in(world.admin_a).get(reverse("calls:export_download", args=[job.pk])).status_code == 404
+
+
+def test_files_left_without_their_row_go_after_the_retention(world, settings, tmp_path):
+    settings.CALL_EXPORT_ROOT = tmp_path
+    (tmp_path / "7").mkdir()
+    old, recent = tmp_path / "7" / "old.csv", tmp_path / "7" / "recent.part"
+    old.write_text("x")
+    recent.write_text("x")
+    day_ago = time.time() - 25 * 3600
+    os.utime(old, (day_ago, day_ago))
+    assert call_exports_sweep()["deleted"] == 0
+    assert not old.exists() and recent.exists()
