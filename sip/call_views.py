@@ -4,6 +4,7 @@ the background and downloaded from the exports page), the live status poll and t
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -78,7 +79,7 @@ class HotlineCallsView(TenantAdminRequiredMixin, View):
         return _history(request, call_list(user=request.user, hotline=hotline), {"hotline": hotline})
 
 
-def _export(request, queryset, name: str, *, hotline=None, extension=None) -> HttpResponse:
+def _export(request, queryset, name: str, *, hotline=None, extension=None) -> HttpResponseBase:
     """The CSV of the page's calls: streamed now when it is small (CALL_EXPORT_INLINE_ROWS),
     otherwise queued for the worker, and the user sent to the exports page (sip.call_exports)."""
     call_records_import()

@@ -160,7 +160,7 @@ def test_the_worker_writes_the_same_csv_as_the_streamed_export(world, worker, se
     assert download.status_code == 200
     assert download["Content-Disposition"] == f'attachment; filename="calls-{world.hotline_a.number}.csv"'
     assert download["Cache-Control"] == "no-store"
-    assert b"".join(download.streaming_content) == inline
+    assert streamed(download) == inline
     assert b"beta-call" not in inline
 
     # Not for another tenant, nor for an agent who did not ask for it.
@@ -192,7 +192,7 @@ def test_an_agent_exports_own_calls_and_loses_them_with_access(world, settings):
     job.refresh_from_db()
     assert job.status == ExportStatus.DONE and job.rows == 20  # 101's own calls: 2 of every 3
     download = agent.get(reverse("calls:export_download", args=[job.pk]))
-    assert b"".join(download.streaming_content).count(b"\r\n") == 21
+    assert streamed(download).count(b"\r\n") == 21
     # The tenant's admin may fetch it too; a colleague may not.
     assert signed_in(world.admin_a).get(reverse("calls:export_download", args=[job.pk])).status_code == 200
     colleague = make_agent(world.tenant_a, world.ext_a["102"], username="agent-a-102")
@@ -272,7 +272,7 @@ def test_the_api_exports_the_same_csv_with_the_filters_of_the_calls_api(world, s
     inline = page.get(
         reverse("calls:hotline_calls_export", args=[world.hotline_a.pk]), {"disposition": "answered"}
     )
-    assert b"".join(download.streaming_content) == streamed(inline)
+    assert streamed(download) == streamed(inline)
     assert [j["id"] for j in api.get("/api/v1/call-exports/").json()["results"]] == [job["id"]]
 
     other = api_client(world.admin_b)
