@@ -147,11 +147,21 @@ class CallExportListView(TenantMemberRequiredMixin, View):
             request,
             "calls/export_list.html",
             {
-                "exports": exports,
+                "exports": [(job, _filter_labels(job.filters)) for job in exports],
                 "refresh": any(job.active for job in exports),
                 "retention_hours": round(settings.CALL_EXPORT_RETENTION_HOURS),
             },
         )
+
+
+def _filter_labels(filters: dict) -> list[tuple[str, str]]:
+    """A job's filters as the history page names them ("Result: Busy")."""
+    labels = []
+    for name, value in filters.items():
+        field = CallFilterSet.base_filters.get(name)
+        choices = dict(getattr(field, "extra", {}).get("choices", ())) if field is not None else {}
+        labels.append((str(field.label) if field is not None else name, str(choices.get(value, value))))
+    return labels
 
 
 class CallExportDownloadView(TenantMemberRequiredMixin, View):

@@ -131,6 +131,7 @@ def test_a_small_export_streams_and_a_large_one_becomes_one_job(world, client, s
     assert page.status_code == 200
     text = page.content.decode()
     assert "Xuất dữ liệu" in text and "Đang chờ" in text and 'http-equiv="refresh"' in text
+    assert "Chiều gọi: Gọi ra" in text  # the filters as the history page names them
     assert "bạn có thể rời trang này" in text  # the message that says where the file will be
 
 
