@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 from audit.api.views import AuditEventViewSet
 from extensions.api.views import ExtensionViewSet
 from hotlines.api.views import HotlineViewSet, NumberGroupViewSet, ScheduleViewSet
-from sip.api.views import CallViewSet
+from sip.api.views import CallExportViewSet, CallViewSet
 from webhooks.api.views import WebhookViewSet
 
 
@@ -20,6 +20,7 @@ router.register("number-groups", NumberGroupViewSet, basename="numbergroup")
 router.register("schedules", ScheduleViewSet, basename="schedule")
 router.register("extensions", ExtensionViewSet, basename="extension")
 router.register("calls", CallViewSet, basename="call")
+router.register("call-exports", CallExportViewSet, basename="callexport")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 

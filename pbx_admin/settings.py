@@ -456,6 +456,21 @@ WEBHOOK_LOG_DAYS = int(os.environ.get("WEBHOOK_LOG_DAYS", "30"))
 # own network): off in production, so a tenant cannot make the server call its neighbours.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", DEBUG)
 
+# --- Call history exports ----------------------------------------------------------------
+# A CSV export of up to this many calls streams in the request; a larger one is written by the
+# task queue's worker and downloaded from the exports page (sip.call_exports).
+CALL_EXPORT_INLINE_ROWS = int(os.environ.get("CALL_EXPORT_INLINE_ROWS", "50000"))
+# Where the worker writes the files: outside STATIC_ROOT and every served path; only the
+# exports' own download view reads them.
+CALL_EXPORT_ROOT = Path(os.environ.get("CALL_EXPORT_ROOT", str(BASE_DIR / "var" / "exports")))
+# Files and their rows are deleted by the worker this many hours after the export was asked.
+CALL_EXPORT_RETENTION_HOURS = float(os.environ.get("CALL_EXPORT_RETENTION_HOURS", "24"))
+# A running export whose worker has not reported for this long (it reports every few seconds
+# while it writes) was interrupted (a worker crash or restart): the sweep marks it failed.
+CALL_EXPORT_STALE_SECONDS = int(os.environ.get("CALL_EXPORT_STALE_SECONDS", "300"))
+# Exports a user may have queued or running at once.
+CALL_EXPORT_MAX_ACTIVE = int(os.environ.get("CALL_EXPORT_MAX_ACTIVE", "3"))
+
 # --- Metrics ------------------------------------------------------------------------------
 # GET /metrics (Prometheus) answers clients on loopback and in these networks (core.net.client_ip
 # decides who the client is); anyone else gets 403.

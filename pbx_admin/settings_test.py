@@ -15,6 +15,10 @@ os.environ.setdefault("TASK_QUEUE_NAME", f"test-{os.getpid()}-{uuid.uuid4().hex[
 os.environ.setdefault(
     "TASK_QUEUE_FILE", os.path.join(tempfile.gettempdir(), f"pbx-{os.environ['TASK_QUEUE_NAME']}.sqlite3")
 )
+# Each run writes its call exports apart (the worker subprocesses inherit it too).
+os.environ.setdefault(
+    "CALL_EXPORT_ROOT", os.path.join(tempfile.gettempdir(), f"pbx-exports-{os.environ['TASK_QUEUE_NAME']}")
+)
 
 from .settings import *  # noqa: E402,F401,F403
 from .settings import CACHES  # noqa: E402

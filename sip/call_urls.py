@@ -12,6 +12,8 @@ urlpatterns = [
     ),
     path("hotlines/<int:hotline_pk>/status/", views.HotlineStatusView.as_view(), name="hotline_status"),
     path("hotlines/<int:hotline_pk>/wallboard/", views.WallboardView.as_view(), name="wallboard"),
+    path("exports/", views.CallExportListView.as_view(), name="export_list"),
+    path("exports/<int:pk>/download/", views.CallExportDownloadView.as_view(), name="export_download"),
     path("extensions/<int:pk>/calls/", views.ExtensionCallsView.as_view(), name="extension_calls"),
     path(
         "extensions/<int:pk>/calls/export/",

@@ -55,3 +55,12 @@ class GatewayState(models.TextChoices):
     DISABLED = "disabled", _("Disabled")
     NOT_LOADED = "not_loaded", _("Not loaded by the SIP server")
     UNKNOWN = "unknown", _("Unknown (SIP server not answering)")
+
+
+class ExportStatus(models.TextChoices):
+    """A background call-history export's state (sip.call_exports)."""
+
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")

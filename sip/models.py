@@ -5,7 +5,9 @@ their shape (and `sip_subscriber` is kept by triggers on PostgreSQL, a view on S
 """
 
 import datetime as dt
+import uuid
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -13,7 +15,14 @@ from django.utils.translation import gettext_lazy as _
 
 from extensions.choices import CallPermission
 
-from .choices import CallDirection, CallerIdFormat, Disposition, GatewayTransport, SecurityEventKind
+from .choices import (
+    CallDirection,
+    CallerIdFormat,
+    Disposition,
+    ExportStatus,
+    GatewayTransport,
+    SecurityEventKind,
+)
 from .schema import SET_ID_STRIDE
 
 UNIX_EPOCH_JULIAN_DAY = 2440587.5
@@ -271,6 +280,68 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} → {self.callee} ({self.disposition})"
+
+
+def export_file_name() -> str:
+    return f"{uuid.uuid4().hex}.csv"
+
+
+class CallExport(models.Model):
+    """A CSV export of call history too large to stream in the request (CALL_EXPORT_INLINE_ROWS):
+    the worker writes it under CALL_EXPORT_ROOT (outside every served directory) and its owner
+    downloads it through a tenant-scoped view; file and row are deleted after
+    CALL_EXPORT_RETENTION_HOURS (sip.call_exports)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", verbose_name=_("tenant"), on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
+    )
+    # The scope, one of the two (the history page it came from) or neither (the API's: every
+    # call the user sees, narrowed by the filters); checked again when the job runs.
+    hotline = models.ForeignKey(
+        "hotlines.Hotline", verbose_name=_("hotline"), null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    extension = models.ForeignKey(
+        "extensions.Extension",
+        verbose_name=_("extension"),
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # The history page's filters as they were asked ({name: value}, CallFilterSet's).
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    language = models.CharField(max_length=8)
+    filename = models.CharField(_("file name"), max_length=100)
+    # Where the file is, under CALL_EXPORT_ROOT: a random name in a folder per tenant.
+    path = models.CharField(max_length=100, default=export_file_name, editable=False)
+    status = models.CharField(
+        _("status"), max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Moved on by the worker while it writes; a running job whose heartbeat is older than
+    # CALL_EXPORT_STALE_SECONDS lost its worker and is marked failed by the sweep.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("call history export")
+        verbose_name_plural = _("call history exports")
+        indexes = [
+            models.Index(fields=["tenant", "user", "-created_at"], name="callexport_owner_idx"),
+            models.Index(fields=["status", "created_at"], name="callexport_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def active(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
 
 class ExtensionPresence(models.Model):

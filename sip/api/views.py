@@ -1,19 +1,27 @@
+from django.conf import settings
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from core.api.permissions import IsTenantMember
 from core.api.views import parse_pk
 
+from ..call_exports import TooManyExports, call_export_create, call_export_get, call_export_list, call_filters
 from ..call_records import call_records_import
+from ..call_views import export_download
 from ..filtersets import CallFilterSet
 from ..history import call_list, keyset_page
-from ..models import Call
-from .serializers import CallSerializer
+from ..models import Call, CallExport
+from .serializers import CallExportRequestSerializer, CallExportSerializer, CallSerializer
 
 
 class CallPagination(CursorPagination):
@@ -69,3 +77,61 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         call = get_object_or_404(self.get_queryset(), pk=parse_pk(self.kwargs["pk"]))
         self.check_object_permissions(self.request, call)
         return call
+
+
+class TooManyExportsError(APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_exports"
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Call exports (yours; a tenant admin: the tenant's), newest first"),
+    retrieve=extend_schema(summary="One call export (poll it until `status` is done or failed)"),
+    create=extend_schema(
+        summary="Export calls as CSV, prepared in the background",
+        request=CallExportRequestSerializer,
+        responses={202: CallExportSerializer, 429: None},
+    ),
+)
+class CallExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """CSV exports of the call history of any size, written by the task queue's worker (the
+    dashboard's "Xuất dữ liệu"): the same columns as the history pages' export, in the
+    request's language. The same export asked again while it is queued or running is the same
+    job; at most CALL_EXPORT_MAX_ACTIVE per user at once (429)."""
+
+    serializer_class = CallExportSerializer
+    permission_classes = [IsAuthenticated, IsTenantMember]
+    lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
+    queryset = CallExport.objects.none()
+
+    def get_queryset(self):
+        return call_export_list(user=self.request.user)
+
+    def get_object(self) -> CallExport:
+        return call_export_get(user=self.request.user, pk=parse_pk(self.kwargs["pk"]))
+
+    def create(self, request):
+        body = CallExportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = {name: str(value) for name, value in body.validated_data.items()}
+        filterset = CallFilterSet(data, queryset=Call.objects.none())
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        call_records_import()
+        try:
+            job = call_export_create(user=request.user, filters=call_filters(data), filename="calls.csv")
+        except TooManyExports:
+            raise TooManyExportsError(
+                _("You already have %(count)s exports in progress. Wait for one of them to finish.")
+                % {"count": settings.CALL_EXPORT_MAX_ACTIVE}
+            ) from None
+        serializer = CallExportSerializer(job, context=self.get_serializer_context())
+        return Response(serializer.data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="The export's CSV file, once it is done (404 before, and after it is deleted)",
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        return export_download(self.get_object())
