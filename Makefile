@@ -45,6 +45,10 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+		if echo "$$missing" | grep -qx coturn; then \
+			echo "Stopping and disabling the coturn service the package starts (an open relay with its default config; make turn and the tests run their own)"; \
+			$$SUDO systemctl disable --now coturn 2>/dev/null || $$SUDO service coturn stop 2>/dev/null || true; \
+		fi; \
 	fi
 
 run: $(VENV)/.run-installed js-app

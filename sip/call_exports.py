@@ -21,6 +21,7 @@ import contextlib
 import csv
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,8 @@ HEARTBEAT_SECONDS = 5.0
 # A queued job not started after this long lost its enqueue (or waits behind others: taking it
 # again is harmless, only one worker can claim it).
 REQUEUE_AFTER = dt.timedelta(minutes=2)
+# The files' names (sip.models.export_file_name), all the purge ever deletes.
+EXPORT_FILE_STEM = re.compile(r"[0-9a-f]{32}")
 
 # Messages a failed export shows (stored untranslated, shown in the reader's language).
 INTERRUPTED = gettext_noop("The export was interrupted (the server restarted). Please export again.")
@@ -300,14 +303,32 @@ def call_exports_purge(*, now: dt.datetime | None = None) -> int:
     """Delete the exports asked more than CALL_EXPORT_RETENTION_HOURS ago, files first."""
     cutoff = (now or timezone.now()) - dt.timedelta(hours=settings.CALL_EXPORT_RETENTION_HOURS)
     expired = list(CallExport.objects.filter(created_at__lt=cutoff))
-    for job in expired:
+    _delete(expired)
+    # Files whose row went another way (its user, hotline or tenant deleted) go by their age: a
+    # file is never older than its row, so nothing is deleted before its time.
+    # Only our own names (export_file_name: 32 hex digits): CALL_EXPORT_ROOT may be shared. A
+    # file renamed or deleted by a running export meanwhile is simply gone.
+    for path in Path(settings.CALL_EXPORT_ROOT).glob("*/*.*"):
+        if path.suffix not in (".csv", ".part") or not EXPORT_FILE_STEM.fullmatch(path.stem):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff.timestamp():
+                path.unlink(missing_ok=True)
+    return len(expired)
+
+
+def call_exports_discard(*, user_id: int) -> int:
+    """Delete the user's exports, files first: their role, tenant or extension changed, so what
+    they exported under the old one is no longer theirs to download (a running job finds its
+    row gone and removes its file)."""
+    jobs = list(CallExport.objects.filter(user_id=user_id))
+    _delete(jobs)
+    return len(jobs)
+
+
+def _delete(jobs: list[CallExport]) -> None:
+    for job in jobs:
         path = export_path(job)
         path.unlink(missing_ok=True)
         path.with_suffix(".part").unlink(missing_ok=True)
-    CallExport.objects.filter(pk__in=[job.pk for job in expired]).delete()
-    # Files whose row went another way (its user, hotline or tenant deleted) go by their age: a
-    # file is never older than its row, so nothing is deleted before its time.
-    for path in Path(settings.CALL_EXPORT_ROOT).glob("*/*.*"):
-        if path.suffix in (".csv", ".part") and path.stat().st_mtime < cutoff.timestamp():
-            path.unlink(missing_ok=True)
-    return len(expired)
+    CallExport.objects.filter(pk__in=[job.pk for job in jobs]).delete()

@@ -16,6 +16,7 @@ from webhooks.choices import Event
 from webhooks.payloads import extension_data
 from webhooks.services import emit, emit_many
 
+from .call_exports import call_exports_discard
 from .services import sip_dialplan_reload, sip_domains_reload, sip_registrations_remove_many
 from .webphone import web_phone_credentials_revoke
 
@@ -54,14 +55,20 @@ def end_web_phone_on_sign_out(sender, request, user, **kwargs) -> None:
         _end_web_phone_of_user(user.pk)
 
 
-@receiver(pre_save, sender=Membership, dispatch_uid="sip.web_phone_unlinked")
-def end_web_phone_of_unlinked(sender, instance: Membership, raw: bool = False, **kwargs) -> None:
-    """A person moved to another extension, or off it, no longer calls as the old one."""
+@receiver(pre_save, sender=Membership, dispatch_uid="sip.membership_changed")
+def end_access_of_changed_membership(sender, instance: Membership, raw: bool = False, **kwargs) -> None:
+    """A person moved to another extension, or off it, no longer calls as the old one; and one
+    whose role, tenant or extension changed no longer downloads the call exports made under the
+    old one (an admin's export of every call, kept for a day, is not an agent's to read)."""
     if raw or instance.pk is None:
         return
-    old = Membership.objects.filter(pk=instance.pk).values_list("user_id", "extension_id").first()
-    if old is not None and old != (instance.user_id, instance.extension_id):
+    fields = ("user_id", "extension_id", "role", "tenant_id")
+    old = Membership.objects.filter(pk=instance.pk).values_list(*fields).first()
+    if old is None or old == tuple(getattr(instance, name) for name in fields):
+        return
+    if old[:2] != (instance.user_id, instance.extension_id):
         web_phone_credentials_revoke(extension_ids=[old[1]])
+    call_exports_discard(user_id=old[0])
 
 
 @receiver(post_delete, sender=Membership, dispatch_uid="sip.web_phone_membership_deleted")

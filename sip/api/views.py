@@ -9,6 +9,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
@@ -84,6 +85,17 @@ class TooManyExportsError(APIException):
     default_code = "too_many_exports"
 
 
+class CsvFileRenderer(BaseRenderer):
+    """Lets a client that asks for `text/csv` reach the download (which answers the file itself);
+    an error for such a client is the API's JSON all the same."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data, renderer_context=renderer_context)
+
+
 @extend_schema_view(
     list=extend_schema(summary="Call exports (yours; a tenant admin: the tenant's), newest first"),
     retrieve=extend_schema(summary="One call export (poll it until `status` is done or failed)"),
@@ -132,6 +144,6 @@ class CallExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         summary="The export's CSV file, once it is done (404 before, and after it is deleted)",
         responses={(200, "text/csv"): OpenApiTypes.BINARY},
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, CsvFileRenderer])
     def download(self, request, pk=None):
         return export_download(self.get_object())

@@ -22,6 +22,7 @@ from sip.call_exports import (
 )
 from sip.choices import CallDirection, Disposition, ExportStatus
 from sip.models import Call, CallExport
+from tenants.choices import Role
 from tenants.models import Membership
 from tests.api import api_client
 from tests.factories import make_agent
@@ -302,10 +303,35 @@ def test_a_failed_write_says_so_and_leaves_nothing(world, settings, tmp_path):
 def test_files_left_without_their_row_go_after_the_retention(world, settings, tmp_path):
     settings.CALL_EXPORT_ROOT = tmp_path
     (tmp_path / "7").mkdir()
-    old, recent = tmp_path / "7" / "old.csv", tmp_path / "7" / "recent.part"
-    old.write_text("x")
-    recent.write_text("x")
+    old, recent = tmp_path / "7" / f"{'a' * 32}.csv", tmp_path / "7" / f"{'b' * 32}.part"
+    foreign = tmp_path / "7" / "someone-elses.csv"  # CALL_EXPORT_ROOT may be a shared folder
+    for path in (old, recent, foreign):
+        path.write_text("x")
     day_ago = time.time() - 25 * 3600
     os.utime(old, (day_ago, day_ago))
+    os.utime(foreign, (day_ago, day_ago))
     assert call_exports_sweep()["deleted"] == 0
-    assert not old.exists() and recent.exists()
+    assert not old.exists() and recent.exists() and foreign.exists()
+
+
+def test_a_role_or_extension_change_takes_the_exports_made_under_the_old_one(world, settings):
+    """An admin's export of the whole hotline, kept for a day, is not theirs to read once they
+    are an agent; the API serves the file to a client that asks for text/csv."""
+    fill_calls(world, 12)
+    job = a_job(world)
+    call_export_run(job.pk)
+    job.refresh_from_db()
+    api = api_client(world.admin_a)
+    download = api.get(f"/api/v1/call-exports/{job.pk}/download/", HTTP_ACCEPT="text/csv")
+    assert streamed(download).count(b"\r\n") == 13
+    path = export_path(job)
+    assert path.exists()
+
+    membership = world.admin_a.membership
+    membership.save()  # nothing changed: nothing goes
+    assert CallExport.objects.filter(pk=job.pk).exists()
+    membership.role = Role.AGENT
+    membership.extension = world.ext_a["101"]
+    membership.save()
+    assert not CallExport.objects.filter(pk=job.pk).exists() and not path.exists()
+    assert api.get(f"/api/v1/call-exports/{job.pk}/download/").status_code == 404
