@@ -4,15 +4,13 @@ shows at deployment rather than as an error on the phone page or calls without a
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .turn import ice_transport_policy, turn_secret, turn_urls
+from .turn import require_usable_turn_settings
 
 
 @register(Tags.security, deploy=True)
 def check_turn_settings(app_configs, **kwargs):
     try:
-        if turn_urls():
-            turn_secret()
-        ice_transport_policy()
+        require_usable_turn_settings()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="pbx.E101")]
     return []

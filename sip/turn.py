@@ -76,6 +76,15 @@ def turn_secret() -> str:
     return salted_hmac("sip.turn.secret", "web phone", algorithm="sha256").hexdigest()
 
 
+def require_usable_turn_settings() -> None:
+    """The app servers' entry points (pbx_admin/wsgi.py, asgi.py) and `check --deploy`: TURN
+    settings that cannot work stop the start with their message, instead of a 500 on the phone
+    page or calls without audio later."""
+    if turn_urls():
+        turn_secret()
+    ice_transport_policy()
+
+
 def ice_transport_policy() -> str:
     """WEB_PHONE_ICE_TRANSPORT_POLICY: "all" (default), or "relay" to diagnose TURN (every call
     relayed, none direct). "relay" without TURN would leave every call without audio."""

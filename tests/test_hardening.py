@@ -120,6 +120,22 @@ def test_production_app_servers_refuse_to_start_naming_every_missing_setting():
     assert "pbx.E001" in deploy.stderr and message in deploy.stderr
 
 
+def test_app_servers_refuse_to_start_with_turn_settings_that_cannot_work():
+    """Not a 500 on the phone page later: the start stops with what is wrong (and the deploy
+    check says it too)."""
+    for extra, message in (
+        ({"WEB_PHONE_ICE_TRANSPORT_POLICY": "relay"}, "POLICY=relay needs a turn: URL"),
+        ({"WEB_PHONE_TURN_URLS": "turn:turn.example.vn:3478"}, "WEB_PHONE_TURN_SECRET must be set too"),
+        ({"WEB_PHONE_TURN_URLS": "http://turn.example.vn"}, "is not a stun:, turn: or turns: URL"),
+    ):
+        env = {**production_env(), **extra}
+        for module in ("pbx_admin.wsgi", "pbx_admin.asgi"):
+            server = run([sys.executable, "-c", f"import {module}"], env)
+            assert server.returncode != 0 and message in server.stderr, server.stderr[-2000:]
+        deploy = run([sys.executable, "manage.py", "check", "--deploy"], env)
+        assert deploy.returncode != 0 and "pbx.E101" in deploy.stderr and message in deploy.stderr
+
+
 @pytest.mark.parametrize("name", list(settings.PRODUCTION_SETTINGS))
 def test_each_missing_production_setting_is_named(name, monkeypatch, settings):
     from django.core.exceptions import ImproperlyConfigured
