@@ -78,6 +78,7 @@ from bench.data import (  # noqa: E402  (needs BASE_DIR on the path)
     setup_django,
     vacuum_analyze,
 )
+from sip.kamailio import free_port  # noqa: E402
 
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/bench_load"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/4"
@@ -680,12 +681,6 @@ def sibling_url(database_url: str, suffix: str) -> str:
     """The URL of a database named as this one plus `suffix`, on the same server."""
     url = urlsplit(database_url)
     return url._replace(path=url.path.rstrip("/") + suffix).geturl()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_env(args: argparse.Namespace, static_root: str) -> dict[str, str]:

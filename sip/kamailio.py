@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import random
 import re
 import secrets
 import shutil
@@ -573,8 +574,32 @@ def login_info_problems(config: KamailioConfig) -> list[str]:
     )
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for ports it picks itself (outgoing connections, bind to port 0)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
-    """A port the OS reports free on host for the given socket kind."""
+    """A port free right now on host for the given socket kind, for a server started next.
+
+    Taken above the kernel's ephemeral range when there is room (61000–65535 by default): a
+    port the kernel handed out itself could be given to an outgoing connection (a database
+    client, a browser) before the server binds it ("Address already in use"). rtpengine's media
+    ranges are below that range (sip.rtpengine.free_port_range)."""
+    low = _ephemeral_ports()[1] + 1
+    if low < 65000:
+        for _ in range(100):
+            port = random.randrange(low, 65536)  # noqa: S311 — spreading, not security
+            with socket.socket(socket.AF_INET, kind) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]

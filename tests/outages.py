@@ -16,13 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from sip.kamailio import free_port
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(predicate, *, timeout: float, what: str) -> None:

@@ -2,16 +2,11 @@
 gets. It can be started late (the port refuses connections until then) and made slow."""
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from sip.kamailio import free_port
 
 
 class Receiver:
