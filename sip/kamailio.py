@@ -586,14 +586,15 @@ def _ephemeral_ports() -> tuple[int, int]:
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
     """A port free right now on host for the given socket kind, for a server started next.
 
-    Taken above the kernel's ephemeral range when there is room (61000–65535 by default): a
+    Taken above the kernel's ephemeral range when there is room (61000–64999 by default): a
     port the kernel handed out itself could be given to an outgoing connection (a database
     client, a browser) before the server binds it ("Address already in use"). rtpengine's media
     ranges are below that range (sip.rtpengine.free_port_range)."""
     low = _ephemeral_ports()[1] + 1
-    if low < 65000:
+    if low < 64000:
         for _ in range(100):
-            port = random.randrange(low, 65536)  # noqa: S311 — spreading, not security
+            # Below 65000: some servers take the next ports too (baresip's TLS listener).
+            port = random.randrange(low, 65000)  # noqa: S311 — spreading, not security
             with socket.socket(socket.AF_INET, kind) as sock:
                 try:
                     sock.bind((host, port))
