@@ -65,6 +65,7 @@ def test_a_refused_call_is_recorded_with_its_reason(kamailio, gateway, caller, e
     record = wait_for_call(caller="101")
     assert record.disposition == Disposition.REFUSED
     assert (record.sip_code, record.reason) == (403, "Call permission: international required")
+    assert result.response.header("reason") == 'SIP;cause=403;text="Call permission: international required"'
     assert record.direction == CallDirection.OUTBOUND
     assert record.callee == "0012025550100"
     assert record.caller_extension_id == caller.pk

@@ -15,9 +15,12 @@ from extensions.services import extension_reveal_credentials, extension_update
 from hotlines.choices import Carrier
 from hotlines.schedules import TIME_ZONE, format_minute
 from hotlines.services import hotline_set_outbound_schedule, schedule_create
+from sip.call_records import call_records_import
+from sip.choices import CallDirection, Disposition
 from sip.controls import call_counters, call_limits_lift
 from sip.dialcheck import dial_check
 from sip.kamailio import host_port
+from sip.models import Call
 from sip.sipclient import SipClient
 from tests.factories import HotlineFactory, make_extension
 
@@ -84,6 +87,18 @@ def reply(result) -> str:
     return f"{result.status} {result.response.reason}"
 
 
+def assert_refused_with_reason(result, extension, reason: str) -> None:
+    """The refusal says why in its Reason header, and is in the call history with that reason."""
+    assert result.response.header("reason") == f'SIP;cause=403;text="{reason}"'
+    call_records_import()
+    refused = Call.objects.filter(caller_extension=extension, disposition=Disposition.REFUSED)
+    records = list(refused.filter(reason=reason))
+    assert len(records) == 1, list(Call.objects.values("disposition", "sip_code", "reason"))
+    record = records[0]
+    assert record.sip_code == 403
+    assert (record.direction, record.callee) == (CallDirection.OUTBOUND, "0912345678")
+
+
 # --- Outbound schedule -----------------------------------------------------------------------
 
 
@@ -95,6 +110,7 @@ def test_outside_the_schedule_calls_out_are_refused_inside_they_go_out(
 
     refused = dial(caller, "0912345678")
     assert reply(refused) == "403 Outside the outbound schedule"
+    assert_refused_with_reason(refused, caller, "Outside the outbound schedule")
     assert refused.response.header("x-pbx-dial").startswith("number=0912345678;")
     assert gateway.invites == []
     check = dial_check(extension=caller, dialled="0912345678")
@@ -143,6 +159,7 @@ def test_the_sixth_call_in_a_minute_is_refused_until_an_admin_lifts_the_limit(
     assert check.controls.counters.last_minute == 5
     sixth = dial(caller, "0912345678")
     assert reply(sixth) == "403 Call limit: 5 calls per minute"
+    assert_refused_with_reason(sixth, caller, "Call limit: 5 calls per minute")
     assert len(gateway.invites) == 5
     # Internal and emergency calls are not limited.
     assert dial(caller, "114").status == 486
@@ -159,7 +176,9 @@ def test_calls_per_day_are_counted_in_kamailio(kamailio, dial_rules, gateway, ca
     caller = extension_update(extension=caller, data={"max_calls_per_day": 2})
     assert dial(caller, "0912345678").status == 486
     assert dial(caller, "02812345678").status == 486
-    assert reply(dial(caller, "0912345678")) == "403 Call limit: 2 calls per day"
+    third = dial(caller, "0912345678")
+    assert reply(third) == "403 Call limit: 2 calls per day"
+    assert_refused_with_reason(third, caller, "Call limit: 2 calls per day")
     counters = call_counters(extension=caller, config=kamailio.config)
     assert counters.today == 2
     check = dial_check(extension=caller, dialled="0912345678", kamailio_config=kamailio.config)
