@@ -134,7 +134,10 @@ def validate_allowed_networks(value) -> None:
     errors = []
     for item in value:
         try:
-            ipaddress.ip_network(str(item), strict=True)
+            # A zone (fe80::1%eth0) is no network Kamailio's ipops reads, and could hide a comma.
+            if not isinstance(item, str) or "%" in item:
+                raise ValueError(item)
+            ipaddress.ip_network(item, strict=True)
         except ValueError:
             errors.append(
                 _("“%(value)s” is not a network in CIDR form (e.g. 192.0.2.0/24), or has host bits set.")
@@ -142,3 +145,12 @@ def validate_allowed_networks(value) -> None:
             )
     if errors:
         raise ValidationError(errors, code="invalid_network")
+
+
+def canonical_networks(value: list[str]) -> list[str]:
+    """Valid networks (validate_allowed_networks) as stored and as Kamailio's ipops reads them:
+    address/prefix length in the address's shortest form (192.0.2.0/255.255.255.0 → 192.0.2.0/24,
+    a bare address → /32 or /128, 2001:DB8:0::/32 → 2001:db8::/32), each once, in order."""
+    import ipaddress
+
+    return list(dict.fromkeys(str(ipaddress.ip_network(item, strict=True)) for item in value))

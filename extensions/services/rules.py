@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 from hotlines.models import Hotline, NumberGroup
 
 from ..models import Extension
-from ..validators import validate_sip_password
+from ..validators import canonical_networks, validate_sip_password
 
 # Controls the SIP server enforces (outbound schedule, where from, how much): plain columns.
 CONTROL_FIELDS = [
@@ -149,6 +149,8 @@ def draft_errors(draft: Draft, *, tenant_id: int) -> dict[str, list[str]]:
         extension.clean_fields(exclude=NOT_FIELD_CHECKED)
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
+    if "allowed_networks" not in errors and extension.allowed_networks:
+        extension.allowed_networks = canonical_networks(extension.allowed_networks)
     # The alias rule's one message already says when it is too long: not the field's too.
     alias_errors = errors.get("alias", [])
     if any(getattr(e, "code", None) == "alias_invalid" for e in alias_errors):

@@ -219,9 +219,21 @@ def test_controls_on_an_extension_through_the_api_are_audited(world):
         ({"max_call_seconds": -3}, "max_call_seconds"),
         ({"allowed_networks": ["10.0.0.1/8"]}, "allowed_networks"),
         ({"allowed_networks": ["not-a-net"]}, "allowed_networks"),
+        ({"allowed_networks": ["fe80::1%eth0"]}, "allowed_networks"),
+        ({"allowed_networks": ["::%x,0.0.0.0/0"]}, "allowed_networks"),
+        ({"allowed_networks": [24]}, "allowed_networks"),
     ):
         assert admin.patch(url, bad).status_code == 400, bad
         assert field in admin.patch(url, bad).json()
+
+    # Stored as Kamailio reads them: prefix lengths, the shortest form, each once.
+    typed = ["192.0.2.0/255.255.255.0", "10.1.2.3", "2001:DB8:0::/32", "198.51.100.0/" + "0" * 2000 + "24"]
+    response = admin.patch(url, {"allowed_networks": [*typed, "192.0.2.0/24"]})
+    assert response.status_code == 200, response.content[:500]
+    canonical = ["192.0.2.0/24", "10.1.2.3/32", "2001:db8::/32", "198.51.100.0/24"]
+    assert response.json()["allowed_networks"] == canonical
+    extension.refresh_from_db()
+    assert extension.allowed_networks == canonical
 
 
 @pytest.mark.django_db

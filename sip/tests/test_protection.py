@@ -127,7 +127,8 @@ def test_registration_only_from_the_allowed_networks(guarded):
     refused = register(guarded, elsewhere)
     assert (refused.status, refused.reason) == (403, "Not allowed from this network")
 
-    (pinned,), _ = _extensions(guarded, "202", allowed_networks=["192.0.2.0/24", "127.0.0.2/32"])
+    # Typed with a netmask: stored as 127.0.0.2/32, the form Kamailio's ipops reads.
+    (pinned,), _ = _extensions(guarded, "202", allowed_networks=["192.0.2.0/24", "127.0.0.2/255.255.255.255"])
     assert register(guarded, pinned, source="127.0.0.2").status == 200
     assert register(guarded, pinned, source="127.0.0.1").status == 403
     # Refusals for the network are no failed logins: nothing got locked.
