@@ -139,9 +139,11 @@ def _cursor(started_at: dt.datetime, pk: int) -> str:
 def _parse_cursor(cursor: str) -> tuple[dt.datetime, int] | None:
     micros, _sep, pk = (cursor or "").partition("_")
     try:
-        return EPOCH + dt.timedelta(microseconds=int(micros)), int(pk)
+        started_at, key = EPOCH + dt.timedelta(microseconds=int(micros)), int(pk)
     except (ValueError, OverflowError):
         return None
+    # A key no row can have (a bigint's range) is no cursor: SQLite refuses it as a parameter.
+    return (started_at, key) if 0 < key < 2**63 else None
 
 
 def _branches(queryset: QuerySet) -> list[QuerySet]:

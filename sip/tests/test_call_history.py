@@ -196,6 +196,24 @@ def test_keyset_pages_walk_every_call_once(team, client):
     assert set(seen) == set(expected)
 
 
+def test_a_cursor_no_page_gave_shows_the_first_page(team, client):
+    """Typed or tampered cursors (garbage, a key past a bigint, a time past the calendar) are
+    no cursor: the first page, never a 500 (SQLite refuses an integer past 64 bits)."""
+    add_call(team["e101"], minutes_ago=5)
+    client.force_login(team["admin"])
+    url = reverse("calls:hotline_calls", kwargs={"hotline_pk": team["hotline"].pk})
+    api = api_client(team["admin"])
+    first_page = [row["id"] for row in client.get(url).context["page"].object_list]
+    first_results = api.get("/api/v1/calls/").json()["results"]
+    assert first_page and first_results
+    for cursor in ("x", "1_99999999999999999999", "1_-5", "99999999999999999999_1", "_", "1_"):
+        page = client.get(url, {"after": cursor})
+        assert page.status_code == 200, cursor
+        assert [row["id"] for row in page.context["page"].object_list] == first_page, cursor
+        response = api.get("/api/v1/calls/", {"cursor": cursor})
+        assert response.status_code == 200 and response.json()["results"] == first_results, cursor
+
+
 def test_either_side_pages_walk_every_call_once_newest_first(team, client):
     """An extension's calls made and received (and a number as caller or callee) are read as a
     union of one query per side: pages of it, ties on the start time included, in the page and
