@@ -4,9 +4,13 @@ force locks the source address and the extension, an extension registers only fr
 allowed networks and with at most its number of devices, a REGISTER flood is answered 503
 with Retry-After, and the dashboard lists the locks and unblocks them (audited)."""
 
+import csv
 import datetime as dt
+import shutil
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -226,6 +230,69 @@ def test_register_flood_gets_503_with_retry_after(overloaded_server, transaction
     # (Nearly) every REGISTER got an answer rather than silence; on a loaded machine the
     # kernel may still drop a few datagrams of the burst.
     assert len(replies) >= sent * 0.95, len(replies)
+
+
+def test_a_sipp_register_flood_is_answered_503_with_retry_after(
+    overloaded_server, transactional_db, tmp_path
+):
+    """The same with SIPp as the phones: 300 REGISTERs at 300/s, six times the limit. Each is
+    answered, with the challenge or with 503 carrying Retry-After (the scenario fails a call
+    whose 503 lacks it, or that gets no answer)."""
+    config = overloaded_server.config
+    hotline = HotlineFactory()
+    overloaded_server.reload_domains()
+    phones = tmp_path / "phones.csv"
+    phones.write_text("SEQUENTIAL\n" + "".join(f"{100 + n};{hotline.sip_domain}\n" for n in range(50)))
+    stats = tmp_path / "stats.csv"
+    sent = 300
+    run = subprocess.run(  # noqa: S603 — our own command line
+        [
+            shutil.which("sipp") or "sipp",
+            f"{config.listen_ip}:{config.sip_port}",
+            "-sf",
+            str(Path(__file__).parent / "sipp" / "register_flood.xml"),
+            "-inf",
+            str(phones),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_sip_port()),
+            "-r",
+            str(sent),
+            "-rp",
+            "1000",
+            "-m",
+            str(sent),
+            "-l",
+            str(sent),
+            "-recv_timeout",
+            "4000",
+            "-timeout",
+            "40s",
+            "-nostdin",
+            "-trace_counts",
+            "-trace_stat",
+            "-stf",
+            str(stats),
+            "-fd",
+            "1",
+        ],  # fmt: skip
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    [counts_file] = tmp_path.glob("register_flood_*_counts.csv")
+    [*_, counts] = csv.DictReader(counts_file.read_text().splitlines(), delimiter=";")
+    [*_, last] = csv.DictReader(stats.read_text().splitlines(), delimiter=";")
+    challenged, overloaded = int(counts["1_401_Recv"]), int(counts["2_503_Recv"])
+    detail = (run.returncode, counts, {k: last[k] for k in ("SuccessfulCall(C)", "FailedCall(C)")})
+    assert challenged > 0 and overloaded > 0, detail
+    # Every REGISTER answered (SIPp retransmits after 500 ms, as a phone does), no 503 without
+    # Retry-After: each of the 300 ended as a successful call.
+    assert int(last["SuccessfulCall(C)"]) == sent and int(last["FailedCall(C)"]) == 0, detail
+    assert challenged + overloaded == sent, detail
 
 
 def test_dashboard_lists_the_locks_and_unblocks_them_audited(guarded, client, monkeypatch):
