@@ -33,7 +33,7 @@ from django.utils import timezone
 from extensions.models import Extension
 from hotlines.models import Hotline
 
-from .models import ExtensionPresence
+from .models import Call, ExtensionPresence
 from .selectors import with_online_status
 
 logger = logging.getLogger(__name__)
@@ -54,13 +54,29 @@ class LiveCall:
 
 def calls_in_progress(*, hotline: Hotline) -> dict[str, LiveCall]:
     """Extension number → its call in progress (the other party, answered since), from the
-    `dialog` table Kamailio keeps (answered calls; state 4 = confirmed)."""
+    `dialog` table Kamailio keeps (answered calls; state 4 = confirmed).
+
+    Kamailio deletes a dialog's row only when it frees the dialog, about 5 s after the BYE (once
+    the BYE's transaction is gone), and leaves it "confirmed" meanwhile; its CDR is written at
+    the BYE. So a dialog whose CDR is waiting in `acc_cdrs`, or already imported as an ended
+    call, is over (both looked up by Call-ID: a table as small as the calls that just ended, and
+    the call history's unique index)."""
     suffix = f"@{hotline.sip_domain}"
+    call = Call._meta
+    q = connection.ops.quote_name
+    # Names come from the model; no value is formatted in.
+    ended = (
+        f"SELECT 1 FROM {q(call.db_table)} c "  # noqa: S608
+        f"WHERE c.{q(call.get_field('sip_call_id').column)} = d.callid "
+        f"AND c.{q(call.get_field('ended_at').column)} IS NOT NULL"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT d.id, d.start_time, v.dialog_key, v.dialog_value FROM dialog d "
+            "SELECT d.id, d.start_time, v.dialog_key, v.dialog_value FROM dialog d "  # noqa: S608
             "JOIN dialog_vars v ON v.hash_entry = d.hash_entry AND v.hash_id = d.hash_id "
             "WHERE d.state IN (3, 4) AND v.dialog_key IN ('pbx_caller', 'pbx_callee', 'acc_callee') "
+            "AND NOT EXISTS (SELECT 1 FROM acc_cdrs a WHERE a.callid = d.callid) "
+            f"AND NOT EXISTS ({ended}) "
             "ORDER BY d.id",
         )
         rows = cursor.fetchall()
