@@ -340,6 +340,45 @@ def test_rotate_sip_keys_reencrypts_webhook_secrets(world, settings):
     assert endpoint.get_secret() == SECRET
 
 
+@pytest.mark.django_db
+def test_put_keeps_the_secret_when_omitted_as_patch_and_the_page_do(world):
+    admin = api_client(world.admin_a)
+    hook = register(admin, "http://127.0.0.1:9/hook", events=["extension.created"])
+    detail = reverse("api:webhook-detail", kwargs={"pk": hook["id"]})
+    endpoint = WebhookEndpoint.objects.get()
+
+    # A whole new representation without `secret`: everything else changes, the secret stays.
+    response = admin.put(
+        detail,
+        {"url": "http://127.0.0.1:9/other", "events": ["call.ended"], "enabled": False},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["url"].endswith("/other") and response.json()["events"] == ["call.ended"]
+    endpoint.refresh_from_db()
+    assert endpoint.get_secret() == SECRET and endpoint.enabled is False
+    # A blank one is kept too (as the edit page's empty field); a new one replaces it.
+    body = {"url": "http://127.0.0.1:9/other", "events": ["call.ended"]}
+    assert admin.put(detail, {**body, "secret": ""}, format="json").status_code == 200
+    endpoint.refresh_from_db()
+    assert endpoint.get_secret() == SECRET
+    assert admin.put(detail, {**body, "secret": "a-new-secret-0123456789"}, format="json").status_code == 200
+    endpoint.refresh_from_db()
+    assert endpoint.get_secret() == "a-new-secret-0123456789"
+    updates = AuditEvent.objects.filter(object_type="webhooks.webhookendpoint", action="update")
+    secret_changes = ["secret" in e.changes for e in updates.order_by("id")]
+    assert secret_changes == [False, True]  # the blank PUT changed nothing, so no row
+
+    # PUT still needs the rest of the representation, and a secret given must be long enough.
+    response = admin.put(detail, {"events": ["call.ended"]}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"url"}
+    response = admin.put(detail, {**body, "secret": "short"}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"secret"}
+    # Registering one still needs a secret.
+    response = admin.post(reverse("api:webhook-list"), body, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"secret"}
+
+
 # --- The SSRF guard's addresses, and the deadline of an attempt (webhooks.outbound) ------------
 
 REFUSED_ADDRESSES = [
