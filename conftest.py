@@ -76,6 +76,7 @@ WORKER_ENV = {
     "WEBHOOK_RETRY_FOR_SECONDS": "120",
     "WEBHOOK_CONNECT_TIMEOUT": "1",
     "WEBHOOK_TIMEOUT": "2",
+    "WEBHOOK_DEADLINE": "3",
 }
 
 
@@ -85,39 +86,60 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-@pytest.fixture
-def worker(transactional_db, tmp_path):
-    """A real task-queue worker (`manage.py run_huey`, as `make run` and production start it)
-    on this run's queue and the test database, for webhook deliveries and call exports;
-    stopped by its PID."""
+def _manage(args: list[str], log: Path) -> subprocess.Popen:
+    """`manage.py <args>` in a subprocess on the test database (and this run's task queue),
+    its output in `log`."""
     if connection.vendor != "postgresql":
-        pytest.fail("the task-queue worker tests need PostgreSQL (DATABASE_URL)")
-    from huey.contrib.djhuey import HUEY  # type: ignore[import-untyped]  # huey has no type information
-
-    HUEY.flush()
-    log = tmp_path / "worker.log"
+        pytest.fail("the tests of background processes need PostgreSQL (DATABASE_URL)")
     env = {
         **os.environ,
         **WORKER_ENV,
         "DJANGO_SETTINGS_MODULE": "pbx_admin.settings_test",
         "DATABASE_URL": _database_url(),
+        "PYTHONUNBUFFERED": "1",  # its log is complete whenever the test reads it
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(  # noqa: S603 — our own command line
-            [sys.executable, "manage.py", "run_huey", "--workers", "2", "--worker-type", "thread"],
+            [sys.executable, "manage.py", *args],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    time.sleep(0.5)
     process.log_path = log  # type: ignore[attr-defined]
-    yield process
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path):
+    """A real task-queue worker (`manage.py run_huey`, as `make run` and production start it)
+    on this run's queue and the test database, for webhook deliveries and call exports;
+    stopped by its PID."""
+    from huey.contrib.djhuey import HUEY  # type: ignore[import-untyped]  # huey has no type information
+
     HUEY.flush()
+    process = _manage(["run_huey", "--workers", "2", "--worker-type", "thread"], tmp_path / "worker.log")
+    time.sleep(0.5)
+    yield process
+    _stop(process)
+    HUEY.flush()
+
+
+@pytest.fixture
+def follower(transactional_db, tmp_path):
+    """`manage.py import_call_records --follow` (as `make sip` and production run it beside
+    Kamailio): imports call records and notices registration changes with no page open;
+    stopped by its PID."""
+    process = _manage(["import_call_records", "--follow"], tmp_path / "follower.log")
+    yield process
+    _stop(process)

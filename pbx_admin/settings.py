@@ -450,6 +450,8 @@ WEBHOOK_RETRY_FOR_SECONDS = float(os.environ.get("WEBHOOK_RETRY_FOR_SECONDS", "8
 # One attempt waits at most this long to connect, then to each read of the answer.
 WEBHOOK_CONNECT_TIMEOUT = float(os.environ.get("WEBHOOK_CONNECT_TIMEOUT", "3"))
 WEBHOOK_TIMEOUT = float(os.environ.get("WEBHOOK_TIMEOUT", "5"))
+# …and ends after this many seconds in all, however slowly the endpoint trickles its answer.
+WEBHOOK_DEADLINE = float(os.environ.get("WEBHOOK_DEADLINE", "10"))
 # Deliveries are kept this many days in the log, then deleted by the worker.
 WEBHOOK_LOG_DAYS = int(os.environ.get("WEBHOOK_LOG_DAYS", "30"))
 # Whether a webhook may target loopback, private, link-local or reserved addresses (the server's

@@ -13,12 +13,13 @@ transaction: a failed attempt becomes a finished Call at once; an answered one i
 progress (answered, not ended) until its CDR gives the end and the duration. Concurrent runs
 skip each other's rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer).
 
-It runs where someone needs it fresh: before the history page, the API and the live status
-read calls, and in `manage.py import_call_records --follow` (one second apart; `make sip` and
-the worker run it), so a call is in the history within a second or two of its end. After the
+It runs where someone needs it fresh: before the history pages, their exports and the API read
+calls, and in `manage.py import_call_records --follow` (one second apart; `make sip` runs it
+beside Kamailio, production as a service of its own: docs/deployment.md), so a call is in the
+history, and its `call.ended` webhook on its way, within a second or two of its end. After the
 commit, `sip.signals.call_ended` is sent once per batch with the calls that ended.
 
-Retention: `call_records_purge()` (`manage.py purge_call_records`, from cron) deletes each
+Retention: `call_records_purge()` (`manage.py purge_call_records`, from cron, nightly) deletes each
 tenant's calls older than `Tenant.call_retention_days` (default 365), in batches, and audits
 the count per tenant.
 """

@@ -13,8 +13,16 @@ open pages", bench/status_poll_bench.py). Reading the snapshot is one:
   it ends, its `pbx_caller`/`pbx_callee` variables in `dialog_vars`; one query on a table as
   small as the number of calls going on) — cheaper than asking Kamailio (`dlg.list` over the
   control socket is a process round trip per poll);
-- the presence check: each change since the last poll is written once (a conditional UPDATE,
+- the presence check: each change since the last look is written once (a conditional UPDATE,
   so two pollers cannot both report it) and reported through `sip.signals.registration_changed`.
+
+Registration changes must not wait for a page, though: `registration.online|offline` webhooks
+and the "went offline during its schedule" alert are due whether anyone looks or not. So
+`manage.py import_call_records --follow` (a service beside Kamailio; `make sip` runs it) also
+runs `presence_sync_all()` every second: one query over every hotline returns only the
+extensions whose registration differs from what was recorded, and the same `presence_record`
+writes and reports them. Pages and the loop may see a change at the same moment; whichever
+writes first reports it, once.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from django.utils import timezone
 from extensions.models import Extension
 from hotlines.models import Hotline
 
-from .models import ExtensionPresence
+from .models import Call, ExtensionPresence, Location
 from .selectors import with_online_status
 
 logger = logging.getLogger(__name__)
@@ -54,13 +62,29 @@ class LiveCall:
 
 def calls_in_progress(*, hotline: Hotline) -> dict[str, LiveCall]:
     """Extension number → its call in progress (the other party, answered since), from the
-    `dialog` table Kamailio keeps (answered calls; state 4 = confirmed)."""
+    `dialog` table Kamailio keeps (answered calls; state 4 = confirmed).
+
+    Kamailio deletes a dialog's row only when it frees the dialog, about 5 s after the BYE (once
+    the BYE's transaction is gone), and leaves it "confirmed" meanwhile; its CDR is written at
+    the BYE. So a dialog whose CDR is waiting in `acc_cdrs`, or already imported as an ended
+    call, is over (both looked up by Call-ID: a table as small as the calls that just ended, and
+    the call history's unique index)."""
     suffix = f"@{hotline.sip_domain}"
+    call = Call._meta
+    q = connection.ops.quote_name
+    # Names come from the model; no value is formatted in.
+    ended = (
+        f"SELECT 1 FROM {q(call.db_table)} c "  # noqa: S608
+        f"WHERE c.{q(call.get_field('sip_call_id').column)} = d.callid "
+        f"AND c.{q(call.get_field('ended_at').column)} IS NOT NULL"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT d.id, d.start_time, v.dialog_key, v.dialog_value FROM dialog d "
+            "SELECT d.id, d.start_time, v.dialog_key, v.dialog_value FROM dialog d "  # noqa: S608
             "JOIN dialog_vars v ON v.hash_entry = d.hash_entry AND v.hash_id = d.hash_id "
             "WHERE d.state IN (3, 4) AND v.dialog_key IN ('pbx_caller', 'pbx_callee', 'acc_callee') "
+            "AND NOT EXISTS (SELECT 1 FROM acc_cdrs a WHERE a.callid = d.callid) "
+            f"AND NOT EXISTS ({ended}) "
             "ORDER BY d.id",
         )
         rows = cursor.fetchall()
@@ -90,10 +114,78 @@ class LiveStatus:
     call: LiveCall | None
 
 
-def presence_sync(*, hotline: Hotline, now: dt.datetime | None = None) -> list[LiveStatus]:
-    """The hotline's extensions' live status; records and reports changes since the last look."""
+@dataclass(frozen=True)
+class Reading:
+    """One extension's registration now (`online`) against the state last recorded for it
+    (`was_online` and `since`; None when none is recorded yet)."""
+
+    extension_id: int
+    online: bool
+    was_online: bool | None
+    since: dt.datetime | None
+
+
+def presence_record(readings: list[Reading], *, now: dt.datetime) -> dict[int, bool]:
+    """Record the changes among `readings` and report each through `registration_changed`
+    (after the commit); return {extension id: alert} of the changes this call recorded.
+
+    Several processes look at once (the pages' polls, `import_call_records --follow`): a change
+    is written with one conditional UPDATE on the state its reading saw, online flag and `since`
+    both. Of two readers of one change only the first flips the row, and a reading taken before
+    the row's last change (a slow poll that read "online" before the loop recorded online, then
+    offline) writes nothing, so no change is reported twice or out of date. An extension seen
+    for the first time is recorded as it is, without a report."""
     from .signals import registration_changed
 
+    first_seen = [
+        ExtensionPresence(extension_id=r.extension_id, online=r.online, since=now)
+        for r in readings
+        if r.was_online is None
+    ]
+    if first_seen:
+        ExtensionPresence.objects.bulk_create(first_seen, ignore_conflicts=True)
+    # (extension, online now, the state read: online, since)
+    changed = [
+        (r.extension_id, r.online, r.was_online, r.since)
+        for r in readings
+        if r.was_online is not None and r.since is not None and r.was_online != r.online
+    ]
+    if not changed:
+        return {}
+    # The schedules' windows and holidays in a few queries, whatever the number of changes.
+    extensions = (
+        Extension.objects.select_related("hotline__outbound_schedule", "outbound_schedule")
+        .prefetch_related(
+            "outbound_schedule__windows",
+            "outbound_schedule__holidays",
+            "hotline__outbound_schedule__windows",
+            "hotline__outbound_schedule__holidays",
+        )
+        .in_bulk([pk for pk, *_rest in changed])
+    )
+    reported: list[tuple[Extension, bool, bool]] = []
+    with transaction.atomic():
+        for pk, online, was_online, since in changed:
+            extension = extensions.get(pk)
+            if extension is None:
+                continue  # deleted since the reading
+            alert = not online and during_schedule(extension, now)
+            if ExtensionPresence.objects.filter(pk=pk, online=was_online, since=since).update(
+                online=online, since=now, alert=alert
+            ):
+                reported.append((extension, online, alert))
+        if reported:
+            transaction.on_commit(
+                lambda: [
+                    registration_changed.send(sender=Extension, extension=e, online=o, alert=a)
+                    for e, o, a in reported
+                ]
+            )
+    return {e.pk: a for e, _o, a in reported}
+
+
+def presence_sync(*, hotline: Hotline, now: dt.datetime | None = None) -> list[LiveStatus]:
+    """The hotline's extensions' live status; records and reports changes since the last look."""
     now = now or timezone.now()
     rows = list(
         with_online_status(Extension.objects.filter(hotline_id=hotline.pk), hotline=hotline, now=now)
@@ -103,44 +195,79 @@ def presence_sync(*, hotline: Hotline, now: dt.datetime | None = None) -> list[L
         )
     )
     calls = calls_in_progress(hotline=hotline)
-    statuses, changed, first_seen = [], [], []
+    recorded = presence_record(
+        [Reading(pk, contacts > 0, was_online, since) for pk, _n, contacts, was_online, since, _a in rows],
+        now=now,
+    )
+    statuses = []
     for pk, number, contacts, was_online, since, alert in rows:
         online = contacts > 0
-        if was_online is None:
-            first_seen.append(ExtensionPresence(extension_id=pk, online=online, since=now))
-            since, alert = now, False
-        elif was_online != online:
-            changed.append((pk, online))
-            since = now
-            alert = not online  # refined below with the schedule
+        if was_online is None or was_online != online:
+            # Recorded now, by this look or by another process's.
+            since, alert = now, recorded.get(pk, False)
         statuses.append(LiveStatus(pk, number, online, contacts, since, bool(alert), calls.get(number)))
-    if first_seen:
-        ExtensionPresence.objects.bulk_create(first_seen, ignore_conflicts=True)
-    if changed:
-        extensions = Extension.objects.select_related(
-            "hotline__outbound_schedule", "outbound_schedule"
-        ).in_bulk([pk for pk, _o in changed])
-        reported = []
-        with transaction.atomic():
-            for pk, online in changed:
-                extension = extensions[pk]
-                alert = not online and during_schedule(extension, now)
-                # Only the poll that flips the row reports the change.
-                if ExtensionPresence.objects.filter(pk=pk, online=not online).update(
-                    online=online, since=now, alert=alert
-                ):
-                    reported.append((extension, online, alert))
-            transaction.on_commit(
-                lambda: [
-                    registration_changed.send(sender=Extension, extension=e, online=o, alert=a)
-                    for e, o, a in reported
-                ]
-            )
-        alerts = {e.pk: a for e, _o, a in reported}
-        statuses = [
-            LiveStatus(**{**s.__dict__, "alert": alerts.get(s.extension_id, s.alert)}) for s in statuses
-        ]
     return statuses
+
+
+def _readings_sql() -> str:
+    """Extensions whose registration differs from their recorded presence, or that have none:
+    the live contacts counted once per (username, domain) and hash-joined to the extensions
+    (about 15 ms for 10,000 extensions, where a subquery per extension took 130: see
+    docs/performance.md, "The registration watch")."""
+    q = connection.ops.quote_name
+    extension, hotline, presence, location = (
+        Extension._meta,
+        Hotline._meta,
+        ExtensionPresence._meta,
+        Location._meta,
+    )
+
+    def col(meta, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    return (
+        f"SELECT e.{col(extension, 'id')}, l.n IS NOT NULL, p.{col(presence, 'online')}, "  # noqa: S608
+        f"p.{col(presence, 'since')} "
+        f"FROM {q(extension.db_table)} e "
+        f"JOIN {q(hotline.db_table)} h ON h.{col(hotline, 'id')} = e.{col(extension, 'hotline')} "
+        f"LEFT JOIN (SELECT {col(location, 'username')} AS username, {col(location, 'domain')} AS domain, "
+        f"COUNT(*) AS n FROM {q(location.db_table)} WHERE {col(location, 'expires')} > %s "
+        f"GROUP BY {col(location, 'username')}, {col(location, 'domain')}) l "
+        f"ON l.username = e.{col(extension, 'number')} AND l.domain = h.{col(hotline, 'sip_domain')} "
+        f"LEFT JOIN {q(presence.db_table)} p ON p.{col(presence, 'extension')} = e.{col(extension, 'id')} "
+        f"WHERE p.{col(presence, 'extension')} IS NULL OR p.{col(presence, 'online')} <> (l.n IS NOT NULL)"
+    )
+
+
+def _since_from_db(value):
+    """`since` as the ORM reads it (SQLite returns text), to compare it in presence_record."""
+    field = ExtensionPresence._meta.get_field("since")
+    expression = field.get_col(ExtensionPresence._meta.db_table)
+    for converter in connection.ops.get_db_converters(expression) + expression.get_db_converters(connection):
+        value = converter(value, expression, connection)
+    return value
+
+
+def presence_readings(*, now: dt.datetime) -> list[Reading]:
+    """The extensions, of every hotline, whose registration differs from the state last
+    recorded (or that have none recorded): one query, whatever the number of hotlines.
+    Registrations and presence are read in the same statement, so they are of one moment."""
+    expires = Location._meta.get_field("expires").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_readings_sql(), [expires])
+        rows = cursor.fetchall()
+    return [
+        Reading(pk, bool(online), None if was_online is None else bool(was_online), _since_from_db(since))
+        for pk, online, was_online, since in rows
+    ]
+
+
+def presence_sync_all(*, now: dt.datetime | None = None) -> dict[int, bool]:
+    """Notice the registration changes of every hotline without a page open: what
+    `import_call_records --follow` runs every second beside the call records. Returns
+    {extension id: alert} of the changes it recorded (and reported)."""
+    now = now or timezone.now()
+    return presence_record(presence_readings(now=now), now=now)
 
 
 @dataclass(frozen=True)

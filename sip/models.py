@@ -347,7 +347,7 @@ class CallExport(models.Model):
 class ExtensionPresence(models.Model):
     """The last registration state the dashboard saw of an extension (máy lẻ), so a change is
     noticed once: online or offline since when, and `alert` when it went offline during its
-    schedule (the list shows a badge until it is back). Written by sip.live.presence_sync."""
+    schedule (the list shows a badge until it is back). Written by sip.live.presence_record."""
 
     extension = models.OneToOneField(
         "extensions.Extension", primary_key=True, on_delete=models.CASCADE, related_name="presence"

@@ -274,7 +274,7 @@ def is_subscriber(*, domain: str, username: str) -> bool:
 
 def with_offline_alert(queryset: QuerySet[Extension]) -> QuerySet[Extension]:
     """Annotate `offline_alert`: the extension went offline during its schedule and is not back
-    (sip.live.presence_sync), for the list's badge. One subquery per row of the page."""
+    (sip.live.presence_record), for the list's badge. One subquery per row of the page."""
     from django.db.models import BooleanField
 
     from .models import ExtensionPresence

@@ -106,8 +106,9 @@ call_ended = Signal()
 cancelled, refused, failed). Sender: `Call`. Webhooks map each to a `call.ended` event."""
 
 registration_changed = Signal()
-"""Sent after the commit of a presence check (sip.live.presence_sync) for each extension
-whose registration state changed, with `extension` (Extension), `online` (bool) and `alert`
+"""Sent after the commit of a presence check (sip.live.presence_record: a page's poll, or
+`import_call_records --follow` every second) for each extension whose registration state
+changed, once whichever saw it, with `extension` (Extension), `online` (bool) and `alert`
 (bool: it went offline during its schedule, sip.live.during_schedule). Sender: `Extension`.
 Webhooks map these to `registration.online` / `registration.offline`."""
 

@@ -31,8 +31,9 @@ def backoff(attempts: int) -> float:
 
 
 def _lease() -> timedelta:
-    # Longer than any attempt can take, so the sweep leaves an attempt in progress alone.
-    return timedelta(seconds=2 * (settings.WEBHOOK_CONNECT_TIMEOUT + settings.WEBHOOK_TIMEOUT) + 30)
+    # Longer than any attempt can take (its deadline, and the name's resolution before it), so
+    # the sweep leaves an attempt in progress alone.
+    return timedelta(seconds=settings.WEBHOOK_DEADLINE + 30)
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:

@@ -1,6 +1,7 @@
 """Call records through a real Kamailio: every call attempt (answered, busy, cancelled, no
 answer, refused by Kamailio itself) lands in the call history from Kamailio's own accounting."""
 
+import re
 import time
 
 import pytest
@@ -121,6 +122,16 @@ def test_a_supervisor_who_is_not_is_refused(kamailio, gateway, caller, hotline):
     )
 
 
+IN_PROGRESS = "đang diễn ra"  # the note of a call not ended yet ("in progress")
+
+
+def history_rows(page) -> list[tuple[str, ...]]:
+    """The cells of the history table's rows (sip.call_tables.ROW), as rendered."""
+    assert page.status_code == 200
+    body = page.content.decode().split('id="call-table"', 1)[1].split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr>" + r"<td>(.*?)</td>" * 7 + r"</tr>", body)
+
+
 @pytest.fixture
 def tone(tmp_path):
     return write_tone(tmp_path / "tone.wav", 1000)
@@ -147,13 +158,20 @@ def test_a_call_between_two_softphones_appears_answered_with_its_duration(
         hung_up = time.monotonic()
 
     url = reverse("calls:extension_calls", kwargs={"pk": caller.pk})
-    while b"answered" not in (page := browser.get(url)).content.lower():
+    # The call's row in the history table once it has ended (not "in progress"), within 5 s of
+    # the hang-up; the filter form's options name every result, so the row itself is read.
+    while not (rows := history_rows(page := browser.get(url))) or IN_PROGRESS in rows[0][5]:
         assert time.monotonic() - hung_up < 5, page.content.decode()[-2000:]
         time.sleep(0.2)
+    [(_started, row_caller, row_callee, direction, _caller_id, result, duration)] = rows
+    assert (row_caller, row_callee, direction) == ("101", "104", "Nội bộ")  # Vietnamese by default
+    assert re.fullmatch(r'<span class="badge disposition-answered text-bg-success">Đã trả lời</span>', result)
+    assert 2 <= int(duration) <= 5
     [record] = Call.objects.all()
+    assert record.disposition == Disposition.ANSWERED
     assert (record.caller, record.callee, record.direction) == ("101", "104", CallDirection.INTERNAL)
     assert record.callee_extension_id == callee.pk
-    assert 2 <= record.duration <= 5
+    assert record.duration == int(duration)
     assert record.answered_at and record.ended_at
 
 

@@ -273,6 +273,83 @@ def test_the_web_phone_signs_in_and_out_on_sqlite(demo):
         server.stop()
 
 
+SUBSCRIBE = """
+import os
+from tenants.models import Tenant
+from webhooks.services import webhook_create
+webhook_create(tenant=Tenant.objects.get(slug="demo"), url=os.environ["HOOK_URL"],
+               secret="demo-secret-0123456789", events=["registration.online", "registration.offline"])
+"""
+
+
+def test_make_run_beside_make_sip_sends_registration_webhooks_without_a_page(demo, tmp_path):
+    """The demo on SQLite: `make sip`'s importer notices a phone signing in and out with no page
+    open, and `make run`'s worker delivers the webhooks (one task-queue file, as in var/)."""
+    from webhooks.tests.receiver import Receiver
+
+    env, config, infos = demo
+    receiver = Receiver()
+    receiver.start()
+    # No Redis, as `make run` has none: the queue is an SQLite file both processes open.
+    env = {k: v for k, v in env.items() if k != "REDIS_URL"}
+    env.update(TASK_QUEUE_FILE=str(tmp_path / "tasks.sqlite3"), PYTHONUNBUFFERED="1")
+    manage({**env, "HOOK_URL": receiver.url}, "shell", "--no-imports", "-c", SUBSCRIBE)
+    server = Kamailio(config)
+    server.start(command=[sys.executable, "manage.py", "run_kamailio"], env=env)
+    processes = []
+    try:
+        for args, log in (
+            (["run_huey", "--workers", "2"], "worker.log"),  # make run
+            (["import_call_records", "--follow"], "importer.log"),  # make sip
+        ):
+            with open(tmp_path / log, "wb") as out:
+                processes.append(
+                    subprocess.Popen(  # noqa: S603 — our own command line
+                        [sys.executable, "manage.py", *args],
+                        cwd=BASE_DIR,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
+        info = next(i for i in infos if i["username"] == "102")
+        host, port = info["proxy"].split(":")
+        # The importer's first look records everyone as they are (and reports nothing).
+        database = env["DATABASE_URL"].removeprefix("sqlite:///")
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.closing(sqlite3.connect(database)) as db:
+                seen = db.execute("SELECT COUNT(*) FROM sip_extensionpresence").fetchone()[0]
+            if seen >= len(infos) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert seen >= len(infos), (tmp_path / "importer.log").read_text()
+        with SipClient(host, int(port)) as phone:
+            credentials = {
+                "username": info["username"],
+                "domain": info["domain"],
+                "password": info["password"],
+            }
+            assert phone.register(**credentials).status == 200
+            receiver.wait_for(lambda got: [e["event"] for e in got] == ["registration.online"], timeout=15)
+            assert phone.register(**credentials, expires=0).status == 200
+            events = receiver.wait_for(lambda got: len(got) == 2, timeout=15)
+        assert [e["event"] for e in events] == ["registration.online", "registration.offline"]
+        assert {(e["data"]["number"], e["data"]["hotline"]["sip_domain"]) for e in events} == {
+            ("102", info["domain"])
+        }
+        assert "database is locked" not in server.log()
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+        server.stop()
+        receiver.stop()
+    logs = (tmp_path / "importer.log").read_text() + (tmp_path / "worker.log").read_text()
+    assert "Traceback" not in logs, logs[-3000:]
+
+
 def test_views_survive_a_table_rebuild_on_sqlite(demo):
     env, _, _ = demo
     before, after = manage(env, "shell", "--no-imports", "-c", REBUILD).split()

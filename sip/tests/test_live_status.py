@@ -109,3 +109,170 @@ def test_without_the_cache_every_poll_reads_afresh(hotline, client, settings):
     assert online(client.get(status_url(hotline)))["100"] is False
     register(hotline, "100")
     assert online(client.get(status_url(hotline)))["100"] is True
+
+
+# --- Registration changes with no page open (sip.live.presence_sync_all) ----------------------
+
+
+@pytest.fixture
+def reported():
+    """The registration changes reported (sip.signals.registration_changed), in order."""
+    from sip.signals import registration_changed
+
+    got: list[tuple[str, bool, bool]] = []
+
+    def receiver(sender, extension, online, alert, **kwargs):
+        got.append((f"{extension.hotline.number}/{extension.number}", online, alert))
+
+    registration_changed.connect(receiver, dispatch_uid="test_live_status")
+    yield got
+    registration_changed.disconnect(dispatch_uid="test_live_status")
+
+
+def unregister(hotline, number: str) -> None:
+    Location.objects.filter(username=number, domain=hotline.sip_domain).delete()
+
+
+def test_the_loop_notices_changes_of_every_hotline_in_one_query_and_reports_each_once(
+    hotline, reported, client, settings, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    from sip.live import presence_sync_all
+    from sip.models import ExtensionPresence
+
+    settings.LIVE_STATUS_CACHE_SECONDS = 0  # every poll looks afresh, as a page's can
+    other = HotlineFactory(number="19004444")
+    make_extension(other, "100", "kd100")
+    # The first look records every extension as it is, without reporting anything.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presence_sync_all() == {}
+    assert ExtensionPresence.objects.filter(online=False).count() == 4
+    # Nothing changed: one query, however many hotlines and extensions.
+    with django_assert_num_queries(1):
+        assert presence_sync_all() == {}
+
+    register(hotline, "101")
+    register(other, "100")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert len(presence_sync_all()) == 2
+    assert sorted(reported) == [("19003333/101", True, False), ("19004444/100", True, False)]
+
+    # A page that polls after the loop saw a change reports nothing again…
+    client.force_login(make_admin(hotline.tenant))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert online(client.get(status_url(hotline)))["101"] is True
+    assert len(reported) == 2
+    # …and the loop reports nothing a page saw first (no schedule: the alert is raised).
+    unregister(hotline, "101")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert online(client.get(status_url(hotline)))["101"] is False
+        assert presence_sync_all() == {}
+    assert reported[2:] == [("19003333/101", False, True)]
+
+
+def test_a_reading_older_than_the_last_change_records_nothing(
+    hotline, reported, django_capture_on_commit_callbacks
+):
+    """A slow look (a page's poll) that read 101 online before the loop recorded it online and
+    then offline must not report it online again afterwards."""
+    from sip.live import presence_readings, presence_record, presence_sync_all
+    from sip.models import ExtensionPresence
+
+    presence_sync_all()
+    register(hotline, "101")
+    stale = presence_readings(now=timezone.now())
+    assert [(r.online, r.was_online) for r in stale] == [(True, False)]
+    with django_capture_on_commit_callbacks(execute=True):
+        presence_sync_all()
+        unregister(hotline, "101")
+        presence_sync_all()
+        assert presence_record(stale, now=timezone.now()) == {}
+    assert [(number, on) for number, on, _alert in reported] == [
+        ("19003333/101", True),
+        ("19003333/101", False),
+    ]
+    assert ExtensionPresence.objects.get(extension__number="101", extension__hotline=hotline).online is False
+
+
+# --- The offline alert: only inside the schedule (sip.live.during_schedule) -------------------
+
+# A Monday in Vietnam's time, inside and outside office hours.
+IN_OFFICE_HOURS = dt.datetime(2025, 3, 3, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+AFTER_OFFICE_HOURS = dt.datetime(2025, 3, 3, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+ON_A_SUNDAY = dt.datetime(2025, 3, 9, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+ON_A_HOLIDAY = dt.datetime(2025, 3, 4, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+
+
+@pytest.fixture
+def office(hotline):
+    from hotlines.services import schedule_create
+
+    return schedule_create(
+        tenant=hotline.tenant,
+        name="Office",
+        windows=[{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "17:00"}],
+        holidays=["2025-03-04"],
+    )
+
+
+def test_during_schedule_is_its_own_schedule_else_its_hotlines_else_always(hotline, office):
+    from hotlines.services import hotline_set_outbound_schedule, schedule_create
+    from sip.live import during_schedule
+
+    nights = schedule_create(
+        tenant=hotline.tenant, name="Nights", windows=[{"days": [0], "start": "19:00", "end": "23:00"}]
+    )
+    plain = hotline.extensions.get(number="100")
+    own = make_extension(hotline, "103", "night03", outbound_schedule=nights)
+    for moment in (IN_OFFICE_HOURS, AFTER_OFFICE_HOURS, ON_A_SUNDAY):
+        assert during_schedule(plain, moment) is True  # no schedule anywhere: always expected
+    hotline_set_outbound_schedule(hotline=hotline, schedule=office)
+    plain = type(plain).objects.select_related("hotline").get(pk=plain.pk)
+    own.refresh_from_db()
+    assert during_schedule(plain, IN_OFFICE_HOURS) is True
+    assert during_schedule(plain, AFTER_OFFICE_HOURS) is False
+    assert during_schedule(plain, ON_A_SUNDAY) is False
+    assert during_schedule(plain, ON_A_HOLIDAY) is False
+    # Its own schedule wins over its hotline's.
+    assert during_schedule(own, IN_OFFICE_HOURS) is False
+    assert during_schedule(own, AFTER_OFFICE_HOURS) is True
+
+
+@pytest.mark.parametrize(
+    ("moment", "alert"),
+    [(IN_OFFICE_HOURS, True), (AFTER_OFFICE_HOURS, False), (ON_A_SUNDAY, False), (ON_A_HOLIDAY, False)],
+)
+def test_going_offline_raises_the_alert_only_inside_the_schedule(
+    hotline, office, reported, client, django_capture_on_commit_callbacks, moment, alert
+):
+    """The alert, the list's badge and the webhook's `during_schedule` alike."""
+    import json
+
+    from hotlines.services import hotline_set_outbound_schedule
+    from sip.live import presence_sync_all
+    from sip.models import ExtensionPresence
+    from webhooks.models import WebhookDelivery
+    from webhooks.services import webhook_create
+
+    hotline_set_outbound_schedule(hotline=hotline, schedule=office)
+    webhook_create(
+        tenant=hotline.tenant,
+        url="http://127.0.0.1:9/hook",
+        secret="s3cret-for-the-crm-0123456789",
+        events=["registration.offline"],
+    )
+    register(hotline, "101")
+    presence_sync_all(now=moment - dt.timedelta(hours=1))
+    unregister(hotline, "101")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presence_sync_all(now=moment) == {hotline.extensions.get(number="101").pk: alert}
+    assert reported == [("19003333/101", False, alert)]
+    assert ExtensionPresence.objects.get(extension__number="101", extension__hotline=hotline).alert is alert
+    (delivery,) = WebhookDelivery.objects.all()
+    data = json.loads(delivery.body)["data"]
+    assert (delivery.event, data["number"], data["online"]) == ("registration.offline", "101", False)
+    assert data["during_schedule"] is alert
+    # The extension list shows the badge only for an alert.
+    client.force_login(make_admin(hotline.tenant))
+    page = client.get(reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk}))
+    assert page.status_code == 200
+    assert (b"js-offline-alert" in page.content) is alert

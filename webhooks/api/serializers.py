@@ -21,17 +21,33 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 @extend_schema_serializer(component_name="WebhookWrite")
 class WebhookWriteSerializer(serializers.Serializer):
+    """A change (PUT, PATCH): the secret is kept when omitted or blank, as on the edit page."""
+
     url = serializers.CharField(max_length=500)
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        trim_whitespace=False,
+        help_text=_("Signs each request (X-PBX-Signature); never returned. Kept when omitted."),
+    )
+    # One flat list of messages for the field (a ListField would key them by position).
+    events = serializers.MultipleChoiceField(choices=Event.choices, allow_empty=False)
+    enabled = serializers.BooleanField(required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+@extend_schema_serializer(component_name="WebhookCreate")
+class WebhookCreateSerializer(WebhookWriteSerializer):
+    """A new endpoint: the secret is required."""
+
     secret = serializers.CharField(
         write_only=True,
         max_length=200,
         trim_whitespace=False,
         help_text=_("Signs each request (X-PBX-Signature); never returned."),
     )
-    # One flat list of messages for the field (a ListField would key them by position).
-    events = serializers.MultipleChoiceField(choices=Event.choices, allow_empty=False)
-    enabled = serializers.BooleanField(required=False)
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):

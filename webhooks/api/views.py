@@ -11,17 +11,24 @@ from tenants.selectors import membership_for
 from .. import services
 from ..models import WebhookEndpoint
 from ..selectors import delivery_list, webhook_get, webhook_list
-from .serializers import WebhookDeliverySerializer, WebhookSerializer, WebhookWriteSerializer
+from .serializers import (
+    WebhookCreateSerializer,
+    WebhookDeliverySerializer,
+    WebhookSerializer,
+    WebhookWriteSerializer,
+)
 
 
 @extend_schema_view(
     list=extend_schema(summary="List webhooks"),
     retrieve=extend_schema(summary="One webhook"),
     create=extend_schema(
-        summary="Register a webhook", request=WebhookWriteSerializer, responses={201: WebhookSerializer}
+        summary="Register a webhook", request=WebhookCreateSerializer, responses={201: WebhookSerializer}
     ),
     update=extend_schema(
-        summary="Change a webhook", request=WebhookWriteSerializer, responses={200: WebhookSerializer}
+        summary="Change a webhook (the secret is kept when omitted)",
+        request=WebhookWriteSerializer,
+        responses={200: WebhookSerializer},
     ),
     partial_update=extend_schema(
         summary="Change some fields of a webhook (disable: enabled=false)",
@@ -45,7 +52,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
         return webhook_get(user=self.request.user, pk=parse_pk(self.kwargs["pk"]))
 
     def create(self, request):
-        data = self._parse(partial=False)
+        data = self._parse(WebhookCreateSerializer, partial=False)
         membership = membership_for(request.user)
         assert membership is not None  # IsTenantAdmin let the request in
         endpoint = services.webhook_create(tenant=membership.tenant, **data)
@@ -53,7 +60,7 @@ class WebhookViewSet(viewsets.ModelViewSet):
 
     def update(self, request, pk=None, partial=False):
         endpoint = self.get_object()
-        data = self._parse(partial=partial)
+        data = self._parse(WebhookWriteSerializer, partial=partial)
         secret = data.pop("secret", None)
         services.webhook_update(endpoint=endpoint, data=data, secret=secret)
         return Response(WebhookSerializer(endpoint).data)
@@ -64,8 +71,8 @@ class WebhookViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance: WebhookEndpoint) -> None:
         services.webhook_delete(endpoint=instance)
 
-    def _parse(self, *, partial: bool) -> dict:
-        serializer = WebhookWriteSerializer(data=self.request.data, partial=partial)
+    def _parse(self, serializer_class: type[WebhookWriteSerializer], *, partial: bool) -> dict:
+        serializer = serializer_class(data=self.request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 

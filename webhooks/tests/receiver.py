@@ -2,6 +2,7 @@
 gets. It can be started late (the port refuses connections until then) and made slow."""
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,3 +61,46 @@ class Receiver:
                 return events
             time.sleep(0.1)
         raise AssertionError(f"timed out; received: {[e['event'] for e in self.events()]}")
+
+
+class Trickler:
+    """An endpoint that accepts a connection, reads the request and answers one byte every
+    `every` seconds (an endless header), until stopped: no single read ever waits long."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.every = every
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.requests = 0
+        self._stop = threading.Event()
+        self._sock = socket.create_server(("127.0.0.1", self.port))
+        self._sock.settimeout(0.2)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _address = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.requests += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100_000
+            try:
+                for byte in answer:
+                    if self._stop.is_set():
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(self.every)
+            except OSError:
+                return  # the client gave up
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sock.close()

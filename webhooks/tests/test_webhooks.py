@@ -338,3 +338,159 @@ def test_rotate_sip_keys_reencrypts_webhook_secrets(world, settings):
     endpoint = WebhookEndpoint.objects.get()
     assert crypto.readable_with_newest(endpoint.secret_encrypted)
     assert endpoint.get_secret() == SECRET
+
+
+@pytest.mark.django_db
+def test_put_keeps_the_secret_when_omitted_as_patch_and_the_page_do(world):
+    admin = api_client(world.admin_a)
+    hook = register(admin, "http://127.0.0.1:9/hook", events=["extension.created"])
+    detail = reverse("api:webhook-detail", kwargs={"pk": hook["id"]})
+    endpoint = WebhookEndpoint.objects.get()
+
+    # A whole new representation without `secret`: everything else changes, the secret stays.
+    response = admin.put(
+        detail,
+        {"url": "http://127.0.0.1:9/other", "events": ["call.ended"], "enabled": False},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["url"].endswith("/other") and response.json()["events"] == ["call.ended"]
+    endpoint.refresh_from_db()
+    assert endpoint.get_secret() == SECRET and endpoint.enabled is False
+    # A blank one is kept too (as the edit page's empty field); a new one replaces it.
+    body = {"url": "http://127.0.0.1:9/other", "events": ["call.ended"]}
+    assert admin.put(detail, {**body, "secret": ""}, format="json").status_code == 200
+    endpoint.refresh_from_db()
+    assert endpoint.get_secret() == SECRET
+    assert admin.put(detail, {**body, "secret": "a-new-secret-0123456789"}, format="json").status_code == 200
+    endpoint.refresh_from_db()
+    assert endpoint.get_secret() == "a-new-secret-0123456789"
+    updates = AuditEvent.objects.filter(object_type="webhooks.webhookendpoint", action="update")
+    secret_changes = ["secret" in e.changes for e in updates.order_by("id")]
+    assert secret_changes == [False, True]  # the blank PUT changed nothing, so no row
+
+    # PUT still needs the rest of the representation, and a secret given must be long enough.
+    response = admin.put(detail, {"events": ["call.ended"]}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"url"}
+    response = admin.put(detail, {**body, "secret": "short"}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"secret"}
+    # Registering one still needs a secret.
+    response = admin.post(reverse("api:webhook-list"), body, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"secret"}
+
+
+# --- The SSRF guard's addresses, and the deadline of an attempt (webhooks.outbound) ------------
+
+REFUSED_ADDRESSES = [
+    # NAT64: the well-known prefix (even to a public IPv4 address: a gateway of this network
+    # does the translation) and the local-use one.
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b::808:808",
+    "64:ff9b:1::a00:1",
+    # 6to4 and Teredo.
+    "2002:7f00:1::1",
+    "2002:808:808::1",
+    "2001::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    # IPv4-mapped, -compatible and -translated forms of this network's addresses.
+    "::ffff:10.0.0.1",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "::10.0.0.1",
+    "::127.0.0.1",
+    "::ffff:0:a00:1",
+    "::ffff:0:7f00:1",
+    # The usual ones.
+    "::",
+    "::1",
+    "fe80::1",
+    "fc00::1",
+    "ff02::1",
+    "2001:db8::1",
+    "0.0.0.0",
+    "10.1.2.3",
+    "100.64.0.1",
+    "127.0.0.1",
+    "169.254.169.254",
+    "192.168.1.1",
+    "224.0.0.1",
+    "240.0.0.1",
+]
+PUBLIC_ADDRESSES = ["8.8.8.8", "::ffff:8.8.8.8", "2001:4860:4860::8888", "2a00:1450:4001:80b::200e"]
+
+
+def test_the_guard_refuses_every_way_to_this_network_and_lets_public_addresses_through():
+    from webhooks.outbound import is_public
+
+    assert [a for a in REFUSED_ADDRESSES if is_public(a)] == []
+    assert [a for a in PUBLIC_ADDRESSES if not is_public(a)] == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1", "2002:a00:1::1", "2001::a00:1", "::ffff:0:a00:1"]
+)
+def test_a_webhook_to_an_ipv6_form_of_a_private_address_is_refused(world, settings, address):
+    from webhooks.outbound import TargetRefused, post
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    url = f"http://[{address}]/hook"
+    response = api_client(world.admin_a).post(
+        reverse("api:webhook-list"), {"url": url, "secret": SECRET, "events": ["call.ended"]}, format="json"
+    )
+    assert response.status_code == 400 and set(response.json()) == {"url"}
+    # The worker refuses it too, before any connection (an endpoint stored earlier).
+    with pytest.raises(TargetRefused):
+        post(url, b"{}", {})
+
+
+def test_an_endpoint_that_trickles_its_answer_is_cut_at_the_deadline(settings):
+    """Each read gets a byte well within WEBHOOK_TIMEOUT, so only the deadline ends it (the
+    status line is whole after 0.85 s, then a header never ends)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webhooks.outbound import post
+
+    from .receiver import Trickler
+
+    settings.WEBHOOK_TIMEOUT = 1
+    settings.WEBHOOK_DEADLINE = 1.5
+    trickler = Trickler(every=0.05)
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        started = time.monotonic()
+        attempt = pool.submit(post, trickler.url, b'{"id": 1}', {})
+        with pytest.raises(TimeoutError, match=r"no complete answer within 1\.5 s"):
+            attempt.result(timeout=10)
+        elapsed = time.monotonic() - started
+    finally:
+        trickler.stop()  # without a deadline, the attempt then ends at its next read's timeout
+        pool.shutdown()
+    assert trickler.requests == 1
+    assert 1.4 <= elapsed < 2.5, elapsed
+
+
+def test_the_worker_gives_a_trickling_endpoint_its_deadline_and_retries(world, worker):
+    from .receiver import Trickler
+
+    trickler = Trickler(every=0.05)
+    try:
+        admin = api_client(world.admin_a)
+        register(admin, trickler.url, events=["extension.created"])
+        admin.post(
+            reverse("api:extension-list"), {"hotline": world.hotline_a.pk, "number": "195", "alias": "slow02"}
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not WebhookDelivery.objects.filter(attempts__gte=1).exists():
+            time.sleep(0.2)
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.attempts >= 1 and delivery.status == "pending"
+        assert "no complete answer within 3 s" in delivery.last_error  # the worker's WEBHOOK_DEADLINE
+        # The attempt took its deadline, not the minutes the answer would take: the retry is
+        # due one backoff (0.5 s) after the attempt ended.
+        assert delivery.next_attempt_at and delivery.last_attempt_at
+        took = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds() - 0.5
+        assert 2.9 <= took < 4.5, took
+    finally:
+        trickler.stop()
