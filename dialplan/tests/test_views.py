@@ -162,13 +162,14 @@ def _dd(html: str, id_: str) -> str:
     return re.sub(r"\s+", " ", html[html.index(">", start) + 1 : html.index("</dd>", start)])
 
 
-def test_the_page_offers_a_moment_labelled_in_both_languages(admin_client, world):
-    html = admin_client.get(url(world.ext_a["101"])).content.decode()
-    assert '<label class="visually-hidden" for="dial-check-at">At</label>' in html
+@pytest.mark.parametrize("page", ["extensions:extension_detail", "extensions:extension_dial_check"])
+def test_the_page_offers_a_moment_labelled_in_both_languages(admin_client, world, page):
+    html = admin_client.get(reverse(page, kwargs={"pk": world.ext_a["101"].pk})).content.decode()
+    assert '<label class="form-label small mb-1" for="dial-check-at">At</label>' in html
     assert 'type="datetime-local" name="at"' in html
     admin_client.cookies["django_language"] = "vi"
-    html = admin_client.get(url(world.ext_a["101"])).content.decode()
-    assert '<label class="visually-hidden" for="dial-check-at">Thời điểm</label>' in html
+    html = admin_client.get(reverse(page, kwargs={"pk": world.ext_a["101"].pk})).content.decode()
+    assert '<label class="form-label small mb-1" for="dial-check-at">Thời điểm</label>' in html
 
 
 def test_a_moment_is_vietnam_time_and_the_schedule_says_when_it_opens(admin_client, world, office):
