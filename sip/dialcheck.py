@@ -44,11 +44,12 @@ from hotlines.models import Schedule
 from hotlines.numbering import caller_id_for_carrier, format_vn_number
 from hotlines.schedules import TIME_ZONE, validate_moment
 
+from .choices import LockKind
 from .controls import CallCounters, CountersUnavailable, call_counters
 from .gateways import gateway_first
 from .kamailio import KamailioConfig
 from .listen import BARGE_REASON, WHISPER_REASON
-from .protection import Lock, extension_lock
+from .protection import REPLIES, Lock, extension_lock
 from .selectors import caller_id_pool, is_subscriber, supervises
 
 # Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
@@ -87,7 +88,7 @@ DECIDED_BY_PERMISSION = "permission"
 DECIDED_BY_SCHEDULE = "schedule"
 DECIDED_BY_LIMIT = "limit"
 DECIDED_BY_LOCK = "lock"
-LOCK_REPLY = "403 Extension locked: too many wrong passwords"  # route[AUTH_GUARD]
+LOCK_REPLY = REPLIES[LockKind.EXTENSION]  # route[AUTH_GUARD]
 # Counters describe the present: a check for another moment does not apply them.
 COUNTERS_NOW_SECONDS = 5
 
