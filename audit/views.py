@@ -7,7 +7,8 @@ from django.views import View
 
 from core.mixins import TenantAdminRequiredMixin
 from sip.controls import CountersUnavailable
-from sip.protection import security_event_list, sip_lock_release, sip_locks_for_tenant
+from sip.filtersets import SecurityEventFilterSet
+from sip.protection import security_event_list, sip_lock_get, sip_lock_release, sip_locks_for_tenant
 from tenants.selectors import admin_tenant_id
 
 from .filtersets import AuditEventFilterSet
@@ -39,7 +40,8 @@ class AuditEventListView(TenantAdminRequiredMixin, View):
 
 class SipSecurityView(TenantAdminRequiredMixin, View):
     """What the SIP server locked for this tenant: the locks in force now (read from Kamailio),
-    each with an unblock button, and the recorded security events on its hotlines."""
+    each with an unblock button, and the recorded security events on its hotlines, filterable
+    (the API's `sip-locks/` and `security-events/` show the same, see sip.protection)."""
 
     def get(self, request):
         tenant_id = admin_tenant_id(request.user)
@@ -48,11 +50,20 @@ class SipSecurityView(TenantAdminRequiredMixin, View):
             readable = True
         except CountersUnavailable:
             locks, readable = [], False
-        events = security_event_list(tenant_id=tenant_id)[:200]
+        filterset = SecurityEventFilterSet(request.GET, queryset=security_event_list(tenant_id=tenant_id))
+        page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
         return render(
             request,
             "audit/sip_security.html",
-            {"locks": locks, "readable": readable, "events": events},
+            {
+                "locks": locks,
+                "readable": readable,
+                "filter": filterset,
+                "page": page,
+                "query": query.urlencode(),
+            },
         )
 
 
@@ -66,8 +77,7 @@ class SipUnblockView(TenantAdminRequiredMixin, View):
         tenant_id = admin_tenant_id(request.user)
         kind, key = request.POST.get("kind", ""), request.POST.get("key", "")
         try:
-            locks = sip_locks_for_tenant(tenant_id=tenant_id)
-            lock = next((lk for lk in locks if (lk.kind, lk.key) == (kind, key)), None)
+            lock = sip_lock_get(tenant_id=tenant_id, lock_id=f"{kind}:{key}")
             if lock is None:
                 raise Http404
             sip_lock_release(lock=lock, tenant_id=tenant_id, actor=request.user)

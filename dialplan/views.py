@@ -17,5 +17,7 @@ class ExtensionDialCheckView(ExtensionDetailView):
         context = self.context(extension)
         context["dial_check_form"] = form
         if form.is_valid():
-            context["dial_check"] = dial_check(extension=extension, dialled=form.cleaned_data["number"])
+            context["dial_check"] = dial_check(
+                extension=extension, dialled=form.cleaned_data["number"], at=form.cleaned_data["at"]
+            )
         return render(request, self.template_name, context, status=400 if form.errors else 200)

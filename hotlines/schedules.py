@@ -27,6 +27,11 @@ MINUTES_PER_DAY = 1440
 DAYS = range(7)
 MAX_WINDOWS = 50
 MAX_HOLIDAYS = 400
+# The moments a schedule is asked about (the dial check's `at`): Vietnam has kept UTC+7 since
+# 1975, and next_open looks up to 370 days ahead, which near datetime's limits (years 1 and
+# 9999) overflowed into a 500. LATEST is exclusive.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=TIME_ZONE)
+LATEST = dt.datetime(3000, 1, 1, tzinfo=TIME_ZONE)
 _TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -38,6 +43,16 @@ def parse_time(text: str, *, end: bool = False) -> int:
     if not match:
         raise ValidationError(_("“%(value)s” is not a time as HH:MM (00:00 to 23:59).") % {"value": text})
     return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def validate_moment(at: dt.datetime) -> None:
+    """A moment to ask a schedule about (aware): from EARLIEST up to LATEST, or a ValidationError."""
+    if not EARLIEST <= at < LATEST:
+        raise ValidationError(
+            _("Choose a moment from the year %(first)d to %(last)d.")
+            % {"first": EARLIEST.year, "last": LATEST.year - 1},
+            code="out_of_range",
+        )
 
 
 def format_minute(minute: int) -> str:

@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 from audit.api.views import AuditEventViewSet
 from extensions.api.views import ExtensionViewSet
 from hotlines.api.views import HotlineViewSet, NumberGroupViewSet, ScheduleViewSet
-from sip.api.views import CallExportViewSet, CallViewSet
+from sip.api.views import CallExportViewSet, CallViewSet, SecurityEventViewSet, SipLockViewSet
 from webhooks.api.views import WebhookViewSet
 
 
@@ -23,6 +23,8 @@ router.register("calls", CallViewSet, basename="call")
 router.register("call-exports", CallExportViewSet, basename="callexport")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("sip-locks", SipLockViewSet, basename="siplock")
+router.register("security-events", SecurityEventViewSet, basename="securityevent")
 
 app_name = "api"
 urlpatterns = router.urls

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -41,13 +42,14 @@ from extensions.models import Extension
 from hotlines.choices import Carrier, GroupStrategy
 from hotlines.models import Schedule
 from hotlines.numbering import caller_id_for_carrier, format_vn_number
-from hotlines.schedules import TIME_ZONE
+from hotlines.schedules import TIME_ZONE, validate_moment
 
+from .choices import LockKind
 from .controls import CallCounters, CountersUnavailable, call_counters
 from .gateways import gateway_first
 from .kamailio import KamailioConfig
 from .listen import BARGE_REASON, WHISPER_REASON
-from .protection import Lock, extension_lock
+from .protection import REPLIES, Lock, extension_lock
 from .selectors import caller_id_pool, is_subscriber, supervises
 
 # Supervisor feature codes, as route[CALL] in kamailio.cfg matches them: *33 + extension.
@@ -86,7 +88,7 @@ DECIDED_BY_PERMISSION = "permission"
 DECIDED_BY_SCHEDULE = "schedule"
 DECIDED_BY_LIMIT = "limit"
 DECIDED_BY_LOCK = "lock"
-LOCK_REPLY = "403 Extension locked: too many wrong passwords"  # route[AUTH_GUARD]
+LOCK_REPLY = REPLIES[LockKind.EXTENSION]  # route[AUTH_GUARD]
 # Counters describe the present: a check for another moment does not apply them.
 COUNTERS_NOW_SECONDS = 5
 
@@ -434,7 +436,13 @@ def dial_check(
     kamailio_config: KamailioConfig | None = None,
 ) -> DialCheck:
     """Decide as kamailio.cfg's route[CALL] does at `at` (default now; a read, nothing is
-    written). `kamailio_config` says where to read the call counters (default: `make sip`'s)."""
+    written). `kamailio_config` says where to read the call counters (default: `make sip`'s).
+    An `at` outside the years schedules are asked about is a ValidationError on `at`."""
+    if at is not None:
+        try:
+            validate_moment(at)
+        except ValidationError as exc:
+            raise ValidationError({"at": exc.error_list}) from None
     at = at or timezone.now()
     lock, lock_state = _lock(extension=extension, at=at, kamailio_config=kamailio_config)
     if lock is not None:

@@ -1,4 +1,5 @@
-"""The call history's filters: one FilterSet for the history pages, the CSV export and the API."""
+"""The call history's filters: one FilterSet for the history pages, the CSV export and the API;
+and the security events' for the SIP security page and the API."""
 
 import datetime as dt
 
@@ -12,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from extensions.filtersets import IdFilter
 
 from .call_records import calls_of_extension
-from .choices import CallDirection, Disposition
-from .models import Call
+from .choices import CallDirection, Disposition, SecurityEventKind
+from .models import Call, SecurityEvent
 
 
 class UtcDateTimeField(forms.DateTimeField):
@@ -32,6 +33,15 @@ class UtcDateTimeField(forms.DateTimeField):
 
 class UtcDateTimeFilter(django_filters.DateTimeFilter):
     field_class = UtcDateTimeField
+
+
+def until(queryset: QuerySet, field: str, raw: str, value: dt.datetime) -> QuerySet:
+    """`field` up to `value`, inclusive; a date alone (`raw`) includes that whole day."""
+    if len(raw.strip()) <= 10:  # a date alone: the whole day
+        if value.date() >= dt.date.max:  # the last day there is: no end
+            return queryset
+        return queryset.filter(**{f"{field}__lt": value + dt.timedelta(days=1)})
+    return queryset.filter(**{f"{field}__lte": value})
 
 
 class CallFilterSet(django_filters.FilterSet):
@@ -62,12 +72,7 @@ class CallFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_until(self, queryset: QuerySet[Call], name, value) -> QuerySet[Call]:
-        raw = self.data.get("until", "")
-        if len(raw.strip()) <= 10:  # a date alone: the whole day
-            if value.date() >= dt.date.max:  # the last day there is: no end
-                return queryset
-            return queryset.filter(started_at__lt=value + dt.timedelta(days=1))
-        return queryset.filter(started_at__lte=value)
+        return until(queryset, "started_at", self.data.get("until", ""), value)
 
     def filter_number(self, queryset: QuerySet[Call], name, value: str) -> QuerySet[Call]:
         value = value.strip()
@@ -77,3 +82,40 @@ class CallFilterSet(django_filters.FilterSet):
 
     def filter_extension(self, queryset: QuerySet[Call], name, value: int) -> QuerySet[Call]:
         return queryset.filter(calls_of_extension(value))
+
+
+class IpAddressFilter(django_filters.CharFilter):
+    """An IPv4 or IPv6 address, exactly (anything else is a 400, not a database error)."""
+
+    field_class = forms.GenericIPAddressField
+
+
+class SecurityEventFilterSet(django_filters.FilterSet):
+    """The security events' filters, for the SIP security page and the API: `kind`,
+    `source_ip`, `number` (the extension number tried, exactly) and `since`/`until` as the call
+    history's (a date or a date and time; `until` a date includes that whole day)."""
+
+    kind = django_filters.ChoiceFilter(
+        choices=SecurityEventKind.choices, label=_("Kind"), empty_label=_("All kinds")
+    )
+    source_ip = IpAddressFilter(label=_("Source IP"))
+    number = django_filters.CharFilter(field_name="username", label=_("Extension number"), max_length=64)
+    since = UtcDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = UtcDateTimeFilter(
+        field_name="created_at",
+        label=_("To"),
+        method="filter_until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = SecurityEvent
+        fields: list[str] = []
+
+    def filter_until(self, queryset: QuerySet[SecurityEvent], name, value) -> QuerySet[SecurityEvent]:
+        return until(queryset, "created_at", self.data.get("until", ""), value)

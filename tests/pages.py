@@ -138,7 +138,10 @@ PAGES: dict[str, tuple[Callable[[Demo], str], dict[str, Any]]] = {
         {"agent": True},
     ),
     "extensions:extension_dial_check": (
-        lambda d: reverse("extensions:extension_dial_check", args=[d.extension.pk]) + "?number=0912345678",
+        lambda d: (
+            reverse("extensions:extension_dial_check", args=[d.extension.pk])
+            + "?number=0912345678&at=2025-03-03T17:00"
+        ),
         {"agent": True},
     ),
     "extensions:extension_reveal": (

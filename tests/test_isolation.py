@@ -105,6 +105,8 @@ URL_ARGUMENTS = {
     ("calls", "pk"): "call",
     ("exports", "pk"): "call_export",
     ("call-exports", "pk"): "call_export",
+    ("security-events", "pk"): "security_event",
+    ("sip-locks", "lock_id"): "sip_lock_id",
     "hotline_pk": "hotline",
     "extension_pk": "extension",
     "group_pk": "group",
@@ -258,6 +260,28 @@ class Objects:
             name="alpha-schedule-x7",
             windows=[{"days": [0], "start": "08:00", "end": "17:00"}],
         )
+
+    @cached_property
+    def security_event(self):
+        """The SIP server locked the extension after wrong passwords (a row Kamailio writes)."""
+        from django.utils import timezone
+
+        from sip.models import SecurityEvent
+
+        return SecurityEvent.objects.create(
+            created_at=timezone.now(),
+            kind="extension_locked",
+            source_ip="203.0.113.7",
+            username=self.extension.number,
+            domain=self.extension.hotline.sip_domain,
+            count=10,
+        )
+
+    @property
+    def sip_lock_id(self) -> str:
+        """The extension's brute-force lock, as the API names it (sip.protection.Lock.id)."""
+        _ = self.security_event
+        return f"extension:{self.extension.number}@{self.extension.hotline.sip_domain}"
 
     @property
     def share_link(self):

@@ -32,6 +32,7 @@ DESCRIPTIONS = {
     "412": "`If-Match` does not name the current version of the object.",
     "415": "The body is not `application/json`.",
     "429": "Too many requests of this kind; `Retry-After` says when to try again.",
+    "503": "The SIP server did not answer over its control socket; nothing was done. Try again.",
 }
 
 

@@ -1,14 +1,32 @@
 """The dial check in the API (`GET /api/v1/extensions/{id}/dial-check/?number=…`)."""
 
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from extensions.api.serializers import CallPermissionField
 from extensions.choices import CallPermission
 from hotlines.choices import GroupStrategy
+from hotlines.schedules import TIME_ZONE, validate_moment
 
 from ..choices import DestinationClass, Outcome, SuperviseMode
 from ..validators import DIALLED_INPUT_MAX_LENGTH, validate_dialled
+
+
+class MomentField(serializers.DateTimeField):
+    """A moment to decide for: without an offset it is Vietnam's time, as on the dashboard's
+    form; outside the years schedules are asked about (hotlines.schedules.validate_moment) it
+    is that field error, checked before DRF converts it (which near year 1 or 9999 overflows)."""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            value = value.replace(tzinfo=TIME_ZONE)
+        try:
+            validate_moment(value)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code="out_of_range") from None
+        return super().enforce_timezone(value)
 
 
 class DialCheckQuerySerializer(serializers.Serializer):
@@ -20,11 +38,12 @@ class DialCheckQuerySerializer(serializers.Serializer):
         ),
     )
 
-    at = serializers.DateTimeField(
+    at = MomentField(
         required=False,
         help_text=_(
             "The moment to decide for, ISO 8601 with an offset (e.g. 2025-03-03T16:59:59+07:00); "
-            "default now. Schedules are in Vietnam's time; call counters apply only to now."
+            "without an offset it is Vietnam's time (UTC+7); default now; from the year 2000 to "
+            "2999. Schedules are in Vietnam's time; call counters apply only to now."
         ),
     )
 

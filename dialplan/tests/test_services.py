@@ -1,5 +1,6 @@
 """Dial rule writes (audited, Kamailio reloaded after commit) and the dial check's decisions."""
 
+import datetime as dt
 from unittest import mock
 
 import pytest
@@ -17,6 +18,7 @@ from dialplan.validators import clean_dialled
 from extensions.choices import CallPermission
 from extensions.services import extension_update
 from hotlines.choices import Carrier, GroupStrategy
+from hotlines.schedules import TIME_ZONE
 from hotlines.services import number_group_create
 from sip.dialcheck import dial_check
 from tests.factories import HotlineFactory, make_extension
@@ -256,3 +258,14 @@ def test_same_carrier_uses_the_carrier_of_the_callees_rule(vn_rules, caller, num
     assert pool_of(caller, "0771234567").number == "0903333333"
     assert pool_of(caller, "0521234567").number is None  # Vietnamobile: none in the pool
     assert pool_of(caller, "02838123456").number is None  # a landline: no carrier in its rule
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [dt.datetime(9999, 12, 31, 20, tzinfo=TIME_ZONE), dt.datetime(1, 1, 1, tzinfo=dt.UTC)],
+)
+def test_a_check_outside_the_years_schedules_are_asked_about_is_refused_on_at(vn_rules, caller, moment):
+    """Not an OverflowError in the schedule's arithmetic, whoever calls the service."""
+    with pytest.raises(ValidationError) as refused:
+        dial_check(extension=caller, dialled="0912345678", at=moment)
+    assert refused.value.message_dict == {"at": ["Choose a moment from the year 2000 to 2999."]}

@@ -1,13 +1,16 @@
 """The dial check ("Kiểm tra quyền gọi") on the extension page."""
 
+import re
 from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from extensions.choices import CallPermission
 from extensions.services import extension_update
 from hotlines.numbering import format_vn_number
+from hotlines.services import schedule_create
 
 
 def url(extension, number=None) -> str:
@@ -135,3 +138,88 @@ def test_without_the_sip_server_the_lock_state_is_said_unknown(admin_client, wor
     assert 'id="dial-check-lock-unknown"' in html
     assert "whether the extension is locked after wrong passwords is unknown" in html
     assert "alert-success" in html  # the check went on
+
+
+def at_url(extension, number: str, moment: str) -> str:
+    path = reverse("extensions:extension_dial_check", kwargs={"pk": extension.pk})
+    return f"{path}?{urlencode({'number': number, 'at': moment})}"
+
+
+@pytest.fixture
+def office(world):
+    """Extension 101 on an outbound schedule, weekdays 08:00–17:00."""
+    schedule = schedule_create(
+        tenant=world.tenant_a,
+        name="Office",
+        windows=[{"days": [0, 1, 2, 3, 4], "start": "08:00", "end": "17:00"}],
+    )
+    extension_update(extension=world.ext_a["101"], data={"outbound_schedule": schedule})
+    return schedule
+
+
+def _dd(html: str, id_: str) -> str:
+    start = html.index(f'id="{id_}"')
+    return re.sub(r"\s+", " ", html[html.index(">", start) + 1 : html.index("</dd>", start)])
+
+
+@pytest.mark.parametrize("page", ["extensions:extension_detail", "extensions:extension_dial_check"])
+def test_the_page_offers_a_moment_labelled_in_both_languages(admin_client, world, page):
+    html = admin_client.get(reverse(page, kwargs={"pk": world.ext_a["101"].pk})).content.decode()
+    assert '<label class="form-label small mb-1" for="dial-check-at">At</label>' in html
+    assert 'type="datetime-local" name="at"' in html
+    admin_client.cookies["django_language"] = "vi"
+    html = admin_client.get(reverse(page, kwargs={"pk": world.ext_a["101"].pk})).content.decode()
+    assert '<label class="form-label small mb-1" for="dial-check-at">Thời điểm</label>' in html
+
+
+def test_a_moment_is_vietnam_time_and_the_schedule_says_when_it_opens(admin_client, world, office):
+    # What the browser's datetime-local sends: no offset, so Vietnam's time.
+    html = admin_client.get(at_url(world.ext_a["101"], "0912345678", "2025-03-07T17:00")).content.decode()
+    assert "alert-danger" in html
+    assert _dd(html, "dial-check-at-decided") == "Fri 07/03/2025 17:00:00"
+    assert _dd(html, "dial-check-next-open").startswith("Mon 10/03/2025 08:00 ")
+    assert "“Office”" in _dd(html, "dial-check-next-open")
+    assert "may not call it now" in _summary(html)
+    # The form keeps the moment asked for.
+    assert 'value="2025-03-07T17:00"' in html
+
+    html = admin_client.get(at_url(world.ext_a["101"], "0912345678", "2025-03-07T16:59:59")).content.decode()
+    assert "alert-success" in html
+    assert _dd(html, "dial-check-at-decided") == "Fri 07/03/2025 16:59:59"
+    assert 'id="dial-check-next-open"' not in html
+    # With an offset, as the API takes it: 10:00 UTC is 17:00 in Vietnam.
+    html = admin_client.get(
+        at_url(world.ext_a["101"], "0912345678", "2025-03-07T10:00:00+00:00")
+    ).content.decode()
+    assert _dd(html, "dial-check-at-decided") == "Fri 07/03/2025 17:00:00"
+    assert "alert-danger" in html
+
+
+def test_an_empty_moment_is_now(admin_client, world, office):
+    response = admin_client.get(at_url(world.ext_a["101"], "0912345678", ""))
+    assert response.status_code == 200
+    html = response.content.decode()
+    now = timezone.localtime()
+    assert now.strftime("%d/%m/%Y") in _dd(html, "dial-check-at-decided")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    ["9999-12-31T20:00:00+07:00", "9999-12-31T20:00", "0001-01-01T00:00", "0001-01-01T00:00:00+08:00"],
+)
+def test_a_moment_outside_the_years_is_a_form_error(admin_client, world, office, moment):
+    response = admin_client.get(at_url(world.ext_a["101"], "0912345678", moment))
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Choose a moment from the year 2000 to 2999." in html
+    assert 'id="dial-check-at" step="1"\n               class="form-control is-invalid"' in html
+    assert 'id="dial-check-summary"' not in html
+
+
+def test_a_moment_that_is_no_moment_is_a_form_error_in_vietnamese(client, world, office):
+    client.force_login(world.admin_a)
+    response = client.get(at_url(world.ext_a["101"], "0912345678", "soon"))
+    assert response.status_code == 400
+    assert "is-invalid" in response.content.decode()
+    response = client.get(at_url(world.ext_a["101"], "0912345678", "9999-12-31T20:00"))
+    assert "Hãy chọn thời điểm từ năm 2000 đến năm 2999." in response.content.decode()

@@ -1,11 +1,13 @@
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
@@ -13,16 +15,32 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-from core.api.permissions import IsTenantMember
+from core.api.permissions import IsTenantAdmin, IsTenantMember
 from core.api.views import parse_pk
+from tenants.selectors import admin_tenant_id
 
 from ..call_exports import TooManyExports, call_export_create, call_export_get, call_export_list, call_filters
 from ..call_records import call_records_import
 from ..call_views import export_download
-from ..filtersets import CallFilterSet
+from ..controls import CountersUnavailable
+from ..filtersets import CallFilterSet, SecurityEventFilterSet
 from ..history import call_list, keyset_page
-from ..models import Call, CallExport
-from .serializers import CallExportRequestSerializer, CallExportSerializer, CallSerializer
+from ..models import Call, CallExport, SecurityEvent
+from ..protection import (
+    lock_extensions,
+    security_event_list,
+    sip_lock_get,
+    sip_lock_release,
+    sip_locks_for_tenant,
+)
+from .serializers import (
+    CallExportRequestSerializer,
+    CallExportSerializer,
+    CallSerializer,
+    SecurityEventSerializer,
+    SipLockListSerializer,
+    SipLockSerializer,
+)
 
 
 class CallPagination(CursorPagination):
@@ -147,3 +165,94 @@ class CallExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, CsvFileRenderer])
     def download(self, request, pk=None):
         return export_download(self.get_object())
+
+
+class SipServerUnavailable(APIException):
+    """503: Kamailio did not answer over its control socket; nothing was done."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy("The SIP server did not answer; nothing was unblocked. Try again.")
+    default_code = "sip_server_unavailable"
+
+
+LOCK_ID = OpenApiParameter(
+    "lock_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The lock's `id` from the list: `address:<source address>` or "
+    "`extension:<number>@<SIP domain>`.",
+)
+
+
+class SipLockViewSet(viewsets.ViewSet):
+    """The brute-force locks the SIP server holds now (read from Kamailio over its control
+    socket), as the SIP security page lists them: the tenant's extensions' locks, and the
+    address blocks recorded for its hotlines' domains (sip.protection.sip_locks_for_tenant).
+    Tenant admins only."""
+
+    permission_classes = [IsAuthenticated, IsTenantAdmin]
+    lookup_field = "lock_id"
+    lookup_value_regex = "[^/]+"  # ids hold dots, colons and @; any reaches unblock(), whose 404 is JSON
+
+    @extend_schema(
+        summary="The SIP server's brute-force locks in force now",
+        description="Source addresses blocked after too many failed logins, and extensions locked "
+        "after too many wrong passwords, soonest to end first. `readable` false: the SIP server "
+        "did not answer (the list is then empty).",
+        responses={200: SipLockListSerializer},
+    )
+    def list(self, request):
+        tenant_id = admin_tenant_id(request.user)
+        try:
+            locks, readable = sip_locks_for_tenant(tenant_id=tenant_id), True
+        except CountersUnavailable:
+            locks, readable = [], False
+        context = {"extensions": lock_extensions(tenant_id=tenant_id, locks=locks), "now": timezone.now()}
+        results = SipLockSerializer(locks, many=True, context=context).data
+        return Response({"readable": readable, "results": results})
+
+    @extend_schema(
+        summary="Lift a lock (unblock), audited",
+        description="Lifts the lock in the SIP server (every node) with its failure counter, so "
+        "the right password works again at once, and marks its security events lifted (a restart "
+        "of the SIP server does not bring it back); audited as the SIP security page's unblock. "
+        "Answers the lock as it was. 404: no such lock in force among those you see; 503: the SIP "
+        "server did not answer and nothing was lifted.",
+        parameters=[LOCK_ID],
+        request=None,
+        responses={200: SipLockSerializer, 404: None, 503: None},
+    )
+    @action(detail=True, methods=["post"])
+    def unblock(self, request, lock_id=None):
+        tenant_id = admin_tenant_id(request.user)
+        try:
+            lock = sip_lock_get(tenant_id=tenant_id, lock_id=lock_id or "")
+            if lock is None:
+                raise NotFound
+            sip_lock_release(lock=lock, tenant_id=tenant_id, actor=request.user)
+        except CountersUnavailable:
+            raise SipServerUnavailable from None
+        context = {"extensions": lock_extensions(tenant_id=tenant_id, locks=[lock]), "now": timezone.now()}
+        return Response(SipLockSerializer(lock, context=context).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The SIP server's security events on your hotlines, newest first"),
+    retrieve=extend_schema(summary="One security event"),
+)
+class SecurityEventViewSet(viewsets.ReadOnlyModelViewSet):
+    """What the SIP server recorded on the tenant's hotlines' domains (each address block,
+    extension lock and its lifting), as the SIP security page lists it, with the same filters:
+    `kind`, `source_ip`, `number`, `since`, `until`. Tenant admins only."""
+
+    serializer_class = SecurityEventSerializer
+    filterset_class = SecurityEventFilterSet
+    permission_classes = [IsAuthenticated, IsTenantAdmin]
+    lookup_value_regex = "[^/]+"  # any id reaches get_object(), whose 404 is JSON
+    queryset = SecurityEvent.objects.none()  # for the schema; requests use get_queryset()
+
+    def get_queryset(self):
+        return security_event_list(tenant_id=admin_tenant_id(self.request.user))
+
+    def get_object(self) -> SecurityEvent:
+        return get_object_or_404(self.get_queryset(), pk=parse_pk(self.kwargs["pk"]))

@@ -65,15 +65,20 @@ def guarded_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine
         server.stop()
 
 
+def _cleared(server, settings) -> Kamailio:
+    """The server with its locks and counters cleared, and the login info pointing at it."""
+    for table in ("authfail", "ipban", "extlock"):
+        server.rpc("htable.flush", table)
+    config = server.config
+    settings.SIP_OUTBOUND_PROXY = f"{config.listen_ip}:{config.sip_port}"
+    settings.SIP_WEBSOCKET_URL = f"ws://{config.listen_ip}:{config.ws_port}{config.ws_path}"
+    return server
+
+
 @pytest.fixture
 def guarded(guarded_server, transactional_db, settings):
     """The guarded Kamailio, its locks and counters cleared before each test."""
-    for table in ("authfail", "ipban", "extlock"):
-        guarded_server.rpc("htable.flush", table)
-    config = guarded_server.config
-    settings.SIP_OUTBOUND_PROXY = f"{config.listen_ip}:{config.sip_port}"
-    settings.SIP_WEBSOCKET_URL = f"ws://{config.listen_ip}:{config.ws_port}{config.ws_path}"
-    return guarded_server
+    return _cleared(guarded_server, settings)
 
 
 def register(server, info, *, password=None, source="127.0.0.1", expires=300):
@@ -328,6 +333,120 @@ def test_dashboard_lists_the_locks_and_unblocks_them_audited(guarded, client, mo
     assert register(guarded, target).status == 200
     lifted = AuditEvent.objects.filter(action="sip_unblock", tenant_id=extension.hotline.tenant_id)
     assert sorted(e.object_repr for e in lifted) == sorted(["127.0.0.1", f"401@{target.domain}"])
+
+
+@pytest.fixture(scope="module")
+def patient_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server):
+    """Kamailio with the production limits and locks long enough (2 minutes) that a slow test
+    sees them all in force until it lifts them."""
+    protection = Protection(
+        auth_fail_limit=10,
+        extension_fail_limit=10,
+        ip_block_seconds=120,
+        extension_lock_seconds=120,
+        pike_density=0,
+        register_rate_limit=0,
+    )
+    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def patient(patient_server, transactional_db, settings, monkeypatch):
+    """The long-lock Kamailio, cleared, and the one the dashboard asks (its control socket)."""
+    monkeypatch.setenv("KAMAILIO_RUNTIME_DIR", str(patient_server.config.runtime_dir))
+    return _cleared(patient_server, settings)
+
+
+def test_the_api_lists_the_locks_and_unblocks_them_audited_as_the_page_does(patient):
+    from audit.models import AuditEvent
+    from tests.api import api_client
+    from tests.factories import TenantFactory, make_admin, make_agent
+
+    (target,), (extension,) = _extensions(patient, "401")
+    for _ in range(10):
+        register(patient, target, password=WRONG)
+    assert register(patient, target).status == 403
+    address_id, extension_id = "address:127.0.0.1", f"extension:401@{target.domain}"
+
+    admin = api_client(make_admin(extension.hotline.tenant))
+    body = admin.get("/api/v1/sip-locks/").json()
+    assert body["readable"] is True
+    locks = {lock["id"]: lock for lock in body["results"]}
+    assert set(locks) == {address_id, extension_id}
+    address, locked = locks[address_id], locks[extension_id]
+    assert (address["kind"], address["key"], address["extension"]) == ("address", "127.0.0.1", None)
+    assert address["sip_reply"] == "403 Blocked: too many failed logins from this address"
+    assert address["reason"].startswith("Too many failed logins from this address")
+    assert locked["extension"] == {"id": extension.pk, "number": "401", "domain": target.domain}
+    assert (locked["kind"], locked["key"]) == ("extension", f"401@{target.domain}")
+    assert locked["sip_reply"] == "403 Extension locked: too many wrong passwords"
+    for lock in (address, locked):
+        assert 60 < lock["remaining"] <= 120, lock
+        until = dt.datetime.fromisoformat(lock["until"])
+        assert abs((until - timezone.now()).total_seconds() - lock["remaining"]) < 5
+    admin.cookies["django_language"] = "vi"
+    in_vietnamese = {
+        lock["kind"]: lock["reason"] for lock in admin.get("/api/v1/sip-locks/").json()["results"]
+    }
+    assert in_vietnamese["address"].startswith("Đăng nhập thất bại từ địa chỉ này quá nhiều lần")
+    assert in_vietnamese["extension"].startswith("Nhập sai mật khẩu của máy lẻ này quá nhiều lần")
+    admin.cookies["django_language"] = "en"
+
+    events = admin.get("/api/v1/security-events/", {"kind": "extension_locked"}).json()
+    assert events["count"] == 1
+    [event] = events["results"]
+    assert (event["number"], event["domain"], event["extension"], event["failures"]) == (
+        "401",
+        target.domain,
+        extension.pk,
+        10,
+    )
+    assert event["released_at"] is None
+    assert admin.get("/api/v1/security-events/", {"source_ip": "127.0.0.1"}).json()["count"] == 2
+
+    # Another tenant's admin sees none of it and lifts nothing; an agent may not ask at all.
+    stranger = api_client(make_admin(TenantFactory()))
+    listed = stranger.get("/api/v1/sip-locks/")
+    assert listed.json() == {"readable": True, "results": []}
+    assert stranger.get("/api/v1/security-events/").json()["count"] == 0
+    assert stranger.get(f"/api/v1/security-events/{event['id']}/").status_code == 404
+    for lock_id in (address_id, extension_id):
+        response = stranger.post(f"/api/v1/sip-locks/{lock_id}/unblock/")
+        assert response.status_code == 404, response.content
+        assert target.domain not in response.content.decode()
+    agent = api_client(make_agent(extension.hotline.tenant, extension))
+    assert agent.get("/api/v1/sip-locks/").status_code == 403
+    assert agent.get("/api/v1/security-events/").status_code == 403
+    assert agent.post(f"/api/v1/sip-locks/{extension_id}/unblock/").status_code == 403
+    assert register(patient, target, source="127.0.0.2").status == 403  # still locked
+    assert not AuditEvent.objects.filter(action="sip_unblock").exists()
+
+    # Ids of no lock in force among the admin's: 404.
+    for lock_id in (
+        "nonsense",
+        "bogus:127.0.0.1",
+        "address:",
+        "address:10.9.9.9",
+        f"extension:402@{target.domain}",
+    ):
+        assert admin.post(f"/api/v1/sip-locks/{lock_id}/unblock/").status_code == 404, lock_id
+
+    for lock_id in (address_id, extension_id):
+        response = admin.post(f"/api/v1/sip-locks/{lock_id}/unblock/")
+        assert response.status_code == 200, response.content
+        assert response.json()["id"] == lock_id
+    assert register(patient, target).status == 200
+    assert admin.get("/api/v1/sip-locks/").json() == {"readable": True, "results": []}
+    assert admin.post(f"/api/v1/sip-locks/{address_id}/unblock/").status_code == 404  # lifted already
+    lifted = AuditEvent.objects.filter(action="sip_unblock", tenant_id=extension.hotline.tenant_id)
+    assert sorted(e.object_repr for e in lifted) == sorted(["127.0.0.1", f"401@{target.domain}"])
+    assert all(e.actor_label and set(e.changes) == {"lock", "until"} for e in lifted)
+    released = admin.get("/api/v1/security-events/").json()["results"]
+    assert len(released) == 2 and all(e["released_at"] for e in released)
 
 
 def test_dial_check_gives_the_lock_and_kamailio_refuses_the_invite_with_it(guarded):
