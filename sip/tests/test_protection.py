@@ -244,7 +244,7 @@ def test_a_sipp_register_flood_is_answered_503_with_retry_after(
     answered, with the challenge or with 503 carrying Retry-After (the scenario fails a call
     whose 503 lacks it, or that gets no answer)."""
     config = overloaded_server.config
-    hotline = HotlineFactory()
+    hotline = HotlineFactory.create()
     overloaded_server.reload_domains()
     phones = tmp_path / "phones.csv"
     phones.write_text("SEQUENTIAL\n" + "".join(f"{100 + n};{hotline.sip_domain}\n" for n in range(50)))
