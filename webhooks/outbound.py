@@ -111,8 +111,15 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
     try:
         sock.settimeout(settings.WEBHOOK_TIMEOUT)
         if parts.scheme == "https":
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            # The handshake after the guard holds the TLS socket: wrap_socket() takes over the
+            # plain one's descriptor, and a handshake trickled a byte at a time must be cut too.
+            sock = ssl.create_default_context().wrap_socket(
+                sock, server_hostname=host, do_handshake_on_connect=False
+            )
             guard.sock = sock
+            if guard.expired.is_set():
+                raise TimeoutError(f"no complete answer within {deadline:g} s")
+            sock.do_handshake()
         connection = http.client.HTTPConnection(host, port, timeout=settings.WEBHOOK_TIMEOUT)
         connection.sock = sock  # already connected, to the checked address
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

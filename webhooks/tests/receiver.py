@@ -65,12 +65,14 @@ class Receiver:
 
 class Trickler:
     """An endpoint that accepts a connection, reads the request and answers one byte every
-    `every` seconds (an endless header), until stopped: no single read ever waits long."""
+    `every` seconds (an endless header; with `tls`, an endless TLS handshake), until stopped:
+    no single read ever waits long."""
 
-    def __init__(self, every: float = 0.05) -> None:
+    def __init__(self, every: float = 0.05, *, tls: bool = False) -> None:
         self.every = every
+        self.tls = tls
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/hook"
         self.requests = 0
         self._stop = threading.Event()
         self._sock = socket.create_server(("127.0.0.1", self.port))
@@ -91,7 +93,10 @@ class Trickler:
     def _trickle(self, conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)
-            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100_000
+            if self.tls:  # to the ClientHello: a TLS handshake record (16 KiB long) that never ends
+                answer = b"\x16\x03\x03\x40\x00" + b"\x02" * 100_000
+            else:
+                answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100_000
             try:
                 for byte in answer:
                     if self._stop.is_set():

@@ -445,18 +445,22 @@ def test_a_webhook_to_an_ipv6_form_of_a_private_address_is_refused(world, settin
         post(url, b"{}", {})
 
 
-def test_an_endpoint_that_trickles_its_answer_is_cut_at_the_deadline(settings):
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https-handshake"])
+def test_an_endpoint_that_trickles_its_answer_is_cut_at_the_deadline(settings, tls):
     """Each read gets a byte well within WEBHOOK_TIMEOUT, so only the deadline ends it (the
-    status line is whole after 0.85 s, then a header never ends)."""
+    status line is whole after 0.85 s, then a header never ends; or, over https, the server's
+    handshake never ends)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from webhooks.outbound import post
 
     from .receiver import Trickler
 
-    settings.WEBHOOK_TIMEOUT = 1
+    # (Python bounds a whole TLS handshake by the socket's timeout: a longer one here, so that
+    # the deadline is what ends it.)
+    settings.WEBHOOK_TIMEOUT = 5 if tls else 1
     settings.WEBHOOK_DEADLINE = 1.5
-    trickler = Trickler(every=0.05)
+    trickler = Trickler(every=0.05, tls=tls)
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         started = time.monotonic()
