@@ -96,12 +96,18 @@ class Lock:
         return max(0, int((self.until - (now or timezone.now())).total_seconds()))
 
 
+# An extension lock's key as Kamailio writes it: number@hotline SIP domain.
+EXTENSION_KEY = re.compile(r"[0-9]{1,16}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+
+
 def parse_lock_id(lock_id: str) -> tuple[LockKind, str] | None:
     """`Lock.id` → (kind, key); None for anything that names no lock."""
     kind, _sep, key = lock_id.partition(":")
-    if kind not in LockKind.values or not key:
-        return None
-    return LockKind(kind), key
+    if kind == LockKind.ADDRESS and _is_address(key):
+        return LockKind.ADDRESS, key
+    if kind == LockKind.EXTENSION and EXTENSION_KEY.fullmatch(key):
+        return LockKind.EXTENSION, key
+    return None
 
 
 def _dumps(config: KamailioConfig | None, table: str) -> list[str]:

@@ -177,6 +177,9 @@ def test_who_may_lift_a_lock_is_decided_before_asking_kamailio(world, events, no
         "extension:101",
         "extension:@" + a,
         "address:not-an-address",
+        f"extension:101@{a}%00",
+        "extension:101@a%00b",
+        "address:203.0.113.7%00",
         "lock:1",
         "1",
     ):
