@@ -276,3 +276,41 @@ def test_going_offline_raises_the_alert_only_inside_the_schedule(
     page = client.get(reverse("extensions:extension_list", kwargs={"hotline_pk": hotline.pk}))
     assert page.status_code == 200
     assert (b"js-offline-alert" in page.content) is alert
+
+
+@pytest.mark.django_db
+def test_the_loops_reading_agrees_with_the_lists_online_rule(hotline):
+    """The registration watch (sip.live.presence_readings) counts contacts in its own query, for
+    speed; it must call online exactly what the extension list (with_online_status) does: a
+    live contact of the number at the hotline's own domain, not an expired one, not one of the
+    same number at another hotline's domain."""
+    from extensions.models import Extension
+    from sip.live import presence_readings
+    from sip.selectors import with_online_status
+
+    other = HotlineFactory(number="19004444")
+    make_extension(other, "100", "sale100")
+    register(hotline, "100")
+    register(hotline, "101")
+    Location.objects.filter(username="101").update(expires=timezone.now() - dt.timedelta(seconds=1))
+    register(other, "100")
+    Location.objects.create(  # the number 102 at a domain no hotline has
+        ruid="ruid-stray-102",
+        username="102",
+        domain="elsewhere.example",
+        contact="sip:102@127.0.0.1:5099",
+        expires=timezone.now() + dt.timedelta(seconds=300),
+        callid="y",
+        cseq=1,
+        last_modified=timezone.now(),
+        user_agent="test",
+        socket="udp:127.0.0.1:5060",
+    )
+    Location.objects.filter(username="100", domain=other.sip_domain).update(
+        expires=timezone.now() - dt.timedelta(seconds=5)
+    )
+    now = timezone.now()
+    listed = {e.pk: e.contact_count > 0 for e in with_online_status(Extension.objects.all(), now=now)}
+    read = {reading.extension_id: reading.online for reading in presence_readings(now=now)}
+    assert read == listed  # nothing recorded yet: every extension is read
+    assert sorted(listed.values()) == [False, False, False, True]
