@@ -31,9 +31,10 @@ def backoff(attempts: int) -> float:
 
 
 def _lease() -> timedelta:
-    # Longer than any attempt can take (its deadline, and the name's resolution before it), so
-    # the sweep leaves an attempt in progress alone.
-    return timedelta(seconds=settings.WEBHOOK_DEADLINE + 30)
+    # Longer than any attempt can take (its deadline, and the name's resolution before it: glibc
+    # tries up to 3 name servers twice each, 5 s a try, by default), so the sweep leaves an
+    # attempt in progress alone.
+    return timedelta(seconds=settings.WEBHOOK_DEADLINE + 60)
 
 
 def claim(delivery_id: int) -> WebhookDelivery | None:
