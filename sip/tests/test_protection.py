@@ -47,6 +47,15 @@ def _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server,
     return Kamailio(config).start()
 
 
+def _serving(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection):
+    """A module fixture's body: the Kamailio of `protection`, stopped after the module."""
+    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def guarded_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server):
     """Kamailio with the production limits (10 failures) but short locks; pike on (60 per 2 s)."""
@@ -58,11 +67,7 @@ def guarded_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine
         pike_density=60,
         register_rate_limit=0,
     )
-    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
 
 
 def _cleared(server, settings) -> Kamailio:
@@ -191,11 +196,7 @@ def test_pike_drops_a_flood_from_one_address_and_records_it(guarded):
 def overloaded_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server):
     """Kamailio accepting 50 REGISTERs a second in all (pike off: the flood comes from one address)."""
     protection = Protection(pike_density=0, register_rate_limit=50, retry_after=7)
-    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
 
 
 def test_register_flood_gets_503_with_retry_after(overloaded_server, transactional_db):
@@ -347,11 +348,7 @@ def patient_server(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine
         pike_density=0,
         register_rate_limit=0,
     )
-    server = _start(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(kamailio_role, django_db_blocker, tmp_path_factory, rtpengine_server, protection)
 
 
 @pytest.fixture
