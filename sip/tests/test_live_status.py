@@ -316,3 +316,24 @@ def test_the_loops_reading_agrees_with_the_lists_online_rule(hotline):
     read = {reading.extension_id: reading.online for reading in presence_readings(now=now)}
     assert read == listed  # nothing recorded yet: every extension is read
     assert sorted(listed.values()) == [False, False, False, True]
+
+
+@pytest.mark.django_db
+def test_the_wallboard_names_its_cells_by_plain_ids(client, hotline):
+    """live.js finds a wallboard's cells by the extension's id: 1234567, never "1.234.567" (the
+    number format of the page's language), or the wallboard stops updating past id 999."""
+    from extensions.models import Extension
+
+    table = Extension._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), 1234566)", [table])
+        else:
+            cursor.execute("UPDATE sqlite_sequence SET seq = 1234566 WHERE name = %s", [table])
+    extension = make_extension(hotline, "109", "sale109")
+    assert extension.pk >= 1234567
+    client.force_login(make_admin(hotline.tenant))
+    for language in ("vi", "en"):
+        client.cookies["django_language"] = language
+        html = client.get(reverse("calls:wallboard", kwargs={"hotline_pk": hotline.pk})).content.decode()
+        assert f'data-ext-status="{extension.pk}"' in html and f'data-ext-call="{extension.pk}"' in html
